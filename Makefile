@@ -1,0 +1,75 @@
+# aws-eventdriven: the order pipeline on a local AWS. `make help` lists the targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# The sandbox's AWS: boto3 and every tool read AWS_ENDPOINT_URL; the credentials are the emulator's dummies.
+export AWS_ENDPOINT_URL ?= http://localhost:4566
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export STACK_NAME ?= order-pipeline
+export STRICT_DOCUMENTS ?= false
+
+SEED_FILE ?= seed/products.json
+PERSIST ?= 0
+PYTEST_ARGS ?=
+
+.PHONY: help up down deploy seed test unit e2e outputs logs notifications model lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+up: $(STAMP) ## start MiniStack (no Docker), deploy the stack, seed the stock, print the API URL
+	$(PY) tools/emulator.py start $(if $(filter 1,$(PERSIST)),--persist)
+	@bash localstack/init/ready.d/10-deploy.sh > /dev/null
+	@$(PY) tools/banner.py
+
+down: ## stop the MiniStack this project started, with all its Lambda workers
+	@$(PY) tools/emulator.py stop
+
+deploy: $(STAMP) ## package functions/ and create or update the stack (idempotent)
+	@bash localstack/init/ready.d/10-deploy.sh
+
+seed: $(STAMP) ## set product stock from $(SEED_FILE)
+	$(PY) tools/seed.py $(SEED_FILE)
+
+test: $(STAMP) ## unit tests, then e2e tests against the sandbox (started if none answers)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	@$(PY) tools/emulator.py status > /dev/null || $(MAKE) --no-print-directory up
+	@test -f .sandbox/outputs.json || bash localstack/init/ready.d/10-deploy.sh > /dev/null
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+unit: $(STAMP) ## unit tests only (no network)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+e2e: $(STAMP) ## e2e tests against the running sandbox
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+outputs: ## print the stack outputs (.sandbox/outputs.json)
+	@cat .sandbox/outputs.json 2>/dev/null || { echo "no outputs yet: run 'make up'" >&2; exit 1; }
+
+logs: $(STAMP) ## print the Lambda functions' logs (FUNCTION=api|file-validator|processor to pick one)
+	@$(PY) tools/logs.py $(FUNCTION)
+
+notifications: $(STAMP) ## print what reached the SNS topics since `make up`
+	@$(PY) tools/notifications.py
+
+model: $(STAMP) ## regenerate the API Gateway model in infra/template.yaml from the order schema
+	$(PY) tools/model.py
+
+lint: $(STAMP) ## cfn-lint the template and check the API model has not drifted
+	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(PY) tools/model.py --check
+
+clean: down ## stop the sandbox and remove .sandbox/ and .venv/
+	rm -rf .sandbox $(VENV) .pytest_cache

@@ -1,0 +1,122 @@
+"""API Gateway (REST, AWS_PROXY): POST /orders, GET /orders/{order_id}, GET /products/{product_id}."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from typing import Any
+
+import boto3
+
+from orders.model import OrderRejected
+from orders.validation import OrderValidator
+from service.adapters import DuplicateOrder, OrderQueue, OrderStore
+from service.config import ApiSettings
+from service.logs import log
+from service.use_cases import OrderIntake
+
+_settings = ApiSettings.from_env()
+_store = OrderStore(boto3.client("dynamodb"), _settings.table_name)
+_intake = OrderIntake(
+    OrderValidator(strict_documents=_settings.strict_documents),
+    _store,
+    OrderQueue(boto3.client("sqs"), _settings.order_queue_url),
+)
+
+
+def _json_value(value: Any) -> Any:
+    # Counts come back from DynamoDB as Decimal; money is formatted by _money before this.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _money(value: Any) -> str | None:
+    return None if value is None else f"{Decimal(value):.2f}"
+
+
+def _response(status: int, body: Any) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json; charset=utf-8"},
+        "body": json.dumps(body, default=_json_value, ensure_ascii=False),
+    }
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def post_order(event: dict[str, Any]) -> dict[str, Any]:
+    content_type = _header(event, "content-type")
+    if content_type and "json" not in content_type.lower():
+        return _response(415, {"message": "Envie o pedido com Content-Type: application/json."})
+    body = event.get("body")
+    if body is not None and event.get("isBase64Encoded"):
+        body = base64.b64decode(body)
+    try:
+        order = _intake.submit(body)
+    except OrderRejected as exc:
+        log("INFO", "order rejected", order_id=exc.order_id, errors=[e.as_dict() for e in exc.errors])
+        return _response(400, {"message": "Pedido inválido.", "errors": [e.as_dict() for e in exc.errors]})
+    except DuplicateOrder:
+        return _response(409, {"message": "Pedido duplicado."})
+    return _response(202, {"order_id": order.order_id, "message": "Pedido enviado para processamento."})
+
+
+def get_order(order_id: str) -> dict[str, Any]:
+    record = _store.get_order(order_id)
+    if record is None:
+        return _response(404, {"message": "Pedido não encontrado."})
+    return _response(
+        200,
+        {
+            "order_id": record["order_id"],
+            "order_status": record["order_status"],
+            "order_date": record.get("order_date"),
+            "received_at": record.get("received_at"),
+            "processed_at": record.get("processed_at"),
+            "items_total": _money(record.get("items_total")),
+            "items": [
+                {
+                    "product_id": item["product_id"],
+                    "quantity": item["quantity"],
+                    "unit_price": _money(item.get("unit_price")),
+                    "item_status": item["item_status"],
+                }
+                for item in record.get("items", [])
+            ],
+        },
+    )
+
+
+def get_product(product_id: str) -> dict[str, Any]:
+    record = _store.get_product(product_id)
+    if record is None:
+        return _response(404, {"message": "Produto não encontrado."})
+    return _response(
+        200,
+        {
+            "product_id": record["product_id"],
+            "description": record.get("description"),
+            "available": int(record.get("available", 0)),
+            "reserved": int(record.get("reserved", 0)),
+        },
+    )
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    method = event.get("httpMethod")
+    resource = event.get("resource")
+    params = event.get("pathParameters") or {}
+    if method == "POST" and resource == "/orders":
+        return post_order(event)
+    if method == "GET" and resource == "/orders/{order_id}":
+        return get_order(params.get("order_id", ""))
+    if method == "GET" and resource == "/products/{product_id}":
+        return get_product(params.get("product_id", ""))
+    return _response(404, {"message": "Rota não encontrada."})

@@ -1,0 +1,52 @@
+"""SQS standard queue of S3 notifications -> file ingestion, with partial batch responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+
+from orders.validation import OrderValidator
+from service.adapters import FileStore, Notifier, OrderQueue, OrderStore
+from service.config import FileSettings
+from service.logs import log
+from service.use_cases import FileIngestion
+
+_settings = FileSettings.from_env()
+_ingestion = FileIngestion(
+    OrderValidator(strict_documents=_settings.strict_documents),
+    OrderStore(boto3.client("dynamodb"), _settings.table_name),
+    OrderQueue(boto3.client("sqs"), _settings.order_queue_url),
+    FileStore(boto3.client("s3")),
+    Notifier(boto3.client("sns")),
+    _settings.error_topic_arn,
+)
+
+
+def _s3_records(body: str) -> list[dict[str, Any]]:
+    message = json.loads(body)
+    if message.get("Event") == "s3:TestEvent":
+        return []
+    records: list[dict[str, Any]] = message.get("Records", [])
+    return [r for r in records if str(r.get("eventName", "")).startswith("ObjectCreated")]
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    failures: list[dict[str, str]] = []
+    for message in event.get("Records", []):
+        message_id = message.get("messageId")
+        try:
+            for record in _s3_records(message["body"]):
+                bucket = record["s3"]["bucket"]["name"]
+                obj = record["s3"]["object"]
+                key = unquote_plus(obj["key"])
+                tag = obj.get("sequencer") or obj.get("eTag") or message_id
+                _ingestion.ingest(bucket, key, str(tag))
+        except Exception as exc:
+            log("ERROR", "file message failed", message_id=message_id, error=repr(exc))
+            if not message_id:
+                raise  # an unnamed message cannot be reported alone: fail the whole batch instead
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}

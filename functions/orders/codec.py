@@ -1,0 +1,48 @@
+"""The order as it travels in queue messages: JSON, money as exact decimal strings."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from orders.model import Order, OrderItem
+
+
+def json_default(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON in which every Decimal becomes its exact string."""
+    return json.dumps(value, default=json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_order(order: Order) -> str:
+    return to_json(order.document)
+
+
+def _money(container: dict[str, Any], name: str) -> None:
+    if name in container:
+        container[name] = Decimal(str(container[name]))
+
+
+def decode_order(body: str) -> Order:
+    """Rebuild an Order written by encode_order; the message was validated before it was sent."""
+    document: dict[str, Any] = json.loads(body)
+    for item in document["items"]:
+        _money(item, "unit_price")
+    _money(document["payment"], "amount")
+    _money(document["shipping"], "cost")
+    items = tuple(
+        OrderItem(
+            product_id=item["product_id"],
+            quantity=int(item["quantity"]),
+            unit_price=item["unit_price"],
+            description=item.get("description"),
+        )
+        for item in document["items"]
+    )
+    return Order(order_id=document["order_id"], order_date=document["order_date"], items=items, document=document)

@@ -1,0 +1,69 @@
+"""Reading data-lake files: one order, a list of orders, {"orders": [...]}, or JSON Lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from orders.model import FieldError
+from orders.validation import parse_json
+
+MAX_FILE_BYTES = 25 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+
+class FileRejected(Exception):
+    """The whole file is unreadable as orders; the message says why, in Portuguese."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One order candidate of a file: its JSON value, or the error that kept it from being read."""
+
+    document: Any = None
+    error: FieldError | None = None
+
+
+def read_entries(key: str, data: bytes) -> list[Entry]:
+    """Split a file into order candidates; raise FileRejected when nothing in it can be read."""
+    if len(data) > MAX_FILE_BYTES:
+        raise FileRejected(f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes")
+    if data.startswith(_BOM):  # editors on Windows add it; it carries no meaning
+        data = data[len(_BOM):]
+    if not data.strip():
+        raise FileRejected("arquivo vazio")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileRejected(f"arquivo não está em UTF-8 (byte inválido na posição {exc.start})") from exc
+    if key.lower().endswith(".jsonl"):
+        return _json_lines(text)
+    try:
+        content = parse_json(text)
+    except (ValueError, RecursionError) as exc:
+        raise FileRejected(f"JSON inválido: {exc}") from exc
+    if isinstance(content, dict) and isinstance(content.get("orders"), list):
+        documents = content["orders"]
+    elif isinstance(content, dict):
+        documents = [content]
+    elif isinstance(content, list):
+        documents = content
+    else:
+        raise FileRejected('o arquivo deve conter um pedido, uma lista de pedidos ou {"orders": [...]}')
+    if not documents:
+        raise FileRejected("arquivo sem pedidos")
+    return [Entry(document=document) for document in documents]
+
+
+def _json_lines(text: str) -> list[Entry]:
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(Entry(document=parse_json(line)))
+        except (ValueError, RecursionError) as exc:
+            entries.append(Entry(error=FieldError(f"(linha {number})", f"JSON inválido: {exc}")))
+    if not entries:
+        raise FileRejected("arquivo sem pedidos")
+    return entries

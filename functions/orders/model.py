@@ -1,0 +1,59 @@
+"""The order, its items and the words the system uses for their states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+RECEIVED = "Recebido"
+NEW_ORDER = "Novo Pedido"
+PRODUCT_PENDING = "Produto Pendente"
+FINAL_ORDER_STATUSES = frozenset({NEW_ORDER, PRODUCT_PENDING})
+
+RESERVED = "Reservado"
+PENDING = "Pendente"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class OrderRejected(Exception):
+    """An order that breaks one or more rules; carries every error at once."""
+
+    def __init__(self, errors: list[FieldError], order_id: str | None = None) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+        self.order_id = order_id
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+    description: str | None = None
+
+    @property
+    def subtotal(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True)
+class Order:
+    """A validated order: `document` keeps the known fields as sent (money as Decimal)."""
+
+    order_id: str
+    order_date: str
+    items: tuple[OrderItem, ...]
+    document: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def items_total(self) -> Decimal:
+        return sum((item.subtotal for item in self.items), Decimal(0))

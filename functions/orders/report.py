@@ -1,0 +1,57 @@
+"""The report of one data-lake file: what was received, accepted and rejected, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orders.model import FieldError
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    order_id: str | None
+    errors: tuple[FieldError, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "order_id": self.order_id, "errors": [e.as_dict() for e in self.errors]}
+
+
+@dataclass
+class FileReport:
+    bucket: str
+    key: str
+    accepted: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    file_error: str | None = None
+
+    @property
+    def received(self) -> int:
+        return len(self.accepted) + len(self.rejections)
+
+    @property
+    def has_problems(self) -> bool:
+        return bool(self.rejections) or self.file_error is not None
+
+    def reject(self, index: int, order_id: Any, errors: list[FieldError] | tuple[FieldError, ...]) -> None:
+        self.rejections.append(Rejection(index, order_id if isinstance(order_id, str) else None, tuple(errors)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event": "file_report",
+            "bucket": self.bucket,
+            "key": self.key,
+            "received": self.received,
+            "accepted": len(self.accepted),
+            "rejected": len(self.rejections),
+            "file_error": self.file_error,
+            "accepted_order_ids": self.accepted,
+            "rejections": [r.as_dict() for r in self.rejections],
+        }
+
+
+def report_key(key: str) -> str:
+    """reports/<name under incoming/>.report.json"""
+    name = key.removeprefix("incoming/")
+    return f"reports/{name}.report.json"

@@ -1,0 +1,70 @@
+"""The stock decision for one order: reserve what is there, leave the rest pending."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RESERVED, Order, OrderItem
+
+
+@dataclass(frozen=True)
+class ItemDecision:
+    item: OrderItem
+    status: str
+
+
+@dataclass(frozen=True)
+class StockDecision:
+    order: Order
+    items: tuple[ItemDecision, ...]
+
+    @property
+    def status(self) -> str:
+        return NEW_ORDER if all(d.status == RESERVED for d in self.items) else PRODUCT_PENDING
+
+    @property
+    def reserved(self) -> tuple[OrderItem, ...]:
+        return tuple(d.item for d in self.items if d.status == RESERVED)
+
+    @property
+    def pending(self) -> tuple[OrderItem, ...]:
+        return tuple(d.item for d in self.items if d.status == PENDING)
+
+
+def decide(order: Order, available: Mapping[str, int]) -> StockDecision:
+    """Reserve each item whose product has enough `available` units; a product without stock record has none.
+
+    Items of an order name distinct products (the validator refuses repeats), so each is judged alone.
+    """
+    return StockDecision(
+        order=order,
+        items=tuple(
+            ItemDecision(item, RESERVED if available.get(item.product_id, 0) >= item.quantity else PENDING)
+            for item in order.items
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class PendingNotice:
+    """What the pending-stock notification tells: which items of an order wait for stock."""
+
+    order_id: str
+    customer_email: str
+    items: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, decision: StockDecision) -> PendingNotice:
+        email = decision.order.document.get("customer", {}).get("email", "")
+        return cls(decision.order.order_id, email, tuple((i.product_id, i.quantity) for i in decision.pending))
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> PendingNotice:
+        """Rebuild the notice from a stored order (a redelivery after a failed publish)."""
+        email = record.get("document", {}).get("customer", {}).get("email", "")
+        items = tuple(
+            (str(i["product_id"]), int(i["quantity"])) for i in record.get("items", []) if i.get("item_status") == PENDING
+        )
+        return cls(str(record["order_id"]), email, items)

@@ -1,0 +1,170 @@
+"""One validator for both entries: the API and the data-lake files."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from orders.documents import is_valid_cnpj, is_valid_cpf
+from orders.model import FieldError, Order, OrderItem, OrderRejected
+from orders.schema_check import SchemaChecker
+
+MAX_ORDER_BYTES = 64 * 1024
+BODY = "(corpo)"
+
+
+def load_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(resources.files("orders").joinpath("schema.json").read_text("utf-8"))
+    return schema
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} não é um número JSON válido")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse JSON keeping every fraction as Decimal; NaN and Infinity are refused."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def parse_order_body(body: str | bytes | None) -> Any:
+    """Turn an HTTP body into a JSON value, or raise OrderRejected with a body-level error."""
+    if body is None or (isinstance(body, (str, bytes)) and not body.strip()):
+        raise OrderRejected([FieldError(BODY, "corpo vazio: envie o pedido em JSON")])
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if len(raw) > MAX_ORDER_BYTES:
+        raise OrderRejected([FieldError(BODY, f"corpo maior que o limite de {MAX_ORDER_BYTES} bytes")])
+    try:
+        return parse_json(raw)
+    except (ValueError, RecursionError) as exc:
+        raise OrderRejected([FieldError(BODY, f"JSON inválido: {exc}")]) from exc
+
+
+def _money_places_ok(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        return isinstance(exponent, int) and exponent >= -2
+    return True
+
+
+def _known_fields(value: Any, schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
+    """The document restricted to the fields the schema names: unknown fields are not stored."""
+    if "$ref" in schema:
+        schema = definitions[schema["$ref"].removeprefix("#/definitions/")]
+    if isinstance(value, dict) and "properties" in schema:
+        return {
+            name: _known_fields(value[name], sub, definitions)
+            for name, sub in schema["properties"].items()
+            if name in value and value[name] is not None
+        }
+    if isinstance(value, list) and "items" in schema:
+        return [_known_fields(element, schema["items"], definitions) for element in value]
+    return value
+
+
+class OrderValidator:
+    """Validates order documents against the schema plus the rules a schema cannot say."""
+
+    def __init__(self, strict_documents: bool = False, schema: dict[str, Any] | None = None) -> None:
+        self._schema = schema or load_schema()
+        self._checker = SchemaChecker(self._schema)
+        self.strict_documents = strict_documents
+
+    def errors(self, document: Any) -> list[FieldError]:
+        errors = self._checker.errors(document)
+        if isinstance(document, dict):
+            errors.extend(self._rule_errors(document))
+        return errors
+
+    def validate(self, document: Any) -> Order:
+        errors = self.errors(document)
+        order_id = document.get("order_id") if isinstance(document, dict) else None
+        if errors:
+            raise OrderRejected(errors, order_id if isinstance(order_id, str) else None)
+        known = _known_fields(document, self._schema, self._schema["definitions"])
+        known.pop("order_status", None)  # the system decides the status
+        items = tuple(
+            OrderItem(
+                product_id=item["product_id"],
+                quantity=item["quantity"],
+                unit_price=Decimal(item["unit_price"]),
+                description=item.get("description"),
+            )
+            for item in known["items"]
+        )
+        return Order(order_id=known["order_id"], order_date=known["order_date"], items=items, document=known)
+
+    def _rule_errors(self, doc: dict[str, Any]) -> list[FieldError]:
+        errors: list[FieldError] = []
+        items = doc.get("items") if isinstance(doc.get("items"), list) else []
+        payment = doc.get("payment") if isinstance(doc.get("payment"), dict) else {}
+        shipping = doc.get("shipping") if isinstance(doc.get("shipping"), dict) else {}
+
+        money = [(f"items[{i}].unit_price", it.get("unit_price")) for i, it in enumerate(items) if isinstance(it, dict)]
+        money += [("payment.amount", payment.get("amount")), ("shipping.cost", shipping.get("cost"))]
+        for field, value in money:
+            if not _money_places_ok(value):
+                errors.append(FieldError(field, "valor monetário deve ter no máximo 2 casas decimais"))
+
+        order_date = doc.get("order_date")
+        if isinstance(order_date, str):
+            try:
+                datetime.fromisoformat(order_date)
+            except ValueError:
+                errors.append(FieldError("order_date", "data inexistente ou fora do formato ISO 8601"))
+
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            product_id = item.get("product_id") if isinstance(item, dict) else None
+            if isinstance(product_id, str):
+                if product_id in seen:
+                    errors.append(
+                        FieldError(
+                            f"items[{index}].product_id",
+                            f"produto repetido (já está em items[{seen[product_id]}]): some as quantidades em uma linha",
+                        )
+                    )
+                seen.setdefault(product_id, index)
+
+        total = _items_total(items)
+        amount, cost = payment.get("amount"), shipping.get("cost")
+        if total is not None and _is_number(amount) and _is_number(cost):
+            if amount != total and amount != total + cost:
+                errors.append(
+                    FieldError(
+                        "payment.amount",
+                        f"valor {amount} difere do total dos itens ({total}) e do total com o frete",
+                    )
+                )
+
+        if self.strict_documents:
+            customer = doc.get("customer") if isinstance(doc.get("customer"), dict) else {}
+            company = doc.get("company") if isinstance(doc.get("company"), dict) else {}
+            cpf, cnpj = customer.get("cpf"), company.get("cnpj")
+            if isinstance(cpf, str) and not is_valid_cpf(cpf):
+                errors.append(FieldError("customer.cpf", "CPF com dígitos verificadores inválidos"))
+            if isinstance(cnpj, str) and not is_valid_cnpj(cnpj):
+                errors.append(FieldError("company.cnpj", "CNPJ com dígitos verificadores inválidos"))
+        return errors
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+
+
+def _items_total(items: list[Any]) -> Decimal | None:
+    total = Decimal(0)
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        quantity, price = item.get("quantity"), item.get("unit_price")
+        if not (isinstance(quantity, int) and not isinstance(quantity, bool) and _is_number(price)):
+            return None
+        try:
+            total += price * quantity
+        except ArithmeticError:  # absurd magnitudes are already reported by the schema's maximum
+            return None
+    return total

@@ -1,0 +1,355 @@
+"""Adapters over DynamoDB, SQS, SNS and S3; AWS errors become the errors below."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from orders.codec import encode_order, to_json
+from orders.masking import mask_email
+from orders.model import PENDING, PRODUCT_PENDING, RECEIVED, Order
+from orders.report import FileReport
+from orders.stock import PendingNotice, StockDecision
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+_THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+    "InternalServerError",
+}
+
+
+class DuplicateOrder(Exception):
+    """The order_id was already received; `source` says where from."""
+
+    def __init__(self, order_id: str, source: str | None) -> None:
+        super().__init__(f"order {order_id} already received")
+        self.source = source
+
+
+class AlreadyProcessed(Exception):
+    """The order is already in a final state: a redelivery."""
+
+
+class StockChanged(Exception):
+    """Some product no longer has the stock the decision counted on: decide again."""
+
+
+class StoreBusy(Exception):
+    """Throttling or a transaction conflict: safe to retry the same write."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _item(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def _order_key(order_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": "ORDER"}}
+
+
+def _product_key(product_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"PRODUCT#{product_id}"}, "SK": {"S": "STOCK"}}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class OrderStore:
+    """The single table: orders, their pending items, product stock and processed files."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    # -- orders -------------------------------------------------------------------------------
+    def claim(self, order: Order, source: str) -> None:
+        """Record the order as `Recebido`, once per order_id; raise DuplicateOrder otherwise."""
+        record = {
+            "PK": f"ORDER#{order.order_id}",
+            "SK": "ORDER",
+            "entity": "order",
+            "order_id": order.order_id,
+            "order_status": RECEIVED,
+            "order_date": order.order_date,
+            "received_at": _now(),
+            "source": source,
+            "items": [
+                {"product_id": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price, "item_status": RECEIVED}
+                for i in order.items
+            ],
+            "items_total": order.items_total,
+            "GSI1PK": f"STATUS#{RECEIVED}",
+            "GSI1SK": f"{order.order_date}#{order.order_id}",
+        }
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_item(record),
+                ConditionExpression="attribute_not_exists(PK)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                old = exc.response.get("Item") or self._get(_order_key(order.order_id)) or {}
+                source_attr = old.get("source", {})
+                raise DuplicateOrder(order.order_id, source_attr.get("S")) from exc
+            raise
+
+    def release(self, order_id: str, source: str) -> None:
+        """Undo a claim whose message never reached the queue (only if still ours and unprocessed)."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=_order_key(order_id),
+                ConditionExpression="order_status = :received AND #source = :source",
+                ExpressionAttributeNames={"#source": "source"},
+                ExpressionAttributeValues={":received": {"S": RECEIVED}, ":source": {"S": source}},
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        response = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def get_order(self, order_id: str) -> dict[str, Any] | None:
+        item = self._get(_order_key(order_id))
+        return _plain(item) if item else None
+
+    def get_product(self, product_id: str) -> dict[str, Any] | None:
+        item = self._get(_product_key(product_id))
+        return _plain(item) if item else None
+
+    def available_stock(self, product_ids: Iterable[str]) -> dict[str, int]:
+        """`available` of each product in one round trip; products without a record are absent."""
+        keys = [_product_key(pid) for pid in dict.fromkeys(product_ids)]
+        stock: dict[str, int] = {}
+        while keys:
+            request = {self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "PK, available"}}
+            response = self._db.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self._table, []):
+                stock[item["PK"]["S"].removeprefix("PRODUCT#")] = int(item["available"]["N"])
+            keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return stock
+
+    def commit(self, decision: StockDecision) -> None:
+        """Write the decided order and its reservations in one transaction."""
+        order = decision.order
+        status = decision.status
+        now = _now()
+        statuses = {d.item.product_id: d.status for d in decision.items}
+        fields = {
+            "entity": "order",
+            "order_id": order.order_id,
+            "order_status": status,
+            "order_date": order.order_date,
+            "processed_at": now,
+            "document": order.document,
+            "items": [
+                {
+                    "product_id": i.product_id,
+                    "quantity": i.quantity,
+                    "unit_price": i.unit_price,
+                    "item_status": statuses[i.product_id],
+                }
+                for i in order.items
+            ],
+            "items_total": order.items_total,
+            "pending_notified": False,
+            "GSI1PK": f"STATUS#{status}",
+            "GSI1SK": f"{order.order_date}#{order.order_id}",
+        }
+        names = {f"#f{n}": name for n, name in enumerate(fields)}
+        values = {f":f{n}": _serializer.serialize(value) for n, value in enumerate(fields.values())}
+        assignments = [f"#f{n} = :f{n}" for n in range(len(fields))]
+        # An order sent straight to the queue was never claimed: it gets its received_at now.
+        names.update({"#received_at": "received_at", "#source": "source", "#status": "order_status"})
+        values.update({":now": {"S": now}, ":queue": {"S": "queue"}, ":received": {"S": RECEIVED}})
+        assignments += ["#received_at = if_not_exists(#received_at, :now)", "#source = if_not_exists(#source, :queue)"]
+        writes: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _order_key(order.order_id),
+                    "UpdateExpression": "SET " + ", ".join(assignments),
+                    "ConditionExpression": "attribute_not_exists(PK) OR #status = :received",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        for item in decision.reserved:
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _product_key(item.product_id),
+                        "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
+                        "ConditionExpression": "attribute_exists(PK) AND available >= :q",
+                        "ExpressionAttributeValues": {":q": {"N": str(item.quantity)}},
+                    }
+                }
+            )
+        for item in decision.pending:
+            pending = {
+                "PK": f"ORDER#{order.order_id}",
+                "SK": f"PENDING#{item.product_id}",
+                "entity": "pending_item",
+                "order_id": order.order_id,
+                "product_id": item.product_id,
+                "quantity": item.quantity,
+                "item_status": PENDING,
+                "GSI1PK": f"PENDING#{item.product_id}",
+                "GSI1SK": f"{order.order_date}#{order.order_id}",
+            }
+            writes.append({"Put": {"TableName": self._table, "Item": _item(pending)}})
+        signature = to_json([order.order_id, sorted(statuses.items())])
+        token = hashlib.sha256(signature.encode()).hexdigest()[:36]
+        try:
+            self._db.transact_write_items(TransactItems=writes, ClientRequestToken=token)
+        except ClientError as exc:
+            code = _code(exc)
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise AlreadyProcessed(order.order_id) from exc
+                if "ConditionalCheckFailed" in reasons[1:]:
+                    raise StockChanged(order.order_id) from exc
+                if not reasons:
+                    # Some emulators omit the reasons: find out which condition failed by reading.
+                    current = self.get_order(order.order_id)
+                    if current and current.get("order_status") != RECEIVED:
+                        raise AlreadyProcessed(order.order_id) from exc
+                    raise StockChanged(order.order_id) from exc
+                raise StoreBusy(f"transaction cancelled: {reasons}") from exc
+            if code in _THROTTLED:
+                raise StoreBusy(code) from exc
+            raise
+
+    def mark_notified(self, order_id: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=_order_key(order_id),
+            UpdateExpression="SET pending_notified = :true",
+            ExpressionAttributeValues={":true": {"BOOL": True}},
+        )
+
+    # -- files ----------------------------------------------------------------------------------
+    def file_done(self, file_id: str) -> bool:
+        return self._get({"PK": {"S": f"FILE#{file_id}"}, "SK": {"S": "FILE"}}) is not None
+
+    def mark_file_done(self, file_id: str, report: FileReport, report_key: str) -> None:
+        record = {
+            "PK": f"FILE#{file_id}",
+            "SK": "FILE",
+            "entity": "file",
+            "bucket": report.bucket,
+            "key": report.key,
+            "received": report.received,
+            "accepted": len(report.accepted),
+            "rejected": len(report.rejections),
+            "report_key": report_key,
+            "processed_at": _now(),
+        }
+        self._db.put_item(TableName=self._table, Item=_item(record))
+
+
+class OrderQueue:
+    """The FIFO queue of validated orders; one message group per order."""
+
+    def __init__(self, client: Any, url: str) -> None:
+        self._sqs = client
+        self._url = url
+
+    @staticmethod
+    def _entry(order: Order) -> dict[str, Any]:
+        # The group is the order: on AWS, FIFO throughput grows with distinct groups, and stock
+        # consistency comes from DynamoDB conditions, not from ordering between orders.
+        return {
+            "MessageBody": encode_order(order),
+            "MessageGroupId": order.order_id,
+            "MessageDeduplicationId": order.order_id,
+        }
+
+    def send(self, order: Order) -> None:
+        self._sqs.send_message(QueueUrl=self._url, **self._entry(order))
+
+    def send_batch(self, orders: list[Order]) -> list[str]:
+        """Send in batches of ten; return the order_ids SQS did not take."""
+        failed: list[str] = []
+        for start in range(0, len(orders), 10):
+            chunk = orders[start : start + 10]
+            entries = [{"Id": str(n), **self._entry(order)} for n, order in enumerate(chunk)]
+            response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            failed += [chunk[int(f["Id"])].order_id for f in response.get("Failed", [])]
+        return failed
+
+
+class Notifier:
+    """SNS messages; personal data is masked before it leaves."""
+
+    def __init__(self, client: Any) -> None:
+        self._sns = client
+
+    def pending_stock(self, topic_arn: str, notice: PendingNotice) -> None:
+        message = {
+            "event": "order_pending",
+            "order_id": notice.order_id,
+            "order_status": PRODUCT_PENDING,
+            "customer_email": mask_email(notice.customer_email),
+            "pending_items": [{"product_id": pid, "quantity": qty} for pid, qty in notice.items],
+        }
+        self._sns.publish(
+            TopicArn=topic_arn,
+            Subject=f"Pedido {notice.order_id}: produto pendente"[:100],
+            Message=to_json(message),
+            MessageAttributes={"event": {"DataType": "String", "StringValue": "order_pending"}},
+        )
+
+    def file_report(self, topic_arn: str, report: FileReport) -> None:
+        self._sns.publish(
+            TopicArn=topic_arn,
+            Subject="Arquivo de pedidos com erros"[:100],
+            Message=to_json(report.as_dict()),
+            MessageAttributes={"event": {"DataType": "String", "StringValue": "file_report"}},
+        )
+
+
+class FileStore:
+    """Data-lake objects and their reports."""
+
+    def __init__(self, client: Any) -> None:
+        self._s3 = client
+
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+        """The object's bytes, or None when it is larger than max_bytes (it is then not read)."""
+        head = self._s3.head_object(Bucket=bucket, Key=key)
+        if int(head.get("ContentLength", 0)) > max_bytes:
+            return None
+        body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    def write_report(self, bucket: str, key: str, report: FileReport) -> None:
+        self._s3.put_object(
+            Bucket=bucket, Key=key, Body=to_json(report.as_dict()).encode(), ContentType="application/json"
+        )

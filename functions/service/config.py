@@ -1,0 +1,59 @@
+"""Configuration read once per cold start; a missing variable fails loudly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+class MissingSetting(RuntimeError):
+    pass
+
+
+def _require(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise MissingSetting(f"environment variable {name} is not set")
+    return value
+
+
+def _flag(name: str) -> bool:
+    value = _require(name).lower()
+    if value not in {"true", "false"}:
+        raise MissingSetting(f"environment variable {name} must be 'true' or 'false', got {value!r}")
+    return value == "true"
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    table_name: str
+    order_queue_url: str
+    strict_documents: bool
+
+    @classmethod
+    def from_env(cls) -> ApiSettings:
+        return cls(_require("TABLE_NAME"), _require("ORDER_QUEUE_URL"), _flag("STRICT_DOCUMENTS"))
+
+
+@dataclass(frozen=True)
+class FileSettings:
+    table_name: str
+    order_queue_url: str
+    error_topic_arn: str
+    strict_documents: bool
+
+    @classmethod
+    def from_env(cls) -> FileSettings:
+        return cls(
+            _require("TABLE_NAME"), _require("ORDER_QUEUE_URL"), _require("ERROR_TOPIC_ARN"), _flag("STRICT_DOCUMENTS")
+        )
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    table_name: str
+    pending_topic_arn: str
+
+    @classmethod
+    def from_env(cls) -> ProcessorSettings:
+        return cls(_require("TABLE_NAME"), _require("PENDING_TOPIC_ARN"))

@@ -1,0 +1,19 @@
+"""Structured JSON log lines on stdout, with personal data masked."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from orders.codec import json_default
+from orders.masking import mask_document
+
+
+def log(level: str, message: str, **fields: Any) -> None:
+    line = {"time": datetime.now(timezone.utc).isoformat(), "level": level, "message": message}
+    line.update(mask_document(fields))
+    # Writing every time also spares MiniStack's ~50 ms wait for output of a silent handler.
+    sys.stdout.write(json.dumps(line, default=json_default, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

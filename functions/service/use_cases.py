@@ -1,0 +1,181 @@
+"""The three use cases: take an order from the API, ingest a data-lake file, process an order."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from orders.files import MAX_FILE_BYTES, FileRejected, read_entries
+from orders.model import PRODUCT_PENDING, FieldError, Order, OrderRejected
+from orders.report import FileReport, report_key
+from orders.stock import PendingNotice, decide
+from orders.validation import OrderValidator, parse_order_body
+from service.adapters import (
+    AlreadyProcessed,
+    DuplicateOrder,
+    FileStore,
+    Notifier,
+    OrderQueue,
+    OrderStore,
+    StockChanged,
+    StoreBusy,
+)
+from service.logs import log
+
+
+class EnqueueFailed(Exception):
+    """SQS did not take some orders; the caller must retry (claims are kept and resent)."""
+
+
+class RetryLater(Exception):
+    """Processing could not finish now; the message goes back to the queue."""
+
+
+class OrderIntake:
+    """POST /orders: validate, claim the order_id, enqueue; undo the claim if the send fails."""
+
+    def __init__(self, validator: OrderValidator, store: OrderStore, queue: OrderQueue) -> None:
+        self._validator = validator
+        self._store = store
+        self._queue = queue
+
+    def submit(self, body: str | bytes | None) -> Order:
+        order = self._validator.validate(parse_order_body(body))
+        source = f"api:{uuid.uuid4()}"
+        self._store.claim(order, source)
+        try:
+            self._queue.send(order)
+        except Exception:
+            self._store.release(order.order_id, source)
+            raise
+        log("INFO", "order accepted", order_id=order.order_id, source="api")
+        return order
+
+
+class FileIngestion:
+    """One data-lake file: every order in it is accepted or rejected with reasons, and reported once."""
+
+    def __init__(
+        self,
+        validator: OrderValidator,
+        store: OrderStore,
+        queue: OrderQueue,
+        files: FileStore,
+        notifier: Notifier,
+        error_topic_arn: str,
+    ) -> None:
+        self._validator = validator
+        self._store = store
+        self._queue = queue
+        self._files = files
+        self._notifier = notifier
+        self._error_topic_arn = error_topic_arn
+
+    def ingest(self, bucket: str, key: str, event_tag: str) -> FileReport | None:
+        """Return the report, or None when this very S3 event was already handled."""
+        file_id = f"{bucket}/{key}#{event_tag}"
+        if self._store.file_done(file_id):
+            log("INFO", "duplicate S3 event ignored", file_key=key)
+            return None
+        report = FileReport(bucket=bucket, key=key)
+        data = self._files.read(bucket, key, MAX_FILE_BYTES)
+        if data is None:
+            report.file_error = f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes"
+        else:
+            try:
+                entries = read_entries(key, data)
+            except FileRejected as exc:
+                report.file_error = str(exc)
+            else:
+                self._accept_entries(file_id, entries, report)
+        target = report_key(key)
+        self._files.write_report(bucket, target, report)
+        if report.has_problems:
+            self._notifier.file_report(self._error_topic_arn, report)
+        self._store.mark_file_done(file_id, report, target)
+        log(
+            "INFO",
+            "file ingested",
+            file_key=key,
+            received=report.received,
+            accepted=len(report.accepted),
+            rejected=len(report.rejections),
+            file_error=report.file_error,
+        )
+        return report
+
+    def _accept_entries(self, file_id: str, entries: list[Any], report: FileReport) -> None:
+        to_send: list[Order] = []
+        for index, entry in enumerate(entries):
+            if entry.error is not None:
+                report.reject(index, None, [entry.error])
+                continue
+            try:
+                order = self._validator.validate(entry.document)
+            except OrderRejected as exc:
+                report.reject(index, exc.order_id, exc.errors)
+                continue
+            # The source names the file, the event and the position, so a retry of this same
+            # event recognises its own claims and resends them instead of calling them duplicates.
+            source = f"s3://{file_id}:{index}"
+            try:
+                self._store.claim(order, source)
+            except DuplicateOrder as exc:
+                if exc.source != source:
+                    report.reject(index, order.order_id, [FieldError("order_id", "pedido duplicado: order_id já recebido")])
+                    continue
+            to_send.append(order)
+            report.accepted.append(order.order_id)
+        failed = self._queue.send_batch(to_send)
+        if failed:
+            raise EnqueueFailed(f"SQS did not take {len(failed)} orders of {report.key}: {failed[:5]}")
+
+
+class OrderProcessor:
+    """Decide stock for one order and write it in one transaction; idempotent under redelivery."""
+
+    def __init__(
+        self,
+        store: OrderStore,
+        notifier: Notifier,
+        pending_topic_arn: str,
+        max_attempts: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._pending_topic_arn = pending_topic_arn
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def process(self, order: Order) -> str:
+        for attempt in range(self._max_attempts):
+            decision = decide(order, self._store.available_stock(i.product_id for i in order.items))
+            try:
+                self._store.commit(decision)
+            except AlreadyProcessed:
+                return self._redelivered(order)
+            except (StockChanged, StoreBusy) as exc:
+                log("WARNING", "write retried", order_id=order.order_id, attempt=attempt + 1, reason=type(exc).__name__)
+                self._sleep(min(0.02 * 2**attempt, 0.5))
+                continue
+            if decision.pending:
+                self._notify(PendingNotice.of(decision))
+            log("INFO", "order processed", order_id=order.order_id, order_status=decision.status)
+            return decision.status
+        raise RetryLater(f"order {order.order_id}: stock kept changing after {self._max_attempts} attempts")
+
+    def _redelivered(self, order: Order) -> str:
+        record = self._store.get_order(order.order_id) or {}
+        status = str(record.get("order_status"))
+        # The first delivery may have committed and then failed to publish: publish now, once.
+        if status == PRODUCT_PENDING and not record.get("pending_notified"):
+            self._notify(PendingNotice.from_record(record))
+        log("INFO", "redelivery ignored", order_id=order.order_id, order_status=status)
+        return status
+
+    def _notify(self, notice: PendingNotice) -> None:
+        self._notifier.pending_stock(self._pending_topic_arn, notice)
+        self._store.mark_notified(notice.order_id)

@@ -1,0 +1,163 @@
+"""Package functions/, upload the zip, create or update the stack, write .sandbox/outputs.json.
+
+The same script runs from the host (embedded MiniStack) and as the init hook inside the LocalStack
+and MiniStack containers, so it needs only boto3 and the standard library. It is idempotent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
+FUNCTIONS = ROOT / "functions"
+TEMPLATE = ROOT / "infra" / "template.yaml"
+OUTPUTS = ROOT / ".sandbox" / "outputs.json"
+DEFAULT_STACK = "order-pipeline"
+
+
+def build_zip(source: Path = FUNCTIONS) -> bytes:
+    """A reproducible zip of the function code: same sources, same bytes, same key."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            info = zipfile.ZipInfo(str(path.relative_to(source)), date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def _account_and_region(session: boto3.session.Session) -> tuple[str, str]:
+    account = session.client("sts").get_caller_identity()["Account"]
+    return str(account), session.region_name or "us-east-1"
+
+
+def upload_code(session: boto3.session.Session, stack: str) -> tuple[str, str]:
+    s3 = session.client("s3")
+    account, region = _account_and_region(session)
+    bucket = f"{stack}-artifacts-{account}-{region}"
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError:
+        options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **options)
+    code = build_zip()
+    key = f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
+    s3.put_object(Bucket=bucket, Key=key, Body=code)
+    return bucket, key
+
+
+def _stack(cfn: Any, stack: str) -> dict[str, Any] | None:
+    try:
+        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+    return stacks[0] if stacks else None
+
+
+def _wait(cfn: Any, stack: str, timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        current = _stack(cfn, stack)
+        status = current["StackStatus"] if current else "DELETED"
+        if not status.endswith("_IN_PROGRESS"):
+            if status not in {"CREATE_COMPLETE", "UPDATE_COMPLETE"} or current is None:
+                events = cfn.describe_stack_events(StackName=stack)["StackEvents"][:15] if current else []
+                reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events]
+                raise SystemExit(f"stack {stack} ended {status}:\n  " + "\n  ".join(reasons))
+            return current
+        if time.monotonic() > deadline:
+            raise SystemExit(f"stack {stack} still {status} after {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str]) -> dict[str, Any]:
+    cfn = session.client("cloudformation")
+    bucket, key = upload_code(session, stack)
+    params = {"ArtifactBucket": bucket, "ArtifactKey": key, **parameters}
+    request = {
+        "StackName": stack,
+        "TemplateBody": TEMPLATE.read_text("utf-8"),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        "Capabilities": ["CAPABILITY_IAM"],
+    }
+    current = _stack(cfn, stack)
+    if current and current["StackStatus"] in {"ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_COMPLETE"}:
+        cfn.delete_stack(StackName=stack)
+        while _stack(cfn, stack) is not None and _stack(cfn, stack)["StackStatus"] != "DELETE_COMPLETE":  # type: ignore[index]
+            time.sleep(0.25)
+        current = None
+    if current is None:
+        cfn.create_stack(**request)
+    else:
+        try:
+            cfn.update_stack(**request)
+        except ClientError as exc:
+            if "No updates are to be performed" not in str(exc):
+                raise
+    return _wait(cfn, stack)
+
+
+def api_base_url(outputs: dict[str, str], endpoint: str | None) -> str:
+    """The URL a host can call: the emulator's path form, or the AWS form when there is no endpoint."""
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/restapis/{outputs['ApiId']}/{outputs['ApiStage']}/_user_request_"
+    return outputs["ApiUrl"]
+
+
+def write_outputs(stack_description: dict[str, Any], endpoint: str | None) -> dict[str, str]:
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack_description.get("Outputs", [])}
+    outputs["StackName"] = stack_description["StackName"]
+    outputs["ApiBaseUrl"] = api_base_url(outputs, endpoint)
+    if endpoint:
+        outputs["Endpoint"] = endpoint
+    OUTPUTS.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUTS.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", "utf-8")
+    return outputs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stack", default=os.environ.get("STACK_NAME", DEFAULT_STACK))
+    parser.add_argument("--strict-documents", default=os.environ.get("STRICT_DOCUMENTS", "false"))
+    parser.add_argument("--notification-email", default=os.environ.get("NOTIFICATION_EMAIL", "alerts@example.com"))
+    parser.add_argument("--sandbox", action="store_true", help="also seed missing products and subscribe the notifications inbox")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    session = boto3.session.Session()
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    description = deploy(
+        session,
+        args.stack,
+        {"StrictDocuments": args.strict_documents, "NotificationEmail": args.notification_email},
+    )
+    outputs = write_outputs(description, endpoint)
+    if args.sandbox:
+        sys.path.insert(0, str(ROOT / "tools"))
+        from seed import load_products, seed
+
+        seed(session, outputs["OrdersTable"], load_products(ROOT / "seed" / "products.json"), only_missing=True)
+    print(json.dumps(outputs, indent=2, sort_keys=True))
+    print(f"stack {args.stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Start, wait for and stop the embedded MiniStack emulator (no Docker).
+
+MiniStack runs in its own process group, recorded in .sandbox/ministack.pid; `stop` signals the whole
+group, because its Lambda worker subprocesses can outlive a SIGTERM sent to the server alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+SANDBOX = ROOT / ".sandbox"
+PID_FILE = SANDBOX / "ministack.pid"
+LOG_FILE = SANDBOX / "ministack.log"
+STATE_DIR = SANDBOX / "state"
+
+
+def endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL", "http://localhost:4566").rstrip("/")
+
+
+def answering(url: str | None = None, timeout: float = 1.0) -> bool:
+    """True when an AWS emulator (MiniStack or LocalStack) answers its health check."""
+    base = url or endpoint()
+    for path in ("/_ministack/health", "/_localstack/health"):
+        try:
+            with urllib.request.urlopen(base + path, timeout=timeout) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError, ValueError):
+            continue
+    return False
+
+
+def _our_pid() -> int | None:
+    try:
+        pid = int(PID_FILE.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.killpg(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def start(persist: bool) -> int:
+    if _our_pid() is not None and answering():
+        print(f"MiniStack already running at {endpoint()} (pid {_our_pid()})")
+        return 0
+    if answering():
+        print(f"An emulator already answers at {endpoint()}; using it (not started by this project)")
+        return 0
+    SANDBOX.mkdir(exist_ok=True)
+    port = urlparse(endpoint()).port or 4566
+    env = dict(os.environ, GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"))
+    env.pop("AWS_ENDPOINT_URL", None)  # MiniStack sets the Lambdas' endpoint itself
+    if persist:
+        STATE_DIR.mkdir(exist_ok=True)
+        env.update(PERSIST_STATE="1", STATE_DIR=str(STATE_DIR))
+    ministack = Path(sys.executable).with_name("ministack")
+    with LOG_FILE.open("ab") as log:
+        process = subprocess.Popen(
+            [str(ministack)],
+            cwd=SANDBOX,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so `stop` reaches every worker
+        )
+    PID_FILE.write_text(f"{process.pid}\n")
+    return wait(timeout=30, process=process)
+
+
+def wait(timeout: float, process: subprocess.Popen[bytes] | None = None) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answering(timeout=0.5):
+            print(f"MiniStack answering at {endpoint()}")
+            return 0
+        if process is not None and process.poll() is not None:
+            print(f"MiniStack exited with {process.returncode}; see {LOG_FILE}", file=sys.stderr)
+            return 1
+        time.sleep(0.05)
+    print(f"no emulator answered at {endpoint()} within {timeout:.0f} s; see {LOG_FILE}", file=sys.stderr)
+    return 1
+
+
+def stop() -> int:
+    pid = _our_pid()
+    if pid is None:
+        PID_FILE.unlink(missing_ok=True)
+        print("MiniStack is not running (no live process from .sandbox/ministack.pid)")
+        return 0
+    os.killpg(pid, signal.SIGTERM)  # a clean shutdown lets MiniStack save its state
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    PID_FILE.unlink(missing_ok=True)
+    print(f"MiniStack (process group {pid}) stopped")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["start", "stop", "wait", "status"])
+    parser.add_argument("--persist", action="store_true", help="keep state in .sandbox/state across restarts")
+    args = parser.parse_args()
+    if args.command == "start":
+        return start(args.persist)
+    if args.command == "stop":
+        return stop()
+    if args.command == "wait":
+        return wait(timeout=30)
+    running = answering()
+    print(f"{endpoint()}: {'answering' if running else 'not answering'}; our pid: {_our_pid()}")
+    return 0 if running else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
