@@ -151,9 +151,11 @@ def main() -> int:
     outputs = write_outputs(description, endpoint)
     if args.sandbox:
         sys.path.insert(0, str(ROOT / "tools"))
+        from notifications import ensure_inbox
         from seed import load_products, seed
 
         seed(session, outputs["OrdersTable"], load_products(ROOT / "seed" / "products.json"), only_missing=True)
+        ensure_inbox(session, outputs)
     print(json.dumps(outputs, indent=2, sort_keys=True))
     print(f"stack {args.stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}", file=sys.stderr)
     return 0

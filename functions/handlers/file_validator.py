@@ -42,7 +42,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 bucket = record["s3"]["bucket"]["name"]
                 obj = record["s3"]["object"]
                 key = unquote_plus(obj["key"])
-                tag = obj.get("sequencer") or obj.get("eTag") or message_id
+                # A file is its key and content: the same notification delivered again carries the same eTag.
+                tag = obj.get("versionId") or obj.get("eTag") or message_id
                 _ingestion.ingest(bucket, key, str(tag))
         except Exception as exc:
             log("ERROR", "file message failed", message_id=message_id, error=repr(exc))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,6 +47,13 @@ class StockChanged(Exception):
 
 class StoreBusy(Exception):
     """Throttling or a transaction conflict: safe to retry the same write."""
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    order_id: str
+    items: list[dict[str, Any]]
+    token: str
 
 
 def _now() -> str:
@@ -152,8 +160,12 @@ class OrderStore:
             keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return stock
 
-    def commit(self, decision: StockDecision) -> None:
-        """Write the decided order and its reservations in one transaction."""
+    def prepare_commit(self, decision: StockDecision) -> PreparedWrite:
+        """The one transaction that records a decided order and its reservations.
+
+        It carries its own ClientRequestToken: sending the same prepared write again (after throttling
+        or a conflict) is idempotent on DynamoDB's side; a new decision gets a new token.
+        """
         order = decision.order
         status = decision.status
         now = _now()
@@ -223,24 +235,27 @@ class OrderStore:
                 "GSI1SK": f"{order.order_date}#{order.order_id}",
             }
             writes.append({"Put": {"TableName": self._table, "Item": _item(pending)}})
-        signature = to_json([order.order_id, sorted(statuses.items())])
-        token = hashlib.sha256(signature.encode()).hexdigest()[:36]
+        return PreparedWrite(order.order_id, writes, uuid.uuid4().hex)
+
+    def commit(self, write: PreparedWrite) -> None:
+        """Send a prepared write; translate a cancellation into what the caller must do next."""
+        order_id = write.order_id
         try:
-            self._db.transact_write_items(TransactItems=writes, ClientRequestToken=token)
+            self._db.transact_write_items(TransactItems=write.items, ClientRequestToken=write.token)
         except ClientError as exc:
             code = _code(exc)
             if code == "TransactionCanceledException":
                 reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
                 if reasons and reasons[0] == "ConditionalCheckFailed":
-                    raise AlreadyProcessed(order.order_id) from exc
+                    raise AlreadyProcessed(order_id) from exc
                 if "ConditionalCheckFailed" in reasons[1:]:
-                    raise StockChanged(order.order_id) from exc
+                    raise StockChanged(order_id) from exc
                 if not reasons:
                     # Some emulators omit the reasons: find out which condition failed by reading.
-                    current = self.get_order(order.order_id)
+                    current = self.get_order(order_id)
                     if current and current.get("order_status") != RECEIVED:
-                        raise AlreadyProcessed(order.order_id) from exc
-                    raise StockChanged(order.order_id) from exc
+                        raise AlreadyProcessed(order_id) from exc
+                    raise StockChanged(order_id) from exc
                 raise StoreBusy(f"transaction cancelled: {reasons}") from exc
             if code in _THROTTLED:
                 raise StoreBusy(code) from exc

@@ -151,14 +151,22 @@ class OrderProcessor:
         self._sleep = sleep
 
     def process(self, order: Order) -> str:
+        write = None
         for attempt in range(self._max_attempts):
-            decision = decide(order, self._store.available_stock(i.product_id for i in order.items))
+            if write is None:  # a first try, or stock changed under us: decide again on fresh stock
+                decision = decide(order, self._store.available_stock(i.product_id for i in order.items))
+                write = self._store.prepare_commit(decision)
             try:
-                self._store.commit(decision)
+                self._store.commit(write)
             except AlreadyProcessed:
                 return self._redelivered(order)
-            except (StockChanged, StoreBusy) as exc:
-                log("WARNING", "write retried", order_id=order.order_id, attempt=attempt + 1, reason=type(exc).__name__)
+            except StockChanged:
+                log("WARNING", "stock changed, deciding again", order_id=order.order_id, attempt=attempt + 1)
+                write = None
+                continue
+            except StoreBusy as exc:
+                # The same prepared write, with the same ClientRequestToken, after a short back-off.
+                log("WARNING", "write retried", order_id=order.order_id, attempt=attempt + 1, reason=str(exc))
                 self._sleep(min(0.02 * 2**attempt, 0.5))
                 continue
             if decision.pending:

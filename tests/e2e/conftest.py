@@ -1,0 +1,64 @@
+"""Fixtures for the e2e suite: the running sandbox, reached only through its public doors."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+
+
+import boto3
+import pytest
+
+from e2e_support import ROOT, Api, Inbox, unique
+from notifications import subscribe_queue
+from seed import seed
+
+
+@pytest.fixture(scope="session")
+def outputs() -> dict[str, str]:
+    path = ROOT / ".sandbox" / "outputs.json"
+    if not path.exists():
+        pytest.fail("the sandbox is not deployed (.sandbox/outputs.json missing): run `make up`, or `make test`")
+    data: dict[str, str] = json.loads(path.read_text("utf-8"))
+    return data
+
+
+@pytest.fixture(scope="session")
+def aws() -> boto3.session.Session:
+    os.environ.setdefault("AWS_ENDPOINT_URL", "http://localhost:4566")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    return boto3.session.Session()
+
+
+@pytest.fixture(scope="session")
+def api(outputs: dict[str, str]) -> Api:
+    return Api(outputs["ApiBaseUrl"])
+
+
+@pytest.fixture
+def products(aws: boto3.session.Session, outputs: dict[str, str]) -> Callable[..., list[str]]:
+    """products(5, 0) creates two products with 5 and 0 units available; their ids are unique to the test."""
+
+    def create(*available: int) -> list[str]:
+        items = [{"product_id": unique("E2E-PRD"), "description": "e2e", "available": n} for n in available]
+        seed(aws, outputs["OrdersTable"], items)
+        return [item["product_id"] for item in items]
+
+    return create
+
+
+@pytest.fixture(scope="session")
+def inbox(aws: boto3.session.Session, outputs: dict[str, str]) -> Iterator[Inbox]:
+    topics = [outputs["ErrorTopicArn"], outputs["PendingTopicArn"]]
+    url = subscribe_queue(aws, unique("e2e-inbox").lower(), topics)
+    yield Inbox(aws, url)
+    sns = aws.client("sns")
+    arn = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for topic in topics:
+        for sub in sns.list_subscriptions_by_topic(TopicArn=topic).get("Subscriptions", []):
+            if sub.get("Endpoint") == arn:
+                sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+    aws.client("sqs").delete_queue(QueueUrl=url)

@@ -1,0 +1,134 @@
+"""Helpers for the e2e suite: the sandbox reached only through its public doors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+import pytest
+import requests
+
+from notifications import drain
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDERS = ROOT / "seed" / "orders"
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
+    """Call `check` until it returns a truthy value or stops raising AssertionError; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+            last = result
+        except AssertionError as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached within {timeout:.0f} s; last: {last!r}")
+        time.sleep(interval)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
+
+
+def _number(value: Any) -> float:
+    # Only for the HTTP body: the shortest float repr of a 2-decimal value reads back as the same Decimal.
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(type(value).__name__)
+
+
+def to_wire(order: Any) -> str:
+    return json.dumps(order, default=_number, ensure_ascii=False)
+
+
+class Api:
+    def __init__(self, base: str) -> None:
+        self.base = base.rstrip("/")
+        self.http = requests.Session()
+
+    def post_order(self, order: Any, **kwargs: Any) -> requests.Response:
+        if "data" not in kwargs:
+            kwargs["data"] = to_wire(order)
+        headers = kwargs.pop("headers", {"Content-Type": "application/json"})
+        return requests.post(f"{self.base}/orders", headers=headers, timeout=30, **kwargs)
+
+    def get_order(self, order_id: str) -> requests.Response:
+        return self.http.get(f"{self.base}/orders/{order_id}", timeout=30)
+
+    def get_product(self, product_id: str) -> requests.Response:
+        return self.http.get(f"{self.base}/products/{product_id}", timeout=30)
+
+    def final_order(self, order_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        def final() -> dict[str, Any] | None:
+            response = self.get_order(order_id)
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            return body if body["order_status"] in {"Novo Pedido", "Produto Pendente"} else None
+
+        return eventually(final, timeout=timeout, what=f"order {order_id} in a final state")
+
+    def stock(self, product_id: str) -> tuple[int, int]:
+        body = self.get_product(product_id).json()
+        return body["available"], body["reserved"]
+
+
+def lab_example() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((ORDERS / "lab-example.json").read_text("utf-8"), parse_float=Decimal)
+    return loaded
+
+
+def make_order(lines: list[tuple[str, int]], order_id: str | None = None) -> dict[str, Any]:
+    """The lab's example with its own order_id and the given (product_id, quantity) lines; amount recomputed."""
+    order = copy.deepcopy(lab_example())
+    order["order_id"] = order_id or unique("E2E-ORD")
+    order["items"] = [
+        {"product_id": pid, "description": "e2e", "quantity": qty, "unit_price": Decimal("10.50")} for pid, qty in lines
+    ]
+    order["payment"]["amount"] = sum((Decimal("10.50") * qty for _, qty in lines), Decimal(0))
+    return order
+
+
+class Inbox:
+    """Every SNS message of both topics, collected from an SQS queue subscribed for this test session."""
+
+    def __init__(self, aws: boto3.session.Session, url: str) -> None:
+        self._aws = aws
+        self._url = url
+        self._lock = threading.Lock()
+        self.messages: list[dict[str, Any]] = []
+
+    def _collect(self) -> None:
+        envelopes = drain(self._aws, self._url)
+        with self._lock:
+            for envelope in envelopes:
+                self.messages.append(
+                    {
+                        "topic": envelope.get("TopicArn"),
+                        "subject": envelope.get("Subject"),
+                        "raw": envelope.get("Message", ""),
+                        "body": json.loads(envelope.get("Message", "{}")),
+                    }
+                )
+
+    def matching(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        self._collect()
+        with self._lock:
+            return [m for m in self.messages if predicate(m)]
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
+        found = eventually(lambda: self.matching(predicate), timeout=timeout, what="notification")
+        return found[0]

@@ -1,0 +1,49 @@
+"""Print the Lambda functions' log lines from CloudWatch Logs (JSON lines pretty-printed on one line each)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
+FUNCTIONS = {"api": "ApiFunctionName", "file-validator": "FileValidatorFunctionName", "processor": "ProcessorFunctionName"}
+
+
+def main(argv: list[str]) -> int:
+    outputs_file = ROOT / ".sandbox" / "outputs.json"
+    if not outputs_file.exists():
+        print("no .sandbox/outputs.json: the sandbox is not deployed; run `make up`", file=sys.stderr)
+        return 1
+    outputs = json.loads(outputs_file.read_text("utf-8"))
+    wanted = argv or list(FUNCTIONS)
+    unknown = [name for name in wanted if name not in FUNCTIONS]
+    if unknown:
+        print(f"unknown function {unknown[0]!r}; pick one of {', '.join(FUNCTIONS)}", file=sys.stderr)
+        return 2
+    logs = boto3.client("logs")
+    for name in wanted:
+        group = f"/aws/lambda/{outputs[FUNCTIONS[name]]}"
+        print(f"=== {group}")
+        kwargs = {"logGroupName": group}
+        try:
+            while True:
+                page = logs.filter_log_events(**kwargs)
+                for event in page.get("events", []):
+                    line = event["message"].rstrip()
+                    if line.startswith(("START ", "END ", "REPORT ")):
+                        continue
+                    print(line)
+                if not page.get("nextToken"):
+                    break
+                kwargs["nextToken"] = page["nextToken"]
+        except logs.exceptions.ResourceNotFoundException:
+            print("(no logs yet)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
