@@ -57,7 +57,8 @@ def read_entries(key: str, data: bytes) -> list[Entry]:
 
 def _json_lines(text: str) -> list[Entry]:
     entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: str.splitlines would also split on U+2028 and others, which JSON strings may hold.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

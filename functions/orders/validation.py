@@ -156,6 +156,9 @@ def _is_number(value: Any) -> bool:
 
 
 def _items_total(items: list[Any]) -> Decimal | None:
+    """The items total, or None when the items are missing or unreadable (then there is nothing to compare)."""
+    if not items:
+        return None
     total = Decimal(0)
     for item in items:
         if not isinstance(item, dict):
