@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-SANDBOX = ROOT / ".sandbox"
+SANDBOX = Path(os.environ.get("SANDBOX_DIR") or ROOT / ".sandbox")
 PID_FILE = SANDBOX / "ministack.pid"
 LOG_FILE = SANDBOX / "ministack.log"
 STATE_DIR = SANDBOX / "state"

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.model import OrderRejected
 from orders.validation import OrderValidator
@@ -65,6 +66,10 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
         return _response(400, {"message": "Pedido inválido.", "errors": [e.as_dict() for e in exc.errors]})
     except DuplicateOrder:
         return _response(409, {"message": "Pedido duplicado."})
+    except (BotoCoreError, ClientError) as exc:
+        # The claim was undone (OrderIntake.submit): nothing is stuck, the client may simply retry.
+        log("ERROR", "order not enqueued", error=repr(exc))
+        return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
     return _response(202, {"order_id": order.order_id, "message": "Pedido enviado para processamento."})
 
 

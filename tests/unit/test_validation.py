@@ -340,7 +340,9 @@ def test_free_shipping_amount(lab: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- order_id
-@pytest.mark.parametrize("order_id", ["ORD#1", "ORD 1", "O" * 65, "", "ORD-1\n", "ORD-1\r\n", " ORD-1", "pedido/1", "ORDÉ"])
+@pytest.mark.parametrize(
+    "order_id", ["ORD#1", "ORD 1", "O" * 65, "", "ORD-1\n", "ORD-1\r\n", " ORD-1", "pedido/1", "ORDÉ"]
+)
 def test_bad_order_id(lab: dict[str, Any], order_id: str) -> None:
     lab["order_id"] = order_id
 

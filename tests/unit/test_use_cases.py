@@ -1,0 +1,763 @@
+"""The service layer wired with fakes that record state, the real adapters' error translation, the handlers."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from orders.codec import encode_order
+from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, OrderRejected
+from orders.report import FileReport
+from orders.stock import PendingNotice, StockDecision, decide
+from orders.validation import OrderValidator
+from service import adapters
+from service.adapters import AlreadyProcessed, DuplicateOrder, OrderStore, PreparedWrite, StockChanged, StoreBusy
+from service.use_cases import EnqueueFailed, FileIngestion, OrderIntake, OrderProcessor, RetryLater
+
+BUCKET = "lake"
+ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
+PENDING_TOPIC = "arn:aws:sns:us-east-1:000000000000:pending"
+MARIANA = "mariana.alves@example.com"
+TRANSACT_PARAMS = "provide-client-params.dynamodb.TransactWriteItems"
+
+validator = OrderValidator()
+
+
+# ================================================================ fakes
+@dataclass(frozen=True)
+class FakeWrite:
+    decision: StockDecision
+    token: int
+
+
+class FakeStore:
+    """The single table in dicts, with the conditions the real transaction enforces."""
+
+    def __init__(self, stock: dict[str, int] | None = None, calls: list[str] | None = None) -> None:
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.stock: dict[str, int] = dict(stock or {})
+        self.files: dict[str, tuple[FileReport, str]] = {}
+        self.calls = calls if calls is not None else []
+        self.commit_failures: list[Exception] = []
+        self.before_commit: list[Callable[[], None]] = []
+        self.commit_attempts: list[FakeWrite] = []
+        self.stock_reads = 0
+
+    def claim(self, order: Order, source: str) -> None:
+        self.calls.append(f"claim {order.order_id}")
+        if order.order_id in self.orders:
+            raise DuplicateOrder(order.order_id, self.orders[order.order_id].get("source"))
+        self.orders[order.order_id] = {"order_id": order.order_id, "order_status": RECEIVED, "source": source}
+
+    def release(self, order_id: str, source: str) -> None:
+        self.calls.append(f"release {order_id}")
+        record = self.orders.get(order_id)
+        if record and record["order_status"] == RECEIVED and record["source"] == source:
+            del self.orders[order_id]
+
+    def get_order(self, order_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.orders.get(order_id))
+
+    def available_stock(self, product_ids: Iterable[str]) -> dict[str, int]:
+        self.stock_reads += 1
+        return {pid: self.stock[pid] for pid in product_ids if pid in self.stock}
+
+    def prepare_commit(self, decision: StockDecision) -> FakeWrite:
+        return FakeWrite(decision, token=len(self.commit_attempts))
+
+    def commit(self, write: FakeWrite) -> None:
+        self.commit_attempts.append(write)
+        decision = write.decision
+        if self.before_commit:
+            self.before_commit.pop(0)()
+        if self.commit_failures:
+            raise self.commit_failures.pop(0)
+        order = decision.order
+        current = self.orders.get(order.order_id)
+        if current and current["order_status"] != RECEIVED:
+            raise AlreadyProcessed(order.order_id)
+        if any(self.stock.get(i.product_id, -1) < i.quantity for i in decision.reserved):
+            raise StockChanged(order.order_id)
+        for item in decision.reserved:
+            self.stock[item.product_id] -= item.quantity
+        self.orders[order.order_id] = {
+            "order_id": order.order_id,
+            "order_status": decision.status,
+            "source": current["source"] if current else "queue",
+            "document": copy.deepcopy(order.document),
+            "items": [
+                {"product_id": d.item.product_id, "quantity": Decimal(d.item.quantity), "item_status": d.status}
+                for d in decision.items
+            ],
+            "pending_notified": False,
+        }
+
+    def mark_notified(self, order_id: str) -> None:
+        self.orders[order_id]["pending_notified"] = True
+
+    def file_done(self, file_id: str) -> bool:
+        return file_id in self.files
+
+    def mark_file_done(self, file_id: str, report: FileReport, report_key: str) -> None:
+        self.files[file_id] = (report, report_key)
+
+
+class FakeQueue:
+    def __init__(self, calls: list[str] | None = None) -> None:
+        self.sent: list[Order] = []
+        self.calls = calls if calls is not None else []
+        self.send_error: Exception | None = None
+        self.refuse: set[str] = set()
+
+    def send(self, order: Order) -> None:
+        self.calls.append(f"send {order.order_id}")
+        if self.send_error is not None:
+            raise self.send_error
+        self.sent.append(order)
+
+    def send_batch(self, orders: list[Order]) -> list[str]:
+        taken = [o for o in orders if o.order_id not in self.refuse]
+        self.sent += taken
+        return [o.order_id for o in orders if o.order_id in self.refuse]
+
+    @property
+    def sent_ids(self) -> list[str]:
+        return [o.order_id for o in self.sent]
+
+
+class FakeNotifier:
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, PendingNotice]] = []
+        self.reports: list[tuple[str, dict[str, Any]]] = []
+        self.failures: list[Exception] = []
+
+    def pending_stock(self, topic_arn: str, notice: PendingNotice) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.pending.append((topic_arn, notice))
+
+    def file_report(self, topic_arn: str, report: FileReport) -> None:
+        self.reports.append((topic_arn, report.as_dict()))
+
+
+class FakeFiles:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.reports: list[tuple[str, str, dict[str, Any]]] = []
+
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+        data = self.objects[(bucket, key)]
+        return None if len(data) > max_bytes else data
+
+    def write_report(self, bucket: str, key: str, report: FileReport) -> None:
+        self.reports.append((bucket, key, report.as_dict()))
+
+
+def variant(lab: dict[str, Any], order_id: str, **changes: Any) -> dict[str, Any]:
+    document = copy.deepcopy(lab)
+    document["order_id"] = order_id
+    document.update(changes)
+    return document
+
+
+def one_item(lab: dict[str, Any], order_id: str, product_id: str, quantity: int) -> Order:
+    document = variant(lab, order_id)
+    document["items"] = [{"product_id": product_id, "quantity": quantity, "unit_price": Decimal("10.00")}]
+    document["payment"]["amount"] = Decimal("10.00") * quantity
+    return validator.validate(document)
+
+
+# ================================================================ intake (POST /orders)
+@pytest.fixture
+def calls() -> list[str]:
+    return []
+
+
+def test_intake_claims_then_sends(lab_text: str, calls: list[str]) -> None:
+    store, queue = FakeStore(calls=calls), FakeQueue(calls=calls)
+
+    order = OrderIntake(validator, store, queue).submit(lab_text)
+
+    assert calls == ["claim ORD-20231001-0001", "send ORD-20231001-0001"]
+    assert queue.sent_ids == ["ORD-20231001-0001"]
+    assert store.orders["ORD-20231001-0001"]["order_status"] == RECEIVED
+    assert store.orders["ORD-20231001-0001"]["source"].startswith("api:")
+    assert order.items_total == Decimal("2800.00")
+
+
+def test_intake_of_a_duplicate_sends_nothing(lab_text: str, calls: list[str]) -> None:
+    store, queue = FakeStore(calls=calls), FakeQueue(calls=calls)
+    intake = OrderIntake(validator, store, queue)
+    intake.submit(lab_text)
+
+    with pytest.raises(DuplicateOrder):
+        intake.submit(lab_text)
+
+    assert queue.sent_ids == ["ORD-20231001-0001"]
+    assert calls[-1] == "claim ORD-20231001-0001"
+
+
+def test_intake_releases_the_claim_when_the_send_fails(lab_text: str, calls: list[str]) -> None:
+    store, queue = FakeStore(calls=calls), FakeQueue(calls=calls)
+    failure = ConnectionError("SQS unreachable")
+    queue.send_error = failure
+
+    with pytest.raises(ConnectionError) as caught:
+        OrderIntake(validator, store, queue).submit(lab_text)
+
+    assert caught.value is failure
+    assert calls == ["claim ORD-20231001-0001", "send ORD-20231001-0001", "release ORD-20231001-0001"]
+    assert store.orders == {}, "the order_id must be free for the client's retry"
+
+
+def test_intake_of_an_invalid_order_claims_nothing(lab_text: str, calls: list[str]) -> None:
+    store, queue = FakeStore(calls=calls), FakeQueue(calls=calls)
+
+    with pytest.raises(OrderRejected):
+        OrderIntake(validator, store, queue).submit(lab_text.replace('"RJ"', '"XX"'))
+
+    assert calls == []
+
+
+# ================================================================ file ingestion
+class Lake:
+    """A FileIngestion wired with fakes, and what they recorded."""
+
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.queue = FakeQueue()
+        self.files = FakeFiles()
+        self.notifier = FakeNotifier()
+        self.ingestion = FileIngestion(validator, self.store, self.queue, self.files, self.notifier, ERROR_TOPIC)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.files.objects[(BUCKET, key)] = data
+
+    def ingest(self, key: str, tag: str = "seq-1") -> FileReport | None:
+        return self.ingestion.ingest(BUCKET, key, tag)
+
+
+@pytest.fixture
+def lake() -> Lake:
+    return Lake()
+
+
+def test_ingestion_of_a_mixed_file(lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]) -> None:
+    # Given a file with two valid orders, one invalid order and one entry that is not an order
+    bad = variant(lab, "ORD-BAD")
+    bad["customer"]["email"] = "sem-arroba"
+    bad["items"][0]["quantity"] = 0
+    entries = [variant(lab, "ORD-A"), bad, variant(lab, "ORD-B"), 42]
+    lake.put("incoming/lote.json", to_json_text(entries).encode())
+
+    # When it is ingested
+    report = lake.ingest("incoming/lote.json")
+
+    # Then the valid ones are sent, the others reported with their index, id and errors
+    assert report is not None
+    assert (report.received, len(report.accepted), len(report.rejections)) == (4, 2, 2)
+    assert lake.queue.sent_ids == ["ORD-A", "ORD-B"]
+    assert [(r.index, r.order_id) for r in report.rejections] == [(1, "ORD-BAD"), (3, None)]
+    assert {e.field for e in report.rejections[0].errors} >= {"customer.email", "items[0].quantity"}
+    assert [e.field for e in report.rejections[1].errors] == ["(pedido)"]
+    assert lake.files.reports == [(BUCKET, "reports/lote.json.report.json", report.as_dict())]
+    assert lake.notifier.reports == [(ERROR_TOPIC, report.as_dict())]
+    assert lake.store.files == {f"{BUCKET}/incoming/lote.json#seq-1": (report, "reports/lote.json.report.json")}
+    assert {oid: r["source"] for oid, r in lake.store.orders.items()} == {
+        "ORD-A": f"s3://{BUCKET}/incoming/lote.json#seq-1:0",
+        "ORD-B": f"s3://{BUCKET}/incoming/lote.json#seq-1:2",
+    }
+
+
+def test_ingestion_of_a_clean_file_notifies_nobody(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    lake.put("incoming/ok.jsonl", (to_json_text(lab) + "\n").encode())
+
+    report = lake.ingest("incoming/ok.jsonl")
+
+    assert report is not None and report.accepted == ["ORD-20231001-0001"] and not report.has_problems
+    assert lake.queue.sent_ids == ["ORD-20231001-0001"]
+    assert [key for _, key, _ in lake.files.reports] == ["reports/ok.jsonl.report.json"]
+    assert lake.notifier.reports == []
+    assert len(lake.store.files) == 1
+
+
+@pytest.mark.parametrize("data", [b"", b"\xe9", b"[]", b'{"order_id": "x"'])
+def test_an_unreadable_file_is_reported_whole(lake: Lake, data: bytes) -> None:
+    lake.put("incoming/bad.json", data)
+
+    report = lake.ingest("incoming/bad.json")
+
+    assert report is not None and report.file_error and report.received == 0
+    assert lake.queue.sent == []
+    assert [r["file_error"] for _, r in lake.notifier.reports] == [report.file_error]
+    assert len(lake.files.reports) == 1 and len(lake.store.files) == 1
+
+
+def test_a_file_too_big_to_read_is_reported(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("service.use_cases.MAX_FILE_BYTES", 4)
+    lake.put("incoming/big.json", b"[{}, {}]")
+
+    report = lake.ingest("incoming/big.json")
+
+    assert report is not None and report.file_error is not None and "4 bytes" in report.file_error
+    assert len(lake.notifier.reports) == 1
+
+
+def test_a_duplicate_s3_event_is_ignored(lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]) -> None:
+    bad = variant(lab, "ORD-BAD", order_date="ontem")
+    lake.put("incoming/a.json", to_json_text([lab, bad]).encode())
+    lake.ingest("incoming/a.json", tag="seq-1")
+
+    again = lake.ingest("incoming/a.json", tag="seq-1")
+
+    assert again is None
+    assert lake.queue.sent_ids == ["ORD-20231001-0001"]
+    assert len(lake.files.reports) == 1
+    assert len(lake.notifier.reports) == 1
+
+
+def test_a_new_upload_of_the_same_key_rejects_orders_already_received(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    lake.put("incoming/a.json", to_json_text(lab).encode())
+    lake.ingest("incoming/a.json", tag="seq-1")
+
+    report = lake.ingest("incoming/a.json", tag="seq-2")
+
+    assert report is not None and report.accepted == []
+    assert [(r.index, r.order_id, [e.field for e in r.errors]) for r in report.rejections] == [
+        (0, "ORD-20231001-0001", ["order_id"])
+    ]
+    assert lake.queue.sent_ids == ["ORD-20231001-0001"]
+
+
+def test_a_retry_after_a_crash_resends_its_own_claims(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    # Given a first run that claimed both orders but could not enqueue them
+    lake.put("incoming/a.json", to_json_text([variant(lab, "ORD-A"), variant(lab, "ORD-B")]).encode())
+    lake.queue.refuse = {"ORD-A", "ORD-B"}
+    with pytest.raises(EnqueueFailed):
+        lake.ingest("incoming/a.json", tag="seq-1")
+    assert set(lake.store.orders) == {"ORD-A", "ORD-B"}
+
+    # When SQS recovers and the same S3 event is delivered again
+    lake.queue.refuse = set()
+    report = lake.ingest("incoming/a.json", tag="seq-1")
+
+    # Then both are sent, not rejected as duplicates of themselves
+    assert report is not None and report.accepted == ["ORD-A", "ORD-B"] and report.rejections == []
+    assert lake.queue.sent_ids == ["ORD-A", "ORD-B"]
+    assert lake.notifier.reports == []
+    assert len(lake.store.files) == 1
+
+
+def test_an_order_received_through_the_api_is_a_duplicate_in_a_file(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    lake.store.claim(validator.validate(lab), "api:1")
+    lake.put("incoming/a.json", to_json_text(lab).encode())
+
+    report = lake.ingest("incoming/a.json")
+
+    assert report is not None and [r.order_id for r in report.rejections] == ["ORD-20231001-0001"]
+    assert lake.queue.sent == []
+
+
+def test_a_repeated_order_id_inside_one_file_rejects_the_second(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    second = variant(lab, "ORD-20231001-0001", notes="outra vez")
+    lake.put("incoming/a.json", to_json_text([lab, second]).encode())
+
+    report = lake.ingest("incoming/a.json")
+
+    assert report is not None and report.accepted == ["ORD-20231001-0001"]
+    assert [(r.index, r.order_id, [e.field for e in r.errors]) for r in report.rejections] == [
+        (1, "ORD-20231001-0001", ["order_id"])
+    ]
+    assert lake.queue.sent_ids == ["ORD-20231001-0001"]
+    assert len(lake.notifier.reports) == 1
+
+
+def test_a_repeated_order_id_stays_rejected_on_retry(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    lake.put("incoming/a.json", to_json_text([lab, variant(lab, "ORD-20231001-0001")]).encode())
+    lake.queue.refuse = {"ORD-20231001-0001"}
+    with pytest.raises(EnqueueFailed):
+        lake.ingest("incoming/a.json")
+    lake.queue.refuse = set()
+
+    report = lake.ingest("incoming/a.json")
+
+    assert report is not None and report.accepted == ["ORD-20231001-0001"]
+    assert [r.index for r in report.rejections] == [1]
+
+
+def test_enqueue_failures_leave_the_file_to_be_retried(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    lake.put("incoming/a.json", to_json_text([variant(lab, "ORD-A"), variant(lab, "ORD-B")]).encode())
+    lake.queue.refuse = {"ORD-B"}
+
+    with pytest.raises(EnqueueFailed, match="ORD-B"):
+        lake.ingest("incoming/a.json")
+
+    assert lake.store.files == {}
+    assert lake.files.reports == []
+    assert lake.notifier.reports == []
+    assert lake.queue.sent_ids == ["ORD-A"]
+
+
+# ================================================================ processing
+def processor(
+    store: FakeStore, notifier: FakeNotifier, sleeps: list[float] | None = None, attempts: int = 6
+) -> OrderProcessor:
+    record = sleeps.append if sleeps is not None else (lambda seconds: None)
+    return OrderProcessor(store, notifier, PENDING_TOPIC, max_attempts=attempts, sleep=record)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def order(lab: dict[str, Any]) -> Order:
+    return validator.validate(lab)
+
+
+def test_all_in_stock_reserves_and_notifies_nobody(order: Order) -> None:
+    store, notifier = FakeStore({"PRD-1001": 1, "PRD-2002": 5}), FakeNotifier()
+    store.claim(order, "api:1")
+
+    status = processor(store, notifier).process(order)
+
+    assert status == NEW_ORDER
+    assert store.stock == {"PRD-1001": 0, "PRD-2002": 3}
+    record = store.orders[order.order_id]
+    assert record["order_status"] == NEW_ORDER and record["source"] == "api:1"
+    assert [i["item_status"] for i in record["items"]] == [RESERVED, RESERVED]
+    assert notifier.pending == []
+
+
+def test_short_stock_leaves_the_order_pending_and_notifies_once(order: Order) -> None:
+    store, notifier = FakeStore({"PRD-1001": 3, "PRD-2002": 1}), FakeNotifier()
+
+    status = processor(store, notifier).process(order)
+
+    assert status == PRODUCT_PENDING
+    assert store.stock == {"PRD-1001": 2, "PRD-2002": 1}
+    record = store.orders[order.order_id]
+    assert [(i["product_id"], i["item_status"]) for i in record["items"]] == [
+        ("PRD-1001", RESERVED),
+        ("PRD-2002", PENDING),
+    ]
+    assert notifier.pending == [(PENDING_TOPIC, PendingNotice(order.order_id, MARIANA, (("PRD-2002", 2),)))]
+    assert record["pending_notified"] is True
+
+
+def test_a_redelivered_order_changes_nothing(order: Order) -> None:
+    store, notifier = FakeStore({"PRD-1001": 5, "PRD-2002": 5}), FakeNotifier()
+    processor(store, notifier).process(order)
+
+    status = processor(store, notifier).process(order)
+
+    assert status == NEW_ORDER
+    assert store.stock == {"PRD-1001": 4, "PRD-2002": 3}
+    assert notifier.pending == []
+
+
+def test_a_redelivered_pending_order_already_notified_is_not_notified_again(order: Order) -> None:
+    store, notifier = FakeStore({"PRD-1001": 5}), FakeNotifier()
+    processor(store, notifier).process(order)
+
+    assert processor(store, notifier).process(order) == PRODUCT_PENDING
+
+    assert len(notifier.pending) == 1
+    assert store.stock == {"PRD-1001": 4}
+
+
+def test_a_notice_lost_after_the_commit_is_published_on_redelivery(order: Order) -> None:
+    # Given a first delivery that committed the pending order but failed to publish
+    store, notifier = FakeStore({"PRD-1001": 5}), FakeNotifier()
+    notifier.failures = [ConnectionError("SNS unreachable")]
+    with pytest.raises(ConnectionError):
+        processor(store, notifier).process(order)
+    assert store.orders[order.order_id]["pending_notified"] is False
+
+    # When the message is delivered again, twice
+    first = processor(store, notifier).process(order)
+    second = processor(store, notifier).process(order)
+
+    # Then the notice goes out exactly once, rebuilt from the stored order
+    assert first == second == PRODUCT_PENDING
+    assert notifier.pending == [(PENDING_TOPIC, PendingNotice(order.order_id, MARIANA, (("PRD-2002", 2),)))]
+    assert store.orders[order.order_id]["pending_notified"] is True
+    assert store.stock == {"PRD-1001": 4}
+
+
+def test_stock_changed_decides_again_with_fresh_stock(order: Order) -> None:
+    # Given stock that another order takes between the read and the write
+    store, notifier, sleeps = FakeStore({"PRD-1001": 1, "PRD-2002": 2}), FakeNotifier(), []
+    store.before_commit = [lambda: store.stock.update({"PRD-2002": 1})]
+
+    status = processor(store, notifier, sleeps).process(order)
+
+    assert [w.decision.status for w in store.commit_attempts] == [NEW_ORDER, PRODUCT_PENDING]
+    assert store.stock_reads == 2
+    assert status == PRODUCT_PENDING
+    assert store.stock == {"PRD-1001": 0, "PRD-2002": 1}
+    assert [n.items for _, n in notifier.pending] == [(("PRD-2002", 2),)]
+
+
+def test_store_busy_is_retried(order: Order) -> None:
+    store, notifier, sleeps = FakeStore({"PRD-1001": 1, "PRD-2002": 2}), FakeNotifier(), []
+    store.commit_failures = [StoreBusy("TransactionConflict"), StoreBusy("ThrottlingException")]
+
+    assert processor(store, notifier, sleeps).process(order) == NEW_ORDER
+
+    assert len(store.commit_attempts) == 3
+    assert len({id(w) for w in store.commit_attempts}) == 1, "the same prepared write (and token) is sent again"
+    assert store.stock_reads == 1
+    assert len(sleeps) == 2 and all(0 < s <= 0.5 for s in sleeps)
+    assert store.stock == {"PRD-1001": 0, "PRD-2002": 0}
+
+
+def test_exhausted_attempts_ask_to_retry_later(order: Order) -> None:
+    store, notifier = FakeStore({"PRD-1001": 1, "PRD-2002": 2}), FakeNotifier()
+    store.commit_failures = [StoreBusy("a"), StockChanged("b"), StoreBusy("c")]
+
+    with pytest.raises(RetryLater):
+        processor(store, notifier, attempts=3).process(order)
+
+    assert len(store.commit_attempts) == 3
+    assert order.order_id not in store.orders
+    assert store.stock == {"PRD-1001": 1, "PRD-2002": 2}
+    assert notifier.pending == []
+
+
+def test_an_unexpected_store_error_is_not_swallowed(order: Order) -> None:
+    store, notifier = FakeStore({"PRD-1001": 1, "PRD-2002": 2}), FakeNotifier()
+    store.commit_failures = [ValueError("boom")]
+
+    with pytest.raises(ValueError):
+        processor(store, notifier).process(order)
+
+    assert len(store.commit_attempts) == 1
+
+
+# ================================================================ the real OrderStore: AWS errors become domain errors
+@pytest.fixture
+def dynamodb() -> Any:
+    return boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def _cancelled(*codes: str) -> dict[str, Any]:
+    return {
+        "service_error_code": "TransactionCanceledException",
+        "service_message": "Transaction cancelled",
+        "modeled_fields": {"CancellationReasons": [{"Code": code} for code in codes]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_cancelled("ConditionalCheckFailed", "None", "None"), AlreadyProcessed),
+        (_cancelled("None", "ConditionalCheckFailed", "None"), StockChanged),
+        (_cancelled("None", "None", "ConditionalCheckFailed"), StockChanged),
+        (_cancelled("TransactionConflict", "None", "None"), StoreBusy),
+        (_cancelled("None", "ThrottlingError", "None"), StoreBusy),
+        ({"service_error_code": "ThrottlingException", "service_message": "slow down"}, StoreBusy),
+        ({"service_error_code": "ProvisionedThroughputExceededException", "service_message": "x"}, StoreBusy),
+        ({"service_error_code": "TransactionConflictException", "service_message": "x"}, StoreBusy),
+    ],
+)
+def test_commit_translates_aws_errors(dynamodb: Any, order: Order, error: dict[str, Any], expected: type) -> None:
+    store = OrderStore(dynamodb, "orders")
+    write = store.prepare_commit(decide(order, {"PRD-1001": 1, "PRD-2002": 2}))
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("transact_write_items", **error)
+
+        with pytest.raises(expected) as caught:
+            store.commit(write)
+
+        stub.assert_no_pending_responses()
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+def test_commit_lets_other_errors_through(dynamodb: Any, order: Order) -> None:
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("transact_write_items", service_error_code="ValidationException", service_message="x")
+
+        with pytest.raises(ClientError):
+            store = OrderStore(dynamodb, "orders")
+            store.commit(store.prepare_commit(decide(order, {})))
+
+
+@pytest.mark.parametrize(("stored", "expected"), [(NEW_ORDER, AlreadyProcessed), (RECEIVED, StockChanged)])
+def test_commit_without_reasons_reads_the_order(dynamodb: Any, order: Order, stored: str, expected: type) -> None:
+    # Some emulators omit CancellationReasons: the store reads the order to tell which condition failed.
+    key = {"PK": {"S": f"ORDER#{order.order_id}"}, "SK": {"S": "ORDER"}}
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("transact_write_items", service_error_code="TransactionCanceledException")
+        stub.add_response(
+            "get_item",
+            {"Item": {**key, "order_id": {"S": order.order_id}, "order_status": {"S": stored}}},
+            {"TableName": "orders", "Key": key, "ConsistentRead": True},
+        )
+
+        with pytest.raises(expected):
+            store = OrderStore(dynamodb, "orders")
+            store.commit(store.prepare_commit(decide(order, {"PRD-1001": 1, "PRD-2002": 2})))
+
+        stub.assert_no_pending_responses()
+
+
+def test_commit_writes_order_reservations_and_pending_items_in_one_transaction(dynamodb: Any, order: Order) -> None:
+    seen: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(TRANSACT_PARAMS, lambda params, **_: seen.append(params))
+    with Stubber(dynamodb) as stub:
+        stub.add_response("transact_write_items", {})
+
+        store = OrderStore(dynamodb, "orders")
+        store.commit(store.prepare_commit(decide(order, {"PRD-1001": 1})))
+
+    writes = seen[0]["TransactItems"]
+    assert [next(iter(w)) for w in writes] == ["Update", "Update", "Put"]
+    assert writes[0]["Update"]["Key"]["PK"] == {"S": "ORDER#ORD-20231001-0001"}
+    assert writes[1]["Update"]["Key"]["PK"] == {"S": "PRODUCT#PRD-1001"}
+    assert writes[1]["Update"]["ExpressionAttributeValues"] == {":q": {"N": "1"}}
+    assert writes[2]["Put"]["Item"]["SK"] == {"S": "PENDING#PRD-2002"}
+
+
+def test_a_retried_write_is_the_same_request_and_a_new_decision_a_new_token(
+    dynamodb: Any, order: Order, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DynamoDB answers IdempotentParameterMismatchException when a ClientRequestToken comes back within
+    # ten minutes with other parameters: a StoreBusy retry sends the very same request; anything
+    # prepared anew (a redelivery, a decision on fresh stock) carries a token of its own.
+    clock = iter(["2024-01-01T00:00:00.000+00:00", "2024-01-01T00:00:01.000+00:00"])
+    monkeypatch.setattr(adapters, "_now", lambda: next(clock))
+    seen: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(TRANSACT_PARAMS, lambda params, **_: seen.append(params))
+    store = OrderStore(dynamodb, "orders")
+    decision = decide(order, {"PRD-1001": 1, "PRD-2002": 2})
+    write, again = store.prepare_commit(decision), store.prepare_commit(decision)
+    with Stubber(dynamodb) as stub:
+        for _ in range(3):
+            stub.add_response("transact_write_items", {})
+
+        store.commit(write)
+        store.commit(write)
+        store.commit(again)
+
+    assert isinstance(write, PreparedWrite)
+    tokens = [params["ClientRequestToken"] for params in seen]
+    assert tokens[0] == tokens[1] != tokens[2]
+    assert seen[0] == seen[1]
+
+
+def test_claim_of_a_taken_order_id_names_the_first_source(dynamodb: Any, order: Order) -> None:
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error(
+            "put_item",
+            service_error_code="ConditionalCheckFailedException",
+            modeled_fields={"Item": {"source": {"S": "s3://lake/incoming/a.json#seq-1:0"}}},
+        )
+
+        with pytest.raises(DuplicateOrder) as caught:
+            OrderStore(dynamodb, "orders").claim(order, "api:2")
+
+    assert caught.value.source == "s3://lake/incoming/a.json#seq-1:0"
+
+
+# ================================================================ the processor handler: partial batch responses
+class FailingProcessor:
+    def __init__(self, fail_on: int) -> None:
+        self.fail_on = fail_on
+        self.seen: list[str] = []
+
+    def process(self, order: Order) -> str:
+        self.seen.append(order.order_id)
+        if len(self.seen) == self.fail_on:
+            raise StoreBusy("conflict")
+        return NEW_ORDER
+
+
+@pytest.fixture
+def processor_handler(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("TABLE_NAME", "orders")
+    monkeypatch.setenv("PENDING_TOPIC_ARN", PENDING_TOPIC)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # Dummy keys: boto3 resolves credentials when it builds a client, and would otherwise ask the network.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return importlib.import_module("handlers.processor")
+
+
+def _messages(lab: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    orders = [validator.validate(variant(lab, f"ORD-{n}")) for n in range(1, count + 1)]
+    return [{"messageId": f"m{n}", "body": encode_order(o)} for n, o in enumerate(orders, start=1)]
+
+
+def test_processor_handler_reports_the_failure_and_everything_after_it(
+    processor_handler: Any, lab: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FailingProcessor(fail_on=2)
+    monkeypatch.setattr(processor_handler, "_processor", fake)
+
+    response = processor_handler.handler({"Records": _messages(lab, 4)}, None)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": m} for m in ["m2", "m3", "m4"]]}
+    assert fake.seen == ["ORD-1", "ORD-2"], "FIFO: nothing after the failure is processed"
+
+
+def test_processor_handler_success_reports_nothing(
+    processor_handler: Any, lab: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FailingProcessor(fail_on=0)
+    monkeypatch.setattr(processor_handler, "_processor", fake)
+
+    assert processor_handler.handler({"Records": _messages(lab, 3)}, None) == {"batchItemFailures": []}
+    assert fake.seen == ["ORD-1", "ORD-2", "ORD-3"]
+
+
+@pytest.mark.parametrize("unnamed", [1, 2])
+def test_processor_handler_never_reports_an_empty_id(
+    processor_handler: Any, lab: dict[str, Any], monkeypatch: pytest.MonkeyPatch, unnamed: int
+) -> None:
+    monkeypatch.setattr(processor_handler, "_processor", FailingProcessor(fail_on=2))
+    messages = _messages(lab, 3)
+    del messages[unnamed]["messageId"]
+
+    with pytest.raises(StoreBusy):
+        processor_handler.handler({"Records": messages}, None)
+
+
+def test_processor_handler_reports_an_unreadable_message(
+    processor_handler: Any, lab: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processor_handler, "_processor", FailingProcessor(fail_on=0))
+    messages = _messages(lab, 2)
+    messages[0]["body"] = "{not json"
+
+    assert processor_handler.handler({"Records": messages}, None) == {
+        "batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]
+    }
+
+
+# ================================================================ the guard itself
+def test_unit_tests_cannot_open_sockets() -> None:
+    with pytest.raises(RuntimeError):
+        socket.create_connection(("127.0.0.1", 9), timeout=0.1)
