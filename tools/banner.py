@@ -14,7 +14,7 @@ def main() -> None:
     print(f"""
 Sandbox ready.
   API URL:      {base}
-  Data lake:    s3://{outputs['DataLakeBucket']}/incoming/
+  Data lake:    s3://{outputs["DataLakeBucket"]}/incoming/
   Outputs:      .sandbox/outputs.json (make outputs)
 
 Post the lab's example order:

@@ -137,7 +137,9 @@ def main() -> int:
     parser.add_argument("--stack", default=os.environ.get("STACK_NAME", DEFAULT_STACK))
     parser.add_argument("--strict-documents", default=os.environ.get("STRICT_DOCUMENTS", "false"))
     parser.add_argument("--notification-email", default=os.environ.get("NOTIFICATION_EMAIL", "alerts@example.com"))
-    parser.add_argument("--sandbox", action="store_true", help="also seed missing products and subscribe the notifications inbox")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="also seed missing products and subscribe the notifications inbox"
+    )
     args = parser.parse_args()
 
     started = time.monotonic()
@@ -152,6 +154,7 @@ def main() -> int:
     if args.sandbox:
         sys.path.insert(0, str(ROOT / "tools"))
         from notifications import ensure_inbox
+
         from seed import load_products, seed
 
         seed(session, outputs["OrdersTable"], load_products(ROOT / "seed" / "products.json"), only_missing=True)

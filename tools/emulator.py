@@ -62,7 +62,9 @@ def start(persist: bool) -> int:
         return 0
     SANDBOX.mkdir(exist_ok=True)
     port = urlparse(endpoint()).port or 4566
-    env = dict(os.environ, GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"))
+    env = dict(
+        os.environ, GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING")
+    )
     env.pop("AWS_ENDPOINT_URL", None)  # MiniStack sets the Lambdas' endpoint itself
     if persist:
         STATE_DIR.mkdir(exist_ok=True)

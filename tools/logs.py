@@ -10,7 +10,11 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
-FUNCTIONS = {"api": "ApiFunctionName", "file-validator": "FileValidatorFunctionName", "processor": "ProcessorFunctionName"}
+FUNCTIONS = {
+    "api": "ApiFunctionName",
+    "file-validator": "FileValidatorFunctionName",
+    "processor": "ProcessorFunctionName",
+}
 
 
 def main(argv: list[str]) -> int:

@@ -8,7 +8,7 @@ def _digits(text: str) -> str:
 
 
 def _check_digit(digits: str, weights: range | list[int]) -> str:
-    total = sum(int(d) * w for d, w in zip(digits, weights))
+    total = sum(int(d) * w for d, w in zip(digits, weights, strict=False))
     rest = total % 11
     return "0" if rest < 2 else str(11 - rest)
 

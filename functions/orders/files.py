@@ -29,7 +29,7 @@ def read_entries(key: str, data: bytes) -> list[Entry]:
     if len(data) > MAX_FILE_BYTES:
         raise FileRejected(f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes")
     if data.startswith(_BOM):  # editors on Windows add it; it carries no meaning
-        data = data[len(_BOM):]
+        data = data[len(_BOM) :]
     if not data.strip():
         raise FileRejected("arquivo vazio")
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from orders.model import FieldError
@@ -45,7 +45,7 @@ def _is_type(value: Any, expected: str) -> bool:
     raise ValueError(f"unsupported schema type {expected!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _regex(pattern: str) -> re.Pattern[str]:
     # ECMA 262 `$` matches only at the very end; Python's also matches before a final newline.
     if pattern.endswith("$") and not pattern.endswith("\\$"):

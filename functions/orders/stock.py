@@ -65,6 +65,8 @@ class PendingNotice:
         """Rebuild the notice from a stored order (a redelivery after a failed publish)."""
         email = record.get("document", {}).get("customer", {}).get("email", "")
         items = tuple(
-            (str(i["product_id"]), int(i["quantity"])) for i in record.get("items", []) if i.get("item_status") == PENDING
+            (str(i["product_id"]), int(i["quantity"]))
+            for i in record.get("items", [])
+            if i.get("item_status") == PENDING
         )
         return cls(str(record["order_id"]), email, items)

@@ -124,7 +124,8 @@ class OrderValidator:
                     errors.append(
                         FieldError(
                             f"items[{index}].product_id",
-                            f"produto repetido (já está em items[{seen[product_id]}]): some as quantidades em uma linha",
+                            f"produto repetido (já está em items[{seen[product_id]}]): "
+                            "some as quantidades em uma linha",
                         )
                     )
                 seen.setdefault(product_id, index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -57,7 +57,7 @@ class PreparedWrite:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +100,12 @@ class OrderStore:
             "received_at": _now(),
             "source": source,
             "items": [
-                {"product_id": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price, "item_status": RECEIVED}
+                {
+                    "product_id": i.product_id,
+                    "quantity": i.quantity,
+                    "unit_price": i.unit_price,
+                    "item_status": RECEIVED,
+                }
                 for i in order.items
             ],
             "items_total": order.items_total,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from orders.codec import json_default
@@ -12,7 +12,7 @@ from orders.masking import mask_document
 
 
 def log(level: str, message: str, **fields: Any) -> None:
-    line = {"time": datetime.now(timezone.utc).isoformat(), "level": level, "message": message}
+    line = {"time": datetime.now(UTC).isoformat(), "level": level, "message": message}
     line.update(mask_document(fields))
     # Writing every time also spares MiniStack's ~50 ms wait for output of a silent handler.
     sys.stdout.write(json.dumps(line, default=json_default, ensure_ascii=False) + "\n")

@@ -124,7 +124,9 @@ class FileIngestion:
                 self._store.claim(order, source)
             except DuplicateOrder as exc:
                 if exc.source != source:
-                    report.reject(index, order.order_id, [FieldError("order_id", "pedido duplicado: order_id já recebido")])
+                    report.reject(
+                        index, order.order_id, [FieldError("order_id", "pedido duplicado: order_id já recebido")]
+                    )
                     continue
             to_send.append(order)
             report.accepted.append(order.order_id)

@@ -6,12 +6,11 @@ import json
 import os
 from collections.abc import Callable, Iterator
 
-
 import boto3
 import pytest
-
 from e2e_support import ROOT, Api, Inbox, unique
 from notifications import subscribe_queue
+
 from seed import seed
 
 

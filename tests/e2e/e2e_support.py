@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import boto3
 import pytest
 import requests
-
 from notifications import drain
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from e2e_support import ORDERS, eventually, lab_example, make_order, unique, to_wire
+from e2e_support import ORDERS, eventually, lab_example, make_order, to_wire, unique
 
 
 def test_lab_example_verbatim_is_accepted_and_processed(api):

@@ -15,7 +15,7 @@ def sample(name: str, products: list[str]) -> tuple[bytes, str]:
     """A seed/orders sample file with its own order ids (prefix returned) and the test's products."""
     prefix = unique("E2E")
     text = (ORDERS / name).read_text("utf-8").replace("ORD-2023", prefix)
-    for original, mine in zip(SAMPLE_PRODUCTS, products):
+    for original, mine in zip(SAMPLE_PRODUCTS, products, strict=False):
         text = text.replace(original, mine)
     return text.encode("utf-8"), prefix
 
@@ -151,7 +151,10 @@ def test_the_same_s3_event_twice_enqueues_nothing_twice(aws, outputs, api, produ
             QueueUrl=outputs["FileQueueUrl"],
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+        return (
+            attributes["ApproximateNumberOfMessages"] == "0"
+            and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+        )
 
     eventually(drained, what="file queue drained")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from e2e_support import make_order, to_wire, unique
+
 from orders.codec import encode_order
 from orders.validation import OrderValidator, parse_json
 

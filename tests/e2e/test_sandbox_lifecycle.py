@@ -4,6 +4,7 @@ by tools/emulator.py exactly as the Makefile does, must leave no process behind,
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -12,7 +13,6 @@ import zipfile
 from pathlib import Path
 
 import boto3
-
 from e2e_support import ROOT
 
 HANDLER = "def handler(event, context):\n    print('hello')\n    return {'ok': True}\n"
@@ -39,7 +39,11 @@ def group_members(pgid: int) -> list[int]:
 
 def emulator(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "emulator.py"), command], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, str(ROOT / "tools" / "emulator.py"), command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -79,3 +83,16 @@ def test_start_twice_is_harmless_and_stop_leaves_no_worker(tmp_path):
     assert stopped.returncode == 0, stopped.stderr
     assert group_members(pid) == []
     assert not (tmp_path / "ministack.pid").exists()
+
+
+def test_the_deploy_hook_is_idempotent(outputs):
+    """Running the hook again (as `make up` twice would) succeeds and keeps the same resources."""
+    hook = ROOT / "localstack" / "init" / "ready.d" / "10-deploy.sh"
+    result = subprocess.run(
+        ["bash", str(hook)], env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    for name in ("ApiId", "OrdersTable", "OrderQueueUrl", "DataLakeBucket", "ErrorTopicArn", "PendingTopicArn"):
+        assert printed[name] == outputs[name]
+    assert printed["ApiBaseUrl"].endswith(f"/restapis/{outputs['ApiId']}/dev/_user_request_")

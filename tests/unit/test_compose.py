@@ -121,17 +121,13 @@ def test_localstack_is_the_last_tag_that_starts_without_a_token(
 
 
 @pytest.mark.parametrize("name", EMULATORS)
-def test_emulator_mounts_the_deploy_hook_folder(
-    services: dict[str, dict[str, Any]], name: str
-) -> None:
+def test_emulator_mounts_the_deploy_hook_folder(services: dict[str, dict[str, Any]], name: str) -> None:
     source, _ = mounts(services[name]).get(HOOK_TARGET, ("", False))
     assert source == HOOK_SOURCE
 
 
 @pytest.mark.parametrize("name", EMULATORS)
-def test_emulator_mounts_the_repo_writable_at_project_root(
-    services: dict[str, dict[str, Any]], name: str
-) -> None:
+def test_emulator_mounts_the_repo_writable_at_project_root(services: dict[str, dict[str, Any]], name: str) -> None:
     source, read_only = mounts(services[name]).get(PROJECT_TARGET, ("", True))
     assert source in {".", "./"}
     assert not read_only, ".sandbox/outputs.json must be written back to the host"
@@ -139,9 +135,7 @@ def test_emulator_mounts_the_repo_writable_at_project_root(
 
 
 @pytest.mark.parametrize("name", EMULATORS)
-def test_hook_runs_the_python_that_has_boto3(
-    services: dict[str, dict[str, Any]], name: str
-) -> None:
+def test_hook_runs_the_python_that_has_boto3(services: dict[str, dict[str, Any]], name: str) -> None:
     assert environment(services[name]).get("PYTHON") == HOOK_PYTHON[name]
 
 
@@ -158,9 +152,7 @@ def test_localstack_reaches_the_docker_engine_for_lambdas(
 
 
 @pytest.mark.parametrize("name", EMULATORS)
-def test_healthcheck_waits_for_the_ready_hooks(
-    services: dict[str, dict[str, Any]], name: str
-) -> None:
+def test_healthcheck_waits_for_the_ready_hooks(services: dict[str, dict[str, Any]], name: str) -> None:
     command = healthcheck_command(services[name])
     assert command[0] in {"CMD", "CMD-SHELL"}
     assert READY_ENDPOINT[name] in " ".join(command)

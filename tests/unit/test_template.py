@@ -11,11 +11,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import deploy
+import model
 import pytest
 import yaml
 
-import deploy
-import model
 import seed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
