@@ -69,6 +69,8 @@ model: $(STAMP) ## regenerate the API Gateway model in infra/template.yaml from 
 
 lint: $(STAMP) ## cfn-lint the template and check the API model has not drifted
 	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(VENV)/bin/ruff check functions tools tests
+	$(VENV)/bin/ruff format --check functions tools tests
 	$(PY) tools/model.py --check
 
 clean: down ## stop the sandbox and remove .sandbox/ and .venv/

@@ -1,0 +1,212 @@
+"""The API and file-validator handlers: event in, response out, with the use cases wired to fakes."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeStore
+
+from orders.validation import OrderValidator
+from service.config import ApiSettings, MissingSetting
+from service.logs import log
+from service.use_cases import FileIngestion, OrderIntake
+
+ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "TABLE_NAME": "orders",
+        "ORDER_QUEUE_URL": "https://sqs.example/orders.fifo",
+        "ERROR_TOPIC_ARN": ERROR_TOPIC,
+        "STRICT_DOCUMENTS": "false",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+class Api:
+    def __init__(self, module: Any, store: FakeStore, queue: FakeQueue) -> None:
+        self.module, self.store, self.queue = module, store, queue
+
+    def post(self, body: str | None, headers: dict[str, str] | None = None, encoded: bool = False) -> dict[str, Any]:
+        event = {
+            "httpMethod": "POST",
+            "resource": "/orders",
+            "headers": {"Content-Type": "application/json"} if headers is None else headers,
+            "body": base64.b64encode(body.encode()).decode() if encoded and body is not None else body,
+            "isBase64Encoded": encoded,
+        }
+        return self.module.handler(event, None)
+
+    def get(self, resource: str, **params: str) -> dict[str, Any]:
+        return self.module.handler({"httpMethod": "GET", "resource": resource, "pathParameters": params}, None)
+
+
+@pytest.fixture
+def api(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Api:
+    module = importlib.import_module("handlers.api")
+    store, queue = FakeStore(stock={"PRD-1001": 5, "PRD-2002": 5}), FakeQueue()
+    monkeypatch.setattr(module, "_store", store)
+    monkeypatch.setattr(module, "_intake", OrderIntake(OrderValidator(), store, queue))
+    return Api(module, store, queue)
+
+
+def test_post_accepts_the_lab_example(api: Api, lab_text: str) -> None:
+    response = api.post(lab_text)
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"]) == {
+        "order_id": "ORD-20231001-0001",
+        "message": "Pedido enviado para processamento.",
+    }
+    assert api.queue.sent_ids == ["ORD-20231001-0001"]
+
+
+def test_post_reads_a_base64_body(api: Api, lab_text: str) -> None:
+    assert api.post(lab_text, encoded=True)["statusCode"] == 202
+
+
+def test_post_without_content_type_is_read_as_json(api: Api, lab_text: str) -> None:
+    assert api.post(lab_text, headers={})["statusCode"] == 202
+
+
+def test_post_with_a_non_json_content_type_is_415(api: Api, lab_text: str) -> None:
+    response = api.post(lab_text, headers={"content-type": "text/plain"})
+    assert response["statusCode"] == 415
+    assert api.queue.sent == []
+
+
+def test_post_invalid_is_400_with_the_error_list(api: Api) -> None:
+    response = api.post('{"order_id": "A#1"}')
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 400
+    assert body["message"] == "Pedido inválido."
+    assert {"order_id", "company", "items"} <= {e["field"] for e in body["errors"]}
+    assert api.store.orders == {} and api.queue.sent == []
+
+
+def test_post_duplicate_is_409(api: Api, lab_text: str) -> None:
+    api.post(lab_text)
+    response = api.post(lab_text)
+    assert response["statusCode"] == 409
+    assert json.loads(response["body"]) == {"message": "Pedido duplicado."}
+    assert len(api.queue.sent) == 1
+
+
+def test_post_whose_send_fails_is_503_and_leaves_nothing(api: Api, lab_text: str) -> None:
+    api.queue.send_error = ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessage")
+    response = api.post(lab_text)
+    assert response["statusCode"] == 503
+    assert api.store.orders == {}, "the claim is undone, so a retry is not a 409"
+    api.queue.send_error = None
+    assert api.post(lab_text)["statusCode"] == 202
+
+
+def test_get_order_shows_recebido_right_after_202(api: Api, lab_text: str) -> None:
+    api.post(lab_text)
+    api.store.orders["ORD-20231001-0001"].update(order_date="2023-10-01T10:30:00Z", items=[])
+    response = api.get("/orders/{order_id}", order_id="ORD-20231001-0001")
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["order_status"] == "Recebido"
+
+
+def test_get_unknown_order_and_product_are_404(api: Api) -> None:
+    assert api.get("/orders/{order_id}", order_id="NOPE")["statusCode"] == 404
+    api.store.get_product = lambda product_id: None  # type: ignore[attr-defined]
+    assert api.get("/products/{product_id}", product_id="NOPE")["statusCode"] == 404
+
+
+def test_unknown_route_is_404(api: Api) -> None:
+    assert api.get("/nothing")["statusCode"] == 404
+
+
+# ================================================================ file validator
+@pytest.fixture
+def file_handler(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeFiles, FakeStore]:
+    module = importlib.import_module("handlers.file_validator")
+    store, files = FakeStore(), FakeFiles()
+    ingestion = FileIngestion(OrderValidator(), store, FakeQueue(), files, FakeNotifier(), ERROR_TOPIC)
+    monkeypatch.setattr(module, "_ingestion", ingestion)
+    return module, files, store
+
+
+def s3_message(key: str, message_id: str = "m1", etag: str = "e1") -> dict[str, Any]:
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "lake"}, "object": {"key": key, "eTag": etag}},
+    }
+    return {"messageId": message_id, "body": json.dumps({"Records": [record]})}
+
+
+def test_file_handler_decodes_url_encoded_keys(file_handler: Any, lab_text: str) -> None:
+    module, files, store = file_handler
+    files.objects[("lake", "incoming/my orders/ação 1.json")] = lab_text.encode()
+
+    response = module.handler({"Records": [s3_message("incoming/my+orders/a%C3%A7%C3%A3o+1.json")]}, None)
+
+    assert response == {"batchItemFailures": []}
+    assert files.reports[0][1] == "reports/my orders/ação 1.json.report.json"
+    assert "ORD-20231001-0001" in store.orders
+
+
+def test_file_handler_ignores_the_s3_test_event(file_handler: Any) -> None:
+    module, files, _ = file_handler
+    test_event = {"messageId": "t", "body": json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})}
+    assert module.handler({"Records": [test_event]}, None) == {"batchItemFailures": []}
+    assert files.reports == []
+
+
+def test_file_handler_reports_only_the_failed_message(file_handler: Any, lab_text: str) -> None:
+    module, files, _ = file_handler
+    files.objects[("lake", "incoming/ok.json")] = lab_text.encode()
+    # incoming/missing.json was never uploaded: reading it fails, that message alone is retried
+    response = module.handler(
+        {"Records": [s3_message("incoming/missing.json", "m1"), s3_message("incoming/ok.json", "m2")]}, None
+    )
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert [r[1] for r in files.reports] == ["reports/ok.json.report.json"]
+
+
+# ================================================================ configuration and logs
+def test_settings_fail_loudly_when_a_variable_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ORDER_QUEUE_URL", raising=False)
+    monkeypatch.setenv("TABLE_NAME", "orders")
+    monkeypatch.setenv("STRICT_DOCUMENTS", "false")
+    with pytest.raises(MissingSetting, match="ORDER_QUEUE_URL"):
+        ApiSettings.from_env()
+
+
+@pytest.mark.parametrize(("value", "strict"), [("true", True), ("false", False), ("TRUE", True)])
+def test_strict_documents_flag(monkeypatch: pytest.MonkeyPatch, value: str, strict: bool) -> None:
+    monkeypatch.setenv("TABLE_NAME", "orders")
+    monkeypatch.setenv("ORDER_QUEUE_URL", "q")
+    monkeypatch.setenv("STRICT_DOCUMENTS", value)
+    assert ApiSettings.from_env().strict_documents is strict
+
+
+def test_strict_documents_flag_refuses_other_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TABLE_NAME", "orders")
+    monkeypatch.setenv("ORDER_QUEUE_URL", "q")
+    monkeypatch.setenv("STRICT_DOCUMENTS", "yes")
+    with pytest.raises(MissingSetting):
+        ApiSettings.from_env()
+
+
+def test_log_lines_are_json_with_personal_data_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    log("INFO", "hello", order_id="O-1", customer={"cpf": "123.456.789-00", "email": "mariana.alves@example.com"})
+    line = json.loads(out.getvalue())
+    assert line["order_id"] == "O-1"
+    assert line["customer"] == {"cpf": "***.456.789-**", "email": "m***@example.com"}
+    assert "123.456.789-00" not in out.getvalue() and "mariana.alves" not in out.getvalue()
