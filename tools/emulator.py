@@ -31,9 +31,11 @@ def endpoint() -> str:
 def answering(url: str | None = None, timeout: float = 1.0) -> bool:
     """True when an AWS emulator (MiniStack or LocalStack) answers its health check."""
     base = url or endpoint()
+    if urlparse(base).scheme not in {"http", "https"}:
+        raise SystemExit(f"AWS_ENDPOINT_URL must be an http(s) URL, got {base!r}")
     for path in ("/_ministack/health", "/_localstack/health"):
         try:
-            with urllib.request.urlopen(base + path, timeout=timeout) as response:
+            with urllib.request.urlopen(base + path, timeout=timeout) as response:  # noqa: S310 (scheme checked)
                 if response.status == 200:
                     return True
         except (urllib.error.URLError, OSError, ValueError):
