@@ -90,7 +90,11 @@ def test_the_deploy_hook_is_idempotent(outputs):
     """Running the hook again (as `make up` twice would) succeeds and keeps the same resources."""
     hook = ROOT / "localstack" / "init" / "ready.d" / "10-deploy.sh"
     result = subprocess.run(
-        [shutil.which("bash") or "/bin/bash", str(hook)], env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True, timeout=300
+        [shutil.which("bash") or "/bin/bash", str(hook)],
+        env=dict(os.environ, PYTHON=sys.executable),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
