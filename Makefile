@@ -19,7 +19,7 @@ SEED_FILE ?= seed/products.json
 PERSIST ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help up down deploy seed test unit e2e outputs logs notifications model lint clean
+.PHONY: help up down deploy seed test unit e2e outputs logs notifications dlq redrive model lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,12 @@ logs: $(STAMP) ## print the Lambda functions' logs (FUNCTION=api|file-validator|
 
 notifications: $(STAMP) ## print what reached the SNS topics since `make up`
 	@$(PY) tools/notifications.py
+
+dlq: $(STAMP) ## list what is in the dead-letter queues (personal data masked)
+	@$(PY) tools/dlq.py list
+
+redrive: $(STAMP) ## move dead-lettered messages back to their source queues (after fixing the cause)
+	@$(PY) tools/dlq.py redrive
 
 model: $(STAMP) ## regenerate the API Gateway model in infra/template.yaml from the order schema
 	$(PY) tools/model.py

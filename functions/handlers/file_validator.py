@@ -10,18 +10,29 @@ import boto3
 
 from orders.validation import OrderValidator
 from service.adapters import FileStore, Notifier, OrderQueue, OrderStore
+from service.batch import BatchFailures
 from service.config import FileSettings
 from service.logs import log
 from service.use_cases import FileIngestion
 
 _settings = FileSettings.from_env()
+_sqs = boto3.client("sqs")
+_notifier = Notifier(boto3.client("sns"))
 _ingestion = FileIngestion(
     OrderValidator(strict_documents=_settings.strict_documents),
     OrderStore(boto3.client("dynamodb"), _settings.table_name),
-    OrderQueue(boto3.client("sqs"), _settings.order_queue_url),
+    OrderQueue(_sqs, _settings.order_queue_url),
     FileStore(boto3.client("s3")),
-    Notifier(boto3.client("sns")),
+    _notifier,
     _settings.error_topic_arn,
+)
+_failures = BatchFailures(
+    _sqs,
+    _settings.file_queue_url,
+    _notifier,
+    _settings.error_topic_arn,
+    _settings.max_receive_count,
+    queue="files",
 )
 
 
@@ -34,7 +45,7 @@ def _s3_records(body: str) -> list[dict[str, Any]]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    failures: list[dict[str, str]] = []
+    failures: list[tuple[dict[str, Any], BaseException | None]] = []
     for message in event.get("Records", []):
         message_id = message.get("messageId")
         try:
@@ -47,7 +58,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 _ingestion.ingest(bucket, key, str(tag))
         except Exception as exc:
             log("ERROR", "file message failed", message_id=message_id, error=repr(exc))
-            if not message_id:
-                raise  # an unnamed message cannot be reported alone: fail the whole batch instead
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+            failures.append((message, exc))
+    return _failures.respond(failures)

@@ -8,28 +8,40 @@ import boto3
 
 from orders.codec import decode_order
 from service.adapters import Notifier, OrderStore
+from service.batch import BatchFailures
 from service.config import ProcessorSettings
 from service.logs import log
 from service.use_cases import OrderProcessor
 
 _settings = ProcessorSettings.from_env()
+_notifier = Notifier(boto3.client("sns"))
 _processor = OrderProcessor(
-    OrderStore(boto3.client("dynamodb"), _settings.table_name),
-    Notifier(boto3.client("sns")),
-    _settings.pending_topic_arn,
+    OrderStore(boto3.client("dynamodb"), _settings.table_name), _notifier, _settings.pending_topic_arn
+)
+_failures = BatchFailures(
+    boto3.client("sqs"),
+    _settings.order_queue_url,
+    _notifier,
+    _settings.error_topic_arn,
+    _settings.max_receive_count,
+    queue="orders",
 )
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    records = event.get("Records", [])
-    for position, message in enumerate(records):
+    failures: list[tuple[dict[str, Any], BaseException | None]] = []
+    blocked: set[str | None] = set()
+    for record in event.get("Records", []):
+        group = record.get("attributes", {}).get("MessageGroupId")
+        # FIFO order holds within a group: after a failure, that group's later records wait; other groups go
+        # on. A record without group information counts as part of every group.
+        if blocked and (group in blocked or group is None or None in blocked):
+            failures.append((record, None))
+            continue
         try:
-            _processor.process(decode_order(message["body"]))
+            _processor.process(decode_order(record["body"]))
         except Exception as exc:
-            # FIFO rule: stop at the first failure and hand back it and everything after it.
-            log("ERROR", "order message failed", message_id=message.get("messageId"), error=repr(exc))
-            remaining = [m.get("messageId") for m in records[position:]]
-            if not all(remaining):
-                raise  # never report an empty id: MiniStack would then drop the whole batch
-            return {"batchItemFailures": [{"itemIdentifier": mid} for mid in remaining]}
-    return {"batchItemFailures": []}
+            log("ERROR", "order message failed", message_id=record.get("messageId"), error=repr(exc))
+            failures.append((record, exc))
+            blocked.add(group)
+    return _failures.respond(failures)

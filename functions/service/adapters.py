@@ -346,6 +346,14 @@ class Notifier:
             MessageAttributes={"event": {"DataType": "String", "StringValue": "order_pending"}},
         )
 
+    def dead_letter(self, topic_arn: str, notice: dict[str, Any]) -> None:
+        self._sns.publish(
+            TopicArn=topic_arn,
+            Subject=f"Mensagem movida para a DLQ ({notice.get('queue')})"[:100],
+            Message=to_json(notice),
+            MessageAttributes={"event": {"DataType": "String", "StringValue": "message_dead_lettered"}},
+        )
+
     def file_report(self, topic_arn: str, report: FileReport) -> None:
         self._sns.publish(
             TopicArn=topic_arn,

@@ -35,17 +35,31 @@ class ApiSettings:
         return cls(_require("TABLE_NAME"), _require("ORDER_QUEUE_URL"), _flag("STRICT_DOCUMENTS"))
 
 
+def _count(name: str) -> int:
+    value = _require(name)
+    if not value.isdigit() or int(value) < 1:
+        raise MissingSetting(f"environment variable {name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class FileSettings:
     table_name: str
     order_queue_url: str
     error_topic_arn: str
     strict_documents: bool
+    file_queue_url: str
+    max_receive_count: int
 
     @classmethod
     def from_env(cls) -> FileSettings:
         return cls(
-            _require("TABLE_NAME"), _require("ORDER_QUEUE_URL"), _require("ERROR_TOPIC_ARN"), _flag("STRICT_DOCUMENTS")
+            _require("TABLE_NAME"),
+            _require("ORDER_QUEUE_URL"),
+            _require("ERROR_TOPIC_ARN"),
+            _flag("STRICT_DOCUMENTS"),
+            _require("FILE_QUEUE_URL"),
+            _count("MAX_RECEIVE_COUNT"),
         )
 
 
@@ -53,7 +67,16 @@ class FileSettings:
 class ProcessorSettings:
     table_name: str
     pending_topic_arn: str
+    error_topic_arn: str
+    order_queue_url: str
+    max_receive_count: int
 
     @classmethod
     def from_env(cls) -> ProcessorSettings:
-        return cls(_require("TABLE_NAME"), _require("PENDING_TOPIC_ARN"))
+        return cls(
+            _require("TABLE_NAME"),
+            _require("PENDING_TOPIC_ARN"),
+            _require("ERROR_TOPIC_ARN"),
+            _require("ORDER_QUEUE_URL"),
+            _count("MAX_RECEIVE_COUNT"),
+        )

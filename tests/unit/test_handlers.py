@@ -27,6 +27,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "ORDER_QUEUE_URL": "https://sqs.example/orders.fifo",
         "ERROR_TOPIC_ARN": ERROR_TOPIC,
         "STRICT_DOCUMENTS": "false",
+        "FILE_QUEUE_URL": "https://sqs.example/files",
+        "MAX_RECEIVE_COUNT": "5",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "x",
         "AWS_SECRET_ACCESS_KEY": "x",

@@ -568,6 +568,9 @@ class FailingProcessor:
 def processor_handler(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("TABLE_NAME", "orders")
     monkeypatch.setenv("PENDING_TOPIC_ARN", PENDING_TOPIC)
+    monkeypatch.setenv("ERROR_TOPIC_ARN", ERROR_TOPIC)
+    monkeypatch.setenv("ORDER_QUEUE_URL", "https://sqs.example/orders.fifo")
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", "5")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     # Dummy keys: boto3 resolves credentials when it builds a client, and would otherwise ask the network.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
@@ -611,7 +614,7 @@ def test_processor_handler_never_reports_an_empty_id(
     messages = _messages(lab, 3)
     del messages[unnamed]["messageId"]
 
-    with pytest.raises(StoreBusy):
+    with pytest.raises(RuntimeError, match="messageId"):
         processor_handler.handler({"Records": messages}, None)
 
 

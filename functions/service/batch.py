@@ -1,0 +1,86 @@
+"""What happens to the SQS records a handler could not finish: hand them back, retry them soon, and say
+so on the error topic when the next failure sends a record to its dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from service.adapters import Notifier
+from service.logs import log
+
+MAX_BACKOFF_SECONDS = 60
+
+
+def retry_delay(receive_count: int) -> int:
+    """1, 2, 4, 8 ... seconds: a transient fault clears fast, a poison message reaches its DLQ in seconds."""
+    return min(2 ** max(receive_count - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+def _order_id(body: str) -> str | None:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    order_id = value.get("order_id") if isinstance(value, dict) else None
+    return order_id if isinstance(order_id, str) else None
+
+
+class BatchFailures:
+    """Turns failed records into a partial batch response, with a back-off per record."""
+
+    def __init__(
+        self, sqs: Any, queue_url: str, notifier: Notifier, error_topic_arn: str, max_receive_count: int, queue: str
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._notifier = notifier
+        self._error_topic_arn = error_topic_arn
+        self._max_receive_count = max_receive_count
+        self._queue = queue
+
+    def respond(self, failures: Sequence[tuple[dict[str, Any], BaseException | None]]) -> dict[str, Any]:
+        """`failures` holds (record, error); error is None for a record held back only to keep FIFO order."""
+        if any(not record.get("messageId") for record, _ in failures):
+            # An unnamed record cannot be handed back alone: fail the whole invocation instead.
+            raise RuntimeError("a failed SQS record has no messageId")
+        for record, error in failures:
+            receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+            if error is None:
+                delay = 0
+            elif receives >= self._max_receive_count:
+                delay = 0  # the next receive moves it to the dead-letter queue: let that happen now
+                self._dead_lettered(record, error, receives)
+            else:
+                delay = retry_delay(receives)
+            self._set_visibility(record, delay)
+        return {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record, _ in failures]}
+
+    def _dead_lettered(self, record: dict[str, Any], error: BaseException, receives: int) -> None:
+        notice = {
+            "event": "message_dead_lettered",
+            "queue": self._queue,
+            "message_id": record["messageId"],
+            "order_id": _order_id(record.get("body", "")),
+            "receive_count": receives,
+            "error": f"{type(error).__name__}: {error}"[:500],
+        }
+        log("ERROR", "message goes to the dead-letter queue", **notice)
+        try:
+            self._notifier.dead_letter(self._error_topic_arn, notice)
+        except (BotoCoreError, ClientError) as exc:  # the message itself is safe in the DLQ either way
+            log("ERROR", "dead-letter notice not published", message_id=record["messageId"], error=repr(exc))
+
+    def _set_visibility(self, record: dict[str, Any], seconds: int) -> None:
+        handle = record.get("receiptHandle")
+        if not handle:
+            return
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._queue_url, ReceiptHandle=handle, VisibilityTimeout=seconds
+            )
+        except (BotoCoreError, ClientError) as exc:  # the queue's own visibility timeout applies instead
+            log("WARNING", "retry delay not set", message_id=record.get("messageId"), error=repr(exc))

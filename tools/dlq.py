@@ -1,0 +1,102 @@
+"""Dead-letter queues: `list` shows what is in them (personal data masked), `redrive` moves it back.
+
+Redrive once the cause is fixed: each message returns to its source queue (a FIFO message keeps its
+message group, with a new deduplication id) and is deleted from the DLQ only after the send succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
+sys.path.insert(0, str(ROOT / "functions"))
+
+from orders.masking import mask_document  # noqa: E402  (the domain package lives in functions/)
+
+PAIRS = {"orders": ("OrderDeadLetterQueueUrl", "OrderQueueUrl"), "files": ("FileDeadLetterQueueUrl", "FileQueueUrl")}
+
+
+def _receive(sqs: Any, url: str, visibility: int) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility, AttributeNames=["All"]
+    ).get("Messages", [])
+    return messages
+
+
+def peek(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message of the queue, left in place (made visible again at once)."""
+    seen: dict[str, dict[str, Any]] = {}
+    while True:
+        batch = [m for m in _receive(sqs, url, visibility=30) if m["MessageId"] not in seen]
+        if not batch:
+            break
+        seen.update({m["MessageId"]: m for m in batch})
+    for message in seen.values():
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    return list(seen.values())
+
+
+def _preview(body: str) -> str:
+    try:
+        return json.dumps(mask_document(json.loads(body)), ensure_ascii=False)[:300]
+    except ValueError:
+        return body[:300]
+
+
+def redrive(sqs: Any, dlq_url: str, source_url: str) -> int:
+    moved = 0
+    fifo = source_url.endswith(".fifo")
+    while True:
+        batch = _receive(sqs, dlq_url, visibility=60)
+        if not batch:
+            return moved
+        for message in batch:
+            request: dict[str, Any] = {"QueueUrl": source_url, "MessageBody": message["Body"]}
+            if fifo:
+                request["MessageGroupId"] = message["Attributes"].get("MessageGroupId", message["MessageId"])
+                request["MessageDeduplicationId"] = uuid.uuid4().hex
+            sqs.send_message(**request)
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["list", "redrive"])
+    parser.add_argument("--queue", choices=sorted(PAIRS), action="append", help="only this DLQ (repeatable)")
+    args = parser.parse_args()
+    outputs_file = ROOT / ".sandbox" / "outputs.json"
+    if not outputs_file.exists():
+        print("no .sandbox/outputs.json: the sandbox is not deployed; run `make up`", file=sys.stderr)
+        return 1
+    outputs = json.loads(outputs_file.read_text("utf-8"))
+    sqs = boto3.client("sqs")
+    for name in args.queue or sorted(PAIRS):
+        dlq_key, source_key = PAIRS[name]
+        if args.command == "redrive":
+            moved = redrive(sqs, outputs[dlq_key], outputs[source_key])
+            print(f"{name}: {moved} message(s) moved back to {outputs[source_key]}")
+            continue
+        messages = peek(sqs, outputs[dlq_key])
+        print(f"{name} DLQ: {len(messages)} message(s)")
+        for message in messages:
+            attributes = message.get("Attributes", {})
+            group = attributes.get("MessageGroupId")
+            print(
+                f"  {message['MessageId']}  receives={attributes.get('ApproximateReceiveCount')}"
+                + (f"  group={group}" if group else "")
+                + f"  {_preview(message['Body'])}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
