@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -24,7 +25,7 @@ def test_a_poison_message_lands_in_the_dlq_while_other_groups_flow(aws, outputs,
     poison_group = unique("POISON")
     poison = sqs.send_message(
         QueueUrl=outputs["OrderQueueUrl"],
-        MessageBody='{"order_id": "%s", "items": "not a list"}' % poison_group,
+        MessageBody=json.dumps({"order_id": poison_group, "items": "not a list"}),
         MessageGroupId=poison_group,
         MessageDeduplicationId=uuid.uuid4().hex,
     )["MessageId"]
