@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.codec import encode_order, to_json
 from orders.masking import mask_email
@@ -315,12 +315,16 @@ class OrderQueue:
         self._sqs.send_message(QueueUrl=self._url, **self._entry(order))
 
     def send_batch(self, orders: list[Order]) -> list[str]:
-        """Send in batches of ten; return the order_ids SQS did not take."""
+        """Send in batches of ten; return the order_ids SQS did not take (a failed call refuses its batch)."""
         failed: list[str] = []
         for start in range(0, len(orders), 10):
             chunk = orders[start : start + 10]
             entries = [{"Id": str(n), **self._entry(order)} for n, order in enumerate(chunk)]
-            response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            try:
+                response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            except (BotoCoreError, ClientError):
+                failed += [order.order_id for order in chunk]
+                continue
             failed += [chunk[int(f["Id"])].order_id for f in response.get("Failed", [])]
         return failed
 

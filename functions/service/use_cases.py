@@ -24,9 +24,7 @@ from service.adapters import (
 )
 from service.logs import log
 
-
-class EnqueueFailed(Exception):
-    """SQS did not take some orders; the caller must retry (claims are kept and resent)."""
+ENQUEUE_FAILED = "a fila de pedidos recusou o envio após várias tentativas; reenvie este pedido"
 
 
 class RetryLater(Exception):
@@ -65,6 +63,8 @@ class FileIngestion:
         files: FileStore,
         notifier: Notifier,
         error_topic_arn: str,
+        send_attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._validator = validator
         self._store = store
@@ -72,6 +72,8 @@ class FileIngestion:
         self._files = files
         self._notifier = notifier
         self._error_topic_arn = error_topic_arn
+        self._send_attempts = send_attempts
+        self._sleep = sleep
 
     def ingest(self, bucket: str, key: str, event_tag: str) -> FileReport | None:
         """Return the report, or None when this very S3 event was already handled."""
@@ -107,7 +109,7 @@ class FileIngestion:
         return report
 
     def _accept_entries(self, file_id: str, entries: list[Any], report: FileReport) -> None:
-        to_send: list[Order] = []
+        to_send: list[tuple[int, Order, str]] = []
         for index, entry in enumerate(entries):
             if entry.error is not None:
                 report.reject(index, None, [entry.error])
@@ -128,11 +130,29 @@ class FileIngestion:
                         index, order.order_id, [FieldError("order_id", "pedido duplicado: order_id já recebido")]
                     )
                     continue
-            to_send.append(order)
-            report.accepted.append(order.order_id)
-        failed = self._queue.send_batch(to_send)
-        if failed:
-            raise EnqueueFailed(f"SQS did not take {len(failed)} orders of {report.key}: {failed[:5]}")
+            to_send.append((index, order, source))
+        refused = self._send([order for _, order, _ in to_send])
+        for index, order, source in to_send:
+            if order.order_id in refused:
+                # Never left claimed but unsent: undo the claim and report the order as not taken.
+                self._store.release(order.order_id, source)
+                report.reject(index, order.order_id, [FieldError("(fila)", ENQUEUE_FAILED)])
+            else:
+                report.accepted.append(order.order_id)
+        report.rejections.sort(key=lambda rejection: rejection.index)
+
+    def _send(self, orders: list[Order]) -> set[str]:
+        """Send with bounded retries of what SQS refused; return the order_ids it never took."""
+        pending = orders
+        for attempt in range(self._send_attempts):
+            refused = set(self._queue.send_batch(pending))
+            if not refused:
+                return set()
+            pending = [order for order in pending if order.order_id in refused]
+            log("WARNING", "orders not enqueued, retrying", count=len(pending), attempt=attempt + 1)
+            if attempt + 1 < self._send_attempts:
+                self._sleep(0.1 * 2**attempt)
+        return {order.order_id for order in pending}
 
 
 class OrderProcessor:

@@ -98,6 +98,8 @@ class FakeQueue:
         self.calls = calls if calls is not None else []
         self.send_error: Exception | None = None
         self.refuse: set[str] = set()
+        self.refuse_times: int | None = None  # refuse only this many calls, then take everything
+        self.crash: BaseException | None = None  # the Lambda dies mid-way (timeout, out of memory)
 
     def send(self, order: Order) -> None:
         self.calls.append(f"send {order.order_id}")
@@ -106,6 +108,12 @@ class FakeQueue:
         self.sent.append(order)
 
     def send_batch(self, orders: list[Order]) -> list[str]:
+        if self.crash is not None:
+            raise self.crash
+        if self.refuse_times is not None:
+            if self.refuse_times == 0:
+                self.refuse = set()
+            self.refuse_times -= 1
         taken = [o for o in orders if o.order_id not in self.refuse]
         self.sent += taken
         return [o.order_id for o in orders if o.order_id in self.refuse]

@@ -22,7 +22,7 @@ from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator
 from service import adapters
 from service.adapters import AlreadyProcessed, DuplicateOrder, OrderStore, PreparedWrite, StockChanged, StoreBusy
-from service.use_cases import EnqueueFailed, FileIngestion, OrderIntake, OrderProcessor, RetryLater
+from service.use_cases import FileIngestion, OrderIntake, OrderProcessor, RetryLater
 
 BUCKET = "lake"
 ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
@@ -108,7 +108,9 @@ class Lake:
         self.queue = FakeQueue()
         self.files = FakeFiles()
         self.notifier = FakeNotifier()
-        self.ingestion = FileIngestion(validator, self.store, self.queue, self.files, self.notifier, ERROR_TOPIC)
+        self.ingestion = FileIngestion(
+            validator, self.store, self.queue, self.files, self.notifier, ERROR_TOPIC, sleep=lambda seconds: None
+        )
 
     def put(self, key: str, data: bytes) -> None:
         self.files.objects[(BUCKET, key)] = data
@@ -216,15 +218,15 @@ def test_a_new_upload_of_the_same_key_rejects_orders_already_received(
 def test_a_retry_after_a_crash_resends_its_own_claims(
     lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
 ) -> None:
-    # Given a first run that claimed both orders but could not enqueue them
+    # Given a first run that claimed both orders and died before enqueuing them
     lake.put("incoming/a.json", to_json_text([variant(lab, "ORD-A"), variant(lab, "ORD-B")]).encode())
-    lake.queue.refuse = {"ORD-A", "ORD-B"}
-    with pytest.raises(EnqueueFailed):
+    lake.queue.crash = TimeoutError("Lambda timed out")
+    with pytest.raises(TimeoutError):
         lake.ingest("incoming/a.json", tag="seq-1")
     assert set(lake.store.orders) == {"ORD-A", "ORD-B"}
 
-    # When SQS recovers and the same S3 event is delivered again
-    lake.queue.refuse = set()
+    # When the same S3 event is delivered again
+    lake.queue.crash = None
     report = lake.ingest("incoming/a.json", tag="seq-1")
 
     # Then both are sent, not rejected as duplicates of themselves
@@ -266,10 +268,10 @@ def test_a_repeated_order_id_stays_rejected_on_retry(
     lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
 ) -> None:
     lake.put("incoming/a.json", to_json_text([lab, variant(lab, "ORD-20231001-0001")]).encode())
-    lake.queue.refuse = {"ORD-20231001-0001"}
-    with pytest.raises(EnqueueFailed):
+    lake.queue.crash = TimeoutError("Lambda timed out")
+    with pytest.raises(TimeoutError):
         lake.ingest("incoming/a.json")
-    lake.queue.refuse = set()
+    lake.queue.crash = None
 
     report = lake.ingest("incoming/a.json")
 
@@ -277,19 +279,35 @@ def test_a_repeated_order_id_stays_rejected_on_retry(
     assert [r.index for r in report.rejections] == [1]
 
 
-def test_enqueue_failures_leave_the_file_to_be_retried(
+def test_orders_sqs_keeps_refusing_are_released_and_reported(
     lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
 ) -> None:
+    # Given SQS that never takes ORD-B
     lake.put("incoming/a.json", to_json_text([variant(lab, "ORD-A"), variant(lab, "ORD-B")]).encode())
     lake.queue.refuse = {"ORD-B"}
 
-    with pytest.raises(EnqueueFailed, match="ORD-B"):
-        lake.ingest("incoming/a.json")
+    # When the file is ingested
+    report = lake.ingest("incoming/a.json")
 
-    assert lake.store.files == {}
-    assert lake.files.reports == []
-    assert lake.notifier.reports == []
+    # Then ORD-B is not left claimed as Recebido: it is released and reported as not taken
+    assert report is not None and report.accepted == ["ORD-A"]
+    assert [(r.index, r.order_id, [e.field for e in r.errors]) for r in report.rejections] == [(1, "ORD-B", ["(fila)"])]
+    assert set(lake.store.orders) == {"ORD-A"}
     assert lake.queue.sent_ids == ["ORD-A"]
+    assert len(lake.notifier.reports) == 1 and len(lake.files.reports) == 1
+    assert len(lake.store.files) == 1
+
+
+def test_a_refusal_that_clears_is_retried_in_place(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    lake.put("incoming/a.json", to_json_text([variant(lab, "ORD-A"), variant(lab, "ORD-B")]).encode())
+    lake.queue.refuse, lake.queue.refuse_times = {"ORD-B"}, 2
+
+    report = lake.ingest("incoming/a.json")
+
+    assert report is not None and report.accepted == ["ORD-A", "ORD-B"] and report.rejections == []
+    assert sorted(lake.queue.sent_ids) == ["ORD-A", "ORD-B"]
 
 
 # ================================================================ processing

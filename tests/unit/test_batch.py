@@ -1,0 +1,138 @@
+"""Failed SQS records: partial batch responses, retry back-off, dead-letter notices, FIFO groups."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+from fakes import FakeNotifier
+
+from service.batch import BatchFailures, retry_delay
+
+
+class RecordingSqs:
+    def __init__(self) -> None:
+        self.visibility: list[tuple[str, int]] = []
+
+    def change_message_visibility(self, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int) -> None:  # noqa: N803
+        self.visibility.append((ReceiptHandle, VisibilityTimeout))
+
+
+class DeadLetterNotifier(FakeNotifier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dead: list[tuple[str, dict[str, Any]]] = []
+
+    def dead_letter(self, topic_arn: str, notice: dict[str, Any]) -> None:
+        self.dead.append((topic_arn, notice))
+
+
+def record(message_id: str, receives: int = 1, group: str | None = None, body: str = "{}") -> dict[str, Any]:
+    attributes = {"ApproximateReceiveCount": str(receives)}
+    if group is not None:
+        attributes["MessageGroupId"] = group
+    return {"messageId": message_id, "receiptHandle": f"rh-{message_id}", "body": body, "attributes": attributes}
+
+
+@pytest.fixture
+def parts() -> tuple[BatchFailures, RecordingSqs, DeadLetterNotifier]:
+    sqs, notifier = RecordingSqs(), DeadLetterNotifier()
+    return BatchFailures(sqs, "q", notifier, "errors", max_receive_count=5, queue="orders"), sqs, notifier  # type: ignore[arg-type]
+
+
+def test_retry_delay_grows_and_is_capped() -> None:
+    assert [retry_delay(n) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 16]
+    assert retry_delay(50) == 60
+
+
+def test_failed_records_are_handed_back_with_a_back_off(parts: Any) -> None:
+    failures, sqs, notifier = parts
+    response = failures.respond([(record("a", receives=3), ValueError("boom")), (record("b"), None)])
+    assert response == {"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]}
+    assert sqs.visibility == [("rh-a", 4), ("rh-b", 0)], "a held-back record is retried at once"
+    assert notifier.dead == []
+
+
+def test_the_last_receive_publishes_a_dead_letter_notice(parts: Any) -> None:
+    failures, sqs, notifier = parts
+    failures.respond([(record("a", receives=5, body='{"order_id": "O-1", "customer": {"cpf": "1"}}'), KeyError("x"))])
+    assert sqs.visibility == [("rh-a", 0)]
+    ((topic, notice),) = notifier.dead
+    assert topic == "errors"
+    assert notice["event"] == "message_dead_lettered"
+    assert (notice["queue"], notice["message_id"], notice["order_id"], notice["receive_count"]) == (
+        "orders",
+        "a",
+        "O-1",
+        5,
+    )
+    assert "cpf" not in str(notice), "the body is not copied into the notice"
+
+
+def test_nothing_failed_means_an_empty_response(parts: Any) -> None:
+    failures, sqs, _ = parts
+    assert failures.respond([]) == {"batchItemFailures": []}
+    assert sqs.visibility == []
+
+
+def test_a_record_without_id_fails_the_whole_invocation(parts: Any) -> None:
+    failures, _, _ = parts
+    unnamed = record("a")
+    del unnamed["messageId"]
+    with pytest.raises(RuntimeError, match="messageId"):
+        failures.respond([(unnamed, ValueError("x"))])
+
+
+# ================================================================ the processor handler keeps FIFO order per group
+class FailsOn:
+    def __init__(self, *order_ids: str) -> None:
+        self.bad = set(order_ids)
+        self.seen: list[str] = []
+
+    def process(self, order: Any) -> str:
+        self.seen.append(order.order_id)
+        if order.order_id in self.bad:
+            raise ValueError(order.order_id)
+        return "Novo Pedido"
+
+
+@pytest.fixture
+def processor(monkeypatch: pytest.MonkeyPatch, parts: Any) -> Any:
+    for name, value in {
+        "TABLE_NAME": "orders",
+        "PENDING_TOPIC_ARN": "pending",
+        "ERROR_TOPIC_ARN": "errors",
+        "ORDER_QUEUE_URL": "q",
+        "MAX_RECEIVE_COUNT": "5",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    module = importlib.import_module("handlers.processor")
+    monkeypatch.setattr(module, "_failures", parts[0])
+    return module
+
+
+def messages(lab_text: str, *pairs: tuple[str, str]) -> list[dict[str, Any]]:
+    from orders.codec import encode_order
+    from orders.validation import OrderValidator, parse_json
+
+    out = []
+    for order_id, group in pairs:
+        document = parse_json(lab_text)
+        document["order_id"] = order_id
+        out.append(record(order_id, group=group, body=encode_order(OrderValidator().validate(document))))
+    return out
+
+
+def test_a_failure_holds_back_its_group_only(processor: Any, monkeypatch: pytest.MonkeyPatch, lab_text: str) -> None:
+    fake = FailsOn("A1")
+    monkeypatch.setattr(processor, "_processor", fake)
+    batch = messages(lab_text, ("A1", "A"), ("B1", "B"), ("A2", "A"), ("B2", "B"))
+
+    response = processor.handler({"Records": batch}, None)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "A1"}, {"itemIdentifier": "A2"}]}
+    assert fake.seen == ["A1", "B1", "B2"], "A2 waits behind A1; group B goes on"
