@@ -19,7 +19,7 @@ SEED_FILE ?= seed/products.json
 PERSIST ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help up down deploy seed test unit e2e outputs logs notifications dlq redrive model lint clean
+.PHONY: help up down deploy seed test unit e2e outputs logs notifications dlq redrive soak model lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ dlq: $(STAMP) ## list what is in the dead-letter queues (personal data masked)
 
 redrive: $(STAMP) ## move dead-lettered messages back to their source queues (after fixing the cause)
 	@$(PY) tools/dlq.py redrive
+
+soak: $(STAMP) ## soak the sandbox with N orders (default 2000) plus bad input, then check the books balance
+	$(PY) tools/soak.py -n $(or $(N),2000)
 
 model: $(STAMP) ## regenerate the API Gateway model in infra/template.yaml from the order schema
 	$(PY) tools/model.py

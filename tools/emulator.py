@@ -70,7 +70,7 @@ def start(persist: bool) -> int:
     env.pop("AWS_ENDPOINT_URL", None)  # MiniStack sets the Lambdas' endpoint itself
     if persist:
         STATE_DIR.mkdir(exist_ok=True)
-        env.update(PERSIST_STATE="1", STATE_DIR=str(STATE_DIR))
+        env.update(PERSIST_STATE="1", STATE_DIR=str(STATE_DIR), S3_PERSIST="1", S3_DATA_DIR=str(STATE_DIR / "s3"))
     ministack = Path(sys.executable).with_name("ministack")
     with LOG_FILE.open("ab") as log:
         process = subprocess.Popen(

@@ -1,0 +1,328 @@
+"""Soak the running sandbox with a mix of good, duplicate, invalid and poison input, then balance the books.
+
+`make soak N=2000` (default 2,000 orders): orders over a few scarce products arrive through the API
+(16 concurrent clients) and through data-lake files; duplicates, invalid orders and poison messages are
+mixed in. At the end it checks, and prints:
+  - every unique valid order is in a final state (or, for poison, in a dead-letter queue, counted);
+  - rejected + accepted = received;
+  - for each product, initial available = final available + reserved, and reserved = units of items Reservado;
+  - available never went negative (sampled throughout);
+  - notifications = pending orders + files with rejections (+ one dead-letter notice per poison message).
+Exit status 0 only when the books balance. A summary is written to .sandbox/soak-last.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
+sys.path.insert(0, str(ROOT / "tools"))
+
+from notifications import drain, subscribe_queue  # noqa: E402
+
+from seed import seed  # noqa: E402
+
+FINAL = {"Novo Pedido", "Produto Pendente"}
+
+
+@dataclass
+class Books:
+    received: int = 0
+    accepted: list[str] = field(default_factory=list)
+    rejected: int = 0
+    files_with_rejections: int = 0
+    poison: list[str] = field(default_factory=list)
+    min_available_seen: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _order(template: dict[str, Any], order_id: str, lines: list[tuple[str, int]]) -> dict[str, Any]:
+    order = copy.deepcopy(template)
+    order["order_id"] = order_id
+    order["items"] = [{"product_id": p, "quantity": q, "unit_price": 12.5} for p, q in lines]
+    order["payment"]["amount"] = float(sum(Decimal("12.5") * q for _, q in lines))
+    return order
+
+
+def _invalid(order: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    broken = copy.deepcopy(order)
+    kind = rng.choice(["quantity", "state", "cpf", "amount"])
+    if kind == "quantity":
+        broken["items"][0]["quantity"] = 0
+    elif kind == "state":
+        broken["customer"]["address"]["state"] = "XX"
+    elif kind == "cpf":
+        broken["customer"]["cpf"] = "123"
+    else:
+        broken["payment"]["amount"] = 0.01
+    return broken
+
+
+def run(
+    n: int = 2000, clients: int = 16, seed_value: int = 7, timeout: float = 900, quiet: bool = False
+) -> dict[str, Any]:
+    rng = random.Random(seed_value)  # noqa: S311 (reproducible test data, not secrets)
+    outputs = json.loads((ROOT / ".sandbox" / "outputs.json").read_text("utf-8"))
+    session = boto3.session.Session()
+    s3, sqs, db = session.client("s3"), session.client("sqs"), session.client("dynamodb")
+    base = outputs["ApiBaseUrl"]
+    run_id = uuid.uuid4().hex[:6].upper()
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+
+    # Given a few scarce products: a good part of the demand cannot be served
+    products = [f"SOAK-{run_id}-P{k}" for k in range(5)]
+    initial = {p: max(1, n // 3) for p in products}
+    seed(
+        session,
+        outputs["OrdersTable"],
+        [{"product_id": p, "description": "soak", "available": a} for p, a in initial.items()],
+    )
+    inbox = subscribe_queue(session, f"soak-{run_id.lower()}", [outputs["ErrorTopicArn"], outputs["PendingTopicArn"]])
+    template = json.loads((ROOT / "seed" / "orders" / "lab-example.json").read_text("utf-8"))
+    books = Books()
+    orders = [
+        _order(
+            template,
+            f"SOAK-{run_id}-{i:06d}",
+            [(p, rng.randint(1, 3)) for p in rng.sample(products, rng.randint(1, 3))],
+        )
+        for i in range(n)
+    ]
+    api_orders, file_orders = orders[: n * 6 // 10], orders[n * 6 // 10 :]
+    started = time.monotonic()
+    stop_sampling = threading.Event()
+
+    def sample_stock() -> None:
+        keys = [{"PK": {"S": f"PRODUCT#{p}"}, "SK": {"S": "STOCK"}} for p in products]
+        while not stop_sampling.is_set():
+            items = db.batch_get_item(RequestItems={outputs["OrdersTable"]: {"Keys": keys}})["Responses"]
+            lowest = min(int(i["available"]["N"]) for i in items[outputs["OrdersTable"]])
+            books.min_available_seen = min(books.min_available_seen, lowest)
+            stop_sampling.wait(0.2)
+
+    sampler = threading.Thread(target=sample_stock, daemon=True)
+    sampler.start()
+
+    # When they arrive through the API, with duplicates and invalid ones mixed in
+    http = threading.local()
+
+    def post(order: dict[str, Any]) -> int:
+        if not hasattr(http, "session"):
+            http.session = requests.Session()
+        response = http.session.post(f"{base}/orders", json=order, timeout=60)
+        with books.lock:
+            books.received += 1
+            if response.status_code == 202:
+                books.accepted.append(order["order_id"])
+            elif response.status_code in (400, 409):
+                books.rejected += 1
+            else:
+                raise RuntimeError(f"unexpected {response.status_code} for {order['order_id']}: {response.text}")
+        return response.status_code
+
+    api_traffic = list(api_orders)
+    api_traffic += [o for o in api_orders if rng.random() < 0.05]  # duplicates: 409
+    api_traffic += [_invalid(o, rng) | {"order_id": o["order_id"] + "-BAD"} for o in api_orders if rng.random() < 0.05]
+    rng.shuffle(api_traffic)
+    say(
+        f"soak {run_id}: {len(api_traffic)} API requests, {len(file_orders)} orders in files, {max(1, n // 500)} poison"
+    )
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(post, api_traffic))
+    say(f"  API done in {time.monotonic() - started:.1f} s")
+
+    # And through data-lake files (JSON and JSON Lines), with invalid and duplicate lines
+    file_keys: list[str] = []
+    for start in range(0, len(file_orders), 250):
+        chunk = list(file_orders[start : start + 250])
+        chunk += [_invalid(o, rng) | {"order_id": o["order_id"] + "-BADF"} for o in chunk if rng.random() < 0.04]
+        chunk += [o for o in chunk[:3] if rng.random() < 0.5]  # the same order twice in one file
+        rng.shuffle(chunk)
+        jsonl = (start // 250) % 2 == 1
+        key = f"incoming/soak/{run_id}-{start:06d}.{'jsonl' if jsonl else 'json'}"
+        body = "\n".join(json.dumps(o) for o in chunk) if jsonl else json.dumps({"orders": chunk})
+        s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode())
+        file_keys.append(key)
+
+    # And poison messages straight into the FIFO queue
+    for k in range(max(1, n // 500)):
+        poison_id = f"SOAK-{run_id}-POISON{k}"
+        sqs.send_message(
+            QueueUrl=outputs["OrderQueueUrl"],
+            MessageBody=json.dumps({"order_id": poison_id, "items": "poison"}),
+            MessageGroupId=poison_id,
+            MessageDeduplicationId=uuid.uuid4().hex,
+        )
+        books.poison.append(poison_id)
+
+    deadline = time.monotonic() + timeout
+    reports: dict[str, dict[str, Any]] = {}
+    while len(reports) < len(file_keys):
+        for key in file_keys:
+            if key in reports:
+                continue
+            name = "reports/" + key.removeprefix("incoming/") + ".report.json"
+            try:
+                reports[key] = json.loads(s3.get_object(Bucket=outputs["DataLakeBucket"], Key=name)["Body"].read())
+            except s3.exceptions.NoSuchKey:
+                pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(reports)} of {len(file_keys)} file reports arrived")
+        time.sleep(0.5)
+    for report in reports.values():
+        books.received += report["received"]
+        books.accepted += report["accepted_order_ids"]
+        books.rejected += report["rejected"]
+        books.files_with_rejections += 1 if report["rejected"] or report["file_error"] else 0
+    say(f"  files reported after {time.monotonic() - started:.1f} s")
+
+    # Then every accepted order reaches a final state
+    def statuses() -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        ids = sorted(set(books.accepted))
+        for start in range(0, len(ids), 100):
+            keys = [{"PK": {"S": f"ORDER#{i}"}, "SK": {"S": "ORDER"}} for i in ids[start : start + 100]]
+            request = {outputs["OrdersTable"]: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = db.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(outputs["OrdersTable"], []):
+                    found[item["order_id"]["S"]] = item
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    while True:
+        records = statuses()
+        waiting = [i for i in set(books.accepted) if records.get(i, {}).get("order_status", {}).get("S") not in FINAL]
+        if not waiting:
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    processed_at = time.monotonic() - started
+    say(f"  orders final after {processed_at:.1f} s")
+
+    # Poison messages reach the orders DLQ (a few receives with back-off)
+    dlq_ids: set[str] = set()
+    while len(dlq_ids) < len(books.poison) and time.monotonic() < deadline:
+        batch = sqs.receive_message(
+            QueueUrl=outputs["OrderDeadLetterQueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages", [])
+        for message in batch:
+            try:
+                order_id = json.loads(message["Body"]).get("order_id")
+            except ValueError:
+                continue
+            if order_id in books.poison:
+                dlq_ids.add(order_id)
+        time.sleep(0.5)
+    stop_sampling.set()
+    sampler.join()
+
+    # Books
+    pending_orders = [i for i, r in records.items() if r["order_status"]["S"] == "Produto Pendente"]
+    reserved_units = {p: 0 for p in products}
+    for record in records.values():
+        for item in record["items"]["L"]:
+            item = item["M"]
+            if item["item_status"]["S"] == "Reservado":
+                reserved_units[item["product_id"]["S"]] += int(item["quantity"]["N"])
+    keys = [{"PK": {"S": f"PRODUCT#{p}"}, "SK": {"S": "STOCK"}} for p in products]
+    stock = {
+        i["product_id"]["S"]: (int(i["available"]["N"]), int(i["reserved"]["N"]))
+        for i in db.batch_get_item(RequestItems={outputs["OrdersTable"]: {"Keys": keys, "ConsistentRead": True}})[
+            "Responses"
+        ][outputs["OrdersTable"]]
+    }
+    envelopes = []
+    quiet_until = time.monotonic() + 3
+    while time.monotonic() < quiet_until:
+        got = drain(session, inbox)
+        envelopes += got
+        if got:
+            quiet_until = time.monotonic() + 3
+        time.sleep(0.3)
+    session.client("sqs").delete_queue(QueueUrl=inbox)
+    mine = [json.loads(e["Message"]) for e in envelopes]
+    pending_notices = {m["order_id"] for m in mine if m.get("event") == "order_pending" and m["order_id"] in records}
+    report_notices = [m for m in mine if m.get("event") == "file_report" and m.get("key") in reports]
+    dead_notices = [m for m in mine if m.get("event") == "message_dead_lettered" and m.get("order_id") in books.poison]
+
+    unique_accepted = set(books.accepted)
+    checks = {
+        "no accepted order lost (all final)": len(waiting) == 0,
+        "accepted ids are unique (no order taken twice)": len(unique_accepted) == len(books.accepted),
+        "rejected + accepted = received": books.rejected + len(books.accepted) == books.received,
+        "every valid order accepted once": unique_accepted == {o["order_id"] for o in orders},
+        "poison messages all in the DLQ": dlq_ids == set(books.poison),
+        "available + reserved = initial, per product": all(sum(stock[p]) == initial[p] for p in products),
+        "reserved = units of items Reservado": all(stock[p][1] == reserved_units[p] for p in products),
+        "available never negative": books.min_available_seen >= 0 and all(a >= 0 for a, _ in stock.values()),
+        "pending notices = pending orders": pending_notices == set(pending_orders),
+        "file notices = files with rejections": len(report_notices) == books.files_with_rejections,
+        "dead-letter notices = poison messages": len({m["order_id"] for m in dead_notices}) == len(books.poison),
+    }
+    summary = {
+        "run_id": run_id,
+        "orders": n,
+        "received": books.received,
+        "accepted": len(books.accepted),
+        "rejected": books.rejected,
+        "final": len(unique_accepted) - len(waiting),
+        "lost": len(waiting),
+        "pending_orders": len(pending_orders),
+        "files": len(file_keys),
+        "files_with_rejections": books.files_with_rejections,
+        "poison": len(books.poison),
+        "poison_in_dlq": len(dlq_ids),
+        "oversold_units": sum(max(0, stock[p][1] - initial[p]) for p in products) - min(0, books.min_available_seen),
+        "stock": {p: {"initial": initial[p], "available": stock[p][0], "reserved": stock[p][1]} for p in products},
+        "seconds_to_all_final": round(processed_at, 1),
+        "checks": checks,
+        "ok": all(checks.values()),
+    }
+    (ROOT / ".sandbox").mkdir(exist_ok=True)
+    (ROOT / ".sandbox" / "soak-last.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=int(os.environ.get("N") or 2000), help="orders (default 2000)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if not (ROOT / ".sandbox" / "outputs.json").exists():
+        print("no .sandbox/outputs.json: the sandbox is not deployed; run `make up`", file=sys.stderr)
+        return 1
+    summary = run(args.n, args.clients, args.seed)
+    print()
+    for key in ("received", "accepted", "rejected", "final", "lost", "pending_orders", "files", "poison_in_dlq"):
+        print(f"  {key:<22} {summary[key]}")
+    print(f"  {'oversold_units':<22} {summary['oversold_units']}")
+    for product, numbers in summary["stock"].items():
+        print(f"  {product:<22} {numbers}")
+    print()
+    for check, passed in summary["checks"].items():
+        print(f"  [{'ok' if passed else 'FAIL'}] {check}")
+    print("\nbooks balance" if summary["ok"] else "\nBOOKS DO NOT BALANCE")
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
