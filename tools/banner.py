@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from sandbox import load_outputs
 
 
 def main() -> None:
-    outputs = json.loads((ROOT / ".sandbox" / "outputs.json").read_text("utf-8"))
+    outputs = load_outputs()
     base = outputs["ApiBaseUrl"]
     print(f"""
 Sandbox ready.

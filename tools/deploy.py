@@ -19,11 +19,10 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from sandbox import OUTPUTS, ROOT
 
-ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
 FUNCTIONS = ROOT / "functions"
 TEMPLATE = ROOT / "infra" / "template.yaml"
-OUTPUTS = ROOT / ".sandbox" / "outputs.json"
 DEFAULT_STACK = "order-pipeline"
 
 

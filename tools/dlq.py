@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import boto3
+from sandbox import ROOT, load_outputs
 
-ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT / "functions"))
 
 from orders.masking import mask_document  # noqa: E402  (the domain package lives in functions/)
@@ -73,11 +71,7 @@ def main() -> int:
     parser.add_argument("command", choices=["list", "redrive"])
     parser.add_argument("--queue", choices=sorted(PAIRS), action="append", help="only this DLQ (repeatable)")
     args = parser.parse_args()
-    outputs_file = ROOT / ".sandbox" / "outputs.json"
-    if not outputs_file.exists():
-        print("no .sandbox/outputs.json: the sandbox is not deployed; run `make up`", file=sys.stderr)
-        return 1
-    outputs = json.loads(outputs_file.read_text("utf-8"))
+    outputs = load_outputs()
     sqs = boto3.client("sqs")
     for name in args.queue or sorted(PAIRS):
         dlq_key, source_key = PAIRS[name]

@@ -17,8 +17,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parents[1]
-SANDBOX = Path(os.environ.get("SANDBOX_DIR") or ROOT / ".sandbox")
+from sandbox import SANDBOX
+
 PID_FILE = SANDBOX / "ministack.pid"
 LOG_FILE = SANDBOX / "ministack.log"
 STATE_DIR = SANDBOX / "state"

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from pathlib import Path
 
 import boto3
+from sandbox import load_outputs
 
-ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
 FUNCTIONS = {
     "api": "ApiFunctionName",
     "file-validator": "FileValidatorFunctionName",
@@ -18,11 +15,7 @@ FUNCTIONS = {
 
 
 def main(argv: list[str]) -> int:
-    outputs_file = ROOT / ".sandbox" / "outputs.json"
-    if not outputs_file.exists():
-        print("no .sandbox/outputs.json: the sandbox is not deployed; run `make up`", file=sys.stderr)
-        return 1
-    outputs = json.loads(outputs_file.read_text("utf-8"))
+    outputs = load_outputs()
     wanted = argv or list(FUNCTIONS)
     unknown = [name for name in wanted if name not in FUNCTIONS]
     if unknown:

@@ -7,15 +7,11 @@ and removes what arrived since the last call.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import boto3
-
-ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
-OUTPUTS = ROOT / ".sandbox" / "outputs.json"
+from sandbox import load_outputs
 
 
 def subscribe_queue(session: Any, queue_name: str, topic_arns: list[str]) -> str:
@@ -68,10 +64,7 @@ def drain(session: Any, queue_url: str, wait_seconds: int = 0) -> list[dict[str,
 
 
 def main() -> int:
-    if not OUTPUTS.exists():
-        print("no .sandbox/outputs.json: the sandbox is not deployed; run `make up`", file=sys.stderr)
-        return 1
-    outputs = json.loads(OUTPUTS.read_text("utf-8"))
+    outputs = load_outputs()
     session = boto3.session.Session()
     envelopes = drain(session, ensure_inbox(session, outputs))
     if not envelopes:

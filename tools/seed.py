@@ -11,8 +11,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-
-ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
+from sandbox import ROOT, load_outputs
 
 
 class SeedError(ValueError):
@@ -75,11 +74,7 @@ def main() -> int:
     parser.add_argument("file", nargs="?", default=os.environ.get("SEED_FILE") or str(ROOT / "seed" / "products.json"))
     parser.add_argument("--only-missing", action="store_true", help="keep products that already exist")
     args = parser.parse_args()
-    outputs_file = ROOT / ".sandbox" / "outputs.json"
-    if not outputs_file.exists():
-        print("no .sandbox/outputs.json: the stack is not deployed; run `make up`", file=sys.stderr)
-        return 1
-    table = json.loads(outputs_file.read_text("utf-8"))["OrdersTable"]
+    table = load_outputs()["OrdersTable"]
     try:
         products = load_products(Path(args.file))
     except SeedError as exc:

@@ -25,18 +25,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import boto3
 import requests
+from notifications import drain, subscribe_queue
+from sandbox import ROOT, SANDBOX, load_outputs
 
-ROOT = Path(os.environ.get("PROJECT_ROOT") or Path(__file__).resolve().parents[1])
-sys.path.insert(0, str(ROOT / "tools"))
-
-from notifications import drain, subscribe_queue  # noqa: E402
-
-from seed import seed  # noqa: E402
+from seed import seed
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
 
@@ -78,7 +74,7 @@ def run(
     n: int = 2000, clients: int = 16, seed_value: int = 7, timeout: float = 900, quiet: bool = False
 ) -> dict[str, Any]:
     rng = random.Random(seed_value)  # noqa: S311 (reproducible test data, not secrets)
-    outputs = json.loads((ROOT / ".sandbox" / "outputs.json").read_text("utf-8"))
+    outputs = load_outputs()
     session = boto3.session.Session()
     s3, sqs, db = session.client("s3"), session.client("sqs"), session.client("dynamodb")
     base = outputs["ApiBaseUrl"]
@@ -296,8 +292,8 @@ def run(
         "checks": checks,
         "ok": all(checks.values()),
     }
-    (ROOT / ".sandbox").mkdir(exist_ok=True)
-    (ROOT / ".sandbox" / "soak-last.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+    SANDBOX.mkdir(exist_ok=True)
+    (SANDBOX / "soak-last.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
     return summary
 
 
@@ -307,9 +303,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    if not (ROOT / ".sandbox" / "outputs.json").exists():
-        print("no .sandbox/outputs.json: the sandbox is not deployed; run `make up`", file=sys.stderr)
-        return 1
+    load_outputs()  # fails clearly when the sandbox is not deployed
     summary = run(args.n, args.clients, args.seed)
     print()
     for key in ("received", "accepted", "rejected", "final", "lost", "pending_orders", "files", "poison_in_dlq"):
