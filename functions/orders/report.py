@@ -35,7 +35,12 @@ class FileReport:
         return bool(self.rejections) or self.file_error is not None
 
     def reject(self, index: int, order_id: Any, errors: list[FieldError] | tuple[FieldError, ...]) -> None:
-        self.rejections.append(Rejection(index, order_id if isinstance(order_id, str) else None, tuple(errors)))
+        if isinstance(order_id, str):
+            # An order_id is echoed as given, but must still be writable as UTF-8 (no lone surrogates).
+            order_id = order_id.encode("utf-8", "backslashreplace").decode("utf-8")[:200]
+        else:
+            order_id = None
+        self.rejections.append(Rejection(index, order_id, tuple(errors)))
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -53,6 +53,14 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+# What SQS and DynamoDB accept in a string: no control characters but tab/newlines, no lone UTF-16 surrogates.
+_FORBIDDEN_CHARACTERS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def has_forbidden_characters(text: str) -> bool:
+    return _FORBIDDEN_CHARACTERS.search(text) is not None
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
@@ -102,7 +110,11 @@ class SchemaChecker:
                 for index, element in enumerate(value):
                     self._check(element, schema["items"], f"{path}[{index}]", report)
         elif isinstance(value, str):
-            if "minLength" in schema and len(value) < schema["minLength"]:
+            if has_forbidden_characters(value):
+                report(
+                    FieldError(field, "contém caracteres não permitidos (de controle ou substitutos UTF-16 isolados)")
+                )
+            elif "minLength" in schema and len(value) < schema["minLength"]:
                 report(FieldError(field, custom or f"deve ter ao menos {schema['minLength']} caractere(s)"))
             elif "maxLength" in schema and len(value) > schema["maxLength"]:
                 report(FieldError(field, custom or f"deve ter no máximo {schema['maxLength']} caracteres"))
