@@ -113,6 +113,16 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
     return _wait(cfn, stack)
 
 
+def resume_consumers(session: boto3.session.Session, description: dict[str, Any]) -> None:
+    """Enable the stack's event-source mappings (`make down` pauses them when state is persisted)."""
+    lam = session.client("lambda")
+    functions = [o["OutputValue"] for o in description.get("Outputs", []) if o["OutputKey"].endswith("FunctionName")]
+    for name in functions:
+        for mapping in lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", []):
+            if mapping.get("State") == "Disabled" or mapping.get("Enabled") is False:
+                lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+
+
 def api_base_url(outputs: dict[str, str], endpoint: str | None) -> str:
     """The URL a host can call: the emulator's path form, or the AWS form when there is no endpoint."""
     if endpoint:
@@ -151,6 +161,7 @@ def main() -> int:
     )
     outputs = write_outputs(description, endpoint)
     if args.sandbox:
+        resume_consumers(session, description)
         sys.path.insert(0, str(ROOT / "tools"))
         from notifications import ensure_inbox
 

@@ -22,6 +22,7 @@ from sandbox import SANDBOX
 PID_FILE = SANDBOX / "ministack.pid"
 LOG_FILE = SANDBOX / "ministack.log"
 STATE_DIR = SANDBOX / "state"
+PERSIST_MARK = SANDBOX / "persisting"
 
 
 def endpoint() -> str:
@@ -68,8 +69,10 @@ def start(persist: bool) -> int:
         os.environ, GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING")
     )
     env.pop("AWS_ENDPOINT_URL", None)  # MiniStack sets the Lambdas' endpoint itself
+    PERSIST_MARK.unlink(missing_ok=True)
     if persist:
         STATE_DIR.mkdir(exist_ok=True)
+        PERSIST_MARK.touch()
         env.update(PERSIST_STATE="1", STATE_DIR=str(STATE_DIR), S3_PERSIST="1", S3_DATA_DIR=str(STATE_DIR / "s3"))
     ministack = Path(sys.executable).with_name("ministack")
     with LOG_FILE.open("ab") as log:
@@ -100,12 +103,53 @@ def wait(timeout: float, process: subprocess.Popen[bytes] | None = None) -> int:
     return 1
 
 
+def pause_consumers(timeout: float = 60) -> None:
+    """Disable every SQS event-source mapping and wait for in-flight batches to finish.
+
+    MiniStack saves its state on a clean shutdown, in-flight messages included, and those only come back
+    after their visibility timeout (minutes). Pausing first leaves every message either done or queued,
+    so the next `make up PERSIST=1` (which re-enables the mappings) picks them up at once.
+    """
+    import boto3  # only here: start/stop must work before the virtualenv has it
+
+    session = boto3.session.Session(  # the local emulator: its dummy credentials unless told otherwise
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    )
+    lam = session.client("lambda", endpoint_url=endpoint())
+    sqs = session.client("sqs", endpoint_url=endpoint())
+    mappings = lam.list_event_source_mappings().get("EventSourceMappings", [])
+    queues = []
+    for mapping in mappings:
+        if ":sqs:" not in mapping.get("EventSourceArn", ""):
+            continue
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+        name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
+        queues.append(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    deadline = time.monotonic() + timeout
+    while queues and time.monotonic() < deadline:
+        busy = [
+            url
+            for url in queues
+            if sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
+                "Attributes"
+            ]["ApproximateNumberOfMessagesNotVisible"]
+            != "0"
+        ]
+        if not busy:
+            return
+        time.sleep(0.2)
+
+
 def stop() -> int:
     pid = _our_pid()
     if pid is None:
         PID_FILE.unlink(missing_ok=True)
         print("MiniStack is not running (no live process from .sandbox/ministack.pid)")
         return 0
+    if PERSIST_MARK.exists() and answering():
+        pause_consumers()
     os.killpg(pid, signal.SIGTERM)  # a clean shutdown lets MiniStack save its state
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

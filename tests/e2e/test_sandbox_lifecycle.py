@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import boto3
-from e2e_support import ROOT
+from e2e_support import ROOT, Api, make_order, unique
 
 HANDLER = "def handler(event, context):\n    print('hello')\n    return {'ok': True}\n"
 
@@ -101,3 +101,48 @@ def test_the_deploy_hook_is_idempotent(outputs):
     for name in ("ApiId", "OrdersTable", "OrderQueueUrl", "DataLakeBucket", "ErrorTopicArn", "PendingTopicArn"):
         assert printed[name] == outputs[name]
     assert printed["ApiBaseUrl"].endswith(f"/restapis/{outputs['ApiId']}/dev/_user_request_")
+
+
+def test_with_persistence_orders_queued_at_down_are_processed_after_up(tmp_path):
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, SANDBOX_DIR=str(tmp_path), PYTHON=sys.executable)
+    hook = [shutil.which("bash") or "/bin/bash", str(ROOT / "localstack" / "init" / "ready.d" / "10-deploy.sh")]
+
+    def up() -> dict:
+        started = subprocess.run(
+            [sys.executable, str(ROOT / "tools" / "emulator.py"), "start", "--persist"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert started.returncode == 0, started.stdout + started.stderr
+        deployed = subprocess.run(hook, env=env, capture_output=True, text=True, timeout=300)
+        assert deployed.returncode == 0, deployed.stderr
+        return json.loads((tmp_path / "outputs.json").read_text())
+
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    try:
+        # Given a persistent sandbox whose processor is busy elsewhere (its consumer paused), so orders queue up
+        outputs = up()
+        lam = session.client("lambda", endpoint_url=endpoint)
+        for mapping in lam.list_event_source_mappings(FunctionName=outputs["ProcessorFunctionName"])[
+            "EventSourceMappings"
+        ]:
+            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+        orders = [make_order([("PRD-4004", 1)], order_id=unique("RESTART")) for _ in range(12)]
+        api = Api(outputs["ApiBaseUrl"])
+        assert [api.post_order(o).status_code for o in orders] == [202] * 12
+        assert {api.get_order(o["order_id"]).json()["order_status"] for o in orders} == {"Recebido"}
+
+        # When the sandbox is stopped (`make down`) and started again (`make up PERSIST=1`)
+        assert emulator("stop", env).returncode == 0
+        outputs = up()
+        api = Api(outputs["ApiBaseUrl"])
+
+        # Then every order is processed, nothing lost: PRD-4004 had 10 units
+        finals = [api.final_order(o["order_id"], timeout=60)["order_status"] for o in orders]
+        assert finals.count("Novo Pedido") == 10 and finals.count("Produto Pendente") == 2
+        assert api.stock("PRD-4004") == (0, 10)
+    finally:
+        emulator("stop", env)
