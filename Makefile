@@ -19,7 +19,7 @@ SEED_FILE ?= seed/products.json
 PERSIST ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help up down deploy seed test unit e2e outputs logs notifications dlq redrive soak model lint clean
+.PHONY: help up down deploy seed test test-heavy unit e2e outputs logs notifications dlq redrive soak model lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,13 +47,17 @@ test: $(STAMP) ## unit tests, then e2e tests against the sandbox (started if non
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 	@$(PY) tools/emulator.py status > /dev/null || $(MAKE) --no-print-directory up
 	@test -f .sandbox/outputs.json || bash localstack/init/ready.d/10-deploy.sh > /dev/null
-	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e -m "not heavy" $(PYTEST_ARGS)
+
+test-heavy: $(STAMP) ## the long load tests (a 10,000-order file), against the running sandbox; CI runs them
+	@$(PY) tools/emulator.py status > /dev/null || $(MAKE) --no-print-directory up
+	$(PY) -m pytest tests/e2e -m heavy $(PYTEST_ARGS)
 
 unit: $(STAMP) ## unit tests only (no network)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-e2e: $(STAMP) ## e2e tests against the running sandbox
-	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+e2e: $(STAMP) ## e2e tests against the running sandbox (without the heavy ones)
+	$(PY) -m pytest tests/e2e -m "not heavy" $(PYTEST_ARGS)
 
 outputs: ## print the stack outputs (.sandbox/outputs.json)
 	@cat .sandbox/outputs.json 2>/dev/null || { echo "no outputs yet: run 'make up'" >&2; exit 1; }

@@ -61,3 +61,12 @@ def inbox(aws: boto3.session.Session, outputs: dict[str, str]) -> Iterator[Inbox
             if sub.get("Endpoint") == arn:
                 sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
     aws.client("sqs").delete_queue(QueueUrl=url)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "heavy: a long load test; runs after every other test")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Heavy tests run last, so a quick failure elsewhere shows before they start."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is not None)
