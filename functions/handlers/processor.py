@@ -7,6 +7,7 @@ from typing import Any
 import boto3
 
 from orders.codec import decode_order
+from orders.model import Order
 from service.adapters import Notifier, OrderStore
 from service.batch import BatchFailures
 from service.config import ProcessorSettings
@@ -28,10 +29,23 @@ _failures = BatchFailures(
 )
 
 
+def _decoded(records: list[dict[str, Any]]) -> list[Order | Exception]:
+    decoded: list[Order | Exception] = []
+    for record in records:
+        try:
+            decoded.append(decode_order(record["body"]))
+        except Exception as exc:  # a poison body: handled as that record's failure below
+            decoded.append(exc)
+    return decoded
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = event.get("Records", [])
+    orders = _decoded(records)
+    _processor.prefetch([order for order in orders if isinstance(order, Order)])
     failures: list[tuple[dict[str, Any], BaseException | None]] = []
     blocked: set[str | None] = set()
-    for record in event.get("Records", []):
+    for record, order in zip(records, orders, strict=True):
         group = record.get("attributes", {}).get("MessageGroupId")
         # FIFO order holds within a group: after a failure, that group's later records wait; other groups go
         # on. A record without group information counts as part of every group.
@@ -39,7 +53,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             failures.append((record, None))
             continue
         try:
-            _processor.process(decode_order(record["body"]))
+            if isinstance(order, Exception):
+                raise order
+            _processor.process(order)
         except Exception as exc:
             log("ERROR", "order message failed", message_id=record.get("messageId"), error=repr(exc))
             failures.append((record, exc))

@@ -171,12 +171,32 @@ class OrderProcessor:
         self._pending_topic_arn = pending_topic_arn
         self._max_attempts = max_attempts
         self._sleep = sleep
+        self._stock: dict[str, int] = {}
+        self._known: set[str] = set()
+
+    def prefetch(self, orders: list[Order]) -> None:
+        """Read the stock of every product of a batch in one round trip, for the first decision of each order.
+
+        The cached figures only steer decisions: every reservation is still conditional (`available >= q`),
+        so a stale figure costs a re-read, never an oversell. The cache lives for one batch.
+        """
+        wanted = {item.product_id for order in orders for item in order.items}
+        self._stock = self._store.available_stock(wanted) if wanted else {}
+        self._known = wanted
+
+    def _stock_for(self, order: Order, fresh: bool) -> dict[str, int]:
+        products = [item.product_id for item in order.items]
+        if fresh or not self._known.issuperset(products):
+            self._stock.update(self._store.available_stock(products))
+            self._known.update(products)
+        return {pid: self._stock[pid] for pid in products if pid in self._stock}
 
     def process(self, order: Order) -> str:
         write = None
+        fresh = False
         for attempt in range(self._max_attempts):
             if write is None:  # a first try, or stock changed under us: decide again on fresh stock
-                decision = decide(order, self._store.available_stock(i.product_id for i in order.items))
+                decision = decide(order, self._stock_for(order, fresh))
                 write = self._store.prepare_commit(decision)
             try:
                 self._store.commit(write)
@@ -184,13 +204,15 @@ class OrderProcessor:
                 return self._redelivered(order)
             except StockChanged:
                 log("WARNING", "stock changed, deciding again", order_id=order.order_id, attempt=attempt + 1)
-                write = None
+                write, fresh = None, True
                 continue
             except StoreBusy as exc:
                 # The same prepared write, with the same ClientRequestToken, after a short back-off.
                 log("WARNING", "write retried", order_id=order.order_id, attempt=attempt + 1, reason=str(exc))
                 self._sleep(min(0.02 * 2**attempt, 0.5))
                 continue
+            for item in decision.reserved:
+                self._stock[item.product_id] = self._stock.get(item.product_id, 0) - item.quantity
             if decision.pending:
                 self._notify(PendingNotice.of(decision))
             log("INFO", "order processed", order_id=order.order_id, order_status=decision.status)

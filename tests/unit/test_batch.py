@@ -90,6 +90,9 @@ class FailsOn:
         self.bad = set(order_ids)
         self.seen: list[str] = []
 
+    def prefetch(self, orders: list[Any]) -> None:
+        pass
+
     def process(self, order: Any) -> str:
         self.seen.append(order.order_id)
         if order.order_id in self.bad:

@@ -575,6 +575,9 @@ class FailingProcessor:
         self.fail_on = fail_on
         self.seen: list[str] = []
 
+    def prefetch(self, orders: list[Any]) -> None:
+        pass
+
     def process(self, order: Order) -> str:
         self.seen.append(order.order_id)
         if len(self.seen) == self.fail_on:
@@ -652,3 +655,31 @@ def test_processor_handler_reports_an_unreadable_message(
 def test_unit_tests_cannot_open_sockets() -> None:
     with pytest.raises(RuntimeError):
         socket.create_connection(("127.0.0.1", 9), timeout=0.1)
+
+
+# ================================================================ one stock read per batch
+def test_a_batch_reads_stock_once_and_tracks_its_own_reservations(lab: dict[str, Any]) -> None:
+    store, notifier = FakeStore(stock={"P": 3}), FakeNotifier()
+    worker = processor(store, notifier)
+    orders = [one_item(lab, f"ORD-{n}", "P", 1) for n in range(5)]
+
+    worker.prefetch(orders)
+    statuses = [worker.process(order) for order in orders]
+
+    assert statuses == [NEW_ORDER] * 3 + [PRODUCT_PENDING] * 2
+    assert store.stock_reads == 1, "the cache, decremented after each commit, decided every order"
+    assert store.stock == {"P": 0}
+
+
+def test_a_stale_cache_costs_a_re_read_never_an_oversell(lab: dict[str, Any]) -> None:
+    store, notifier = FakeStore(stock={"P": 2}), FakeNotifier()
+    worker = processor(store, notifier)
+    orders = [one_item(lab, f"ORD-{n}", "P", 1) for n in range(2)]
+    worker.prefetch(orders)
+    store.stock["P"] = 1  # another consumer took a unit after the prefetch
+
+    statuses = [worker.process(order) for order in orders]
+
+    assert statuses == [NEW_ORDER, PRODUCT_PENDING]
+    assert store.stock == {"P": 0}
+    assert store.stock_reads == 2, "the failed condition forced one fresh read"
