@@ -25,6 +25,11 @@ class FileReport:
     accepted: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     file_error: str | None = None
+    timings: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("read_seconds", "validate_seconds", "claim_seconds", "enqueue_seconds"), 0.0
+        )
+    )
 
     @property
     def received(self) -> int:
@@ -53,6 +58,7 @@ class FileReport:
             "file_error": self.file_error,
             "accepted_order_ids": self.accepted,
             "rejections": [r.as_dict() for r in self.rejections],
+            "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
         }
 
 

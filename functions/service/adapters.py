@@ -88,8 +88,8 @@ class OrderStore:
         self._table = table
 
     # -- orders -------------------------------------------------------------------------------
-    def claim(self, order: Order, source: str) -> None:
-        """Record the order as `Recebido`, once per order_id; raise DuplicateOrder otherwise."""
+    @staticmethod
+    def _claim_record(order: Order, source: str) -> dict[str, Any]:
         record = {
             "PK": f"ORDER#{order.order_id}",
             "SK": "ORDER",
@@ -112,10 +112,14 @@ class OrderStore:
             "GSI1PK": f"STATUS#{RECEIVED}",
             "GSI1SK": f"{order.order_date}#{order.order_id}",
         }
+        return _item(record)
+
+    def claim(self, order: Order, source: str) -> None:
+        """Record the order as `Recebido`, once per order_id; raise DuplicateOrder otherwise."""
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=_item(record),
+                Item=self._claim_record(order, source),
                 ConditionExpression="attribute_not_exists(PK)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -125,6 +129,49 @@ class OrderStore:
                 source_attr = old.get("source", {})
                 raise DuplicateOrder(order.order_id, source_attr.get("S")) from exc
             raise
+
+    def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
+        """Claim up to 100 distinct orders in one transaction; return {order_id: existing source} of those
+        already received (they are left as they were). Falls back to one claim at a time when the store does
+        not say which condition failed."""
+        pending = list(claims)
+        taken: dict[str, str | None] = {}
+        while pending:
+            writes = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": self._claim_record(order, source),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+                for order, source in pending
+            ]
+            try:
+                self._db.transact_write_items(TransactItems=writes)
+                return taken
+            except ClientError as exc:
+                if _code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                failed = {n for n, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+                if (
+                    not failed
+                    or len(reasons) != len(pending)
+                    or any(c not in {"None", "ConditionalCheckFailed"} for c in reasons)
+                ):
+                    break
+                for n in sorted(failed):
+                    order_id = pending[n][0].order_id
+                    existing = self.get_order(order_id) or {}
+                    taken[order_id] = existing.get("source")
+                pending = [claim for n, claim in enumerate(pending) if n not in failed]
+        for order, source in pending:  # the slow, always-correct way
+            try:
+                self.claim(order, source)
+            except DuplicateOrder as exc:
+                taken[order.order_id] = exc.source
+        return taken
 
     def release(self, order_id: str, source: str) -> None:
         """Undo a claim whose message never reached the queue (only if still ours and unprocessed)."""

@@ -5,16 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
-from orders.files import MAX_FILE_BYTES, FileRejected, read_entries
+from orders.files import MAX_FILE_BYTES, Entry, FileRejected, read_entries
 from orders.model import PRODUCT_PENDING, FieldError, Order, OrderRejected
 from orders.report import FileReport, report_key
 from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, parse_order_body
 from service.adapters import (
     AlreadyProcessed,
-    DuplicateOrder,
     FileStore,
     Notifier,
     OrderQueue,
@@ -25,6 +23,8 @@ from service.adapters import (
 from service.logs import log
 
 ENQUEUE_FAILED = "a fila de pedidos recusou o envio após várias tentativas; reenvie este pedido"
+DUPLICATE = "pedido duplicado: order_id já recebido"
+CHUNK = 100  # orders claimed in one transaction (DynamoDB's limit) and then sent
 
 
 class RetryLater(Exception):
@@ -82,6 +82,7 @@ class FileIngestion:
             log("INFO", "duplicate S3 event ignored", file_key=key)
             return None
         report = FileReport(bucket=bucket, key=key)
+        clock = time.perf_counter()
         data = self._files.read(bucket, key, MAX_FILE_BYTES)
         if data is None:
             report.file_error = f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes"
@@ -91,6 +92,7 @@ class FileIngestion:
             except FileRejected as exc:
                 report.file_error = str(exc)
             else:
+                report.timings["read_seconds"] = time.perf_counter() - clock
                 self._accept_entries(file_id, entries, report)
         target = report_key(key)
         self._files.write_report(bucket, target, report)
@@ -108,9 +110,17 @@ class FileIngestion:
         )
         return report
 
-    def _accept_entries(self, file_id: str, entries: list[Any], report: FileReport) -> None:
-        to_send: list[tuple[int, Order, str]] = []
-        for index, entry in enumerate(entries):
+    def _accept_entries(self, file_id: str, entries: list[Entry], report: FileReport) -> None:
+        # Chunk by chunk, so the processor starts on the first orders while later ones are still read.
+        for start in range(0, len(entries), CHUNK):
+            self._accept_chunk(file_id, start, entries[start : start + CHUNK], report)
+        report.rejections.sort(key=lambda rejection: rejection.index)
+
+    def _accept_chunk(self, file_id: str, start: int, entries: list[Entry], report: FileReport) -> None:
+        clock = time.perf_counter()
+        claims: list[tuple[int, Order, str]] = []
+        first_index: dict[str, int] = {}
+        for index, entry in enumerate(entries, start=start):
             if entry.error is not None:
                 report.reject(index, None, [entry.error])
                 continue
@@ -119,19 +129,27 @@ class FileIngestion:
             except OrderRejected as exc:
                 report.reject(index, exc.order_id, exc.errors)
                 continue
+            if order.order_id in first_index:  # twice in this chunk: only the first can be claimed
+                report.reject(index, order.order_id, [FieldError("order_id", DUPLICATE)])
+                continue
+            first_index[order.order_id] = index
             # The source names the file, the event and the position, so a retry of this same
             # event recognises its own claims and resends them instead of calling them duplicates.
-            source = f"s3://{file_id}:{index}"
-            try:
-                self._store.claim(order, source)
-            except DuplicateOrder as exc:
-                if exc.source != source:
-                    report.reject(
-                        index, order.order_id, [FieldError("order_id", "pedido duplicado: order_id já recebido")]
-                    )
-                    continue
-            to_send.append((index, order, source))
-        refused = self._send([order for _, order, _ in to_send])
+            claims.append((index, order, f"s3://{file_id}:{index}"))
+        report.timings["validate_seconds"] += time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        existing = self._store.claim_many([(order, source) for _, order, source in claims]) if claims else {}
+        to_send = []
+        for index, order, source in claims:
+            if order.order_id in existing and existing[order.order_id] != source:
+                report.reject(index, order.order_id, [FieldError("order_id", DUPLICATE)])
+            else:
+                to_send.append((index, order, source))
+        report.timings["claim_seconds"] += time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        refused = self._send([order for _, order, _ in to_send]) if to_send else set()
         for index, order, source in to_send:
             if order.order_id in refused:
                 # Never left claimed but unsent: undo the claim and report the order as not taken.
@@ -139,7 +157,7 @@ class FileIngestion:
                 report.reject(index, order.order_id, [FieldError("(fila)", ENQUEUE_FAILED)])
             else:
                 report.accepted.append(order.order_id)
-        report.rejections.sort(key=lambda rejection: rejection.index)
+        report.timings["enqueue_seconds"] += time.perf_counter() - clock
 
     def _send(self, orders: list[Order]) -> set[str]:
         """Send with bounded retries of what SQS refused; return the order_ids it never took."""

@@ -146,17 +146,15 @@ def test_the_same_s3_event_twice_enqueues_nothing_twice(aws, outputs, api, produ
     for _ in range(2):
         sqs.send_message(QueueUrl=outputs["FileQueueUrl"], MessageBody=json.dumps(event))
 
-    def drained() -> bool:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=outputs["FileQueueUrl"],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return (
-            attributes["ApproximateNumberOfMessages"] == "0"
-            and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
-        )
+    logs = aws.client("logs")
+    group = f"/aws/lambda/{outputs['FileValidatorFunctionName']}"
 
-    eventually(drained, what="file queue drained")
+    def ignored_twice() -> bool:
+        events = logs.filter_log_events(logGroupName=group, filterPattern='"duplicate S3 event ignored"')["events"]
+        lines = [e["message"] for e in events if e["message"].lstrip().startswith("{")]
+        return sum(1 for line in lines if json.loads(line).get("file_key") == key) >= 2
+
+    eventually(ignored_twice, timeout=60, what="both duplicate events handled")
 
     # Then nothing was enqueued again, the report was not rewritten, and one notification was sent
     assert api.stock(stock[1]) == (9, 1)

@@ -39,6 +39,15 @@ class FakeStore:
             raise DuplicateOrder(order.order_id, self.orders[order.order_id].get("source"))
         self.orders[order.order_id] = {"order_id": order.order_id, "order_status": RECEIVED, "source": source}
 
+    def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
+        taken: dict[str, str | None] = {}
+        for order, source in claims:
+            try:
+                self.claim(order, source)
+            except DuplicateOrder as exc:
+                taken[order.order_id] = exc.source
+        return taken
+
     def release(self, order_id: str, source: str) -> None:
         self.calls.append(f"release {order_id}")
         record = self.orders.get(order_id)
