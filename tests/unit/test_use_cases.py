@@ -683,3 +683,47 @@ def test_a_stale_cache_costs_a_re_read_never_an_oversell(lab: dict[str, Any]) ->
     assert statuses == [NEW_ORDER, PRODUCT_PENDING]
     assert store.stock == {"P": 0}
     assert store.stock_reads == 2, "the failed condition forced one fresh read"
+
+
+# ================================================================ claims of a file chunk in one transaction
+def test_claim_many_retries_without_the_orders_already_received(dynamodb: Any, lab: dict[str, Any]) -> None:
+    store = OrderStore(dynamodb, "orders")
+    claims = [(one_item(lab, f"ORD-{n}", "P", 1), f"s3://f#e:{n}") for n in range(3)]
+    with Stubber(dynamodb) as stub:
+        # Given ORD-1 was already received from the API
+        stub.add_client_error("transact_write_items", **_cancelled("None", "ConditionalCheckFailed", "None"))
+        stub.add_response(
+            "get_item",
+            {"Item": {"order_id": {"S": "ORD-1"}, "source": {"S": "api:x"}}},
+            {
+                "TableName": "orders",
+                "Key": {"PK": {"S": "ORDER#ORD-1"}, "SK": {"S": "ORDER"}},
+                "ConsistentRead": True,
+            },
+        )
+        stub.add_response("transact_write_items", {})
+
+        # When the chunk is claimed
+        taken = store.claim_many(claims)
+
+        # Then ORD-1 is reported with its source, and the other two are claimed in a second transaction
+        stub.assert_no_pending_responses()
+    assert taken == {"ORD-1": "api:x"}
+
+
+def test_claim_many_without_reasons_falls_back_to_one_claim_at_a_time(dynamodb: Any, lab: dict[str, Any]) -> None:
+    store = OrderStore(dynamodb, "orders")
+    claims = [(one_item(lab, f"ORD-{n}", "P", 1), f"s3://f#e:{n}") for n in range(2)]
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("transact_write_items", service_error_code="TransactionCanceledException")
+        stub.add_response("put_item", {})
+        stub.add_client_error(
+            "put_item",
+            service_error_code="ConditionalCheckFailedException",
+            modeled_fields={"Item": {"source": {"S": "api:y"}}},
+        )
+
+        taken = store.claim_many(claims)
+
+        stub.assert_no_pending_responses()
+    assert taken == {"ORD-1": "api:y"}
