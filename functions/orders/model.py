@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 RECEIVED = "Recebido"
 NEW_ORDER = "Novo Pedido"
@@ -33,8 +33,8 @@ class OrderRejected(Exception):
         self.order_id = order_id
 
 
-@dataclass(frozen=True)
-class OrderItem:
+class OrderItem(NamedTuple):
+    # A NamedTuple rather than a frozen dataclass: as immutable, and several times cheaper to build.
     product_id: str
     quantity: int
     unit_price: Decimal

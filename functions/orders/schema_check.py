@@ -58,7 +58,8 @@ _FORBIDDEN_CHARACTERS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000
 
 
 def has_forbidden_characters(text: str) -> bool:
-    return _FORBIDDEN_CHARACTERS.search(text) is not None
+    # Printable text (no controls, surrogates or non-characters) is the common case and a fast C check.
+    return not text.isprintable() and _FORBIDDEN_CHARACTERS.search(text) is not None
 
 
 def _join(path: str, name: str) -> str:
