@@ -84,6 +84,7 @@ lint: $(STAMP) ## cfn-lint the template and check the API model has not drifted
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/ruff check functions tools tests
 	$(VENV)/bin/ruff format --check functions tools tests
+	cd functions && ../$(VENV)/bin/mypy --strict -p orders
 	$(PY) tools/model.py --check
 
 clean: down ## stop the sandbox and remove .sandbox/ and .venv/

@@ -128,9 +128,9 @@ class OrderValidator:
 
     def _rule_errors(self, doc: dict[str, Any]) -> list[FieldError]:
         errors: list[FieldError] = []
-        items = doc.get("items") if isinstance(doc.get("items"), list) else []
-        payment = doc.get("payment") if isinstance(doc.get("payment"), dict) else {}
-        shipping = doc.get("shipping") if isinstance(doc.get("shipping"), dict) else {}
+        items: list[Any] = _of(doc, "items", list)
+        payment: dict[str, Any] = _of(doc, "payment", dict)
+        shipping: dict[str, Any] = _of(doc, "shipping", dict)
 
         money = [(f"items[{i}].unit_price", it.get("unit_price")) for i, it in enumerate(items) if isinstance(it, dict)]
         money += [("payment.amount", payment.get("amount")), ("shipping.cost", shipping.get("cost"))]
@@ -161,8 +161,8 @@ class OrderValidator:
 
         total = _items_total(items)
         amount, cost = payment.get("amount"), shipping.get("cost")
-        if total is not None and _is_number(amount) and _is_number(cost):
-            if amount != total and amount != total + cost:
+        if total is not None and isinstance(amount, (int, Decimal)) and isinstance(cost, (int, Decimal)):
+            if _is_number(amount) and _is_number(cost) and amount != total and amount != total + cost:
                 errors.append(
                     FieldError(
                         "payment.amount",
@@ -171,14 +171,20 @@ class OrderValidator:
                 )
 
         if self.strict_documents:
-            customer = doc.get("customer") if isinstance(doc.get("customer"), dict) else {}
-            company = doc.get("company") if isinstance(doc.get("company"), dict) else {}
+            customer: dict[str, Any] = _of(doc, "customer", dict)
+            company: dict[str, Any] = _of(doc, "company", dict)
             cpf, cnpj = customer.get("cpf"), company.get("cnpj")
             if isinstance(cpf, str) and not is_valid_cpf(cpf):
                 errors.append(FieldError("customer.cpf", "CPF com dígitos verificadores inválidos"))
             if isinstance(cnpj, str) and not is_valid_cnpj(cnpj):
                 errors.append(FieldError("company.cnpj", "CNPJ com dígitos verificadores inválidos"))
         return errors
+
+
+def _of(doc: dict[str, Any], name: str, kind: type) -> Any:
+    """doc[name] when it is of that kind, else an empty one: rules then skip what the schema reports."""
+    value = doc.get(name)
+    return value if isinstance(value, kind) else kind()
 
 
 def _is_number(value: Any) -> bool:
@@ -194,7 +200,9 @@ def _items_total(items: list[Any]) -> Decimal | None:
         if not isinstance(item, dict):
             return None
         quantity, price = item.get("quantity"), item.get("unit_price")
-        if not (isinstance(quantity, int) and not isinstance(quantity, bool) and _is_number(price)):
+        if not (isinstance(quantity, int) and not isinstance(quantity, bool) and isinstance(price, (int, Decimal))):
+            return None
+        if isinstance(price, bool):
             return None
         try:
             total += price * quantity

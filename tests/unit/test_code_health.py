@@ -18,3 +18,14 @@ def test_ruff(args: list[str]) -> None:
         [str(RUFF), *args, "functions", "tools", "tests"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_on_the_domain() -> None:
+    result = subprocess.run(
+        [str(RUFF.with_name("mypy")), "--strict", "-p", "orders"],
+        cwd=ROOT / "functions",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
