@@ -19,7 +19,7 @@ SEED_FILE ?= seed/products.json
 PERSIST ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help up down deploy seed test test-heavy unit e2e outputs logs notifications dlq redrive soak model lint clean
+.PHONY: help up down deploy seed test test-heavy unit e2e outputs logs notifications dlq redrive soak bench model lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ dlq: $(STAMP) ## list what is in the dead-letter queues (personal data masked)
 
 redrive: $(STAMP) ## move dead-lettered messages back to their source queues (after fixing the cause)
 	@$(PY) tools/dlq.py redrive
+
+bench: $(STAMP) ## benchmark against minimal floors: N orders (2000) by C clients (16), a FILE_N-order file (10000)
+	$(PY) tools/bench.py --n $(or $(N),2000) --clients $(or $(C),16) --file-n $(or $(FILE_N),10000) $(BENCH_ARGS)
 
 soak: $(STAMP) ## soak the sandbox with N orders (default 2000) plus bad input, then check the books balance
 	$(PY) tools/soak.py -n $(or $(N),2000)

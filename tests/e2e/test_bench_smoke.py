@@ -1,0 +1,72 @@
+"""`tools/bench.py --quick` runs against the sandbox and writes every section; its speed is not judged here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from e2e_support import ROOT
+
+SECTIONS = ("api", "datalake", "floors", "in_process", "ratios")
+POSITIVE = [
+    ("api", "accept", "throughput"),
+    ("api", "accept", "latency_ms", "p99"),
+    ("api", "e2e", "throughput"),
+    ("api", "e2e", "latency_s", "p99"),
+    ("datalake", "seconds"),
+    ("datalake", "rate"),
+    ("floors", "api", "accept", "throughput"),
+    ("floors", "api", "accept", "latency_ms", "p99"),
+    ("floors", "api", "e2e", "throughput"),
+    ("floors", "processing", "rate"),
+    ("in_process", "json_loads_per_s"),
+    ("in_process", "validate_per_s"),
+    ("in_process", "parse_json_validate_per_s"),
+    ("ratios", "api_e2e_throughput", "value"),
+    ("ratios", "api_accept_p99", "value"),
+    ("ratios", "datalake_vs_processing_floor", "value"),
+    ("ratios", "validator_vs_json_loads", "value"),
+]
+
+
+def _at(result: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = result
+    for key in path:
+        value = value[key]
+    return value
+
+
+def test_the_quick_bench_writes_every_section(outputs: dict[str, str], tmp_path: Path) -> None:
+    # Given the running sandbox (the outputs fixture fails clearly without one)
+    env = dict(os.environ, COLUMNS="120")
+
+    # When the quick bench runs, writing into a folder of its own
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench.py"), "--quick", "--results-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    # Then it succeeds and leaves a timestamped result and latest.json, the same document
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    written = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert "latest.json" in written and len(written) == 2, written
+    result = json.loads((tmp_path / "latest.json").read_text("utf-8"))
+    stamped = next(p for p in tmp_path.glob("*.json") if p.name != "latest.json")
+    assert json.loads(stamped.read_text("utf-8")) == result
+
+    # And every section is there, with the numbers measured (any speed will do)
+    assert all(section in result for section in SECTIONS), sorted(result)
+    for path in POSITIVE:
+        value = _at(result, path)
+        assert isinstance(value, int | float) and value > 0, (path, value)
+    assert all(isinstance(ratio["met"], bool) for name, ratio in result["ratios"].items() if ratio["target"])
+    assert result["machine"]["nproc"] >= 1 and result["machine"]["python"]
+    assert "bench failed" not in run.stdout
