@@ -7,6 +7,7 @@ and MiniStack containers, so it needs only boto3 and the standard library. It is
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import io
 import json
@@ -45,7 +46,7 @@ def _account_and_region(session: boto3.session.Session) -> tuple[str, str]:
     return str(account), session.region_name or "us-east-1"
 
 
-def upload_code(session: boto3.session.Session, stack: str) -> tuple[str, str]:
+def upload_code(session: boto3.session.Session, stack: str, code: bytes) -> tuple[str, str]:
     s3 = session.client("s3")
     account, region = _account_and_region(session)
     bucket = f"{stack}-artifacts-{account}-{region}"
@@ -54,10 +55,43 @@ def upload_code(session: boto3.session.Session, stack: str) -> tuple[str, str]:
     except ClientError:
         options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         s3.create_bucket(Bucket=bucket, **options)
-    code = build_zip()
     key = f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
     s3.put_object(Bucket=bucket, Key=key, Body=code)
     return bucket, key
+
+
+def _functions(description: dict[str, Any]) -> list[str]:
+    return [o["OutputValue"] for o in description.get("Outputs", []) if o["OutputKey"].endswith("FunctionName")]
+
+
+def _only_code_changed(cfn: Any, current: dict[str, Any], parameters: dict[str, str]) -> bool:
+    """True when the deployed stack has this very template and these parameters (the code aside)."""
+    if not current["StackStatus"].endswith("_COMPLETE") or current["StackStatus"].startswith(("DELETE", "ROLLBACK")):
+        return False
+    deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in current.get("Parameters", [])}
+    if any(deployed.get(name) != value for name, value in parameters.items()):
+        return False
+    body = cfn.get_template(StackName=current["StackName"]).get("TemplateBody")
+    return isinstance(body, str) and body == TEMPLATE.read_text("utf-8")
+
+
+def update_code(session: boto3.session.Session, description: dict[str, Any], code: bytes, stack: str) -> int:
+    """The inner loop: push new code to the functions (UpdateFunctionCode) when it differs; return how many."""
+    lam = session.client("lambda")
+    digest = base64.b64encode(hashlib.sha256(code).digest()).decode()
+    stale = [
+        name
+        for name in _functions(description)
+        if lam.get_function_configuration(FunctionName=name)["CodeSha256"] != digest
+    ]
+    if not stale:
+        return 0
+    bucket, key = upload_code(session, stack, code)
+    for name in stale:
+        lam.update_function_code(FunctionName=name, S3Bucket=bucket, S3Key=key)
+    for name in stale:
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    return len(stale)
 
 
 def _stack(cfn: Any, stack: str) -> dict[str, Any] | None:
@@ -87,8 +121,15 @@ def _wait(cfn: Any, stack: str, timeout: float = 600) -> dict[str, Any]:
 
 
 def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """Create or update the stack; when only functions/ changed, update the functions' code alone."""
     cfn = session.client("cloudformation")
-    bucket, key = upload_code(session, stack)
+    code = build_zip()
+    current = _stack(cfn, stack)
+    if current is not None and _only_code_changed(cfn, current, parameters):
+        updated = update_code(session, current, code, stack)
+        print(f"template unchanged; code of {updated} function(s) updated", file=sys.stderr)
+        return current
+    bucket, key = upload_code(session, stack, code)
     params = {"ArtifactBucket": bucket, "ArtifactKey": key, **parameters}
     request = {
         "StackName": stack,
@@ -96,7 +137,6 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
         "Capabilities": ["CAPABILITY_IAM"],
     }
-    current = _stack(cfn, stack)
     if current and current["StackStatus"] in {"ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_COMPLETE"}:
         cfn.delete_stack(StackName=stack)
         while _stack(cfn, stack) is not None and _stack(cfn, stack)["StackStatus"] != "DELETE_COMPLETE":  # type: ignore[index]
@@ -116,8 +156,7 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
 def resume_consumers(session: boto3.session.Session, description: dict[str, Any]) -> None:
     """Enable the stack's event-source mappings (`make down` pauses them when state is persisted)."""
     lam = session.client("lambda")
-    functions = [o["OutputValue"] for o in description.get("Outputs", []) if o["OutputKey"].endswith("FunctionName")]
-    for name in functions:
+    for name in _functions(description):
         for mapping in lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", []):
             if mapping.get("State") == "Disabled" or mapping.get("Enabled") is False:
                 lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
