@@ -66,9 +66,8 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
         return _response(400, {"message": "Pedido inválido.", "errors": [e.as_dict() for e in exc.errors]})
     except DuplicateOrder:
         return _response(409, {"message": "Pedido duplicado."})
-    except (BotoCoreError, ClientError) as exc:
-        # The claim was undone (OrderIntake.submit): nothing is stuck, the client may simply retry.
-        log("ERROR", "order not enqueued", error=repr(exc))
+    except (BotoCoreError, ClientError):
+        # The claim was undone and logged (OrderIntake.submit): nothing is stuck, the client may retry.
         return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
     return _response(202, {"order_id": order.order_id, "message": "Pedido enviado para processamento."})
 

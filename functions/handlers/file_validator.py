@@ -12,7 +12,7 @@ from orders.validation import OrderValidator
 from service.adapters import FileStore, Notifier, OrderQueue, OrderStore
 from service.batch import BatchFailures
 from service.config import FileSettings
-from service.logs import log
+from service.logs import bound, log
 from service.use_cases import FileIngestion
 
 _settings = FileSettings.from_env()
@@ -55,7 +55,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 key = unquote_plus(obj["key"])
                 # A file is its key and content: the same notification delivered again carries the same eTag.
                 tag = obj.get("versionId") or obj.get("eTag") or message_id
-                _ingestion.ingest(bucket, key, str(tag))
+                with bound(file_key=key, message_id=message_id):
+                    _ingestion.ingest(bucket, key, str(tag))
         except Exception as exc:
             log("ERROR", "file message failed", message_id=message_id, error=repr(exc))
             failures.append((message, exc))

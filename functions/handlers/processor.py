@@ -11,7 +11,7 @@ from orders.model import Order
 from service.adapters import Notifier, OrderStore
 from service.batch import BatchFailures
 from service.config import ProcessorSettings
-from service.logs import log
+from service.logs import bound, log
 from service.use_cases import OrderProcessor
 
 _settings = ProcessorSettings.from_env()
@@ -52,12 +52,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if blocked and (group in blocked or group is None or None in blocked):
             failures.append((record, None))
             continue
+        order_id = order.order_id if isinstance(order, Order) else None
         try:
-            if isinstance(order, Exception):
-                raise order
-            _processor.process(order)
+            with bound(order_id=order_id, message_id=record.get("messageId")):
+                if isinstance(order, Exception):
+                    raise order
+                _processor.process(order)
         except Exception as exc:
-            log("ERROR", "order message failed", message_id=record.get("messageId"), error=repr(exc))
+            log("ERROR", "order message failed", order_id=order_id, message_id=record.get("messageId"), error=repr(exc))
             failures.append((record, exc))
             blocked.add(group)
     return _failures.respond(failures)

@@ -20,7 +20,7 @@ from service.adapters import (
     StockChanged,
     StoreBusy,
 )
-from service.logs import log
+from service.logs import bound, log
 
 ENQUEUE_FAILED = "a fila de pedidos recusou o envio após várias tentativas; reenvie este pedido"
 DUPLICATE = "pedido duplicado: order_id já recebido"
@@ -42,13 +42,15 @@ class OrderIntake:
     def submit(self, body: str | bytes | None) -> Order:
         order = self._validator.validate(parse_order_body(body))
         source = f"api:{uuid.uuid4()}"
-        self._store.claim(order, source)
-        try:
-            self._queue.send(order)
-        except Exception:
-            self._store.release(order.order_id, source)
-            raise
-        log("INFO", "order accepted", order_id=order.order_id, source="api")
+        with bound(order_id=order.order_id):
+            self._store.claim(order, source)
+            try:
+                self._queue.send(order)
+            except Exception as exc:
+                self._store.release(order.order_id, source)
+                log("ERROR", "order not enqueued; claim released", error=repr(exc))
+                raise
+            log("INFO", "order accepted", source="api")
         return order
 
 

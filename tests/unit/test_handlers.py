@@ -212,3 +212,19 @@ def test_log_lines_are_json_with_personal_data_masked(monkeypatch: pytest.Monkey
     assert line["order_id"] == "O-1"
     assert line["customer"] == {"cpf": "***.456.789-**", "email": "m***@example.com"}
     assert "123.456.789-00" not in out.getvalue() and "mariana.alves" not in out.getvalue()
+
+
+def test_every_line_of_a_unit_of_work_carries_its_correlation_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.logs import bound
+
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    with bound(order_id="O-7", file_key="incoming/a.json"):
+        log("INFO", "first")
+        with bound(message_id="m1"):
+            log("WARNING", "second")
+    log("INFO", "after")
+    first, second, after = (json.loads(line) for line in out.getvalue().splitlines())
+    assert (first["order_id"], first["file_key"]) == ("O-7", "incoming/a.json")
+    assert (second["order_id"], second["message_id"]) == ("O-7", "m1")
+    assert "order_id" not in after
