@@ -15,11 +15,15 @@ export AWS_SECRET_ACCESS_KEY ?= test
 export STACK_NAME ?= order-pipeline
 export STRICT_DOCUMENTS ?= false
 
+# Real AWS (docs/AWS.md): drop the sandbox endpoint and dummy keys set above, keep any you export yourself.
+AWS_REAL := env $(foreach v,AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY,$(if $(filter file,$(origin $(v))),-u $(v)))
+AWS_TARGET = --stack $(or $(STACK),$(error set STACK=<stack name>)) --region $(or $(REGION),$(error set REGION=<aws region>))
+
 SEED_FILE ?= seed/products.json
 PERSIST ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help up down deploy seed test test-heavy unit e2e outputs logs notifications dlq redrive soak bench model lint clean
+.PHONY: help up down deploy seed test test-heavy unit e2e outputs logs notifications dlq redrive soak bench deploy-aws destroy-aws model lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -79,6 +83,12 @@ bench: $(STAMP) ## benchmark against minimal floors: N orders (2000) by C client
 
 soak: $(STAMP) ## soak the sandbox with N orders (default 2000) plus bad input, then check the books balance
 	$(PY) tools/soak.py -n $(or $(N),2000)
+
+deploy-aws: $(STAMP) ## deploy to real AWS: STACK=name REGION=region [EMAIL=addr] [ARGS=--dry-run]
+	@$(AWS_REAL) $(PY) tools/aws_deploy.py deploy $(AWS_TARGET) $(if $(EMAIL),--notification-email $(EMAIL)) $(ARGS)
+
+destroy-aws: $(STAMP) ## delete the AWS stack: STACK=name REGION=region [ARGS="--empty-data-lake --delete-artifacts"]
+	@$(AWS_REAL) $(PY) tools/aws_deploy.py destroy $(AWS_TARGET) $(ARGS)
 
 model: $(STAMP) ## regenerate the API Gateway model in infra/template.yaml from the order schema
 	$(PY) tools/model.py

@@ -1,0 +1,710 @@
+"""Deploy the stack to real AWS as `aws cloudformation package` + `deploy` would, with boto3 only.
+
+    aws_deploy.py deploy  --stack NAME --region REGION [--notification-email E] [--strict-documents]
+                          [--yes] [--dry-run]
+    aws_deploy.py destroy --stack NAME --region REGION [--empty-data-lake] [--delete-artifacts] [--yes]
+
+`deploy` zips functions/ (the reproducible zip of tools/deploy.py), uploads it to the bucket
+`<stack>-artifacts-<account>-<region>`, creates a change set with ArtifactBucket/ArtifactKey, shows it,
+executes it and follows the stack events. `--dry-run` shows the change set and deletes it unexecuted.
+`destroy` deletes the stack. Both refuse an endpoint override (AWS_ENDPOINT_URL...), except a dry run
+against an emulator, and ask for confirmation naming the account. See docs/AWS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO, TypeVar
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.exceptions import ClientError, NoCredentialsError
+from deploy import TEMPLATE, build_zip
+from sandbox import SANDBOX
+
+T = TypeVar("T")
+
+STACK_NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]")
+REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# The hosts an emulator answers on. 0.0.0.0 is compared against, never bound.
+EMULATOR_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})  # noqa: S104
+AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+DUMMY_ACCESS_KEY = "test"  # the emulators' credentials, exported by the Makefile for the sandbox
+TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline; a larger template goes through S3
+CAPABILITIES = ["CAPABILITY_IAM"]  # the template creates roles, all without explicit names
+# CloudFormation says "nothing to change" only in a FAILED change set's StatusReason; the AWS CLI matches
+# these same texts, since there is no code for it.
+NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
+SUCCESS = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE"})
+NOT_UPDATABLE = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"})
+EMAIL_SUBSCRIPTIONS = frozenset({"ErrorEmailSubscription", "PendingEmailSubscription"})
+
+
+def say(message: str) -> None:
+    """Progress goes to stderr; what a user may want to keep (changes, outputs) goes to stdout."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- names
+
+
+def artifact_bucket(stack: str, account: str, region: str) -> str:
+    return f"{stack}-artifacts-{account}-{region}"
+
+
+def stack_name(value: str) -> str:
+    """A stack name the template can use: it becomes part of S3 bucket names, so lower case only."""
+    if not STACK_NAME.fullmatch(value) or "--" in value:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: use lower-case letters, digits and single hyphens, starting with a letter"
+            " (the name is part of the S3 bucket names)"
+        )
+    return value
+
+
+def region_name(value: str) -> str:
+    if not REGION_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a region name such as us-east-1 or sa-east-1")
+    return value
+
+
+def email(value: str) -> str:
+    if not EMAIL.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an e-mail address")
+    return value
+
+
+# ---------------------------------------------------------------- where the calls go
+
+
+def endpoint_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """AWS_ENDPOINT_URL and every AWS_ENDPOINT_URL_<SERVICE> that is set."""
+    return {
+        name: value
+        for name, value in sorted(environ.items())
+        if (name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")) and value.strip()
+    }
+
+
+def endpoint_kind(url: str) -> str:
+    """'aws', 'emulator' or 'other' for an endpoint URL."""
+    host = (urlsplit(url if "//" in url else f"//{url}").hostname or "").lower()
+    if host in EMULATOR_HOSTS or host.startswith("127.") or "localstack" in host or "ministack" in host:
+        return "emulator"
+    if host.endswith(AWS_HOST_SUFFIXES):
+        return "aws"
+    return "other"
+
+
+def check_target(client_endpoints: Iterable[str], environ: Mapping[str, str], *, dry_run: bool) -> str:
+    """'aws', or 'emulator' for a dry run against one; refuse anything else with what to do about it.
+
+    Both the variables and the endpoints the clients resolved (which include an `endpoint_url` in
+    ~/.aws/config) are checked: a variable pointing at an emulator refuses even if botocore would ignore it.
+    """
+    variables = endpoint_variables(environ)
+    kinds = {endpoint_kind(url) for url in [*variables.values(), *client_endpoints]}
+    if not variables and kinds == {"aws"}:
+        if environ.get("AWS_ACCESS_KEY_ID") == DUMMY_ACCESS_KEY:
+            raise SystemExit(
+                "refusing: AWS_ACCESS_KEY_ID=test is the emulator's dummy credential. Unset AWS_ACCESS_KEY_ID"
+                " and AWS_SECRET_ACCESS_KEY to use your AWS profile (AWS_PROFILE=... or `aws sso login`)."
+            )
+        return "aws"
+    if dry_run and kinds == {"emulator"}:
+        return "emulator"
+    named = ", ".join(f"{name}={value}" for name, value in variables.items()) or "an endpoint_url in ~/.aws/config"
+    if "emulator" in kinds:
+        problem = f"{named} points at an emulator"
+        if not dry_run:
+            problem += " (only --dry-run may run against an emulator)"
+    else:
+        problem = f"{named} overrides the AWS endpoint"
+    names = " ".join(f"-u {name}" for name in variables) or "-u AWS_ENDPOINT_URL"
+    raise SystemExit(
+        f"refusing: {problem}, and this command talks to real AWS.\n"
+        f"Unset it to deploy to AWS: `unset {' '.join(variables) or 'AWS_ENDPOINT_URL'}`,"
+        f" or run it under `env {names} ...`."
+    )
+
+
+@dataclass(frozen=True)
+class Clients:
+    sts: Any
+    s3: Any
+    cfn: Any
+    region: str
+
+    @classmethod
+    def for_region(cls, region: str) -> Clients:
+        session = boto3.session.Session(region_name=region)
+        return cls(session.client("sts"), session.client("s3"), session.client("cloudformation"), region)
+
+    def endpoints(self) -> list[str]:
+        return [self.sts.meta.endpoint_url, self.s3.meta.endpoint_url, self.cfn.meta.endpoint_url]
+
+
+def caller_identity(sts: Any) -> tuple[str, str]:
+    """The account id and the caller's ARN, or a clear exit when there are no usable credentials."""
+    try:
+        identity = sts.get_caller_identity()
+    except NoCredentialsError as exc:
+        raise SystemExit(
+            "no AWS credentials: set AWS_PROFILE (after `aws configure` or `aws sso login`)"
+            " or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        ) from exc
+    except ClientError as exc:
+        raise SystemExit(f"AWS refused the credentials: {exc.response['Error'].get('Code')}") from exc
+    return str(identity["Account"]), str(identity["Arn"])
+
+
+def confirm(
+    question: str, *, assume_yes: bool, stdin: TextIO | None = None, ask: Callable[[str], str] | None = None
+) -> None:
+    """Go on only after a 'y' typed at a terminal, or with --yes."""
+    if assume_yes:
+        return
+    stream = stdin if stdin is not None else sys.stdin
+    if stream is None or not stream.isatty():
+        raise SystemExit(f"{question}\nrefusing: no terminal to confirm on; pass --yes to proceed without asking")
+    try:
+        answer = (ask or input)(f"{question} [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        answer = ""
+    if answer.strip().lower() not in {"y", "yes"}:
+        raise SystemExit("cancelled: nothing was changed")
+
+
+def make_poll(interval: float) -> Callable[..., Any]:
+    def poll(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
+        """Call `check` until it returns something; give up after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if result is not None:
+                return result
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what} did not finish within {timeout:.0f} s")
+            time.sleep(interval)
+
+    return poll
+
+
+# ---------------------------------------------------------------- S3
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _missing(exc: ClientError) -> bool:
+    return _error_code(exc) in {"404", "NoSuchBucket", "NoSuchKey", "NotFound"}
+
+
+def ensure_bucket(s3: Any, bucket: str, account: str, region: str) -> bool:
+    """Create the artifact bucket unless this account has it; True when this call created it."""
+    try:
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
+        return False
+    except ClientError as exc:
+        if _error_code(exc) in {"403", "AccessDenied"}:
+            raise SystemExit(
+                f"bucket {bucket} exists but this account cannot use it (another account owns the name,"
+                " or you lack s3:ListBucket on it): choose another --stack"
+            ) from exc
+        if not _missing(exc):
+            raise
+    options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **options)
+    return True
+
+
+def put_if_missing(s3: Any, bucket: str, key: str, body: bytes, account: str) -> bool:
+    """Upload unless the content-addressed key is already there (`aws cloudformation package` skips it too)."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)
+        return False
+    except ClientError as exc:
+        if not _missing(exc):
+            raise
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ExpectedBucketOwner=account)
+    return True
+
+
+def bucket_objects(s3: Any, bucket: str, account: str) -> list[dict[str, str]] | None:
+    """Every object version and delete marker in the bucket, or None when the bucket does not exist."""
+    found: list[dict[str, str]] = []
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, ExpectedBucketOwner=account):
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                found.append({"Key": entry["Key"], "VersionId": entry.get("VersionId") or "null"})
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    return found
+
+
+def delete_objects(s3: Any, bucket: str, objects: list[dict[str, str]], account: str) -> None:
+    for start in range(0, len(objects), 1000):
+        batch = objects[start : start + 1000]
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}, ExpectedBucketOwner=account)
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise SystemExit(f"could not delete {first.get('Key')} from {bucket}: {first.get('Code')}")
+
+
+def delete_bucket(s3: Any, bucket: str, account: str) -> bool:
+    """Empty and delete a bucket; False when there was none."""
+    objects = bucket_objects(s3, bucket, account)
+    if objects is None:
+        return False
+    delete_objects(s3, bucket, objects, account)
+    s3.delete_bucket(Bucket=bucket, ExpectedBucketOwner=account)
+    return True
+
+
+@dataclass
+class Artifacts:
+    """What `package` put in S3, and what of it this run created (a dry run removes exactly that)."""
+
+    bucket: str
+    code_key: str
+    template: dict[str, str]
+    created_bucket: bool = False
+    created_keys: list[str] = field(default_factory=list)
+
+    def remove_created(self, s3: Any, account: str) -> None:
+        if self.created_bucket:
+            delete_bucket(s3, self.bucket, account)
+            return
+        for key in self.created_keys:
+            s3.delete_object(Bucket=self.bucket, Key=key, ExpectedBucketOwner=account)
+
+
+def package(s3: Any, stack: str, account: str, region: str, template_body: str) -> Artifacts:
+    """Upload the code zip (and the template when it is too big to send inline), as `package` does."""
+    bucket = artifact_bucket(stack, account, region)
+    artifacts = Artifacts(bucket, "", {"TemplateBody": template_body})
+    artifacts.created_bucket = ensure_bucket(s3, bucket, account, region)
+    code = build_zip()
+    artifacts.code_key = f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
+    if put_if_missing(s3, bucket, artifacts.code_key, code, account):
+        artifacts.created_keys.append(artifacts.code_key)
+        say(f"uploaded s3://{bucket}/{artifacts.code_key} ({len(code):,} bytes)")
+    else:
+        say(f"s3://{bucket}/{artifacts.code_key} is already there (same code)")
+    body = template_body.encode("utf-8")
+    if len(body) > TEMPLATE_BODY_LIMIT:
+        key = f"templates/{hashlib.sha256(body).hexdigest()[:20]}.yaml"
+        if put_if_missing(s3, bucket, key, body, account):
+            artifacts.created_keys.append(key)
+        artifacts.template = {"TemplateURL": f"{s3.meta.endpoint_url.rstrip('/')}/{bucket}/{key}"}
+    return artifacts
+
+
+# ---------------------------------------------------------------- CloudFormation
+
+
+def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
+    try:
+        stacks: list[dict[str, Any]] = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        # A missing stack has no error code of its own: a ValidationError "Stack with id X does not exist".
+        if _error_code(exc) == "ValidationError" and "does not exist" in str(exc):
+            return None
+        raise
+    return stacks[0] if stacks else None
+
+
+def stack_parameters(
+    template_keys: Iterable[str], overrides: Mapping[str, str], previous_keys: Collection[str]
+) -> list[dict[str, Any]]:
+    """As `aws cloudformation deploy --parameter-overrides`: overrides win; on an update every other
+    parameter keeps its previous value; on a create it takes the template default."""
+    keys = list(template_keys)
+    unknown = sorted(set(overrides) - set(keys))
+    if unknown:
+        raise SystemExit(f"the template has no parameter {', '.join(unknown)}")
+    parameters: list[dict[str, Any]] = []
+    for key in keys:
+        if key in overrides:
+            parameters.append({"ParameterKey": key, "ParameterValue": overrides[key]})
+        elif key in previous_keys:
+            parameters.append({"ParameterKey": key, "UsePreviousValue": True})
+    return parameters
+
+
+def change_set_description(cfn: Any, change_set_id: str, poll: Callable[..., Any]) -> dict[str, Any] | None:
+    """Wait for the change set; its description with every change, or None when there is nothing to change."""
+
+    def settled() -> dict[str, Any] | None:
+        described: dict[str, Any] = cfn.describe_change_set(ChangeSetName=change_set_id)
+        return described if described["Status"] in {"CREATE_COMPLETE", "FAILED"} else None
+
+    described: dict[str, Any] = poll(settled, timeout=900, what=f"change set {change_set_id}")
+    if described["Status"] == "FAILED":
+        reason = described.get("StatusReason", "")
+        if any(text in reason for text in NO_CHANGES):
+            return None
+        raise SystemExit(f"the change set failed: {reason}")
+    changes = list(described.get("Changes", []))
+    token = described.get("NextToken")
+    while token:
+        page = cfn.describe_change_set(ChangeSetName=change_set_id, NextToken=token)
+        changes += page.get("Changes", [])
+        token = page.get("NextToken")
+    return {**described, "Changes": changes}
+
+
+def format_changes(described: dict[str, Any], change_set_type: str) -> str:
+    """The change set as a table, one resource a line."""
+    rows = [("action", "logical id", "type", "replacement")]
+    for change in described["Changes"]:
+        resource = change.get("ResourceChange", {})
+        action = resource.get("Action", "")
+        replacement = resource.get("Replacement", "") if action == "Modify" else ""
+        rows.append((action, resource.get("LogicalResourceId", ""), resource.get("ResourceType", ""), replacement))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    header = (
+        f"Change set {described['ChangeSetName']} ({change_set_type}) for stack"
+        f" {described['StackName']}: {len(rows) - 1} changes"
+    )
+    lines = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join([header, *(line.rstrip() for line in lines)])
+
+
+def new_events(cfn: Any, stack_id: str, seen: set[str]) -> list[dict[str, Any]]:
+    """The stack's events not yet seen, oldest first (the newest page is plenty between two polls)."""
+    events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+    fresh = [event for event in events if event["EventId"] not in seen]
+    seen.update(event["EventId"] for event in fresh)
+    return list(reversed(fresh))
+
+
+def format_event(event: dict[str, Any]) -> str:
+    reason = event.get("ResourceStatusReason") or ""
+    return f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip()
+
+
+def follow_stack(cfn: Any, stack_id: str, seen: set[str], poll: Callable[..., Any]) -> dict[str, Any]:
+    """Print the stack's events until no operation is in progress; the final description."""
+
+    def settled() -> dict[str, Any] | None:
+        for event in new_events(cfn, stack_id, seen):
+            say(format_event(event))
+        current: dict[str, Any] = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+        return None if current["StackStatus"].endswith("_IN_PROGRESS") else current
+
+    final: dict[str, Any] = poll(settled, timeout=3600, what=f"stack {stack_id}")
+    return final
+
+
+def remove_review_stack(cfn: Any, stack_id: str, poll: Callable[..., Any]) -> None:
+    """Delete the empty REVIEW_IN_PROGRESS stack a CREATE change set made, and wait until it is gone."""
+    cfn.delete_stack(StackName=stack_id)
+
+    def gone() -> bool | None:
+        current = describe_stack(cfn, stack_id)
+        return True if current is None or current["StackStatus"] == "DELETE_COMPLETE" else None
+
+    poll(gone, timeout=300, what=f"deleting stack {stack_id}")
+
+
+def write_outputs(described: dict[str, Any], region: str) -> dict[str, str]:
+    """The stack outputs in .sandbox/aws/<stack>-<region>/outputs.json (SANDBOX_DIR for tools/seed.py)."""
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    outputs.update(StackName=described["StackName"], Region=region)
+    if "ApiUrl" in outputs:
+        outputs["ApiBaseUrl"] = outputs["ApiUrl"]
+    path = SANDBOX / "aws" / f"{described['StackName']}-{region}" / "outputs.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", "utf-8")
+    say(f"outputs written to {path}")
+    return outputs
+
+
+# ---------------------------------------------------------------- deploy
+
+
+def deploy(
+    clients: Clients,
+    *,
+    stack: str,
+    account: str,
+    overrides: Mapping[str, str],
+    dry_run: bool,
+    poll: Callable[..., Any],
+) -> int:
+    cfn, s3 = clients.cfn, clients.s3
+    current = describe_stack(cfn, stack)
+    status = current["StackStatus"] if current else None
+    if status in NOT_UPDATABLE:
+        raise SystemExit(
+            f"stack {stack} is {status} and cannot be updated: remove it with"
+            f" `make destroy-aws STACK={stack} REGION={clients.region}`, then deploy again"
+        )
+    if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        raise SystemExit(f"stack {stack} is {status}: wait for that operation to end, then deploy again")
+    # A REVIEW_IN_PROGRESS stack holds no resources: the CLI creates it afresh too.
+    creating = status in {None, "REVIEW_IN_PROGRESS"}
+    if creating and not dry_run and "NotificationEmail" not in overrides:
+        raise SystemExit(
+            "a new stack needs --notification-email: the address subscribed to the validation-error"
+            " and pending-stock topics (the template default, alerts@example.com, reaches nobody)"
+        )
+
+    artifacts = package(s3, stack, account, clients.region, TEMPLATE.read_text("utf-8"))
+    made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
+    change_set_id = ""
+    executed = False
+    try:
+        keys = [p["ParameterKey"] for p in cfn.get_template_summary(**artifacts.template)["Parameters"]]
+        previous = [] if creating or current is None else [p["ParameterKey"] for p in current.get("Parameters", [])]
+        parameters = stack_parameters(
+            keys, {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key, **overrides}, previous
+        )
+        change_set_type = "CREATE" if creating else "UPDATE"
+        created = cfn.create_change_set(
+            StackName=stack,
+            ChangeSetName=f"aws-deploy-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}",
+            ChangeSetType=change_set_type,
+            Capabilities=CAPABILITIES,
+            Parameters=parameters,
+            Description="tools/aws_deploy.py" + (" --dry-run" if dry_run else ""),
+            **artifacts.template,
+        )
+        change_set_id, stack_id = created["Id"], created["StackId"]
+        say(f"created change set {change_set_id}")
+        described = change_set_description(cfn, change_set_id, poll)
+        if described is None:
+            print(f"No changes to deploy. Stack {stack} is up to date.")
+            return 0
+        print(format_changes(described, change_set_type))
+        print("Parameters: " + ", ".join(_parameter_text(p) for p in parameters))
+        if dry_run:
+            return 0
+        seen: set[str] = set()
+        new_events(cfn, stack_id, seen)  # what happened before this run is not news
+        cfn.execute_change_set(ChangeSetName=change_set_id)
+        executed = True
+        say(f"executing {change_set_id}; the stack's events follow")
+        final = follow_stack(cfn, stack_id, seen, poll)
+        return report(final, described, creating=creating, region=clients.region, overrides=overrides)
+    finally:
+        if not executed:
+            if change_set_id:
+                cfn.delete_change_set(ChangeSetName=change_set_id)
+                if made_stack:
+                    remove_review_stack(cfn, stack_id, poll)
+            if dry_run:
+                artifacts.remove_created(s3, account)
+                removed = f"; the empty stack {stack} it made was removed" if made_stack and change_set_id else ""
+                print(f"Dry run: the change set was deleted without executing{removed}.")
+
+
+def report(
+    final: dict[str, Any], described: dict[str, Any], *, creating: bool, region: str, overrides: Mapping[str, str]
+) -> int:
+    """The end of an executed deploy: its outcome, the outputs, and the e-mails to confirm."""
+    stack, status = final["StackName"], final["StackStatus"]
+    if status not in SUCCESS:
+        hint = (
+            f" Remove it with `make destroy-aws STACK={stack} REGION={region}` before deploying again."
+            if status == "ROLLBACK_COMPLETE"
+            else ""
+        )
+        raise SystemExit(f"stack {stack} ended {status}; the events above say why.{hint}")
+    outputs = write_outputs(final, region)
+    print(json.dumps(outputs, indent=2, sort_keys=True))
+    print(f"Successfully {'created' if creating else 'updated'} stack {stack}. API: {outputs.get('ApiUrl', '?')}")
+    touched = {change.get("ResourceChange", {}).get("LogicalResourceId") for change in described["Changes"]}
+    if touched & EMAIL_SUBSCRIPTIONS:
+        address = overrides.get("NotificationEmail", "the notification address")
+        print(
+            f"The SNS e-mail subscriptions of {address} are pending: open each 'AWS Notification -"
+            " Subscription Confirmation' e-mail and follow 'Confirm subscription' (docs/AWS.md)."
+        )
+    return 0
+
+
+def _parameter_text(parameter: Mapping[str, Any]) -> str:
+    if parameter.get("UsePreviousValue"):
+        return f"{parameter['ParameterKey']}=(previous)"
+    return f"{parameter['ParameterKey']}={parameter['ParameterValue']}"
+
+
+# ---------------------------------------------------------------- destroy
+
+
+def data_lake_bucket(cfn: Any, stack: str) -> str | None:
+    try:
+        resource = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="DataLakeBucket")
+    except ClientError as exc:
+        if _error_code(exc) == "ValidationError":
+            return None
+        raise
+    physical = resource["StackResourceDetail"].get("PhysicalResourceId")
+    return str(physical) if physical else None
+
+
+def destroy(
+    clients: Clients,
+    *,
+    stack: str,
+    account: str,
+    where: str,
+    assume_yes: bool,
+    empty_data_lake: bool,
+    delete_artifacts: bool,
+    poll: Callable[..., Any],
+    stdin: TextIO | None = None,
+) -> int:
+    cfn, s3 = clients.cfn, clients.s3
+    current = describe_stack(cfn, stack)
+    if (
+        current
+        and current["StackStatus"].endswith("_IN_PROGRESS")
+        and current["StackStatus"]
+        not in {
+            "REVIEW_IN_PROGRESS",
+            "DELETE_IN_PROGRESS",
+        }
+    ):
+        raise SystemExit(f"stack {stack} is {current['StackStatus']}: wait for that operation to end")
+    lake = data_lake_bucket(cfn, stack) if current else None
+    lake_objects = (bucket_objects(s3, lake, account) or []) if lake else []
+    if lake_objects and not empty_data_lake:
+        raise SystemExit(
+            f"the data-lake bucket {lake} holds {len(lake_objects)} objects, and CloudFormation cannot delete"
+            f" a bucket that is not empty (the stack would end DELETE_FAILED).\nKeep what you need"
+            f" (`aws s3 sync s3://{lake} ./backup`), then run again with --empty-data-lake"
+            f" (ARGS=--empty-data-lake with make), or empty it yourself: `aws s3 rm s3://{lake} --recursive`."
+        )
+    if current is None and not delete_artifacts:
+        print(f"No stack {stack} in {clients.region}: nothing to delete.")
+        return 0
+    doomed = "the orders table and every order in it, the queues, topics, functions and API"
+    confirm(
+        f"Destroy stack {stack} ({doomed}) in {where}?" if current else f"Delete the artifacts of {where}?",
+        assume_yes=assume_yes,
+        stdin=stdin,
+    )
+    if lake_objects and lake:
+        confirm(
+            f"Also delete the {len(lake_objects)} objects in s3://{lake} (order files and reports)?"
+            " They cannot be recovered.",
+            assume_yes=assume_yes,
+            stdin=stdin,
+        )
+        delete_objects(s3, lake, lake_objects, account)
+        say(f"emptied s3://{lake}")
+    if current:
+        seen: set[str] = set()
+        new_events(cfn, current["StackId"], seen)
+        cfn.delete_stack(StackName=current["StackId"])
+        say(f"deleting stack {stack}")
+        final = follow_stack(cfn, current["StackId"], seen, poll)
+        if final["StackStatus"] != "DELETE_COMPLETE":
+            raise SystemExit(
+                f"stack {stack} ended {final['StackStatus']}; the events above say why. If DataLakeBucket"
+                " failed, the bucket was not empty: run again with --empty-data-lake."
+            )
+        print(f"Deleted stack {stack}.")
+    bucket = artifact_bucket(stack, account, clients.region)
+    if delete_artifacts:
+        print(f"Deleted s3://{bucket}." if delete_bucket(s3, bucket, account) else f"No bucket {bucket}.")
+    else:
+        print(f"Kept s3://{bucket} (the code zips); --delete-artifacts removes it.")
+    print(
+        f"The functions' log groups /aws/lambda/{stack}-* are not part of the stack; delete them in the"
+        " CloudWatch console or with `aws logs delete-log-group` if you do not want them (docs/AWS.md)."
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tools/aws_deploy.py",
+        description="Deploy or destroy the stack on real AWS (boto3 only; see docs/AWS.md).",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--stack", required=True, type=stack_name, help="stack name (lower case; part of bucket names)")
+    common.add_argument("--region", required=True, type=region_name, help="AWS region, e.g. sa-east-1")
+    common.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (needed without a TTY)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    deploy_parser = commands.add_parser("deploy", parents=[common], help="package and deploy through a change set")
+    deploy_parser.add_argument("--notification-email", type=email, help="address subscribed to both SNS topics")
+    deploy_parser.add_argument(
+        "--strict-documents",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="verify CPF/CNPJ check digits (default: the stack's current value, or off for a new stack)",
+    )
+    deploy_parser.add_argument(
+        "--dry-run", action="store_true", help="show the change set, then delete it without executing"
+    )
+
+    destroy_parser = commands.add_parser("destroy", parents=[common], help="delete the stack")
+    destroy_parser.add_argument(
+        "--empty-data-lake", action="store_true", help="delete every object in the data-lake bucket first (asks again)"
+    )
+    destroy_parser.add_argument(
+        "--delete-artifacts", action="store_true", help="also empty and delete the artifact bucket"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    environ = os.environ if environ is None else environ
+    longest = artifact_bucket(args.stack, "0" * 12, args.region)
+    if len(longest) > 63:
+        parser.error(f"--stack is too long for the bucket names ({longest} has {len(longest)} characters; 63 at most)")
+    dry_run = args.command == "deploy" and args.dry_run
+
+    clients = Clients.for_region(args.region)
+    target = check_target(clients.endpoints(), environ, dry_run=dry_run)
+    account, caller = caller_identity(clients.sts)
+    where = f"account {account} ({caller}), region {args.region}"
+    if target == "emulator":
+        where += f", on the emulator at {clients.cfn.meta.endpoint_url}"
+    poll = make_poll(0.5 if target == "emulator" else 5.0)
+
+    if args.command == "destroy":
+        return destroy(
+            clients,
+            stack=args.stack,
+            account=account,
+            where=where,
+            assume_yes=args.yes,
+            empty_data_lake=args.empty_data_lake,
+            delete_artifacts=args.delete_artifacts,
+            poll=poll,
+        )
+    verb = "Preview (dry run: show the change set, then delete it)" if dry_run else "Deploy"
+    confirm(f"{verb} stack {args.stack} in {where}?", assume_yes=args.yes)
+    overrides: dict[str, str] = {}
+    if args.notification_email:
+        overrides["NotificationEmail"] = args.notification_email
+    if args.strict_documents is not None:
+        overrides["StrictDocuments"] = "true" if args.strict_documents else "false"
+    return deploy(clients, stack=args.stack, account=account, overrides=overrides, dry_run=dry_run, poll=poll)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
