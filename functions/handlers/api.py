@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from service.config import ApiSettings
 from service.logs import log
 from service.use_cases import OrderIntake
 
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _settings = ApiSettings.from_env()
 _store = OrderStore(boto3.client("dynamodb"), _settings.table_name)
 _intake = OrderIntake(
@@ -72,8 +74,14 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
     return _response(202, {"order_id": order.order_id, "message": "Pedido enviado para processamento."})
 
 
+def _possible_id(value: str) -> bool:
+    # Ids are 1-64 characters of [A-Za-z0-9_-] (orders/schema.json): anything else cannot exist, and must
+    # not reach DynamoDB as a key (an empty or oversized key is a ValidationException, not a 404).
+    return _ID.fullmatch(value) is not None
+
+
 def get_order(order_id: str) -> dict[str, Any]:
-    record = _store.get_order(order_id)
+    record = _store.get_order(order_id) if _possible_id(order_id) else None
     if record is None:
         return _response(404, {"message": "Pedido não encontrado."})
     return _response(
@@ -99,7 +107,7 @@ def get_order(order_id: str) -> dict[str, Any]:
 
 
 def get_product(product_id: str) -> dict[str, Any]:
-    record = _store.get_product(product_id)
+    record = _store.get_product(product_id) if _possible_id(product_id) else None
     if record is None:
         return _response(404, {"message": "Produto não encontrado."})
     return _response(

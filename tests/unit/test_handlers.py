@@ -228,3 +228,14 @@ def test_every_line_of_a_unit_of_work_carries_its_correlation_id(monkeypatch: py
     assert (first["order_id"], first["file_key"]) == ("O-7", "incoming/a.json")
     assert (second["order_id"], second["message_id"]) == ("O-7", "m1")
     assert "order_id" not in after
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 65, "A#1", "a b", "é", "x" * 2000])
+def test_ids_that_cannot_exist_are_404_without_a_lookup(api: Api, bad: str) -> None:
+    def refuse(*args: Any) -> None:
+        raise AssertionError("no lookup expected")
+
+    api.store.get_order = refuse  # type: ignore[method-assign]
+    api.store.get_product = refuse  # type: ignore[attr-defined]
+    assert api.get("/orders/{order_id}", order_id=bad)["statusCode"] == 404
+    assert api.get("/products/{product_id}", product_id=bad)["statusCode"] == 404
