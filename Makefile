@@ -23,7 +23,7 @@ SEED_FILE ?= seed/products.json
 PERSIST ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help up down deploy seed test test-heavy unit e2e outputs logs notifications dlq redrive soak bench deploy-aws destroy-aws model lint clean
+.PHONY: help up down deploy seed status reset test test-heavy unit e2e outputs logs notifications dlq redrive soak bench deploy-aws destroy-aws model openapi lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,7 +45,13 @@ deploy: $(STAMP) ## package functions/ and create or update the stack (idempoten
 	@bash localstack/init/ready.d/10-deploy.sh
 
 seed: $(STAMP) ## set product stock from $(SEED_FILE)
-	$(PY) tools/seed.py $(SEED_FILE)
+	$(VENV)/bin/sandbox seed $(SEED_FILE)
+
+status: $(STAMP) ## stack outputs, queue depths (DLQs too), orders by status, stock
+	@$(VENV)/bin/sandbox status
+
+reset: $(STAMP) ## wipe orders and stock (asks first), keep the infrastructure, then re-seed
+	$(VENV)/bin/sandbox reset
 
 test: $(STAMP) ## unit tests, then e2e tests against the sandbox (started if none answers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -67,10 +73,10 @@ outputs: ## print the stack outputs (.sandbox/outputs.json)
 	@cat .sandbox/outputs.json 2>/dev/null || { echo "no outputs yet: run 'make up'" >&2; exit 1; }
 
 logs: $(STAMP) ## print the Lambda functions' logs (FUNCTION=api|file-validator|processor to pick one)
-	@$(PY) tools/logs.py $(FUNCTION)
+	@$(VENV)/bin/sandbox logs $(FUNCTION)
 
 notifications: $(STAMP) ## print what reached the SNS topics since `make up`
-	@$(PY) tools/notifications.py
+	@$(VENV)/bin/sandbox notifications
 
 dlq: $(STAMP) ## list what is in the dead-letter queues (personal data masked)
 	@$(PY) tools/dlq.py list
@@ -93,12 +99,16 @@ destroy-aws: $(STAMP) ## delete the AWS stack: STACK=name REGION=region [ARGS="-
 model: $(STAMP) ## regenerate the API Gateway model in infra/template.yaml from the order schema
 	$(PY) tools/model.py
 
+openapi: $(STAMP) ## regenerate docs/openapi.yaml from the order schema
+	$(PY) tools/openapi.py
+
 lint: $(STAMP) ## cfn-lint the template and check the API model has not drifted
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/ruff check functions tools tests
 	$(VENV)/bin/ruff format --check functions tools tests
 	cd functions && ../$(VENV)/bin/mypy --strict -p orders
 	$(PY) tools/model.py --check
+	$(PY) tools/openapi.py --check
 
 clean: down ## stop the sandbox and remove .sandbox/ and .venv/
 	rm -rf .sandbox $(VENV) .pytest_cache
