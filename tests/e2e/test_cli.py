@@ -1,0 +1,361 @@
+"""The `sandbox` command against the running sandbox; `reset` only against an emulator of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+import pytest
+from click.testing import Result
+from e2e_support import ORDERS, ROOT, Api, eventually, make_order, to_wire, unique
+from sandbox_cli import app
+from typer.testing import CliRunner
+
+SANDBOX = Path(sys.executable).with_name("sandbox")
+SEED_PRODUCTS = json.loads((ROOT / "seed" / "products.json").read_text("utf-8"))
+MIXED_IDS = ["PRD-1001", "PRD-2002", "PRD-3003", "PRD-4004", "PRD-5005"]
+
+
+def sandbox(*args: str, **kwargs: object) -> Result:
+    """`sandbox ARGS` in this process (stdout and stderr apart)."""
+    return CliRunner().invoke(app, list(args), **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write(tmp_path: Path, name: str, document: object) -> Path:
+    path = tmp_path / name
+    path.write_text(document if isinstance(document, str) else json.dumps(document), "utf-8")
+    return path
+
+
+@contextmanager
+def following(*args: str) -> Iterator[Callable[[str, float], str]]:
+    """`sandbox ARGS` as a process; yields wait_for(text, timeout) -> the line; Ctrl-C at the end must exit 0."""
+    process = subprocess.Popen(
+        [str(SANDBOX), *args],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def wait_for(text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if text in line:
+                return line
+        pytest.fail(f"{text!r} not printed by `sandbox {' '.join(args)}` within {timeout:.0f} s")
+
+    try:
+        yield wait_for
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def pending_order(api: Api, product_id: str) -> str:
+    order = make_order([(product_id, 1)])
+    assert api.post_order(order).status_code == 202
+    assert api.final_order(order["order_id"])["order_status"] == "Produto Pendente"
+    return str(order["order_id"])
+
+
+def test_seed_then_status_shows_the_products_and_every_queue(tmp_path, outputs):
+    # Given two unique products seeded through the command
+    prefix = unique("CLI-PRD")
+    file = write(
+        tmp_path,
+        "products.json",
+        [
+            {"product_id": f"{prefix}-A", "description": "cli seeded", "available": 7},
+            {"product_id": f"{prefix}-B", "description": "cli seeded", "available": 0},
+        ],
+    )
+    seeded = sandbox("seed", str(file))
+    assert seeded.exit_code == 0, seeded.output
+    assert "2 of 2 products written" in seeded.stdout
+    assert "0 of 2" in sandbox("seed", str(file), "--only-missing").stdout
+
+    # When the status is asked for, the stock table narrowed to them
+    result = sandbox("status", "--product", prefix)
+
+    # Then it shows the four queues, the orders by status and the products with their stock
+    assert result.exit_code == 0, result.output
+    for key in ("OrderQueueUrl", "OrderDeadLetterQueueUrl", "FileQueueUrl", "FileDeadLetterQueueUrl"):
+        assert re.search(re.escape(outputs[key].rsplit("/", 1)[-1]) + r"\W+\d+\W+\d+", result.stdout), key
+    for state in ("Recebido", "Novo Pedido", "Produto Pendente"):
+        assert re.search(state + r"\W+\d+", result.stdout), state
+    assert re.search(rf"{prefix}-A\W+cli seeded\W+7\W+0", result.stdout)
+    assert re.search(rf"{prefix}-B\W+cli seeded\W+0\W+0", result.stdout)
+
+
+def test_seed_of_a_bad_file_is_a_usage_error(tmp_path):
+    result = sandbox("seed", str(write(tmp_path, "bad.json", [{"product_id": "X"}])))
+    assert result.exit_code == 2
+    assert "available" in result.stderr
+
+
+def test_send_answers_202_and_watch_reaches_the_final_state(tmp_path, products):
+    # Given an order file like the lab's example, with its own order_id and product
+    (product,) = products(5)
+    order = make_order([(product, 2)])
+    file = write(tmp_path, "order.json", to_wire(order))
+
+    # When it is sent and watched
+    result = sandbox("send", str(file), "--watch")
+
+    # Then the API accepted it and it ended Novo Pedido with its item reserved
+    assert result.exit_code == 0, result.output
+    assert "202" in result.stdout and order["order_id"] in result.stdout
+    assert "Novo Pedido" in result.stdout
+    assert re.search(rf"{product}\W+2\W+10.50\W+Reservado", result.stdout)
+
+    # And sending it again is a 409 and exit code 1
+    again = sandbox("send", str(file))
+    assert again.exit_code == 1
+    assert "409" in again.stdout and "Pedido duplicado." in again.stdout
+
+
+def test_send_of_an_invalid_order_prints_the_400_and_exits_1():
+    result = sandbox("send", str(ORDERS / "invalid-fields.json"))
+    assert result.exit_code == 1
+    assert "400" in result.stdout and "Pedido inválido." in result.stdout
+
+
+def test_send_dry_run_validates_locally():
+    result = sandbox("send", "--dry-run", str(ORDERS / "invalid-fields.json"))
+    assert result.exit_code == 1
+    assert "items[0].quantity" in result.stdout
+    assert sandbox("send", "--dry-run", str(ORDERS / "lab-example.json")).exit_code == 0
+
+
+def test_watch_follows_an_order_to_produto_pendente(api, products):
+    # Given an order for a product without stock
+    (product,) = products(0)
+    order = make_order([(product, 1)])
+    assert api.post_order(order).status_code == 202
+
+    # When it is watched
+    result = sandbox("watch", order["order_id"], "--timeout", "60")
+
+    # Then the watch ends on its final status and shows the item pending
+    assert result.exit_code == 0, result.output
+    assert "Produto Pendente" in result.stdout
+    assert re.search(rf"{product}\W+1\W+10.50\W+Pendente", result.stdout)
+
+
+def test_watch_of_an_unknown_order_exits_1():
+    result = sandbox("watch", unique("CLI-NONE"), "--timeout", "5")
+    assert result.exit_code == 1
+    assert "not found" in result.stderr
+
+
+def test_upload_prints_the_counts_and_rejections_of_a_mixed_file(tmp_path, products):
+    # Given the mixed sample (1 valid, 2 invalid orders) with its own order ids and products
+    prefix = unique("CLI")
+    text = (ORDERS / "datalake-mixed.json").read_text("utf-8").replace("ORD-2023", prefix)
+    for original, mine in zip(MIXED_IDS, products(10, 10, 10, 10, 10), strict=True):
+        text = text.replace(original, mine)
+    file = write(tmp_path, "mixed.json", text)
+    key = f"cli/{uuid.uuid4().hex[:8]} mixed.json"
+
+    # When it is uploaded
+    result = sandbox("upload", str(file), "--key", key)
+
+    # Then the report's counts and each rejection are printed, personal data masked
+    assert result.exit_code == 0, result.output
+    assert f"incoming/{key}" in result.stdout
+    assert re.search(r"\W3\W+1\W+2\W+-", result.stdout), result.stdout
+    assert f"{prefix}1004-0002" in result.stdout and "customer.email" in result.stdout
+    assert f"{prefix}1004-0003" in result.stdout and "company" in result.stdout
+    assert "mariana.alves@" not in result.stdout
+
+    # And its accepted order can be watched to its final status
+    watched = sandbox("watch", f"{prefix}1004-0001")
+    assert watched.exit_code == 0, watched.output
+    assert "Novo Pedido" in watched.stdout
+
+    # And with --strict a file with rejections (here: every order already received) exits 1
+    strict = sandbox("upload", str(file), "--key", f"cli/{uuid.uuid4().hex[:8]} again.json", "--strict")
+    assert strict.exit_code == 1
+    assert re.search(r"\W3\W+0\W+3\W+-", strict.stdout), strict.stdout
+
+
+def test_notifications_print_the_pending_notice_masked(api, products):
+    # Given an order left Produto Pendente (its pending notice goes to the inbox)
+    order_id = pending_order(api, products(0)[0])
+
+    # When the notifications are read until it shows up
+    printed: list[str] = []
+
+    def notice() -> bool:
+        result = sandbox("notifications", "--wait", "1")
+        assert result.exit_code == 0, result.output
+        printed.append(result.stdout)
+        return f"Pedido {order_id}: produto pendente" in "".join(printed)
+
+    eventually(notice, timeout=60, interval=0.5, what=f"the pending notice of {order_id}")
+
+    # Then the message is printed with the e-mail masked
+    text = "".join(printed)
+    block = text[text.index(f"Pedido {order_id}") :].split("\n---", 1)[0]
+    assert '"order_status": "Produto Pendente"' in block
+    assert '"customer_email": "m***@example.com"' in block
+    assert "mariana.alves@" not in text
+
+
+def test_notifications_follow_prints_as_they_arrive_until_ctrl_c(api, products):
+    (product,) = products(0)
+    with following("notifications", "--follow") as wait_for:
+        wait_for("following", 30)
+        order_id = pending_order(api, product)
+        wait_for(f"Pedido {order_id}: produto pendente", 60)
+
+
+def test_logs_print_the_processor_line_of_an_order(api, products):
+    # Given an order processed a moment ago
+    order = make_order([(products(3)[0], 1)])
+    assert api.post_order(order).status_code == 202
+    api.final_order(order["order_id"])
+
+    # When the processor's logs are read, narrowed to it
+    def line() -> str | None:
+        result = sandbox("logs", "processor", "--grep", order["order_id"], "--since", "10m")
+        assert result.exit_code == 0, result.output
+        return next((ln for ln in result.stdout.splitlines() if "order processed" in ln), None)
+
+    found = eventually(line, timeout=30, what="the processor's log line")
+
+    # Then it is one line: time, level, message, then the fields
+    assert re.match(r"\d{4}-\d\d-\d\dT[\d:.]+\+00:00 INFO +order processed ", found), found
+    assert f"order_id={order['order_id']}" in found and "order_status=Novo Pedido" in found
+    assert "START" not in found and "REPORT" not in found
+
+
+def test_logs_follow_prints_new_lines_until_ctrl_c(api, products):
+    (product,) = products(3)
+    order = make_order([(product, 1)])
+    with following("logs", "processor", "--follow", "--since", "1s", "--grep", order["order_id"]) as wait_for:
+        wait_for("following", 30)
+        assert api.post_order(order).status_code == 202
+        assert "order processed" in wait_for(f"order_id={order['order_id']}", 60)
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert sandbox("send", str(tmp_path / "missing.json")).exit_code == 2
+    assert sandbox("logs", "nobody").exit_code == 2
+    assert sandbox("logs", "--since", "yesterday").exit_code == 2
+    assert sandbox("frobnicate").exit_code == 2
+
+
+def test_when_nothing_answers_the_error_says_make_up():
+    result = sandbox("status", env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    assert result.exit_code == 1
+    assert "the sandbox is not running: run `make up`" in result.stderr
+
+
+def test_without_outputs_the_error_says_make_up(tmp_path):
+    result = subprocess.run(
+        [str(SANDBOX), "status"],
+        env=dict(os.environ, SANDBOX_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "run `make up`" in result.stderr
+
+
+def _table_items(session: boto3.session.Session, endpoint: str, table: str) -> list[dict]:
+    db = session.client("dynamodb", endpoint_url=endpoint)
+    return [item for page in db.get_paginator("scan").paginate(TableName=table) for item in page["Items"]]
+
+
+def test_reset_wipes_orders_and_stock_and_seeds_again_on_its_own_emulator(tmp_path):
+    # reset wipes a whole table: never the shared sandbox. A second emulator on its own port and folder.
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, SANDBOX_DIR=str(tmp_path), PYTHON=sys.executable)
+    hook = [shutil.which("bash") or "/bin/bash", str(ROOT / "localstack" / "init" / "ready.d" / "10-deploy.sh")]
+    emulator = [sys.executable, str(ROOT / "tools" / "emulator.py")]
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(SANDBOX), *args], env=env, input=stdin, capture_output=True, text=True, timeout=300)
+
+    try:
+        started = subprocess.run([*emulator, "start"], env=env, capture_output=True, text=True, timeout=60)
+        assert started.returncode == 0, started.stdout + started.stderr
+        deployed = subprocess.run(hook, env=env, capture_output=True, text=True, timeout=300)
+        assert deployed.returncode == 0, deployed.stderr
+        outputs = json.loads((tmp_path / "outputs.json").read_text("utf-8"))
+        assert outputs["Endpoint"] == endpoint
+        table = outputs["OrdersTable"]
+
+        # Given an extra product and an order processed against it (order, stock moves)
+        extra = unique("CLI-RESET")
+        assert cli("seed", str(write(tmp_path, "extra.json", [{"product_id": extra, "available": 2}]))).returncode == 0
+        order = make_order([(extra, 1)])
+        api = Api(outputs["ApiBaseUrl"])
+        assert api.post_order(order).status_code == 202
+        assert api.final_order(order["order_id"], timeout=60)["order_status"] == "Novo Pedido"
+
+        # When the reset is declined, nothing is deleted
+        declined = cli("reset", stdin="n\n")
+        assert declined.returncode == 1 and "nothing deleted" in declined.stderr
+        assert any(item["PK"]["S"] == f"ORDER#{order['order_id']}" for item in _table_items(session, endpoint, table))
+
+        # When it is confirmed with --yes
+        reset = cli("reset", "--yes")
+        assert reset.returncode == 0, reset.stdout + reset.stderr
+
+        # Then the table holds only the seed file's products, with their initial stock
+        items = _table_items(session, endpoint, table)
+        assert {(item["PK"]["S"], item["SK"]["S"]) for item in items} == {
+            (f"PRODUCT#{p['product_id']}", "STOCK") for p in SEED_PRODUCTS
+        }
+        stock = {
+            item["PK"]["S"].removeprefix("PRODUCT#"): (item["available"]["N"], item["reserved"]["N"]) for item in items
+        }
+        assert stock == {p["product_id"]: (str(p["available"]), "0") for p in SEED_PRODUCTS}
+        assert api.get_order(order["order_id"]).status_code == 404
+
+        # And with --no-seed it is left empty, the stack still answering
+        assert cli("reset", "--yes", "--no-seed").returncode == 0
+        assert _table_items(session, endpoint, table) == []
+        assert api.get_product(SEED_PRODUCTS[0]["product_id"]).status_code == 404
+    finally:
+        subprocess.run([*emulator, "stop"], env=env, capture_output=True, text=True, timeout=60)
