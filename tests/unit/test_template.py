@@ -14,7 +14,7 @@ from typing import Any
 import deploy
 import model
 import pytest
-import yaml
+from cfn import load_template
 
 import seed
 
@@ -35,33 +35,11 @@ OUTPUTS = [
 
 
 # ---------------------------------------------------------------- loading
-class CfnLoader(yaml.SafeLoader):
-    """A safe loader that reads CloudFormation short tags as their long form (!Ref x -> {"Ref": x})."""
-
-
-def _intrinsic(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    document = yaml.load(TEMPLATE.read_text("utf-8"), Loader=CfnLoader)  # noqa: S506 - a SafeLoader subclass
-    assert isinstance(document, dict)
-    return document
+    return load_template(TEMPLATE.read_text("utf-8"))
 
 
 @pytest.fixture(scope="module")
