@@ -75,7 +75,7 @@ outputs: ## print the stack outputs (.sandbox/outputs.json)
 logs: $(STAMP) ## print the Lambda functions' logs (FUNCTION=api|file-validator|processor to pick one)
 	@$(VENV)/bin/sandbox logs $(FUNCTION)
 
-notifications: $(STAMP) ## print what reached the SNS topics since `make up`
+notifications: $(STAMP) ## print what reached the SNS topics since the last call
 	@$(VENV)/bin/sandbox notifications
 
 dlq: $(STAMP) ## list what is in the dead-letter queues (personal data masked)
@@ -102,7 +102,7 @@ model: $(STAMP) ## regenerate the API Gateway model in infra/template.yaml from 
 openapi: $(STAMP) ## regenerate docs/openapi.yaml from the order schema
 	$(PY) tools/openapi.py
 
-lint: $(STAMP) ## cfn-lint the template and check the API model has not drifted
+lint: $(STAMP) ## cfn-lint, ruff (lint, format), mypy --strict on the domain, API model and OpenAPI drift
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/ruff check functions tools tests
 	$(VENV)/bin/ruff format --check functions tools tests
