@@ -7,6 +7,7 @@ import time
 import uuid
 
 from e2e_support import eventually, make_order, to_wire, unique
+from test_datalake import upload
 
 
 def cpf_with_check_digits() -> str:
@@ -25,12 +26,6 @@ def person(order: dict, cpf: str, email: str) -> list[str]:
     order["customer"]["email"] = email
     digits = "".join(c for c in cpf if c.isdigit())
     return [cpf, digits, email, email.partition("@")[0]]
-
-
-def upload(aws, outputs, name: str, body: bytes) -> str:
-    key = f"incoming/e2e/{uuid.uuid4().hex[:8]} {name}"
-    aws.client("s3").put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body)
-    return key
 
 
 def report_text(aws, outputs, key: str) -> str:

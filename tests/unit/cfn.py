@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -33,3 +37,18 @@ def load_template(text: str) -> dict[str, Any]:
     document = yaml.load(text, Loader=CfnLoader)  # noqa: S506 - a SafeLoader subclass
     assert isinstance(document, dict)
     return document
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE.read_text("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = template["Resources"]
+    return found
+
+
+def of_type(resources: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in resources.items() if r["Type"] == kind}

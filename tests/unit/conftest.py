@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfn import resources, template  # noqa: F401 (shared fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAB_EXAMPLE = REPO_ROOT / "seed" / "orders" / "lab-example.json"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfn import load_template
+from cfn import of_type
 from fakes import FakeQueue, FakeStore
 
 from orders import validation
@@ -27,7 +27,6 @@ from orders.validation import MAX_ORDER_BYTES, OrderValidator
 from service.use_cases import OrderIntake
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
 FUNCTIONS = REPO_ROOT / "functions"
 
 # How each boto3 client method is authorised. A method missing here fails the IAM test: add it with its action.
@@ -68,21 +67,6 @@ LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents
 
 
 # ================================================================ the template
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template(TEMPLATE.read_text("utf-8"))
-
-
-@pytest.fixture(scope="module")
-def resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = template["Resources"]
-    return found
-
-
-def of_type(resources: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in resources.items() if r["Type"] == kind}
 
 
 def as_list(value: Any) -> list[Any]:

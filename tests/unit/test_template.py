@@ -14,7 +14,7 @@ from typing import Any
 import deploy
 import model
 import pytest
-from cfn import load_template
+from cfn import of_type
 
 import seed
 
@@ -35,21 +35,6 @@ OUTPUTS = [
 
 
 # ---------------------------------------------------------------- loading
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template(TEMPLATE.read_text("utf-8"))
-
-
-@pytest.fixture(scope="module")
-def resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = template["Resources"]
-    return found
-
-
-def of_type(resources: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in resources.items() if r["Type"] == kind}
 
 
 def target(reference: Any) -> str:
