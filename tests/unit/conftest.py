@@ -24,6 +24,30 @@ def _refuse(*args: Any, **kwargs: Any) -> Any:
     raise RuntimeError("unit tests must not open network connections")
 
 
+# What every Lambda reads from its environment (see infra/template.yaml), with fake values.
+LAMBDA_ENVIRONMENT = {
+    "TABLE_NAME": "orders",
+    "ORDER_QUEUE_URL": "https://sqs.example/orders.fifo",
+    "FILE_QUEUE_URL": "https://sqs.example/files",
+    "ERROR_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:errors",
+    "PENDING_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:pending",
+    "STRICT_DOCUMENTS": "false",
+    "MAX_RECEIVE_COUNT": "5",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # Dummy keys: boto3 resolves credentials when it builds a client, and would otherwise ask the network.
+    "AWS_ACCESS_KEY_ID": "x",
+    "AWS_SECRET_ACCESS_KEY": "x",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment the handler modules read when imported."""
+    for name, value in LAMBDA_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _refuse)

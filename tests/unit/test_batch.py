@@ -101,18 +101,7 @@ class FailsOn:
 
 
 @pytest.fixture
-def processor(monkeypatch: pytest.MonkeyPatch, parts: Any) -> Any:
-    for name, value in {
-        "TABLE_NAME": "orders",
-        "PENDING_TOPIC_ARN": "pending",
-        "ERROR_TOPIC_ARN": "errors",
-        "ORDER_QUEUE_URL": "q",
-        "MAX_RECEIVE_COUNT": "5",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
+def processor(lambda_env: None, monkeypatch: pytest.MonkeyPatch, parts: Any) -> Any:
     module = importlib.import_module("handlers.processor")
     monkeypatch.setattr(module, "_failures", parts[0])
     return module

@@ -20,23 +20,6 @@ from service.use_cases import FileIngestion, OrderIntake
 ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "TABLE_NAME": "orders",
-        "ORDER_QUEUE_URL": "https://sqs.example/orders.fifo",
-        "ERROR_TOPIC_ARN": ERROR_TOPIC,
-        "STRICT_DOCUMENTS": "false",
-        "FILE_QUEUE_URL": "https://sqs.example/files",
-        "MAX_RECEIVE_COUNT": "5",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
 class Api:
     def __init__(self, module: Any, store: FakeStore, queue: FakeQueue) -> None:
         self.module, self.store, self.queue = module, store, queue
@@ -56,7 +39,7 @@ class Api:
 
 
 @pytest.fixture
-def api(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Api:
+def api(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> Api:
     module = importlib.import_module("handlers.api")
     store, queue = FakeStore(stock={"PRD-1001": 5, "PRD-2002": 5}), FakeQueue()
     monkeypatch.setattr(module, "_store", store)
@@ -134,7 +117,7 @@ def test_unknown_route_is_404(api: Api) -> None:
 
 # ================================================================ file validator
 @pytest.fixture
-def file_handler(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeFiles, FakeStore]:
+def file_handler(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeFiles, FakeStore]:
     module = importlib.import_module("handlers.file_validator")
     store, files = FakeStore(), FakeFiles()
     ingestion = FileIngestion(OrderValidator(), store, FakeQueue(), files, FakeNotifier(), ERROR_TOPIC)

@@ -664,17 +664,7 @@ def test_the_api_stage_throttles_every_method(template: dict[str, Any], resource
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in {
-        "TABLE_NAME": "orders",
-        "ORDER_QUEUE_URL": "https://sqs.example/orders.fifo",
-        "STRICT_DOCUMENTS": "false",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
+def api(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     module = importlib.import_module("handlers.api")
     calls: list[str] = []
     store, queue = FakeStore(calls=calls), FakeQueue(calls=calls)

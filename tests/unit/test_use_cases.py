@@ -586,17 +586,7 @@ class FailingProcessor:
 
 
 @pytest.fixture
-def processor_handler(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("TABLE_NAME", "orders")
-    monkeypatch.setenv("PENDING_TOPIC_ARN", PENDING_TOPIC)
-    monkeypatch.setenv("ERROR_TOPIC_ARN", ERROR_TOPIC)
-    monkeypatch.setenv("ORDER_QUEUE_URL", "https://sqs.example/orders.fifo")
-    monkeypatch.setenv("MAX_RECEIVE_COUNT", "5")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    # Dummy keys: boto3 resolves credentials when it builds a client, and would otherwise ask the network.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def processor_handler(lambda_env: None) -> Any:
     return importlib.import_module("handlers.processor")
 
 
