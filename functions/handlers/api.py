@@ -1,4 +1,5 @@
-"""API Gateway (REST, AWS_PROXY): POST /orders, GET /orders/{order_id}, GET /products/{product_id}."""
+"""API Gateway (REST, AWS_PROXY): POST /orders, GET /orders/{order_id}, GET /products/{product_id},
+POST /products/{product_id}/restock."""
 
 from __future__ import annotations
 
@@ -12,20 +13,23 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.model import OrderRejected
+from orders.restock import RestockRejected
 from orders.validation import OrderValidator
-from service.adapters import DuplicateOrder, OrderQueue, OrderStore
+from service.adapters import DuplicateOrder, OrderQueue, OrderStore, RestockQueue
 from service.config import ApiSettings
 from service.logs import log
-from service.use_cases import OrderIntake
+from service.use_cases import OrderIntake, RestockConflict, RestockIntake
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _settings = ApiSettings.from_env()
 _store = OrderStore(boto3.client("dynamodb"), _settings.table_name)
+_sqs = boto3.client("sqs")
 _intake = OrderIntake(
     OrderValidator(strict_documents=_settings.strict_documents),
     _store,
-    OrderQueue(boto3.client("sqs"), _settings.order_queue_url),
+    OrderQueue(_sqs, _settings.order_queue_url),
 )
+_restocks = RestockIntake(_store, RestockQueue(_sqs, _settings.restock_queue_url))
 
 
 def _json_value(value: Any) -> Any:
@@ -54,13 +58,21 @@ def _header(event: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def post_order(event: dict[str, Any]) -> dict[str, Any]:
+def _json_body(event: dict[str, Any], refusal: str) -> tuple[str | bytes | None, dict[str, Any] | None]:
+    """The request body, or the 415 answer when it is declared as something other than JSON."""
     content_type = _header(event, "content-type")
     if content_type and "json" not in content_type.lower():
-        return _response(415, {"message": "Envie o pedido com Content-Type: application/json."})
+        return None, _response(415, {"message": refusal})
     body = event.get("body")
     if body is not None and event.get("isBase64Encoded"):
         body = base64.b64decode(body)
+    return body, None
+
+
+def post_order(event: dict[str, Any]) -> dict[str, Any]:
+    body, refused = _json_body(event, "Envie o pedido com Content-Type: application/json.")
+    if refused is not None:
+        return refused
     try:
         order = _intake.submit(body)
     except OrderRejected as exc:
@@ -92,6 +104,8 @@ def get_order(order_id: str) -> dict[str, Any]:
             "order_date": record.get("order_date"),
             "received_at": record.get("received_at"),
             "processed_at": record.get("processed_at"),
+            "released_at": record.get("released_at"),
+            "status_history": record.get("status_history", []),
             "items_total": _money(record.get("items_total")),
             "items": [
                 {
@@ -113,10 +127,44 @@ def get_product(product_id: str) -> dict[str, Any]:
     return _response(
         200,
         {
-            "product_id": record["product_id"],
+            "product_id": record.get("product_id", product_id),
             "description": record.get("description"),
             "available": int(record.get("available", 0)),
             "reserved": int(record.get("reserved", 0)),
+            "waiting_items": int(record.get("waiting", 0)),
+        },
+    )
+
+
+def post_restock(event: dict[str, Any], product_id: str) -> dict[str, Any]:
+    body, refused = _json_body(event, "Envie a reposição com Content-Type: application/json.")
+    if refused is not None:
+        return refused
+    try:
+        receipt = _restocks.submit(product_id, body, _header(event, "idempotency-key"))
+    except RestockRejected as exc:
+        log("INFO", "restock rejected", product_id=product_id, errors=[e.as_dict() for e in exc.errors])
+        return _response(400, {"message": "Reposição inválida.", "errors": [e.as_dict() for e in exc.errors]})
+    except RestockConflict:
+        message = "Idempotency-Key já usada por uma reposição de outro produto ou quantidade."
+        return _response(409, {"message": message})
+    except (BotoCoreError, ClientError):
+        return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
+    restock = receipt.restock
+    message = (
+        "Reposição já recebida; aplicada uma única vez."
+        if receipt.replayed
+        else "Reposição enviada para processamento."
+    )
+    return _response(
+        202,
+        {
+            "restock_id": restock.restock_id,
+            "product_id": restock.product_id,
+            "quantity": restock.quantity,
+            "restock_status": receipt.restock_status,
+            "replayed": receipt.replayed,
+            "message": message,
         },
     )
 
@@ -131,4 +179,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return get_order(params.get("order_id", ""))
     if method == "GET" and resource == "/products/{product_id}":
         return get_product(params.get("product_id", ""))
+    if method == "POST" and resource == "/products/{product_id}/restock":
+        return post_restock(event, params.get("product_id", ""))
     return _response(404, {"message": "Rota não encontrada."})

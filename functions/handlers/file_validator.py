@@ -1,4 +1,5 @@
-"""SQS standard queue of S3 notifications -> file ingestion, with partial batch responses."""
+"""SQS standard queue of S3 notifications -> file ingestion (orders under incoming/, restocks under restock/),
+with partial batch responses."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from urllib.parse import unquote_plus
 import boto3
 
 from orders.validation import OrderValidator
-from service.adapters import FileStore, Notifier, OrderQueue, OrderStore
+from service.adapters import FileStore, Notifier, OrderQueue, OrderStore, RestockQueue
 from service.batch import BatchFailures
 from service.config import FileSettings
 from service.logs import bound, log
@@ -25,6 +26,7 @@ _ingestion = FileIngestion(
     FileStore(boto3.client("s3")),
     _notifier,
     _settings.error_topic_arn,
+    restocks=RestockQueue(_sqs, _settings.restock_queue_url),
 )
 _failures = BatchFailures(
     _sqs,

@@ -9,9 +9,9 @@ import boto3
 from orders.codec import decode_order
 from orders.model import Order
 from service.adapters import Notifier, OrderStore
-from service.batch import BatchFailures
+from service.batch import BatchFailures, run_in_group_order
 from service.config import ProcessorSettings
-from service.logs import bound, log
+from service.logs import bound
 from service.use_cases import OrderProcessor
 
 _settings = ProcessorSettings.from_env()
@@ -29,37 +29,23 @@ _failures = BatchFailures(
 )
 
 
-def _decoded(records: list[dict[str, Any]]) -> list[Order | Exception]:
-    decoded: list[Order | Exception] = []
-    for record in records:
-        try:
-            decoded.append(decode_order(record["body"]))
-        except Exception as exc:  # a poison body: handled as that record's failure below
-            decoded.append(exc)
-    return decoded
+def _decoded(record: dict[str, Any]) -> Order | Exception:
+    try:
+        return decode_order(record["body"])
+    except Exception as exc:  # a poison body: handled as that record's failure
+        return exc
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records", [])
-    orders = _decoded(records)
-    _processor.prefetch([order for order in orders if isinstance(order, Order)])
-    failures: list[tuple[dict[str, Any], BaseException | None]] = []
-    blocked: set[str | None] = set()
-    for record, order in zip(records, orders, strict=True):
-        group = record.get("attributes", {}).get("MessageGroupId")
-        # FIFO order holds within a group: after a failure, that group's later records wait; other groups go
-        # on. A record without group information counts as part of every group.
-        if blocked and (group in blocked or group is None or None in blocked):
-            failures.append((record, None))
-            continue
-        order_id = order.order_id if isinstance(order, Order) else None
-        try:
-            with bound(order_id=order_id, message_id=record.get("messageId")):
-                if isinstance(order, Exception):
-                    raise order
-                _processor.process(order)
-        except Exception as exc:
-            log("ERROR", "order message failed", order_id=order_id, message_id=record.get("messageId"), error=repr(exc))
-            failures.append((record, exc))
-            blocked.add(group)
-    return _failures.respond(failures)
+    orders = {id(record): _decoded(record) for record in records}
+    _processor.prefetch([order for order in orders.values() if isinstance(order, Order)])
+
+    def process(record: dict[str, Any]) -> None:
+        order = orders[id(record)]
+        if isinstance(order, Exception):
+            raise order
+        with bound(order_id=order.order_id, message_id=record.get("messageId")):
+            _processor.process(order)
+
+    return _failures.respond(run_in_group_order(records, process))

@@ -15,6 +15,11 @@ RESERVED = "Reservado"
 PENDING = "Pendente"
 
 
+def history_entry(status: str, at: str, reason: str) -> dict[str, str]:
+    """One line of an order's status history: what it became, when, and why (in Portuguese, shown to users)."""
+    return {"status": status, "at": at, "reason": reason}
+
+
 @dataclass(frozen=True)
 class FieldError:
     field: str

@@ -14,14 +14,17 @@ class Rejection:
     order_id: str | None
     errors: tuple[FieldError, ...]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "order_id": self.order_id, "errors": [e.as_dict() for e in self.errors]}
+    def as_dict(self, kind: str = "orders") -> dict[str, Any]:
+        # A rejected restock line is named by its product; a rejected order by its order_id.
+        name = "product_id" if kind == "restocks" else "order_id"
+        return {"index": self.index, name: self.order_id, "errors": [e.as_dict() for e in self.errors]}
 
 
 @dataclass
 class FileReport:
     bucket: str
     key: str
+    kind: str = "orders"  # or "restocks": what the file's entries are
     accepted: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     file_error: str | None = None
@@ -50,14 +53,15 @@ class FileReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "event": "file_report",
+            "kind": self.kind,
             "bucket": self.bucket,
             "key": self.key,
             "received": self.received,
             "accepted": len(self.accepted),
             "rejected": len(self.rejections),
             "file_error": self.file_error,
-            "accepted_order_ids": self.accepted,
-            "rejections": [r.as_dict() for r in self.rejections],
+            f"accepted_{'restock' if self.kind == 'restocks' else 'order'}_ids": self.accepted,
+            "rejections": [r.as_dict(self.kind) for r in self.rejections],
             "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
         }
 

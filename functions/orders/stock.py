@@ -25,6 +25,14 @@ class StockDecision:
         return NEW_ORDER if all(d.status == RESERVED for d in self.items) else PRODUCT_PENDING
 
     @property
+    def reason(self) -> str:
+        """Why the order got its status, for its history."""
+        if self.status == NEW_ORDER:
+            return "estoque reservado para todos os itens"
+        waiting = ", ".join(f"{i.product_id} ({i.quantity})" for i in self.pending)
+        return f"sem estoque disponível para: {waiting}"
+
+    @property
     def reserved(self) -> tuple[OrderItem, ...]:
         return tuple(d.item for d in self.items if d.status == RESERVED)
 

@@ -13,8 +13,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.codec import encode_order, to_json
 from orders.masking import mask_email
-from orders.model import PENDING, PRODUCT_PENDING, RECEIVED, Order
+from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
+from orders.restock import RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock
 from orders.stock import PendingNotice, StockDecision
 
 _serializer = TypeSerializer()
@@ -49,6 +50,22 @@ class StoreBusy(Exception):
     """Throttling or a transaction conflict: safe to retry the same write."""
 
 
+class DuplicateRestock(Exception):
+    """The restock_id (idempotency key) was already received; `existing` is what it was received with."""
+
+    def __init__(self, restock_id: str, existing: dict[str, Any]) -> None:
+        super().__init__(f"restock {restock_id} already received")
+        self.existing = existing
+
+
+class ItemGone(Exception):
+    """The pending item is no longer pending: another release reserved it first."""
+
+
+class OrderChanged(Exception):
+    """The order changed between our read and our write (another of its items was released): read again."""
+
+
 @dataclass(frozen=True)
 class PreparedWrite:
     order_id: str
@@ -80,6 +97,22 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _reasons(exc: ClientError) -> list[str]:
+    return [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
+
+
+# Attribute names of a product's stock, always through placeholders (some are DynamoDB reserved words).
+_STOCK_NAMES = {"#available": "available", "#reserved": "reserved", "#waiting": "waiting"}
+
+
+def _restock_key(restock_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"RESTOCK#{restock_id}"}, "SK": {"S": "RESTOCK"}}
+
+
+def _received_reason(source: str) -> str:
+    return "pedido recebido pela API" if source.startswith("api:") else "pedido recebido em arquivo do data lake"
+
+
 class OrderStore:
     """The single table: orders, their pending items, product stock and processed files."""
 
@@ -99,6 +132,7 @@ class OrderStore:
             "order_date": order.order_date,
             "received_at": _now(),
             "source": source,
+            "status_history": [history_entry(RECEIVED, _now(), _received_reason(source))],
             "items": [
                 {
                     "product_id": i.product_id,
@@ -201,14 +235,19 @@ class OrderStore:
         return _plain(item) if item else None
 
     def available_stock(self, product_ids: Iterable[str]) -> dict[str, int]:
-        """`available` of each product in one round trip; products without a record are absent."""
+        """Units of each product a new order may take, in one round trip: `available`, or 0 while older
+        items wait for the product (first come, first served). Products without a record are absent."""
         keys = [_product_key(pid) for pid in dict.fromkeys(product_ids)]
         stock: dict[str, int] = {}
         while keys:
-            request = {self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "PK, available"}}
+            request = {
+                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "PK, available, waiting"}
+            }
             response = self._db.batch_get_item(RequestItems=request)
             for item in response.get("Responses", {}).get(self._table, []):
-                stock[item["PK"]["S"].removeprefix("PRODUCT#")] = int(item["available"]["N"])
+                waiting = int(item.get("waiting", {}).get("N", "0"))
+                available = int(item.get("available", {}).get("N", "0"))
+                stock[item["PK"]["S"].removeprefix("PRODUCT#")] = available if waiting <= 0 else 0
             keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return stock
 
@@ -239,6 +278,7 @@ class OrderStore:
                 for i in order.items
             ],
             "items_total": order.items_total,
+            "pending_count": len(decision.pending),
             "pending_notified": False,
             "GSI1PK": f"STATUS#{status}",
             "GSI1SK": f"{order.order_date}#{order.order_id}",
@@ -250,6 +290,11 @@ class OrderStore:
         names.update({"#received_at": "received_at", "#source": "source", "#status": "order_status"})
         values.update({":now": {"S": now}, ":queue": {"S": "queue"}, ":received": {"S": RECEIVED}})
         assignments += ["#received_at = if_not_exists(#received_at, :now)", "#source = if_not_exists(#source, :queue)"]
+        names["#history"] = "status_history"
+        values.update(
+            {":entry": _serializer.serialize([history_entry(status, now, decision.reason)]), ":none": {"L": []}}
+        )
+        assignments.append("#history = list_append(if_not_exists(#history, :none), :entry)")
         writes: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -263,18 +308,44 @@ class OrderStore:
             }
         ]
         for item in decision.reserved:
+            # Nobody may be waiting for the product: a new order never takes stock ahead of an older pending item.
             writes.append(
                 {
                     "Update": {
                         "TableName": self._table,
                         "Key": _product_key(item.product_id),
-                        "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
-                        "ConditionExpression": "attribute_exists(PK) AND available >= :q",
-                        "ExpressionAttributeValues": {":q": {"N": str(item.quantity)}},
+                        "UpdateExpression": "SET #available = #available - :q, #reserved = #reserved + :q",
+                        "ConditionExpression": (
+                            "attribute_exists(PK) AND #available >= :q"
+                            " AND (attribute_not_exists(#waiting) OR #waiting <= :zero)"
+                        ),
+                        "ExpressionAttributeNames": _STOCK_NAMES,
+                        "ExpressionAttributeValues": {":q": {"N": str(item.quantity)}, ":zero": {"N": "0"}},
                     }
                 }
             )
         for item in decision.pending:
+            # The item joins its product's queue only if it really cannot be served now (no stock, or others
+            # waiting): otherwise a restock released in between would leave it waiting beside free stock.
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _product_key(item.product_id),
+                        "UpdateExpression": "SET product_id = if_not_exists(product_id, :pid) ADD #waiting :one",
+                        "ConditionExpression": (
+                            "attribute_not_exists(#available) OR #available < :q OR #waiting > :zero"
+                        ),
+                        "ExpressionAttributeNames": {"#available": "available", "#waiting": "waiting"},
+                        "ExpressionAttributeValues": {
+                            ":pid": {"S": item.product_id},
+                            ":q": {"N": str(item.quantity)},
+                            ":one": {"N": "1"},
+                            ":zero": {"N": "0"},
+                        },
+                    }
+                }
+            )
             pending = {
                 "PK": f"ORDER#{order.order_id}",
                 "SK": f"PENDING#{item.product_id}",
@@ -319,6 +390,253 @@ class OrderStore:
             Key=_order_key(order_id),
             UpdateExpression="SET pending_notified = :true",
             ExpressionAttributeValues={":true": {"BOOL": True}},
+        )
+
+    # -- restocks -------------------------------------------------------------------------------
+    def claim_restock(self, restock: Restock, source: str) -> None:
+        """Record the restock as received, once per restock_id; raise DuplicateRestock otherwise."""
+        record = {
+            "PK": f"RESTOCK#{restock.restock_id}",
+            "SK": "RESTOCK",
+            "entity": "restock",
+            "restock_status": RESTOCK_RECEIVED,
+            "source": source,
+            "received_at": _now(),
+            **restock.as_message(),
+        }
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_item(record),
+                ConditionExpression="attribute_not_exists(PK)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                old = exc.response.get("Item") or self._get(_restock_key(restock.restock_id)) or {}
+                raise DuplicateRestock(restock.restock_id, _plain(old)) from exc
+            raise
+
+    def release_restock_claim(self, restock_id: str, source: str) -> None:
+        """Undo a restock claim whose message never reached the queue (only if still ours and not applied)."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=_restock_key(restock_id),
+                ConditionExpression="restock_status = :received AND #source = :source",
+                ExpressionAttributeNames={"#source": "source"},
+                ExpressionAttributeValues={":received": {"S": RESTOCK_RECEIVED}, ":source": {"S": source}},
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def apply_restock(self, restock: Restock) -> bool:
+        """Raise the product's `available` by the restock, in the same transaction that marks the restock
+        applied; return False when it was applied before (a second delivery changes nothing)."""
+        now = _now()
+        writes = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _restock_key(restock.restock_id),
+                    "UpdateExpression": (
+                        "SET restock_status = :applied, applied_at = :now, product_id = :pid, quantity = :q,"
+                        " entity = :entity"
+                    ),
+                    # A restock sent straight to the queue was never claimed: it is applied all the same.
+                    "ConditionExpression": "attribute_not_exists(PK) OR restock_status = :received",
+                    "ExpressionAttributeValues": {
+                        ":applied": {"S": RESTOCK_APPLIED},
+                        ":received": {"S": RESTOCK_RECEIVED},
+                        ":now": {"S": now},
+                        ":pid": {"S": restock.product_id},
+                        ":q": {"N": str(restock.quantity)},
+                        ":entity": {"S": "restock"},
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _product_key(restock.product_id),
+                    # A product nobody stocked before gets its record here: orders may already wait for it.
+                    "UpdateExpression": (
+                        "SET product_id = if_not_exists(product_id, :pid), restocked_at = :now,"
+                        " #reserved = if_not_exists(#reserved, :zero) ADD #available :q"
+                    ),
+                    "ExpressionAttributeNames": {"#available": "available", "#reserved": "reserved"},
+                    "ExpressionAttributeValues": {
+                        ":pid": {"S": restock.product_id},
+                        ":now": {"S": now},
+                        ":zero": {"N": "0"},
+                        ":q": {"N": str(restock.quantity)},
+                    },
+                }
+            },
+        ]
+        try:
+            # No ClientRequestToken: the marker's condition is the idempotency, across any time span.
+            self._db.transact_write_items(TransactItems=writes)
+        except ClientError as exc:
+            code = _code(exc)
+            if code == "TransactionCanceledException":
+                reasons = _reasons(exc)
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+                if not reasons:
+                    current = self._get(_restock_key(restock.restock_id)) or {}
+                    if current.get("restock_status", {}).get("S") == RESTOCK_APPLIED:
+                        return False
+                raise StoreBusy(f"transaction cancelled: {reasons}") from exc
+            if code in _THROTTLED:
+                raise StoreBusy(code) from exc
+            raise
+        return True
+
+    def get_restock(self, restock_id: str) -> dict[str, Any] | None:
+        item = self._get(_restock_key(restock_id))
+        return _plain(item) if item else None
+
+    def pending_queue(self, product_id: str, limit: int = 100) -> list[PendingItem]:
+        """The items waiting for a product, oldest order_date first (GSI1: PENDING#<product>)."""
+        response = self._db.query(
+            TableName=self._table,
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"PENDING#{product_id}"}},
+            ScanIndexForward=True,
+            Limit=limit,
+        )
+        return [
+            PendingItem(
+                order_id=str(record["order_id"]),
+                product_id=str(record["product_id"]),
+                quantity=int(record["quantity"]),
+                queued_at=str(record["GSI1SK"]),
+            )
+            for record in map(_plain, response.get("Items", []))
+        ]
+
+    def reserve_pending(self, item: PendingItem, order: dict[str, Any], reason: str) -> bool:
+        """Reserve one pending item in one transaction: the product's stock, the item's marker and the
+        order. Return True when it was the order's last pending item (the order is then `Novo Pedido`).
+
+        Raises StockChanged (not enough `available` any more), ItemGone (already reserved) or OrderChanged
+        (the order moved since it was read: read it again)."""
+        items = order.get("items", [])
+        index = next(n for n, i in enumerate(items) if i["product_id"] == item.product_id)
+        count = order.get("pending_count")
+        left = int(count) if count is not None else sum(1 for i in items if i.get("item_status") == PENDING)
+        last = left <= 1
+        now = _now()
+        names = {"#items": "items", "#status": "order_status", "#count": "pending_count"}
+        values: dict[str, Any] = {
+            ":reserved": {"S": RESERVED},
+            ":pending": {"S": PENDING},
+            ":pp": {"S": PRODUCT_PENDING},
+            ":left": {"N": str(left - 1)},
+            ":count": {"N": str(left)},
+        }
+        assignments = [f"#items[{index}].item_status = :reserved", "#count = :left"]
+        if last:
+            names["#history"] = "status_history"
+            values.update(
+                {
+                    ":new": {"S": NEW_ORDER},
+                    ":gsi": {"S": f"STATUS#{NEW_ORDER}"},
+                    ":now": {"S": now},
+                    ":entry": _serializer.serialize([history_entry(NEW_ORDER, now, reason)]),
+                    ":none": {"L": []},
+                }
+            )
+            assignments += [
+                "#status = :new",
+                "GSI1PK = :gsi",
+                "released_at = :now",
+                "#history = list_append(if_not_exists(#history, :none), :entry)",
+            ]
+        condition = f"#status = :pp AND #items[{index}].item_status = :pending AND "
+        condition += "#count = :count" if count is not None else "attribute_not_exists(#count)"
+        writes: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _product_key(item.product_id),
+                    "UpdateExpression": (
+                        "SET #available = #available - :q, #reserved = #reserved + :q ADD #waiting :minus"
+                    ),
+                    "ConditionExpression": "#available >= :q",
+                    "ExpressionAttributeNames": _STOCK_NAMES,
+                    "ExpressionAttributeValues": {":q": {"N": str(item.quantity)}, ":minus": {"N": "-1"}},
+                }
+            },
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"PK": {"S": f"ORDER#{item.order_id}"}, "SK": {"S": f"PENDING#{item.product_id}"}},
+                    "ConditionExpression": "attribute_exists(PK)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _order_key(item.order_id),
+                    "UpdateExpression": "SET " + ", ".join(assignments),
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            },
+        ]
+        if last:
+            # The outbox: the order-released message is published after the commit, from this record, so a
+            # failed publish is retried by the next release of the product instead of being lost.
+            email = order.get("document", {}).get("customer", {}).get("email", "")
+            outbox = {
+                "PK": f"RELEASED#{item.product_id}",
+                "SK": f"ORDER#{item.order_id}",
+                "entity": "release_notice",
+                "order_id": item.order_id,
+                "customer_email": email,
+                "reason": reason,
+                "released_at": now,
+                "items": [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in items],
+            }
+            writes.append({"Put": {"TableName": self._table, "Item": _item(outbox)}})
+        try:
+            self._db.transact_write_items(TransactItems=writes)
+        except ClientError as exc:
+            code = _code(exc)
+            if code != "TransactionCanceledException":
+                if code in _THROTTLED:
+                    raise StoreBusy(code) from exc
+                raise
+            reasons = _reasons(exc)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise StockChanged(item.product_id) from exc
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise ItemGone(item.order_id) from exc
+            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                raise OrderChanged(item.order_id) from exc
+            if not reasons:
+                raise OrderChanged(item.order_id) from exc  # the caller reads everything again
+            raise StoreBusy(f"transaction cancelled: {reasons}") from exc
+        return last
+
+    def release_notices(self, product_id: str) -> list[dict[str, Any]]:
+        """Orders completed by releases of this product whose message is not yet published."""
+        response = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"RELEASED#{product_id}"}},
+            ConsistentRead=True,
+        )
+        return [_plain(item) for item in response.get("Items", [])]
+
+    def clear_release_notice(self, product_id: str, order_id: str) -> None:
+        self._db.delete_item(
+            TableName=self._table, Key={"PK": {"S": f"RELEASED#{product_id}"}, "SK": {"S": f"ORDER#{order_id}"}}
         )
 
     # -- files ----------------------------------------------------------------------------------
@@ -376,6 +694,22 @@ class OrderQueue:
         return failed
 
 
+class RestockQueue:
+    """The FIFO queue of restocks; one message group per product, so releases of a product never overlap."""
+
+    def __init__(self, client: Any, url: str) -> None:
+        self._sqs = client
+        self._url = url
+
+    def send(self, restock: Restock) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=to_json(restock.as_message()),
+            MessageGroupId=restock.product_id,
+            MessageDeduplicationId=restock.restock_id,
+        )
+
+
 class Notifier:
     """SNS messages; personal data is masked before it leaves."""
 
@@ -397,6 +731,24 @@ class Notifier:
             MessageAttributes={"event": {"DataType": "String", "StringValue": "order_pending"}},
         )
 
+    def order_released(self, topic_arn: str, notice: dict[str, Any]) -> None:
+        """On the pending topic, with event `order_released`: the pending order is now `Novo Pedido`."""
+        message = {
+            "event": "order_released",
+            "order_id": notice["order_id"],
+            "order_status": NEW_ORDER,
+            "customer_email": mask_email(str(notice.get("customer_email", ""))),
+            "reason": notice.get("reason"),
+            "released_at": notice.get("released_at"),
+            "items": notice.get("items", []),
+        }
+        self._sns.publish(
+            TopicArn=topic_arn,
+            Subject=f"Pedido {notice['order_id']}: liberado"[:100],
+            Message=to_json(message),
+            MessageAttributes={"event": {"DataType": "String", "StringValue": "order_released"}},
+        )
+
     def dead_letter(self, topic_arn: str, notice: dict[str, Any]) -> None:
         self._sns.publish(
             TopicArn=topic_arn,
@@ -408,7 +760,7 @@ class Notifier:
     def file_report(self, topic_arn: str, report: FileReport) -> None:
         self._sns.publish(
             TopicArn=topic_arn,
-            Subject="Arquivo de pedidos com erros"[:100],
+            Subject="Arquivo de reposição com erros" if report.kind == "restocks" else "Arquivo de pedidos com erros",
             Message=to_json(report.as_dict()),
             MessageAttributes={"event": {"DataType": "String", "StringValue": "file_report"}},
         )

@@ -4,7 +4,7 @@ so on the error topic when the next failure sends a record to its dead-letter qu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -84,3 +84,27 @@ class BatchFailures:
             )
         except (BotoCoreError, ClientError) as exc:  # the queue's own visibility timeout applies instead
             log("WARNING", "retry delay not set", message_id=record.get("messageId"), error=repr(exc))
+
+
+def run_in_group_order(
+    records: Sequence[dict[str, Any]], work: Callable[[dict[str, Any]], None]
+) -> list[tuple[dict[str, Any], BaseException | None]]:
+    """Run `work` on each record of a FIFO batch; return the failures for `BatchFailures.respond`.
+
+    FIFO order holds within a message group: after a failure, that group's later records are held back (error
+    None); other groups go on. A record without group information counts as part of every group.
+    """
+    failures: list[tuple[dict[str, Any], BaseException | None]] = []
+    blocked: set[str | None] = set()
+    for record in records:
+        group = record.get("attributes", {}).get("MessageGroupId")
+        if blocked and (group in blocked or group is None or None in blocked):
+            failures.append((record, None))
+            continue
+        try:
+            work(record)
+        except Exception as exc:
+            log("ERROR", "message failed", message_id=record.get("messageId"), group=group, error=repr(exc))
+            failures.append((record, exc))
+            blocked.add(group)
+    return failures

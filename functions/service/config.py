@@ -29,10 +29,16 @@ class ApiSettings:
     table_name: str
     order_queue_url: str
     strict_documents: bool
+    restock_queue_url: str
 
     @classmethod
     def from_env(cls) -> ApiSettings:
-        return cls(_require("TABLE_NAME"), _require("ORDER_QUEUE_URL"), _flag("STRICT_DOCUMENTS"))
+        return cls(
+            _require("TABLE_NAME"),
+            _require("ORDER_QUEUE_URL"),
+            _flag("STRICT_DOCUMENTS"),
+            _require("RESTOCK_QUEUE_URL"),
+        )
 
 
 def _count(name: str) -> int:
@@ -50,6 +56,7 @@ class FileSettings:
     strict_documents: bool
     file_queue_url: str
     max_receive_count: int
+    restock_queue_url: str
 
     @classmethod
     def from_env(cls) -> FileSettings:
@@ -60,6 +67,7 @@ class FileSettings:
             _flag("STRICT_DOCUMENTS"),
             _require("FILE_QUEUE_URL"),
             _count("MAX_RECEIVE_COUNT"),
+            _require("RESTOCK_QUEUE_URL"),
         )
 
 
@@ -78,5 +86,24 @@ class ProcessorSettings:
             _require("PENDING_TOPIC_ARN"),
             _require("ERROR_TOPIC_ARN"),
             _require("ORDER_QUEUE_URL"),
+            _count("MAX_RECEIVE_COUNT"),
+        )
+
+
+@dataclass(frozen=True)
+class RestockSettings:
+    table_name: str
+    pending_topic_arn: str
+    error_topic_arn: str
+    restock_queue_url: str
+    max_receive_count: int
+
+    @classmethod
+    def from_env(cls) -> RestockSettings:
+        return cls(
+            _require("TABLE_NAME"),
+            _require("PENDING_TOPIC_ARN"),
+            _require("ERROR_TOPIC_ARN"),
+            _require("RESTOCK_QUEUE_URL"),
             _count("MAX_RECEIVE_COUNT"),
         )

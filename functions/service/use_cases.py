@@ -1,22 +1,41 @@
-"""The three use cases: take an order from the API, ingest a data-lake file, process an order."""
+"""The use cases: take an order from the API, ingest a data-lake file, process an order, and take, apply and
+release a restock."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from orders.files import MAX_FILE_BYTES, Entry, FileRejected, read_entries
 from orders.model import PRODUCT_PENDING, FieldError, Order, OrderRejected
 from orders.report import FileReport, report_key
+from orders.restock import (
+    RESTOCK_RECEIVED,
+    PendingItem,
+    Restock,
+    RestockRejected,
+    is_valid_id,
+    parse_restock_body,
+    plan_release,
+    release_reason,
+    validate_restock,
+)
 from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, parse_order_body
 from service.adapters import (
     AlreadyProcessed,
+    DuplicateRestock,
     FileStore,
+    ItemGone,
     Notifier,
+    OrderChanged,
     OrderQueue,
     OrderStore,
+    RestockQueue,
     StockChanged,
     StoreBusy,
 )
@@ -25,6 +44,8 @@ from service.logs import bound, log
 ENQUEUE_FAILED = "a fila de pedidos recusou o envio após várias tentativas; reenvie este pedido"
 DUPLICATE = "pedido duplicado: order_id já recebido"
 CHUNK = 100  # orders claimed in one transaction (DynamoDB's limit) and then sent
+RESTOCK_PREFIX = "restock/"
+KEY_REUSED = "chave de idempotência já usada por outra reposição"
 
 
 class RetryLater(Exception):
@@ -67,10 +88,12 @@ class FileIngestion:
         error_topic_arn: str,
         send_attempts: int = 4,
         sleep: Callable[[float], None] = time.sleep,
+        restocks: RestockQueue | None = None,
     ) -> None:
         self._validator = validator
         self._store = store
         self._queue = queue
+        self._restocks = restocks
         self._files = files
         self._notifier = notifier
         self._error_topic_arn = error_topic_arn
@@ -83,7 +106,8 @@ class FileIngestion:
         if self._store.file_done(file_id):
             log("INFO", "duplicate S3 event ignored", file_key=key)
             return None
-        report = FileReport(bucket=bucket, key=key)
+        restock_file = key.startswith(RESTOCK_PREFIX)
+        report = FileReport(bucket=bucket, key=key, kind="restocks" if restock_file else "orders")
         clock = time.perf_counter()
         data = self._files.read(bucket, key, MAX_FILE_BYTES)
         if data is None:
@@ -95,7 +119,10 @@ class FileIngestion:
                 report.file_error = str(exc)
             else:
                 report.timings["read_seconds"] = time.perf_counter() - clock
-                self._accept_entries(file_id, entries, report)
+                if restock_file:
+                    self._accept_restocks(file_id, entries, report)
+                else:
+                    self._accept_entries(file_id, entries, report)
         target = report_key(key)
         self._files.write_report(bucket, target, report)
         if report.has_problems:
@@ -160,6 +187,39 @@ class FileIngestion:
             else:
                 report.accepted.append(order.order_id)
         report.timings["enqueue_seconds"] += time.perf_counter() - clock
+
+    def _accept_restocks(self, file_id: str, entries: list[Entry], report: FileReport) -> None:
+        """Each line `{"product_id", "quantity"}` is one restock; its id comes from the file and the line, so the
+        same S3 event handled twice applies each line once."""
+        if self._restocks is None:
+            report.file_error = "este ambiente não recebe arquivos de reposição"
+            return
+        stem = hashlib.sha256(file_id.encode("utf-8")).hexdigest()[:24]
+        for index, entry in enumerate(entries):
+            if entry.error is not None:
+                report.reject(index, None, [entry.error])
+                continue
+            try:
+                restock = validate_restock(entry.document, f"s3-{stem}-{index}")
+            except RestockRejected as exc:
+                product = entry.document.get("product_id") if isinstance(entry.document, dict) else None
+                report.reject(index, product, exc.errors)
+                continue
+            source = f"s3://{file_id}:{index}"
+            try:
+                self._store.claim_restock(restock, source)
+            except DuplicateRestock as exc:
+                if exc.existing.get("source") != source:  # cannot happen unless two files share a hash prefix
+                    report.reject(index, restock.product_id, [FieldError("(linha)", KEY_REUSED)])
+                    continue
+            try:
+                self._restocks.send(restock)
+            except Exception as exc:
+                self._store.release_restock_claim(restock.restock_id, source)
+                log("ERROR", "restock not enqueued; claim released", restock_id=restock.restock_id, error=repr(exc))
+                report.reject(index, restock.product_id, [FieldError("(fila)", ENQUEUE_FAILED)])
+                continue
+            report.accepted.append(restock.restock_id)
 
     def _send(self, orders: list[Order]) -> set[str]:
         """Send with bounded retries of what SQS refused; return the order_ids it never took."""
@@ -233,6 +293,8 @@ class OrderProcessor:
                 continue
             for item in decision.reserved:
                 self._stock[item.product_id] = self._stock.get(item.product_id, 0) - item.quantity
+            for item in decision.pending:
+                self._stock[item.product_id] = 0  # someone now waits for it: later orders queue behind
             if decision.pending:
                 self._notify(PendingNotice.of(decision))
             log("INFO", "order processed", order_id=order.order_id, order_status=decision.status)
@@ -251,3 +313,140 @@ class OrderProcessor:
     def _notify(self, notice: PendingNotice) -> None:
         self._notifier.pending_stock(self._pending_topic_arn, notice)
         self._store.mark_notified(notice.order_id)
+
+
+class RestockConflict(Exception):
+    """The idempotency key was already used by a restock of another product or quantity."""
+
+
+@dataclass(frozen=True)
+class RestockReceipt:
+    restock: Restock
+    restock_status: str
+    replayed: bool  # True when the key was seen before: nothing new was applied
+
+
+class RestockIntake:
+    """POST /products/{product_id}/restock: validate, claim the idempotency key, enqueue; undo the claim if the
+    send fails. The same key sent again is answered with the first restock, never applied twice."""
+
+    def __init__(self, store: OrderStore, queue: RestockQueue) -> None:
+        self._store = store
+        self._queue = queue
+
+    def submit(self, product_id: str, body: str | bytes | None, key: str | None) -> RestockReceipt:
+        if key is not None and not is_valid_id(key):
+            message = "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"
+            raise RestockRejected([FieldError("Idempotency-Key", message)])
+        restock = validate_restock(parse_restock_body(body), key or uuid.uuid4().hex, product_id)
+        source = f"api:{uuid.uuid4()}"
+        with bound(restock_id=restock.restock_id, product_id=restock.product_id):
+            try:
+                self._store.claim_restock(restock, source)
+            except DuplicateRestock as exc:
+                return self._replay(restock, exc.existing)
+            try:
+                self._queue.send(restock)
+            except Exception as exc:
+                self._store.release_restock_claim(restock.restock_id, source)
+                log("ERROR", "restock not enqueued; claim released", error=repr(exc))
+                raise
+            log("INFO", "restock accepted", quantity=restock.quantity)
+        return RestockReceipt(restock, RESTOCK_RECEIVED, replayed=False)
+
+    def _replay(self, restock: Restock, existing: dict[str, Any]) -> RestockReceipt:
+        if existing.get("product_id") != restock.product_id or int(existing.get("quantity", 0)) != restock.quantity:
+            raise RestockConflict(restock.restock_id)
+        status = str(existing.get("restock_status", RESTOCK_RECEIVED))
+        if status == RESTOCK_RECEIVED:
+            # The first send may have been lost with its response: sending again is safe, because the queue
+            # drops a duplicate id and the restock's record lets it be applied only once.
+            self._queue.send(restock)
+        log("INFO", "restock replayed", restock_status=status)
+        return RestockReceipt(restock, status, replayed=True)
+
+
+class StockRelease:
+    """Apply a restock and serve the product's waiting items, strictly first come, first served.
+
+    Runs once per restock, in the restock's FIFO message group (its product), so releases of one product never
+    overlap on AWS; every reservation is still conditional, so nothing oversells if they did.
+    """
+
+    def __init__(
+        self,
+        store: OrderStore,
+        notifier: Notifier,
+        pending_topic_arn: str,
+        attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._pending_topic_arn = pending_topic_arn
+        self._attempts = attempts
+        self._sleep = sleep
+
+    def apply(self, restock: Restock) -> list[PendingItem]:
+        """Raise the stock once per restock_id, then release; a redelivery only releases (always safe)."""
+        if self._store.apply_restock(restock):
+            log("INFO", "restock applied", quantity=restock.quantity)
+        else:
+            log("INFO", "restock already applied: releasing only")
+        served = self.release(restock.product_id, release_reason(restock.restock_id))
+        self.publish_releases(restock.product_id)
+        return served
+
+    def release(self, product_id: str, reason: str) -> list[PendingItem]:
+        """Reserve waiting items oldest first until one does not fit or none is left; return those served."""
+        served: list[PendingItem] = []
+        idle = 0
+        while True:
+            product = self._store.get_product(product_id) or {}
+            available, waiting = int(product.get("available", 0)), int(product.get("waiting", 0))
+            if waiting <= 0:
+                return served
+            queue = self._store.pending_queue(product_id)
+            plan = plan_release(available, queue)
+            if queue and not plan:
+                return served  # the oldest waiting item does not fit: it keeps its place, and so do the rest
+            progressed = False
+            for item in plan:
+                try:
+                    self._reserve(item, reason)
+                except StockChanged:
+                    break  # read the stock again before going on
+                except ItemGone:
+                    continue
+                served.append(item)
+                progressed = True
+            idle = 0 if progressed else idle + 1
+            if idle >= self._attempts:
+                # On AWS a GSI lags its table for a moment: `waiting` counts items the index does not show yet.
+                raise RetryLater(f"product {product_id}: {waiting} waiting, none could be served now")
+            if not progressed:
+                self._sleep(0.1 * idle)
+
+    def _reserve(self, item: PendingItem, reason: str) -> None:
+        for attempt in range(self._attempts):
+            order = self._store.get_order(item.order_id)
+            if order is None:
+                raise ItemGone(item.order_id)
+            try:
+                completed = self._store.reserve_pending(item, order, reason)
+            except OrderChanged:
+                continue  # another item of the same order was released meanwhile
+            except StoreBusy as exc:
+                log("WARNING", "reservation retried", order_id=item.order_id, attempt=attempt + 1, reason=str(exc))
+                self._sleep(min(0.02 * 2**attempt, 0.5))
+                continue
+            log("INFO", "pending item reserved", order_id=item.order_id, quantity=item.quantity, completed=completed)
+            return
+        raise RetryLater(f"order {item.order_id}: could not reserve {item.product_id}")
+
+    def publish_releases(self, product_id: str) -> None:
+        """Publish each order-released message recorded with its reservation, then forget it (at least once)."""
+        for notice in self._store.release_notices(product_id):
+            self._notifier.order_released(self._pending_topic_arn, notice)
+            self._store.clear_release_notice(product_id, str(notice["order_id"]))
+            log("INFO", "order released", order_id=notice["order_id"])

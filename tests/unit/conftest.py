@@ -29,6 +29,7 @@ LAMBDA_ENVIRONMENT = {
     "TABLE_NAME": "orders",
     "ORDER_QUEUE_URL": "https://sqs.example/orders.fifo",
     "FILE_QUEUE_URL": "https://sqs.example/files",
+    "RESTOCK_QUEUE_URL": "https://sqs.example/restocks.fifo",
     "ERROR_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:errors",
     "PENDING_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:pending",
     "STRICT_DOCUMENTS": "false",

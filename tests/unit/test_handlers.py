@@ -176,6 +176,7 @@ def test_strict_documents_flag(monkeypatch: pytest.MonkeyPatch, value: str, stri
     monkeypatch.setenv("TABLE_NAME", "orders")
     monkeypatch.setenv("ORDER_QUEUE_URL", "q")
     monkeypatch.setenv("STRICT_DOCUMENTS", value)
+    monkeypatch.setenv("RESTOCK_QUEUE_URL", "r")
     assert ApiSettings.from_env().strict_documents is strict
 
 

@@ -154,6 +154,7 @@ class AwsCall:
     cls: str
     settings: frozenset[str]
     transact_writes: frozenset[str] = frozenset()
+    index: str | None = None  # a Query of a secondary index is authorised on the index's ARN
 
 
 def _settings_fields(tree: ast.Module) -> dict[str, dict[str, str]]:
@@ -254,7 +255,10 @@ class CodeModel:
         if (client.service, method) == ("dynamodb", "transact_write_items"):
             writes = self._transact_writes(call, frame, settings)
         cls = frame.instance.cls if frame.instance else "(handler)"
-        return AwsCall(client.service, method, cls, frozenset(settings), frozenset(writes))
+        [index] = [
+            k.value.value for k in call.keywords if k.arg == "IndexName" and isinstance(k.value, ast.Constant)
+        ] or [None]
+        return AwsCall(client.service, method, cls, frozenset(settings), frozenset(writes), index)
 
     def _transact_writes(self, call: ast.Call, frame: Frame, settings: set[str]) -> set[str]:
         """The kinds of the inner writes (Put, Update, ...) and, into `settings`, the tables they name.
@@ -342,6 +346,8 @@ class Frame:
             for node in ast.walk(function):
                 if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                     self.locals.setdefault(node.targets[0].id, node.value)
+                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+                    self.locals.setdefault(node.target.id, node.value)
 
     def value(self, node: ast.expr, depth: int = 0) -> Any:
         if depth > 20:
@@ -449,6 +455,9 @@ def required(resources: dict[str, dict[str, Any]], function: str, model: CodeMod
         assert call.settings, f"{call.cls}: cannot tell which resource {call.service}.{call.method} addresses"
         for env in call.settings:
             assert env in variables, f"{function} calls {call.service}.{call.method} on ${env}, which it is not given"
+            if call.index is not None:
+                needs |= {(action, f"${{{target(variables[env])}.Arn}}/index/{call.index}") for action in actions}
+                continue
             needs |= {(action, _arn_key(resources, target(variables[env]))) for action in actions}
     assert unmapped == [], f"add these client methods to IAM_ACTIONS: {unmapped}"
     if queue is not None:
@@ -464,11 +473,11 @@ def code() -> CodeModel:
     return CodeModel()
 
 
-FUNCTION_NAMES = ["ApiFunction", "FileValidatorFunction", "ProcessorFunction"]
+FUNCTION_NAMES = ["ApiFunction", "FileValidatorFunction", "ProcessorFunction", "RestockerFunction"]
 
 
 # ================================================================ IAM
-def test_the_template_has_the_three_functions(resources: dict[str, dict[str, Any]]) -> None:
+def test_the_template_has_the_four_functions(resources: dict[str, dict[str, Any]]) -> None:
     assert sorted(of_type(resources, "AWS::Lambda::Function")) == sorted(FUNCTION_NAMES)
 
 
@@ -619,7 +628,7 @@ def test_the_data_lake_refuses_requests_without_tls(resources: dict[str, dict[st
 def test_every_queue_is_encrypted_at_rest(resources: dict[str, dict[str, Any]]) -> None:
     queues = of_type(resources, "AWS::SQS::Queue")
 
-    assert len(queues) == 4
+    assert len(queues) == 6
     assert {name: q["Properties"].get("SqsManagedSseEnabled") for name, q in queues.items()} == {
         name: True for name in queues
     }

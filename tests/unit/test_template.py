@@ -151,7 +151,7 @@ def test_one_role_per_function(resources: dict[str, dict[str, Any]]) -> None:
 
     used = [target(f["Properties"]["Role"]) for f in functions.values()]
 
-    assert len(functions) == 3
+    assert len(functions) == 4
     assert sorted(used) == sorted(set(used)) == sorted(roles)
 
 
@@ -162,7 +162,7 @@ def _mappings(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 def test_queues_outlast_their_consumers(resources: dict[str, dict[str, Any]]) -> None:
     mappings = _mappings(resources)
-    assert len(mappings) == 2
+    assert len(mappings) == 3
 
     for name, mapping in mappings.items():
         queue = resources[target(mapping["Properties"]["EventSourceArn"])]
@@ -186,9 +186,24 @@ def test_each_queue_is_consumed_by_its_function(resources: dict[str, dict[str, A
         for m in _mappings(resources).values()
     }
 
-    assert pairs == {("OrderQueue", "ProcessorFunction"), ("FileQueue", "FileValidatorFunction")}
+    assert pairs == {
+        ("OrderQueue", "ProcessorFunction"),
+        ("FileQueue", "FileValidatorFunction"),
+        ("RestockQueue", "RestockerFunction"),
+    }
     assert resources["ProcessorFunction"]["Properties"]["Handler"] == "handlers.processor.handler"
     assert resources["FileValidatorFunction"]["Properties"]["Handler"] == "handlers.file_validator.handler"
+    assert resources["RestockerFunction"]["Properties"]["Handler"] == "handlers.restocker.handler"
+
+
+def test_restocks_of_a_product_share_one_fifo_group_and_have_a_fifo_dead_letter_queue(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    queue = resources["RestockQueue"]["Properties"]
+    dead_letter = target(queue["RedrivePolicy"]["deadLetterTargetArn"])
+
+    assert queue["FifoQueue"] is True
+    assert resources[dead_letter]["Properties"]["FifoQueue"] is True
 
 
 def test_the_fifo_queue_has_a_fifo_dead_letter_queue(
@@ -224,7 +239,7 @@ def test_runtime_is_python312_everywhere(resources: dict[str, dict[str, Any]]) -
 
 
 # ---------------------------------------------------------------- bucket, parameters, outputs
-def test_the_bucket_notifies_the_file_queue_for_incoming_json_and_jsonl(resources: dict[str, dict[str, Any]]) -> None:
+def test_the_bucket_notifies_the_file_queue_for_order_and_restock_files(resources: dict[str, dict[str, Any]]) -> None:
     configurations = resources["DataLakeBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
 
     seen = set()
@@ -234,7 +249,7 @@ def test_the_bucket_notifies_the_file_queue_for_incoming_json_and_jsonl(resource
         assert configuration["Event"].startswith("s3:ObjectCreated:")
         seen.add((rules.get("prefix"), rules.get("suffix")))
 
-    assert seen == {("incoming/", ".json"), ("incoming/", ".jsonl")}
+    assert seen == {("incoming/", ".json"), ("incoming/", ".jsonl"), ("restock/", ".json")}
 
 
 def test_strict_documents_is_off_by_default(template: dict[str, Any]) -> None:

@@ -521,11 +521,17 @@ def test_commit_writes_order_reservations_and_pending_items_in_one_transaction(d
         store.commit(store.prepare_commit(decide(order, {"PRD-1001": 1})))
 
     writes = seen[0]["TransactItems"]
-    assert [next(iter(w)) for w in writes] == ["Update", "Update", "Put"]
+    assert [next(iter(w)) for w in writes] == ["Update", "Update", "Update", "Put"]
     assert writes[0]["Update"]["Key"]["PK"] == {"S": "ORDER#ORD-20231001-0001"}
-    assert writes[1]["Update"]["Key"]["PK"] == {"S": "PRODUCT#PRD-1001"}
-    assert writes[1]["Update"]["ExpressionAttributeValues"] == {":q": {"N": "1"}}
-    assert writes[2]["Put"]["Item"]["SK"] == {"S": "PENDING#PRD-2002"}
+    reserve, wait = writes[1]["Update"], writes[2]["Update"]
+    assert reserve["Key"]["PK"] == {"S": "PRODUCT#PRD-1001"}
+    assert reserve["ExpressionAttributeValues"][":q"] == {"N": "1"}
+    assert "#waiting <= :zero" in reserve["ConditionExpression"], "no new order takes stock others wait for"
+    # The pending item joins its product's queue, counted on the product, only if it truly does not fit.
+    assert wait["Key"]["PK"] == {"S": "PRODUCT#PRD-2002"}
+    assert wait["UpdateExpression"].endswith("ADD #waiting :one")
+    assert wait["ConditionExpression"] == "attribute_not_exists(#available) OR #available < :q OR #waiting > :zero"
+    assert writes[3]["Put"]["Item"]["SK"] == {"S": "PENDING#PRD-2002"}
 
 
 def test_a_retried_write_is_the_same_request_and_a_new_decision_a_new_token(

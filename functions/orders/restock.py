@@ -1,0 +1,119 @@
+"""Restocks: validating a restock request, and the first-come, first-served release of pending items."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from orders.model import FieldError
+from orders.validation import BODY as BODY_FIELD
+from orders.validation import parse_json
+
+MAX_RESTOCK_BYTES = 4 * 1024
+
+MAX_RESTOCK_QUANTITY = 1_000_000
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+RESTOCK_RECEIVED = "Recebida"
+RESTOCK_APPLIED = "Aplicada"
+
+
+class RestockRejected(Exception):
+    """A restock request that breaks one or more rules; carries every error at once."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Restock:
+    """N units of a product arriving; `restock_id` makes a second delivery of the same restock a no-op."""
+
+    restock_id: str
+    product_id: str
+    quantity: int
+
+    def as_message(self) -> dict[str, Any]:
+        return {"restock_id": self.restock_id, "product_id": self.product_id, "quantity": self.quantity}
+
+
+def is_valid_id(value: Any) -> bool:
+    """Ids of orders, products and restocks: 1-64 characters of [A-Za-z0-9_-], as in orders/schema.json."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def parse_restock_body(body: str | bytes | None) -> Any:
+    """Turn an HTTP body into a JSON value, or raise RestockRejected with a body-level error."""
+    if body is None or not body.strip():
+        raise RestockRejected([FieldError(BODY_FIELD, 'corpo vazio: envie {"quantity": N}')])
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if len(raw) > MAX_RESTOCK_BYTES:
+        raise RestockRejected([FieldError(BODY_FIELD, f"corpo maior que o limite de {MAX_RESTOCK_BYTES} bytes")])
+    try:
+        return parse_json(raw)
+    except (ValueError, RecursionError) as exc:
+        raise RestockRejected([FieldError(BODY_FIELD, f"JSON inválido: {exc}")]) from exc
+
+
+def quantity_errors(value: Any) -> list[FieldError]:
+    # bool is an int in Python, but `true` is not a quantity in JSON.
+    if not isinstance(value, int) or isinstance(value, bool):
+        return [FieldError("quantity", "deve ser um número inteiro")]
+    if not 1 <= value <= MAX_RESTOCK_QUANTITY:
+        return [FieldError("quantity", f"deve estar entre 1 e {MAX_RESTOCK_QUANTITY}")]
+    return []
+
+
+def validate_restock(document: Any, restock_id: str, product_id: str | None = None) -> Restock:
+    """A restock from a JSON object: {"quantity": N} (API, product in the path) or a file line
+    {"product_id": ..., "quantity": N}. Unknown fields are ignored, as in orders."""
+    if not isinstance(document, dict):
+        raise RestockRejected([FieldError(BODY_FIELD, 'deve ser um objeto JSON como {"quantity": 10}')])
+    errors: list[FieldError] = []
+    if product_id is None:
+        product_id = document.get("product_id")
+        if "product_id" not in document:
+            errors.append(FieldError("product_id", "campo obrigatório"))
+        elif not is_valid_id(product_id):
+            errors.append(FieldError("product_id", "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"))
+    elif not is_valid_id(product_id):
+        errors.append(FieldError("product_id", "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"))
+    if "quantity" not in document:
+        errors.append(FieldError("quantity", "campo obrigatório"))
+    else:
+        errors += quantity_errors(document["quantity"])
+    if errors:
+        raise RestockRejected(errors)
+    return Restock(restock_id, str(product_id), int(document["quantity"]))
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """An item waiting for stock: the queue of a product is ordered by (order_date, order_id)."""
+
+    order_id: str
+    product_id: str
+    quantity: int
+    queued_at: str  # order_date#order_id, the GSI sort key
+
+
+def plan_release(available: int, queue: Iterable[PendingItem]) -> list[PendingItem]:
+    """The items the stock serves, oldest first; the first item that does not fit stops the queue.
+
+    Strict first-come, first-served: a later, smaller item never jumps ahead of an older one that waits.
+    """
+    served: list[PendingItem] = []
+    for item in queue:
+        if item.quantity > available:
+            break
+        served.append(item)
+        available -= item.quantity
+    return served
+
+
+def release_reason(restock_id: str) -> str:
+    """Why a released order became `Novo Pedido`, for its history."""
+    return f"estoque reposto (reposição {restock_id}): todos os itens reservados"
