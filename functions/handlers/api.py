@@ -1,5 +1,5 @@
 """API Gateway (REST, AWS_PROXY): POST /orders, GET /orders/{order_id}, GET /products/{product_id},
-POST /products/{product_id}/restock."""
+POST /products/{product_id}/restock, GET /restocks/{restock_id}."""
 
 from __future__ import annotations
 
@@ -169,6 +169,25 @@ def post_restock(event: dict[str, Any], product_id: str) -> dict[str, Any]:
     )
 
 
+def get_restock(restock_id: str) -> dict[str, Any]:
+    record = _store.get_restock(restock_id) if _possible_id(restock_id) else None
+    if record is None:
+        return _response(404, {"message": "Reposição não encontrada."})
+    return _response(
+        200,
+        {
+            "restock_id": restock_id,
+            "product_id": record.get("product_id"),
+            "quantity": record.get("quantity"),
+            "restock_status": record.get("restock_status"),
+            "received_at": record.get("received_at"),
+            "applied_at": record.get("applied_at"),
+            "released_at": record.get("released_at"),
+            "released_orders": record.get("released_orders", []),
+        },
+    )
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method = event.get("httpMethod")
     resource = event.get("resource")
@@ -181,4 +200,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return get_product(params.get("product_id", ""))
     if method == "POST" and resource == "/products/{product_id}/restock":
         return post_restock(event, params.get("product_id", ""))
+    if method == "GET" and resource == "/restocks/{restock_id}":
+        return get_restock(params.get("restock_id", ""))
     return _response(404, {"message": "Rota não encontrada."})

@@ -498,6 +498,15 @@ class OrderStore:
         item = self._get(_restock_key(restock_id))
         return _plain(item) if item else None
 
+    def mark_restock_released(self, restock_id: str, orders: list[str]) -> None:
+        """Record that the restock's release ran to its end, and which orders' items it reserved."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_restock_key(restock_id),
+            UpdateExpression="SET released_at = :now, released_orders = :orders",
+            ExpressionAttributeValues={":now": {"S": _now()}, ":orders": _serializer.serialize(orders)},
+        )
+
     def pending_queue(self, product_id: str, limit: int = 100) -> list[PendingItem]:
         """The items waiting for a product, oldest order_date first (GSI1: PENDING#<product>)."""
         response = self._db.query(

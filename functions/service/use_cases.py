@@ -395,6 +395,7 @@ class StockRelease:
             log("INFO", "restock already applied: releasing only")
         served = self.release(restock.product_id, release_reason(restock.restock_id))
         self.publish_releases(restock.product_id)
+        self._store.mark_restock_released(restock.restock_id, [item.order_id for item in served])
         return served
 
     def release(self, product_id: str, reason: str) -> list[PendingItem]:

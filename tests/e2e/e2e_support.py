@@ -71,6 +71,17 @@ class Api:
     def get_product(self, product_id: str) -> requests.Response:
         return self.http.get(f"{self.base}/products/{product_id}", timeout=30)
 
+    def post_restock(
+        self, product_id: str, quantity: Any = None, key: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """POST /products/{id}/restock with {"quantity": quantity} (or `data=`), and an Idempotency-Key if given."""
+        if "data" not in kwargs:
+            kwargs["data"] = json.dumps({"quantity": quantity})
+        headers = kwargs.pop("headers", {"Content-Type": "application/json"})
+        if key is not None:
+            headers = {**headers, "Idempotency-Key": key}
+        return requests.post(f"{self.base}/products/{product_id}/restock", headers=headers, timeout=30, **kwargs)
+
     def final_order(self, order_id: str, timeout: float = 30.0) -> dict[str, Any]:
         def final() -> dict[str, Any] | None:
             response = self.get_order(order_id)
