@@ -302,3 +302,46 @@ def test_concurrent_restocks_and_new_orders_balance_the_books(api, products):
     assert api.get_product(product).json()["waiting_items"] == len(still_waiting)
     if still_waiting:
         assert still_waiting[0][2] > available, (still_waiting, available)
+
+
+# ---------------------------------------------------------------- restock files
+def test_a_restock_file_mixing_valid_and_invalid_lines_gets_a_report(aws, outputs, api, products, inbox):
+    # Given a product with an order waiting for 4 units, another in stock, and the sample file naming them
+    [waited, stocked] = products(0, 1)
+    order_id = post_pending(api, [(waited, 4)], OLDER)
+    text = (RESTOCKS / "restock-mixed.json").read_text("utf-8")
+    body = text.replace("PRD-1001", waited).replace("PRD-3003", stocked).replace("PRD-2002", unique("E2E-ZERO"))
+
+    # When it lands under restock/ in the data lake
+    key = f"restock/e2e/{unique('mixed').lower()}.json"
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode("utf-8"))
+
+    # Then the report counts every line, and says why each rejected line failed
+    def read() -> dict[str, Any] | None:
+        try:
+            raw = s3.get_object(Bucket=outputs["DataLakeBucket"], Key=f"reports/{key}.report.json")["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        return json.loads(raw)
+
+    report = eventually(read, what="restock report")
+    assert report["kind"] == "restocks"
+    assert (report["received"], report["accepted"], report["rejected"]) == (5, 2, 3)
+    assert len(report["accepted_restock_ids"]) == 2
+    rejected = {r["index"]: r for r in report["rejections"]}
+    assert set(rejected) == {1, 2, 3}
+    assert [e["field"] for e in rejected[1]["errors"]] == ["quantity"]
+    assert [e["field"] for e in rejected[2]["errors"]] == ["quantity"]
+    assert rejected[2]["product_id"] == stocked
+    assert [e["field"] for e in rejected[3]["errors"]] == ["product_id"]
+
+    # And the valid lines were applied once each and released the waiting order
+    for restock_id in report["accepted_restock_ids"]:
+        released(api, restock_id)
+    assert api.final_order(order_id)["order_status"] == "Novo Pedido"
+    assert api.stock(waited) == (1, 4)
+    assert api.stock(stocked) == (4, 0)
+    # And the rejections were reported on the validation-errors topic, like an order file's
+    notice = inbox.wait_for(lambda m: m["body"].get("event") == "file_report" and m["body"].get("key") == key)
+    assert notice["body"]["rejected"] == 3
