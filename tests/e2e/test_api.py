@@ -82,7 +82,10 @@ def test_product_without_stock_record_is_pending(api, products):
     assert api.post_order(order).status_code == 202
     final = api.final_order(order["order_id"])
     assert final["order_status"] == "Produto Pendente"
-    assert api.get_product(unknown_product).status_code == 404
+    # The product is now known by the item waiting for it: no stock, one waiting item (a restock serves it).
+    product = api.get_product(unknown_product)
+    assert product.status_code == 200
+    assert (product.json()["available"], product.json()["reserved"], product.json()["waiting_items"]) == (0, 0, 1)
 
 
 def test_invalid_order_gets_400_with_every_error_and_nothing_is_stored(api, products):
