@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from orders.model import FieldError
@@ -98,6 +99,18 @@ class PendingItem:
     product_id: str
     quantity: int
     queued_at: str  # order_date#order_id, the GSI sort key
+
+
+def queue_position(order_date: str, order_id: str) -> str:
+    """The sort key of a waiting item: its order's instant in UTC, then the order_id.
+
+    Written in one format, so that time-zone offsets and date-only values cannot reorder the queue (a date, or a
+    time without an offset, counts as UTC). `order_date` was validated as ISO 8601 before it got here.
+    """
+    moment = datetime.fromisoformat(order_date)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(UTC).isoformat(timespec='microseconds')}#{order_id}"
 
 
 def plan_release(available: int, queue: Iterable[PendingItem]) -> list[PendingItem]:

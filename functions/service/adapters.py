@@ -15,7 +15,7 @@ from orders.codec import encode_order, to_json
 from orders.masking import mask_email
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
-from orders.restock import RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock
+from orders.restock import RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position
 from orders.stock import PendingNotice, StockDecision
 
 _serializer = TypeSerializer()
@@ -324,6 +324,7 @@ class OrderStore:
                     }
                 }
             )
+        queue = queue_position(order.order_date, order.order_id)
         for item in decision.pending:
             # The item joins its product's queue only if it really cannot be served now (no stock, or others
             # waiting): otherwise a restock released in between would leave it waiting beside free stock.
@@ -355,7 +356,7 @@ class OrderStore:
                 "quantity": item.quantity,
                 "item_status": PENDING,
                 "GSI1PK": f"PENDING#{item.product_id}",
-                "GSI1SK": f"{order.order_date}#{order.order_id}",
+                "GSI1SK": queue,
             }
             writes.append({"Put": {"TableName": self._table, "Item": _item(pending)}})
         return PreparedWrite(order.order_id, writes, uuid.uuid4().hex)

@@ -80,6 +80,18 @@ def test_a_restock_covering_only_the_older_order_releases_only_the_older(api, pr
     assert released_notices(inbox, newer) == []
 
 
+def test_the_queue_follows_the_instant_of_order_date_not_its_text(api, products):
+    # 10:00 in Brasília (-03:00) is 13:00 UTC: later than 12:00Z, although it sorts first as text
+    [product] = products(0)
+    brasilia = post_pending(api, [(product, 1)], "2024-03-01T10:00:00-03:00")
+    utc = post_pending(api, [(product, 1)], "2024-03-01T12:00:00Z")
+
+    result = restock(api, product, 1)
+
+    assert result["released_orders"] == [utc]
+    assert order(api, brasilia)["order_status"] == "Produto Pendente"
+
+
 def test_a_later_smaller_item_does_not_jump_the_queue(api, products):
     # Given an older order for 5 units and a newer one for 1
     [product] = products(0)
