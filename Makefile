@@ -23,7 +23,7 @@ SEED_FILE ?= seed/products.json
 PERSIST ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help up down deploy seed status reset test test-heavy unit e2e outputs logs notifications dlq redrive soak bench deploy-aws destroy-aws model openapi lint clean
+.PHONY: help up down deploy seed status restock reset test test-heavy unit e2e outputs logs notifications dlq redrive soak bench deploy-aws destroy-aws model openapi lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ seed: $(STAMP) ## set product stock from $(SEED_FILE)
 status: $(STAMP) ## stack outputs, queue depths (DLQs too), orders by status, stock
 	@$(VENV)/bin/sandbox status
 
+restock: $(STAMP) ## add stock through the API, wait for the release: PRODUCT=PRD-1001 N=10 [KEY=idempotency-key]
+	@$(VENV)/bin/sandbox restock $(or $(PRODUCT),$(error set PRODUCT=<product id>)) $(or $(N),$(error set N=<units>)) $(if $(KEY),--key $(KEY))
+
 reset: $(STAMP) ## wipe orders and stock (asks first), keep the infrastructure, then re-seed
 	$(VENV)/bin/sandbox reset
 
@@ -72,7 +75,7 @@ e2e: $(STAMP) ## e2e tests against the running sandbox (without the heavy ones)
 outputs: ## print the stack outputs (.sandbox/outputs.json)
 	@cat .sandbox/outputs.json 2>/dev/null || { echo "no outputs yet: run 'make up'" >&2; exit 1; }
 
-logs: $(STAMP) ## print the Lambda functions' logs (FUNCTION=api|file-validator|processor to pick one)
+logs: $(STAMP) ## print the Lambda functions' logs (FUNCTION=api|file-validator|processor|restocker to pick one)
 	@$(VENV)/bin/sandbox logs $(FUNCTION)
 
 notifications: $(STAMP) ## print what reached the SNS topics since the last call

@@ -19,7 +19,11 @@ sys.path.insert(0, str(ROOT / "functions"))
 
 from orders.masking import mask_document  # noqa: E402  (the domain package lives in functions/)
 
-PAIRS = {"orders": ("OrderDeadLetterQueueUrl", "OrderQueueUrl"), "files": ("FileDeadLetterQueueUrl", "FileQueueUrl")}
+PAIRS = {
+    "orders": ("OrderDeadLetterQueueUrl", "OrderQueueUrl"),
+    "files": ("FileDeadLetterQueueUrl", "FileQueueUrl"),
+    "restocks": ("RestockDeadLetterQueueUrl", "RestockQueueUrl"),
+}
 
 
 def _receive(sqs: Any, url: str, visibility: int) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ FUNCTIONS = {
     "api": "ApiFunctionName",
     "file-validator": "FileValidatorFunctionName",
     "processor": "ProcessorFunctionName",
+    "restocker": "RestockerFunctionName",
 }
 
 

@@ -52,6 +52,8 @@ QUEUES = {
     "orders DLQ": "OrderDeadLetterQueueUrl",
     "files": "FileQueueUrl",
     "files DLQ": "FileDeadLetterQueueUrl",
+    "restocks": "RestockQueueUrl",
+    "restocks DLQ": "RestockDeadLetterQueueUrl",
 }
 STATUS_STYLES = {"Recebido": "yellow", "Novo Pedido": "green", "Produto Pendente": "magenta"}
 ITEM_STYLES = {"Reservado": "green", "Pendente": "magenta"}
@@ -61,6 +63,9 @@ LAMBDA_LINES = ("START ", "END ", "REPORT ", "INIT_START ")
 LOG_PAGE_CAP = 10_000
 BIG_FILE = 1024 * 1024
 PROGRESS_FROM = 50  # items: smaller jobs finish before a bar would show
+RELEASED_SHOWN = 50  # released orders whose status `restock` looks up, one GET each
+# The bucket tells the file validator only of these keys (infra/template.yaml): any other would get no report.
+NOTIFIED_SUFFIXES = {"incoming/": (".json", ".jsonl"), "restock/": (".json",)}
 
 app = typer.Typer(
     help="Look at, feed and reset the order-pipeline sandbox (MiniStack or LocalStack).",
@@ -303,6 +308,7 @@ def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
             "description": item.get("description", {}).get("S", ""),
             "available": int(item.get("available", {}).get("N", "0")),
             "reserved": int(item.get("reserved", {}).get("N", "0")),
+            "waiting_items": int(item.get("waiting", {}).get("N", "0")),
         }
         for page in pages
         for item in page.get("Items", [])
@@ -316,13 +322,15 @@ def _stock_table(products: list[dict[str, Any]], limit: int) -> Table:
     table.add_column("description")
     table.add_column("available", justify="right")
     table.add_column("reserved", justify="right")
+    table.add_column("waiting_items", justify="right")
     for product in products[:limit]:
-        available = product["available"]
+        available, waiting = product["available"], product["waiting_items"]
         table.add_row(
             Text(product["product_id"]),
-            Text(product["description"]),
+            Text(str(product.get("description") or "")),
             Text(str(available), style="red" if available == 0 else ""),
             str(product["reserved"]),
+            Text(str(waiting), style="magenta" if waiting else ""),
         )
     return table
 
@@ -333,7 +341,7 @@ def status(
     limit: Annotated[int, typer.Option(min=0, help="show at most this many products")] = 20,
     product: Annotated[str, typer.Option(help="only products whose id starts with this")] = "",
 ) -> None:
-    """Stack outputs, queue depths (DLQs included), orders by status and the stock."""
+    """Stack outputs, queue depths (DLQs included), orders by status and the stock (waiting items too)."""
     sandbox = connect()
     outputs = Table(title=f"stack outputs ({emulator.endpoint()})", title_justify="left")
     outputs.add_column("output")
@@ -370,6 +378,24 @@ def _items_table(order: dict[str, Any]) -> Table:
     return table
 
 
+def _history_table(order: dict[str, Any]) -> Table | None:
+    history = order.get("status_history") or []
+    if not history:
+        return None
+    table = Table(title="status history", title_justify="left")
+    table.add_column("status", no_wrap=True)
+    table.add_column("at", no_wrap=True)
+    table.add_column("reason")
+    for entry in history:
+        state = str(entry.get("status", ""))
+        table.add_row(
+            Text(state, style=STATUS_STYLES.get(state, "")),
+            Text(str(entry.get("at", ""))),
+            Text(mask_text(str(entry.get("reason", "")))),
+        )
+    return table
+
+
 def _follow_order(sandbox: Sandbox, order_id: str, timeout: float, interval: float = 0.5) -> dict[str, Any]:
     """Poll GET /orders/{id}, printing each status change, until the order is final."""
     http = requests.Session()
@@ -394,6 +420,9 @@ def _follow_order(sandbox: Sandbox, order_id: str, timeout: float, interval: flo
                 last = state
             if state in FINAL:
                 out.print(_items_table(order))
+                history = _history_table(order)
+                if history is not None:
+                    out.print(history)
                 return order
             if time.monotonic() > deadline:
                 fail(
@@ -460,8 +489,102 @@ def watch(
     order_id: Annotated[str, typer.Argument(metavar="ORDER_ID", help="the order to follow")],
     timeout: Annotated[float, typer.Option(min=0, help="seconds to wait for a final status")] = 60,
 ) -> None:
-    """Follow GET /orders/{ORDER_ID} until Novo Pedido or Produto Pendente; print the items."""
+    """Follow GET /orders/{ORDER_ID} until Novo Pedido or Produto Pendente; print the items and the history."""
     _follow_order(connect(), order_id, timeout)
+
+
+# --- stock: restock -------------------------------------------------------------------------------------------
+
+
+def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: float) -> dict[str, Any]:
+    """Poll GET /restocks/{id}, printing each change, until its release has run (released_at is set)."""
+    url = f"{api}/restocks/{quote(restock_id, safe='')}"
+    deadline = time.monotonic() + timeout
+    last = None
+    with out.status(f"following restock {restock_id}"):
+        while True:
+            response = http.get(url, timeout=30)
+            if response.status_code != 200:
+                fail(f"GET /restocks/{restock_id} answered {response.status_code}: {response.text[:300]}")
+            restock: dict[str, Any] = response.json()
+            state = "released" if restock.get("released_at") else str(restock.get("restock_status"))
+            if state != last:
+                line = Text(f"{_now()}  restock {restock_id}  ")
+                line.append(state, style="green" if state == "released" else "yellow")
+                out.print(line)
+                last = state
+            if restock.get("released_at"):
+                return restock
+            if time.monotonic() > deadline:
+                fail(
+                    f"restock {restock_id} still {state} after {timeout:.0f} s: check `sandbox status` "
+                    "(restocks queue, DLQ) and `sandbox logs restocker`"
+                )
+            time.sleep(0.3)
+
+
+def _released_table(http: requests.Session, api: str, order_ids: list[str]) -> Table:
+    """The orders whose pending item the restock reserved, and their status now (one may still wait for another
+    product)."""
+    table = Table(title=f"released orders ({len(order_ids)})", title_justify="left")
+    table.add_column("order_id", no_wrap=True)
+    table.add_column("order_status")
+    for order_id in order_ids[:RELEASED_SHOWN]:
+        response = http.get(f"{api}/orders/{quote(order_id, safe='')}", timeout=30)
+        state = str(response.json().get("order_status")) if response.status_code == 200 else "?"
+        table.add_row(Text(order_id), Text(state, style=STATUS_STYLES.get(state, "")))
+    return table
+
+
+@app.command("restock")
+@_aws_errors
+def restock_command(
+    product_id: Annotated[str, typer.Argument(metavar="PRODUCT", help="the product's id, e.g. PRD-1001")],
+    quantity: Annotated[int, typer.Argument(metavar="N", help="units arriving (the API checks 1 to 1,000,000)")],
+    key: Annotated[
+        str | None,
+        typer.Option(help="Idempotency-Key: the same key again answers with the first restock, applied once"),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="wait until the release has run, then print the stock")
+    ] = True,
+    timeout: Annotated[float, typer.Option(min=0, help="seconds to wait for the release")] = 60,
+) -> None:
+    """POST a restock of N units of PRODUCT; wait for its release; print the stock and the orders it released."""
+    sandbox = connect()
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    http = requests.Session()
+    response = http.post(
+        f"{sandbox.api}/products/{quote(product_id, safe='')}/restock",
+        json={"quantity": quantity},
+        headers=headers,
+        timeout=30,
+    )
+    ok = response.status_code < 400
+    out.print(Text(f"{response.status_code} {response.reason}", style="green" if ok else "bold red"))
+    _print_body(response)
+    if not ok:
+        raise typer.Exit(1)
+    if not wait:
+        return
+    restock_id = response.json().get("restock_id")
+    if not isinstance(restock_id, str):
+        fail("the answer carries no restock_id to follow")
+    restock = _follow_restock(http, sandbox.api, restock_id, timeout)
+    product = http.get(f"{sandbox.api}/products/{quote(product_id, safe='')}", timeout=30)
+    if product.status_code != 200:
+        fail(f"GET /products/{product_id} answered {product.status_code}: {product.text[:300]}")
+    out.print(_stock_table([product.json()], limit=1))
+    released = [str(order_id) for order_id in restock.get("released_orders") or []]
+    if not released:
+        out.print(Text("released orders: none (nobody waiting, or the oldest waiting item needs more)", style="dim"))
+        return
+    out.print(_released_table(http, sandbox.api, released))
+    if len(released) > RELEASED_SHOWN:
+        out.print(Text(f"{RELEASED_SHOWN} of {len(released)} released orders shown", style="dim"))
+    out.print(Text(f"follow one: sandbox watch {released[0]}", style="dim"))
 
 
 # --- data lake: upload ------------------------------------------------------------------------------------------
@@ -493,7 +616,10 @@ def _wait_for_report(s3: Any, bucket: str, key: str, stale: str | None, timeout:
             time.sleep(0.3)
 
 
-def _print_report(report: dict[str, Any], limit: int) -> None:
+def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
+    """Counts and rejections of an order file or a restock file (`kind`), whose entries are named differently."""
+    restocks = report.get("kind") == "restocks"
+    name = "product_id" if restocks else "order_id"
     counts = Table(title=f"report of {report.get('key')}", title_justify="left")
     for column in ("received", "accepted", "rejected", "file_error"):
         counts.add_column(column, justify="left" if column == "file_error" else "right")
@@ -509,43 +635,72 @@ def _print_report(report: dict[str, Any], limit: int) -> None:
     if rejections:
         table = Table(title="rejections", title_justify="left")
         table.add_column("index", justify="right")
-        table.add_column("order_id", no_wrap=True)
+        table.add_column(name, no_wrap=True)
         table.add_column("errors")
         for rejection in rejections[:limit]:
             errors = "\n".join(f"{e.get('field')}: {e.get('message')}" for e in rejection.get("errors", []))
-            table.add_row(str(rejection.get("index")), Text(str(rejection.get("order_id"))), Text(errors))
+            entry = rejection.get(name)
+            table.add_row(str(rejection.get("index")), Text("-" if entry is None else str(entry)), Text(errors))
         out.print(table)
         if len(rejections) > limit:
             out.print(Text(f"{limit} of {len(rejections)} rejections shown: --limit N shows more", style="dim"))
-    accepted = report.get("accepted_order_ids") or []
+    if not restocks:
+        accepted = report.get("accepted_order_ids") or []
+        if accepted:
+            out.print(Text(f"follow one: sandbox watch {accepted[0]}", style="dim"))
+        return
+    accepted = report.get("accepted_restock_ids") or []
     if accepted:
-        out.print(Text(f"follow one: sandbox watch {accepted[0]}", style="dim"))
+        table = Table(title="accepted restocks", title_justify="left")
+        table.add_column("restock_id", no_wrap=True)
+        for restock_id in accepted[:limit]:
+            table.add_row(Text(str(restock_id)))
+        out.print(table)
+        if len(accepted) > limit:
+            out.print(Text(f"{limit} of {len(accepted)} restocks shown: --limit N shows more", style="dim"))
+        out.print(Text(f"see one: curl -s {api}/restocks/{quote(str(accepted[0]), safe='')}", style="dim"))
 
 
-def _incoming_key(file: Path, key: str | None) -> str:
+def _object_key(file: Path, key: str | None, restock: bool) -> str:
+    prefix = "restock/" if restock else "incoming/"
     name = (key or file.name).lstrip("/")
-    return name if name.startswith("incoming/") else f"incoming/{name}"
+    object_key = name if name.startswith(prefix) else f"{prefix}{name}"
+    suffixes = NOTIFIED_SUFFIXES[prefix]
+    if not object_key.endswith(suffixes):
+        fail(
+            f"{object_key}: only {' and '.join(suffixes)} files under {prefix} are read; "
+            "rename the file or pass --key NAME" + suffixes[0],
+            code=2,
+        )
+    return object_key
 
 
 @app.command()
 @_aws_errors
 def upload(
     file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE", help="a .json or .jsonl file")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, metavar="FILE", help="orders: .json or .jsonl; restocks: .json"
+        ),
     ],
     key: Annotated[
-        str | None, typer.Option(help="object key (put under incoming/ if it is not); default incoming/<file name>")
+        str | None,
+        typer.Option(help="object key (put under incoming/, or restock/, if it is not); default: the file name"),
     ] = None,
+    restock: Annotated[
+        bool, typer.Option("--restock", help='a restock file ([{"product_id", "quantity"}]): put it under restock/')
+    ] = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="exit 1 when the report has rejections or a file_error")
     ] = False,
     timeout: Annotated[float, typer.Option(min=0, help="seconds to wait for the report")] = 300,
-    limit: Annotated[int, typer.Option(min=0, help="show at most this many rejections")] = 50,
+    limit: Annotated[int, typer.Option(min=0, help="show at most this many rejections (and accepted restocks)")] = 50,
 ) -> None:
-    """Put a file in the data lake under incoming/, wait for its report, print counts and rejections."""
+    """Put a file in the data lake under incoming/ (restock/ with --restock), wait for its report, print it."""
+    object_key = _object_key(file, key, restock)
     sandbox = connect()
     s3, bucket = sandbox.client("s3"), sandbox.outputs["DataLakeBucket"]
-    object_key = _incoming_key(file, key)
     report_at = report_key(object_key)
     before, stale = _etag(s3, bucket, object_key), _etag(s3, bucket, report_at)
     size = file.stat().st_size
@@ -569,9 +724,9 @@ def upload(
         )
         stale = None
     report = _wait_for_report(s3, bucket, report_at, stale, timeout)
-    _print_report(report, limit)
+    _print_report(report, limit, sandbox.api)
     if strict and (report.get("rejected") or report.get("file_error")):
-        fail("--strict: the file had rejected orders or a file error")
+        fail(f"--strict: the file had rejected {report.get('kind') or 'orders'} or a file error")
 
 
 # --- notifications ----------------------------------------------------------------------------------------------
@@ -625,6 +780,7 @@ class Function(StrEnum):
     api = "api"
     file_validator = "file-validator"
     processor = "processor"
+    restocker = "restocker"
 
 
 @dataclass
@@ -740,7 +896,7 @@ def _print_events(cursors: list[LogCursor], grep: str | None, prefixed: bool) ->
 def logs_command(
     function: Annotated[
         Function | None,
-        typer.Argument(metavar="FUNCTION", help="all three when left out"),
+        typer.Argument(metavar="FUNCTION", help="all of them when left out"),
     ] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines until Ctrl-C")] = False,
     since: Annotated[str | None, typer.Option(help="only lines newer than this: 30s, 10m, 2h, 1d")] = None,
@@ -816,14 +972,14 @@ def reset(
     no_seed: Annotated[bool, typer.Option("--no-seed", help="leave the table empty")] = False,
     seed_file: Annotated[Path | None, typer.Option(help="products to seed after; default $SEED_FILE")] = None,
 ) -> None:
-    """Delete every order, pending item, product and file marker; keep the stack; then seed again."""
+    """Delete every order, pending item, product, restock and file marker; keep the stack; then seed again."""
     sandbox = connect()
     products = [] if no_seed else _read_products(seed_file or _default_seed_file())
     table = sandbox.outputs["OrdersTable"]
     if not yes:
         try:
             confirmed = typer.confirm(
-                f"Delete every item of {table} at {emulator.endpoint()} (orders, stock, file markers)?"
+                f"Delete every item of {table} at {emulator.endpoint()} (orders, stock, restocks, file markers)?"
             )
         except typer.Abort:
             confirmed = False

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 SANDBOX = Path(sys.executable).with_name("sandbox")
 SEED_PRODUCTS = json.loads((ROOT / "seed" / "products.json").read_text("utf-8"))
 MIXED_IDS = ["PRD-1001", "PRD-2002", "PRD-3003", "PRD-4004", "PRD-5005"]
+RESTOCKS = ROOT / "seed" / "restocks"
 
 
 def sandbox(*args: str, **kwargs: object) -> Result:
@@ -87,8 +88,8 @@ def following(*args: str) -> Iterator[Callable[[str, float], str]]:
             process.wait()
 
 
-def pending_order(api: Api, product_id: str) -> str:
-    order = make_order([(product_id, 1)])
+def pending_order(api: Api, product_id: str, quantity: int = 1) -> str:
+    order = make_order([(product_id, quantity)])
     assert api.post_order(order).status_code == 202
     assert api.final_order(order["order_id"])["order_status"] == "Produto Pendente"
     return str(order["order_id"])
@@ -113,14 +114,24 @@ def test_seed_then_status_shows_the_products_and_every_queue(tmp_path, outputs):
     # When the status is asked for, the stock table narrowed to them
     result = sandbox("status", "--product", prefix)
 
-    # Then it shows the four queues, the orders by status and the products with their stock
+    # Then it shows the six queues, the orders by status and the products with their stock and waiting items
     assert result.exit_code == 0, result.output
-    for key in ("OrderQueueUrl", "OrderDeadLetterQueueUrl", "FileQueueUrl", "FileDeadLetterQueueUrl"):
-        assert re.search(re.escape(outputs[key].rsplit("/", 1)[-1]) + r"\W+\d+\W+\d+", result.stdout), key
+    queues = {
+        "orders": "OrderQueueUrl",
+        "orders DLQ": "OrderDeadLetterQueueUrl",
+        "files": "FileQueueUrl",
+        "files DLQ": "FileDeadLetterQueueUrl",
+        "restocks": "RestockQueueUrl",
+        "restocks DLQ": "RestockDeadLetterQueueUrl",
+    }
+    for label, key in queues.items():
+        name = re.escape(outputs[key].rsplit("/", 1)[-1])
+        assert re.search(rf"{label}\W+{name}\W+\d+\W+\d+", result.stdout), key
     for state in ("Recebido", "Novo Pedido", "Produto Pendente"):
         assert re.search(state + r"\W+\d+", result.stdout), state
-    assert re.search(rf"{prefix}-A\W+cli seeded\W+7\W+0", result.stdout)
-    assert re.search(rf"{prefix}-B\W+cli seeded\W+0\W+0", result.stdout)
+    assert "waiting_items" in result.stdout
+    assert re.search(rf"{prefix}-A\W+cli seeded\W+7\W+0\W+0", result.stdout)
+    assert re.search(rf"{prefix}-B\W+cli seeded\W+0\W+0\W+0", result.stdout)
 
 
 def test_seed_of_a_bad_file_is_a_usage_error(tmp_path):
@@ -177,6 +188,11 @@ def test_watch_follows_an_order_to_produto_pendente(api, products):
     assert "Produto Pendente" in result.stdout
     assert re.search(rf"{product}\W+1\W+10.50\W+Pendente", result.stdout)
 
+    # And the order's history: received by the API, then left waiting for stock, each with its time
+    history = result.stdout[result.stdout.index("status history") :]
+    assert re.search(r"Recebido\W+\d{4}-\d\d-\d\dT[\d:.]+\S*\W+pedido recebido pela API", history), history
+    assert re.search(r"Produto Pendente\W+\d{4}-\d\d-\d\dT", history), history
+
 
 def test_watch_of_an_unknown_order_exits_1():
     result = sandbox("watch", unique("CLI-NONE"), "--timeout", "5")
@@ -213,6 +229,94 @@ def test_upload_prints_the_counts_and_rejections_of_a_mixed_file(tmp_path, produ
     strict = sandbox("upload", str(file), "--key", f"cli/{uuid.uuid4().hex[:8]} again.json", "--strict")
     assert strict.exit_code == 1
     assert re.search(r"\W3\W+0\W+3\W+-", strict.stdout), strict.stdout
+
+
+def test_restock_releases_a_pending_order_and_prints_the_stock(api, products):
+    # Given an order for 2 units of a product without stock, left Produto Pendente
+    (product,) = products(0)
+    order_id = pending_order(api, product, quantity=2)
+
+    # When 2 units are restocked through the command
+    result = sandbox("restock", product, "2", "--timeout", "60")
+
+    # Then the API accepted it, the release ran, and the stock shows the 2 units reserved, nobody waiting
+    assert result.exit_code == 0, result.output
+    assert "202" in result.stdout and '"restock_status": "Recebida"' in result.stdout
+    assert re.search(r"restock \S+\W+released", result.stdout), result.stdout
+    assert re.search(rf"{product}\W+e2e\W+0\W+2\W+0", result.stdout), result.stdout
+
+    # And the output names the released order, now Novo Pedido, as the API says too
+    released = result.stdout[result.stdout.index("released orders") :]
+    assert re.search(rf"{order_id}\W+Novo Pedido", released), released
+    assert api.get_order(order_id).json()["order_status"] == "Novo Pedido"
+
+
+def test_restock_with_a_key_is_applied_once_and_the_key_is_not_reused(api, products):
+    # Given a restock of 3 units sent with an Idempotency-Key, not waited for
+    (product,) = products(1)
+    key = unique("CLI-KEY")
+    first = sandbox("restock", product, "3", "--key", key, "--no-wait")
+    assert first.exit_code == 0, first.output
+    assert f'"restock_id": "{key}"' in first.stdout and '"replayed": false' in first.stdout
+    assert "released orders" not in first.stdout
+
+    # When it is sent again with the same key, and waited for
+    again = sandbox("restock", product, "3", "--key", key)
+
+    # Then it is the same restock, replayed, and the stock rose once
+    assert again.exit_code == 0, again.output
+    assert '"replayed": true' in again.stdout
+    assert re.search(rf"{product}\W+e2e\W+4\W+0\W+0", again.stdout), again.stdout
+    assert api.stock(product) == (4, 0)
+
+    # And the same key for another quantity is a 409 and exit code 1
+    conflict = sandbox("restock", product, "5", "--key", key, "--no-wait")
+    assert conflict.exit_code == 1
+    assert "409" in conflict.stdout and "Idempotency-Key" in conflict.stdout
+
+
+def test_restock_of_a_bad_quantity_prints_the_400_and_exits_1(api, products):
+    (product,) = products(2)
+    result = sandbox("restock", product, "0")
+    assert result.exit_code == 1
+    assert "400" in result.stdout and "Reposição inválida." in result.stdout
+    assert '"field": "quantity"' in result.stdout
+    assert api.stock(product) == (2, 0)
+
+
+def test_upload_restock_prints_the_counts_and_rejections_of_a_mixed_file(tmp_path, api, products):
+    # Given the mixed restock sample (2 valid lines, 3 invalid) with its own products
+    first, second, third = products(1, 1, 1)
+    text = (RESTOCKS / "restock-mixed.json").read_text("utf-8")
+    for original, mine in zip(("PRD-1001", "PRD-2002", "PRD-3003"), (first, second, third), strict=True):
+        text = text.replace(original, mine)
+    file = write(tmp_path, "restock-mixed.json", text)
+    key = f"cli/{uuid.uuid4().hex[:8]} restock-mixed.json"
+
+    # When it is uploaded as a restock file
+    result = sandbox("upload", "--restock", str(file), "--key", key)
+
+    # Then it went under restock/ and its report's counts and rejections (named by product) are printed
+    assert result.exit_code == 0, result.output
+    assert f"restock/{key}" in result.stdout
+    assert re.search(r"\W5\W+2\W+3\W+-", result.stdout), result.stdout
+    rejections = result.stdout[result.stdout.index("rejections") :]
+    assert "product_id" in rejections and "order_id" not in rejections
+    assert re.search(rf"1\W+{second}\W+quantity", rejections), rejections
+    assert re.search(rf"2\W+{third}\W+quantity", rejections), rejections
+    assert re.search(r"3\W+-\W+product_id: campo obrigatório", rejections), rejections
+
+    # And the accepted restocks are listed, and applied: the valid lines' stock rose
+    accepted = {restock_id.rsplit("-", 1)[1] for restock_id in re.findall(r"s3-[0-9a-f]{24}-\d+", result.stdout)}
+    assert accepted == {"0", "4"}, result.stdout
+    eventually(lambda: api.stock(first) == (6, 0) and api.stock(third) == (4, 0), timeout=60, what="restocked stock")
+    assert api.stock(second) == (1, 0)
+
+
+def test_upload_of_a_file_the_bucket_does_not_report_on_is_a_usage_error(tmp_path):
+    result = sandbox("upload", "--restock", str(write(tmp_path, "restock.jsonl", "{}")))
+    assert result.exit_code == 2
+    assert "restock/restock.jsonl" in result.stderr and ".json" in result.stderr
 
 
 def test_notifications_print_the_pending_notice_masked(api, products):
@@ -280,6 +384,8 @@ def test_usage_errors_exit_2(tmp_path):
     assert sandbox("logs", "nobody").exit_code == 2
     assert sandbox("logs", "--since", "yesterday").exit_code == 2
     assert sandbox("frobnicate").exit_code == 2
+    assert sandbox("restock", "PRD-1001", "ten").exit_code == 2
+    assert sandbox("restock", "PRD-1001").exit_code == 2
 
 
 def test_when_nothing_answers_the_error_says_make_up():
