@@ -335,10 +335,15 @@ class RestockIntake:
         self._queue = queue
 
     def submit(self, product_id: str, body: str | bytes | None, key: str | None) -> RestockReceipt:
+        key_errors = []
         if key is not None and not is_valid_id(key):
-            message = "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"
-            raise RestockRejected([FieldError("Idempotency-Key", message)])
-        restock = validate_restock(parse_restock_body(body), key or uuid.uuid4().hex, product_id)
+            key_errors.append(FieldError("Idempotency-Key", "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"))
+        try:
+            restock = validate_restock(parse_restock_body(body), key or uuid.uuid4().hex, product_id)
+        except RestockRejected as exc:
+            raise RestockRejected(key_errors + exc.errors) from exc  # every error at once, the key's first
+        if key_errors:
+            raise RestockRejected(key_errors)
         source = f"api:{uuid.uuid4()}"
         with bound(restock_id=restock.restock_id, product_id=restock.product_id):
             try:
