@@ -15,7 +15,14 @@ from orders.codec import encode_order, to_json
 from orders.masking import mask_email
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
-from orders.restock import RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position
+from orders.restock import (
+    RESTOCK_APPLIED,
+    RESTOCK_RECEIVED,
+    PendingItem,
+    Restock,
+    queue_position,
+    release_reason,
+)
 from orders.stock import PendingNotice, StockDecision
 
 _serializer = TypeSerializer()
@@ -477,7 +484,8 @@ class OrderStore:
             },
         ]
         try:
-            # No ClientRequestToken: the marker's condition is the idempotency, across any time span.
+            # No token of ours (botocore adds a fresh one per call): the marker's condition is the idempotency,
+            # across any time span.
             self._db.transact_write_items(TransactItems=writes)
         except ClientError as exc:
             code = _code(exc)
@@ -499,13 +507,13 @@ class OrderStore:
         item = self._get(_restock_key(restock_id))
         return _plain(item) if item else None
 
-    def mark_restock_released(self, restock_id: str, orders: list[str]) -> None:
-        """Record that the restock's release ran to its end, and which orders' items it reserved."""
+    def mark_restock_released(self, restock_id: str) -> None:
+        """Record that the restock's release ran to its end (the orders it served are recorded as it goes)."""
         self._db.update_item(
             TableName=self._table,
             Key=_restock_key(restock_id),
-            UpdateExpression="SET released_at = :now, released_orders = :orders",
-            ExpressionAttributeValues={":now": {"S": _now()}, ":orders": _serializer.serialize(orders)},
+            UpdateExpression="SET released_at = :now",
+            ExpressionAttributeValues={":now": {"S": _now()}},
         )
 
     def pending_queue(self, product_id: str, limit: int = 100) -> list[PendingItem]:
@@ -528,9 +536,10 @@ class OrderStore:
             for record in map(_plain, response.get("Items", []))
         ]
 
-    def reserve_pending(self, item: PendingItem, order: dict[str, Any], reason: str) -> bool:
-        """Reserve one pending item in one transaction: the product's stock, the item's marker and the
-        order. Return True when it was the order's last pending item (the order is then `Novo Pedido`).
+    def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str) -> bool:
+        """Reserve one pending item for a restock in one transaction: the product's stock, the item's marker, the
+        order, and the restock's list of released orders. Return True when it was the order's last pending item
+        (the order is then `Novo Pedido`).
 
         Raises StockChanged (not enough `available` any more), ItemGone (already reserved) or OrderChanged
         (the order moved since it was read: read it again)."""
@@ -540,13 +549,13 @@ class OrderStore:
         left = int(count) if count is not None else sum(1 for i in items if i.get("item_status") == PENDING)
         last = left <= 1
         now = _now()
+        reason = release_reason(restock_id)
         names = {"#items": "items", "#status": "order_status", "#count": "pending_count"}
         values: dict[str, Any] = {
             ":reserved": {"S": RESERVED},
             ":pending": {"S": PENDING},
             ":pp": {"S": PRODUCT_PENDING},
             ":left": {"N": str(left - 1)},
-            ":count": {"N": str(left)},
         }
         assignments = [f"#items[{index}].item_status = :reserved", "#count = :left"]
         if last:
@@ -567,7 +576,11 @@ class OrderStore:
                 "#history = list_append(if_not_exists(#history, :none), :entry)",
             ]
         condition = f"#status = :pp AND #items[{index}].item_status = :pending AND "
-        condition += "#count = :count" if count is not None else "attribute_not_exists(#count)"
+        if count is not None:
+            values[":count"] = {"N": str(left)}
+            condition += "#count = :count"
+        else:  # an order written before pending_count existed
+            condition += "attribute_not_exists(#count)"
         writes: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -596,6 +609,16 @@ class OrderStore:
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
+                }
+            },
+            {
+                # Recorded with the reservation itself, so a restock interrupted and delivered again lists every
+                # order it served, once.
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _restock_key(restock_id),
+                    "UpdateExpression": "SET released_orders = list_append(if_not_exists(released_orders, :none), :o)",
+                    "ExpressionAttributeValues": {":none": {"L": []}, ":o": {"L": [{"S": item.order_id}]}},
                 }
             },
         ]
@@ -750,7 +773,9 @@ class Notifier:
             "customer_email": mask_email(str(notice.get("customer_email", ""))),
             "reason": notice.get("reason"),
             "released_at": notice.get("released_at"),
-            "items": notice.get("items", []),
+            "items": [
+                {"product_id": str(i["product_id"]), "quantity": int(i["quantity"])} for i in notice.get("items", [])
+            ],
         }
         self._sns.publish(
             TopicArn=topic_arn,

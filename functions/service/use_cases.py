@@ -21,7 +21,6 @@ from orders.restock import (
     is_valid_id,
     parse_restock_body,
     plan_release,
-    release_reason,
     validate_restock,
 )
 from orders.stock import PendingNotice, decide
@@ -398,12 +397,12 @@ class StockRelease:
             log("INFO", "restock applied", quantity=restock.quantity)
         else:
             log("INFO", "restock already applied: releasing only")
-        served = self.release(restock.product_id, release_reason(restock.restock_id))
+        served = self.release(restock.product_id, restock.restock_id)
+        self._store.mark_restock_released(restock.restock_id)
         self.publish_releases(restock.product_id)
-        self._store.mark_restock_released(restock.restock_id, [item.order_id for item in served])
         return served
 
-    def release(self, product_id: str, reason: str) -> list[PendingItem]:
+    def release(self, product_id: str, restock_id: str) -> list[PendingItem]:
         """Reserve waiting items oldest first until one does not fit or none is left; return those served."""
         served: list[PendingItem] = []
         idle = 0
@@ -419,7 +418,7 @@ class StockRelease:
             progressed = False
             for item in plan:
                 try:
-                    self._reserve(item, reason)
+                    self._reserve(item, restock_id)
                 except StockChanged:
                     break  # read the stock again before going on
                 except ItemGone:
@@ -433,13 +432,13 @@ class StockRelease:
             if not progressed:
                 self._sleep(0.1 * idle)
 
-    def _reserve(self, item: PendingItem, reason: str) -> None:
+    def _reserve(self, item: PendingItem, restock_id: str) -> None:
         for attempt in range(self._attempts):
             order = self._store.get_order(item.order_id)
             if order is None:
                 raise ItemGone(item.order_id)
             try:
-                completed = self._store.reserve_pending(item, order, reason)
+                completed = self._store.reserve_pending(item, order, restock_id)
             except OrderChanged:
                 continue  # another item of the same order was released meanwhile
             except StoreBusy as exc:

@@ -1,17 +1,31 @@
-"""Fakes of the adapters (same methods as OrderStore, OrderQueue, Notifier, FileStore) that record state."""
+"""Fakes of the adapters (same methods as OrderStore, OrderQueue, RestockQueue, Notifier, FileStore) that record
+state, with the conditions the real writes enforce."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from orders.model import RECEIVED, Order
+from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
+from orders.restock import RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, release_reason
 from orders.stock import PendingNotice, StockDecision
-from service.adapters import AlreadyProcessed, DuplicateOrder, StockChanged
+from service.adapters import (
+    AlreadyProcessed,
+    DuplicateOrder,
+    DuplicateRestock,
+    ItemGone,
+    OrderChanged,
+    StockChanged,
+    _received_reason,
+)
+
+_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -21,23 +35,54 @@ class FakeWrite:
 
 
 class FakeStore:
-    """The single table in dicts, with the conditions the real transaction enforces."""
+    """The single table in dicts, with the conditions the real transactions enforce.
+
+    A product exists once it is in `stock` (its `available`), `reserved` or `waiting`; `pending` holds the pending
+    item markers (what GSI1 `PENDING#<product>` shows), `restocks` the restock markers and `notices` the outbox of
+    order-released messages. Numbers in the records are Decimal, as DynamoDB returns them.
+    """
 
     def __init__(self, stock: dict[str, int] | None = None, calls: list[str] | None = None) -> None:
         self.orders: dict[str, dict[str, Any]] = {}
         self.stock: dict[str, int] = dict(stock or {})
+        self.reserved: dict[str, int] = {}
+        self.waiting: dict[str, int] = {}
+        self.pending: dict[tuple[str, str], PendingItem] = {}  # (order_id, product_id) -> the waiting item
+        self.restocks: dict[str, dict[str, Any]] = {}
+        self.notices: dict[tuple[str, str], dict[str, Any]] = {}  # (product_id, order_id) -> the outbox record
         self.files: dict[str, tuple[FileReport, str]] = {}
         self.calls = calls if calls is not None else []
         self.commit_failures: list[Exception] = []
         self.before_commit: list[Callable[[], None]] = []
         self.commit_attempts: list[FakeWrite] = []
         self.stock_reads = 0
+        self.product_reads = 0
+        self.queue_reads = 0
+        self.lagging: set[str] = set()  # products whose waiting items the index does not show yet
+        self.apply_failures: list[Exception] = []
+        self.reserve_failures: list[Exception] = []
+        self.before_reserve: list[Callable[[], None]] = []  # runs after the order was read, before the write
+        self.reserve_attempts: list[tuple[str, str]] = []
+        self._clock = itertools.count(1)
 
+    def now(self) -> str:
+        """A clock that moves one second per call, so the order of events shows in their timestamps."""
+        return (_EPOCH + timedelta(seconds=next(self._clock))).isoformat(timespec="milliseconds")
+
+    # -- orders -----------------------------------------------------------------------------------
     def claim(self, order: Order, source: str) -> None:
         self.calls.append(f"claim {order.order_id}")
         if order.order_id in self.orders:
             raise DuplicateOrder(order.order_id, self.orders[order.order_id].get("source"))
-        self.orders[order.order_id] = {"order_id": order.order_id, "order_status": RECEIVED, "source": source}
+        now = self.now()
+        self.orders[order.order_id] = {
+            "order_id": order.order_id,
+            "order_status": RECEIVED,
+            "source": source,
+            "order_date": order.order_date,
+            "received_at": now,
+            "status_history": [history_entry(RECEIVED, now, _received_reason(source))],
+        }
 
     def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
         taken: dict[str, str | None] = {}
@@ -57,9 +102,27 @@ class FakeStore:
     def get_order(self, order_id: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.orders.get(order_id))
 
+    def _product_exists(self, product_id: str) -> bool:
+        return product_id in self.stock or product_id in self.reserved or product_id in self.waiting
+
+    def get_product(self, product_id: str) -> dict[str, Any] | None:
+        self.product_reads += 1
+        if not self._product_exists(product_id):
+            return None
+        record: dict[str, Any] = {"product_id": product_id}
+        for name, values in (("available", self.stock), ("reserved", self.reserved), ("waiting", self.waiting)):
+            if product_id in values:
+                record[name] = Decimal(values[product_id])
+        return record
+
     def available_stock(self, product_ids: Iterable[str]) -> dict[str, int]:
+        """`available`, or 0 while items wait for the product; products without a record are absent."""
         self.stock_reads += 1
-        return {pid: self.stock[pid] for pid in product_ids if pid in self.stock}
+        return {
+            pid: 0 if self.waiting.get(pid, 0) > 0 else self.stock.get(pid, 0)
+            for pid in product_ids
+            if self._product_exists(pid)
+        }
 
     def prepare_commit(self, decision: StockDecision) -> FakeWrite:
         return FakeWrite(decision, token=len(self.commit_attempts))
@@ -75,18 +138,45 @@ class FakeStore:
         current = self.orders.get(order.order_id)
         if current and current["order_status"] != RECEIVED:
             raise AlreadyProcessed(order.order_id)
-        if any(self.stock.get(i.product_id, -1) < i.quantity for i in decision.reserved):
-            raise StockChanged(order.order_id)
+        for item in decision.reserved:  # the stock is there, and nobody waits for it
+            if self.stock.get(item.product_id, -1) < item.quantity or self.waiting.get(item.product_id, 0) > 0:
+                raise StockChanged(order.order_id)
+        for item in decision.pending:  # an item joins the queue only when it cannot be served now
+            pid = item.product_id
+            if pid in self.stock and self.stock[pid] >= item.quantity and self.waiting.get(pid, 0) <= 0:
+                raise StockChanged(order.order_id)
         for item in decision.reserved:
             self.stock[item.product_id] -= item.quantity
+            self.reserved[item.product_id] = self.reserved.get(item.product_id, 0) + item.quantity
+        for item in decision.pending:
+            self.waiting[item.product_id] = self.waiting.get(item.product_id, 0) + 1
+            queued_at = f"{order.order_date}#{order.order_id}"
+            self.pending[(order.order_id, item.product_id)] = PendingItem(
+                order.order_id, item.product_id, item.quantity, queued_at
+            )
+        now = self.now()
         self.orders[order.order_id] = {
             "order_id": order.order_id,
             "order_status": decision.status,
             "source": current["source"] if current else "queue",
+            "order_date": order.order_date,
+            "received_at": current.get("received_at", now) if current else now,
+            "processed_at": now,
             "document": copy.deepcopy(order.document),
             "items": [
-                {"product_id": d.item.product_id, "quantity": Decimal(d.item.quantity), "item_status": d.status}
+                {
+                    "product_id": d.item.product_id,
+                    "quantity": Decimal(d.item.quantity),
+                    "unit_price": d.item.unit_price,
+                    "item_status": d.status,
+                }
                 for d in decision.items
+            ],
+            "items_total": order.items_total,
+            "pending_count": Decimal(len(decision.pending)),
+            "status_history": [
+                *(current.get("status_history", []) if current else []),
+                history_entry(decision.status, now, decision.reason),
             ],
             "pending_notified": False,
         }
@@ -94,6 +184,123 @@ class FakeStore:
     def mark_notified(self, order_id: str) -> None:
         self.orders[order_id]["pending_notified"] = True
 
+    # -- restocks ---------------------------------------------------------------------------------
+    def claim_restock(self, restock: Restock, source: str) -> None:
+        self.calls.append(f"claim_restock {restock.restock_id}")
+        existing = self.restocks.get(restock.restock_id)
+        if existing is not None:
+            raise DuplicateRestock(restock.restock_id, copy.deepcopy(existing))
+        self.restocks[restock.restock_id] = {
+            "entity": "restock",
+            "restock_id": restock.restock_id,
+            "product_id": restock.product_id,
+            "quantity": Decimal(restock.quantity),
+            "restock_status": RESTOCK_RECEIVED,
+            "source": source,
+            "received_at": self.now(),
+        }
+
+    def release_restock_claim(self, restock_id: str, source: str) -> None:
+        self.calls.append(f"release_restock_claim {restock_id}")
+        record = self.restocks.get(restock_id)
+        if record and record.get("restock_status") == RESTOCK_RECEIVED and record.get("source") == source:
+            del self.restocks[restock_id]
+
+    def apply_restock(self, restock: Restock) -> bool:
+        """Mark the restock applied and add its units, together; False when it was applied before."""
+        self.calls.append(f"apply_restock {restock.restock_id}")
+        if self.apply_failures:
+            raise self.apply_failures.pop(0)
+        marker = self.restocks.get(restock.restock_id)
+        if marker is not None and marker.get("restock_status") != RESTOCK_RECEIVED:
+            return False
+        now = self.now()
+        self.restocks.setdefault(restock.restock_id, {}).update(
+            restock_status=RESTOCK_APPLIED,
+            applied_at=now,
+            product_id=restock.product_id,
+            quantity=Decimal(restock.quantity),
+            entity="restock",
+        )
+        self.stock[restock.product_id] = self.stock.get(restock.product_id, 0) + restock.quantity
+        self.reserved.setdefault(restock.product_id, 0)
+        return True
+
+    def get_restock(self, restock_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.restocks.get(restock_id))
+
+    def mark_restock_released(self, restock_id: str) -> None:
+        # An update: it sets released_at, creating the record if need be; released_orders grew with each reservation.
+        record = self.restocks.setdefault(restock_id, {})
+        record.update(released_at=self.now())
+        record.setdefault("released_orders", [])
+
+    def pending_queue(self, product_id: str, limit: int = 100) -> list[PendingItem]:
+        self.queue_reads += 1
+        if product_id in self.lagging:
+            return []
+        waiting = [item for item in self.pending.values() if item.product_id == product_id]
+        return sorted(waiting, key=lambda item: item.queued_at)[:limit]
+
+    def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str) -> bool:
+        """One transaction over the product, the item's marker and the order (as read by the caller)."""
+        self.reserve_attempts.append((item.order_id, item.product_id))
+        if self.before_reserve:
+            self.before_reserve.pop(0)()
+        if self.reserve_failures:
+            raise self.reserve_failures.pop(0)
+        items = order.get("items", [])
+        index = next(n for n, i in enumerate(items) if i["product_id"] == item.product_id)
+        count = order.get("pending_count")
+        left = int(count) if count is not None else sum(1 for i in items if i.get("item_status") == PENDING)
+        pid = item.product_id
+        if self.stock.get(pid, -1) < item.quantity:
+            raise StockChanged(pid)
+        if (item.order_id, pid) not in self.pending:
+            raise ItemGone(item.order_id)
+        current = self.orders.get(item.order_id)
+        if (
+            current is None
+            or current.get("order_status") != PRODUCT_PENDING
+            or index >= len(current.get("items", []))
+            or current["items"][index].get("item_status") != PENDING
+            or (
+                "pending_count" in current
+                if count is None
+                else current.get("pending_count") is None or int(current["pending_count"]) != left
+            )
+        ):
+            raise OrderChanged(item.order_id)
+        self.stock[pid] -= item.quantity
+        self.reserved[pid] = self.reserved.get(pid, 0) + item.quantity
+        self.waiting[pid] = self.waiting.get(pid, 0) - 1
+        del self.pending[(item.order_id, pid)]
+        current["items"][index]["item_status"] = RESERVED
+        current["pending_count"] = Decimal(left - 1)
+        restock = self.restocks.setdefault(restock_id, {})
+        restock["released_orders"] = [*restock.get("released_orders", []), item.order_id]
+        reason = release_reason(restock_id)
+        last = left <= 1
+        if last:
+            now = self.now()
+            current.update(order_status=NEW_ORDER, released_at=now)
+            current["status_history"] = [*current.get("status_history", []), history_entry(NEW_ORDER, now, reason)]
+            self.notices[(pid, item.order_id)] = {
+                "order_id": item.order_id,
+                "customer_email": order.get("document", {}).get("customer", {}).get("email", ""),
+                "reason": reason,
+                "released_at": now,
+                "items": [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in items],
+            }
+        return last
+
+    def release_notices(self, product_id: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(notice) for (pid, _), notice in sorted(self.notices.items()) if pid == product_id]
+
+    def clear_release_notice(self, product_id: str, order_id: str) -> None:
+        self.notices.pop((product_id, order_id), None)
+
+    # -- files ------------------------------------------------------------------------------------
     def file_done(self, file_id: str) -> bool:
         return file_id in self.files
 
@@ -132,16 +339,52 @@ class FakeQueue:
         return [o.order_id for o in self.sent]
 
 
+class FakeRestockQueue:
+    """The restock FIFO queue; every message sent is kept, duplicates included (the restocker must cope)."""
+
+    def __init__(self, calls: list[str] | None = None) -> None:
+        self.sent: list[Restock] = []
+        self.calls = calls if calls is not None else []
+        self.send_error: Exception | None = None
+        self.refuse: set[str] = set()  # product_ids whose restocks the queue refuses
+        self.crash: BaseException | None = None  # the Lambda dies mid-way (timeout, out of memory)
+
+    def send(self, restock: Restock) -> None:
+        self.calls.append(f"send {restock.restock_id}")
+        if self.crash is not None:
+            raise self.crash
+        if self.send_error is not None:
+            raise self.send_error
+        if restock.product_id in self.refuse:
+            raise ConnectionError(f"SQS refused {restock.restock_id}")
+        self.sent.append(restock)
+
+    @property
+    def sent_ids(self) -> list[str]:
+        return [r.restock_id for r in self.sent]
+
+
 class FakeNotifier:
     def __init__(self) -> None:
         self.pending: list[tuple[str, PendingNotice]] = []
+        self.released: list[tuple[str, dict[str, Any]]] = []
         self.reports: list[tuple[str, dict[str, Any]]] = []
+        self.dead: list[tuple[str, dict[str, Any]]] = []
         self.failures: list[Exception] = []
+        self.released_failures: list[Exception] = []
 
     def pending_stock(self, topic_arn: str, notice: PendingNotice) -> None:
         if self.failures:
             raise self.failures.pop(0)
         self.pending.append((topic_arn, notice))
+
+    def order_released(self, topic_arn: str, notice: dict[str, Any]) -> None:
+        if self.released_failures:
+            raise self.released_failures.pop(0)
+        self.released.append((topic_arn, copy.deepcopy(notice)))
+
+    def dead_letter(self, topic_arn: str, notice: dict[str, Any]) -> None:
+        self.dead.append((topic_arn, notice))
 
     def file_report(self, topic_arn: str, report: FileReport) -> None:
         self.reports.append((topic_arn, report.as_dict()))
@@ -158,3 +401,13 @@ class FakeFiles:
 
     def write_report(self, bucket: str, key: str, report: FileReport) -> None:
         self.reports.append((bucket, key, report.as_dict()))
+
+
+class FakeSqs:
+    """The SQS client as BatchFailures uses it: the visibility set for each receipt handle."""
+
+    def __init__(self) -> None:
+        self.visibility: list[tuple[str, int]] = []
+
+    def change_message_visibility(self, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int) -> None:  # noqa: N803
+        self.visibility.append((ReceiptHandle, VisibilityTimeout))
