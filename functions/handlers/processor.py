@@ -8,7 +8,7 @@ import boto3
 
 from orders.codec import decode_order
 from orders.model import Order
-from service.adapters import Notifier, OrderStore
+from service.adapters import Notifier, OrderStore, RestockQueue
 from service.batch import BatchFailures, run_in_group_order
 from service.config import ProcessorSettings
 from service.logs import bound
@@ -16,11 +16,15 @@ from service.use_cases import OrderProcessor
 
 _settings = ProcessorSettings.from_env()
 _notifier = Notifier(boto3.client("sns"))
+_sqs = boto3.client("sqs")
 _processor = OrderProcessor(
-    OrderStore(boto3.client("dynamodb"), _settings.table_name), _notifier, _settings.pending_topic_arn
+    OrderStore(boto3.client("dynamodb"), _settings.table_name),
+    _notifier,
+    _settings.pending_topic_arn,
+    releases=RestockQueue(_sqs, _settings.restock_queue_url),
 )
 _failures = BatchFailures(
-    boto3.client("sqs"),
+    _sqs,
     _settings.order_queue_url,
     _notifier,
     _settings.error_topic_arn,

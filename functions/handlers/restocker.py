@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 
 from orders.restock import validate_restock
-from service.adapters import Notifier, OrderStore
+from service.adapters import Notifier, OrderStore, RestockQueue
 from service.batch import BatchFailures, run_in_group_order
 from service.config import RestockSettings
 from service.logs import bound
@@ -16,11 +17,15 @@ from service.use_cases import StockRelease
 
 _settings = RestockSettings.from_env()
 _notifier = Notifier(boto3.client("sns"))
+_sqs = boto3.client("sqs")
 _release = StockRelease(
-    OrderStore(boto3.client("dynamodb"), _settings.table_name), _notifier, _settings.pending_topic_arn
+    OrderStore(boto3.client("dynamodb"), _settings.table_name),
+    _notifier,
+    _settings.pending_topic_arn,
+    releases=RestockQueue(_sqs, _settings.restock_queue_url),
 )
 _failures = BatchFailures(
-    boto3.client("sqs"),
+    _sqs,
     _settings.restock_queue_url,
     _notifier,
     _settings.error_topic_arn,
@@ -29,11 +34,23 @@ _failures = BatchFailures(
 )
 
 
+def _time_left(context: Any) -> Callable[[], float] | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else lambda: remaining() / 1000
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    time_left = _time_left(context)
+
     def apply(record: dict[str, Any]) -> None:
         message = json.loads(record["body"])
+        if "release" in message:  # look at the product's queue again (no stock arrives with it)
+            product_id, restock_id = str(message["release"]), message.get("restock_id")
+            with bound(product_id=product_id, restock_id=restock_id, message_id=record.get("messageId")):
+                _release.release_only(product_id, restock_id, time_left)
+            return
         restock = validate_restock(message, str(message["restock_id"]))
         with bound(restock_id=restock.restock_id, product_id=restock.product_id, message_id=record.get("messageId")):
-            _release.apply(restock)
+            _release.apply(restock, time_left)
 
     return _failures.respond(run_in_group_order(event.get("Records", []), apply))

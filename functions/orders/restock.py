@@ -13,6 +13,7 @@ from orders.validation import BODY as BODY_FIELD
 from orders.validation import parse_json
 
 MAX_RESTOCK_BYTES = 4 * 1024
+MAX_RESTOCK_LINES = 1_000  # per file: each line is claimed and queued on its own
 
 MAX_RESTOCK_QUANTITY = 1_000_000
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -110,7 +111,11 @@ def queue_position(order_date: str, order_id: str) -> str:
     moment = datetime.fromisoformat(order_date)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return f"{moment.astimezone(UTC).isoformat(timespec='microseconds')}#{order_id}"
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # within hours of year 1 or 9999: the first or the last possible instant
+        utc = datetime.min.replace(tzinfo=UTC) if moment.year == 1 else datetime.max.replace(tzinfo=UTC)
+    return f"{utc.isoformat(timespec='microseconds')}#{order_id}"
 
 
 def plan_release(available: int, queue: Iterable[PendingItem]) -> list[PendingItem]:
@@ -127,6 +132,8 @@ def plan_release(available: int, queue: Iterable[PendingItem]) -> list[PendingIt
     return served
 
 
-def release_reason(restock_id: str) -> str:
+def release_reason(restock_id: str | None) -> str:
     """Why a released order became `Novo Pedido`, for its history."""
+    if restock_id is None:
+        return "fila do produto reavaliada com estoque disponível: todos os itens reservados"
     return f"estoque reposto (reposição {restock_id}): todos os itens reservados"

@@ -13,6 +13,7 @@ from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RESERVED, Order, O
 class ItemDecision:
     item: OrderItem
     status: str
+    queued: bool = False  # pending only because older items wait for the product, not for want of stock
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,28 @@ class StockDecision:
     def pending(self) -> tuple[OrderItem, ...]:
         return tuple(d.item for d in self.items if d.status == PENDING)
 
+    @property
+    def queued(self) -> tuple[OrderItem, ...]:
+        """Pending items the stock would cover, queued behind older ones: their product's queue must be looked at
+        again, because an item older than the queue's head may have just joined it."""
+        return tuple(d.item for d in self.items if d.queued)
 
-def decide(order: Order, available: Mapping[str, int]) -> StockDecision:
-    """Reserve each item whose product has enough `available` units; a product without stock record has none.
+
+def decide(order: Order, available: Mapping[str, int], waiting: Mapping[str, int] | None = None) -> StockDecision:
+    """Reserve each item whose product has enough `available` units and nobody waiting for it (first come, first
+    served); a product without stock record has none.
 
     Items of an order name distinct products (the validator refuses repeats), so each is judged alone.
     """
-    return StockDecision(
-        order=order,
-        items=tuple(
-            ItemDecision(item, RESERVED if available.get(item.product_id, 0) >= item.quantity else PENDING)
-            for item in order.items
-        ),
-    )
+    waiting = waiting or {}
+
+    def judge(item: OrderItem) -> ItemDecision:
+        fits = available.get(item.product_id, 0) >= item.quantity
+        if waiting.get(item.product_id, 0) > 0:
+            return ItemDecision(item, PENDING, queued=fits)
+        return ItemDecision(item, RESERVED if fits else PENDING)
+
+    return StockDecision(order=order, items=tuple(judge(item) for item in order.items))
 
 
 @dataclass(frozen=True)

@@ -241,22 +241,36 @@ class OrderStore:
         item = self._get(_product_key(product_id))
         return _plain(item) if item else None
 
+    def stock_levels(self, product_ids: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """`available` and `waiting` (items queued for it) of each product, read consistently in rounds of up to
+        100 keys (BatchGetItem's limit). Products without a record are absent from both."""
+        wanted = [_product_key(pid) for pid in dict.fromkeys(product_ids)]
+        available: dict[str, int] = {}
+        waiting: dict[str, int] = {}
+        for start in range(0, len(wanted), 100):
+            keys = wanted[start : start + 100]
+            while keys:
+                request = {
+                    self._table: {
+                        "Keys": keys,
+                        "ConsistentRead": True,
+                        "ProjectionExpression": "PK, #available, #waiting",
+                        "ExpressionAttributeNames": {"#available": "available", "#waiting": "waiting"},
+                    }
+                }
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    product_id = item["PK"]["S"].removeprefix("PRODUCT#")
+                    available[product_id] = int(item.get("available", {}).get("N", "0"))
+                    waiting[product_id] = int(item.get("waiting", {}).get("N", "0"))
+                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return available, waiting
+
     def available_stock(self, product_ids: Iterable[str]) -> dict[str, int]:
-        """Units of each product a new order may take, in one round trip: `available`, or 0 while older
-        items wait for the product (first come, first served). Products without a record are absent."""
-        keys = [_product_key(pid) for pid in dict.fromkeys(product_ids)]
-        stock: dict[str, int] = {}
-        while keys:
-            request = {
-                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "PK, available, waiting"}
-            }
-            response = self._db.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(self._table, []):
-                waiting = int(item.get("waiting", {}).get("N", "0"))
-                available = int(item.get("available", {}).get("N", "0"))
-                stock[item["PK"]["S"].removeprefix("PRODUCT#")] = available if waiting <= 0 else 0
-            keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return stock
+        """Units of each product a new order may take: `available`, or 0 while older items wait for the product
+        (first come, first served). Products without a record are absent."""
+        available, waiting = self.stock_levels(product_ids)
+        return {pid: units if waiting.get(pid, 0) <= 0 else 0 for pid, units in available.items()}
 
     def prepare_commit(self, decision: StockDecision) -> PreparedWrite:
         """The one transaction that records a decided order and its reservations.
@@ -331,25 +345,29 @@ class OrderStore:
                     }
                 }
             )
-        queue = queue_position(order.order_date, order.order_id)
+        queue = queue_position(order.order_date, order.order_id) if decision.pending else ""
+        queued = {item.product_id for item in decision.queued}
         for item in decision.pending:
-            # The item joins its product's queue only if it really cannot be served now (no stock, or others
-            # waiting): otherwise a restock released in between would leave it waiting beside free stock.
+            # The item joins its product's queue only in the state it was decided in: for want of stock, or behind
+            # others while the stock would cover it (the caller then has the queue looked at again). Otherwise a
+            # restock released in between would leave it waiting beside free stock: decide again.
+            if item.product_id in queued:
+                condition = "#waiting > :zero AND #available >= :q"
+            else:
+                condition = "attribute_not_exists(#available) OR #available < :q"
             writes.append(
                 {
                     "Update": {
                         "TableName": self._table,
                         "Key": _product_key(item.product_id),
                         "UpdateExpression": "SET product_id = if_not_exists(product_id, :pid) ADD #waiting :one",
-                        "ConditionExpression": (
-                            "attribute_not_exists(#available) OR #available < :q OR #waiting > :zero"
-                        ),
+                        "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#available": "available", "#waiting": "waiting"},
                         "ExpressionAttributeValues": {
                             ":pid": {"S": item.product_id},
                             ":q": {"N": str(item.quantity)},
                             ":one": {"N": "1"},
-                            ":zero": {"N": "0"},
+                            **({":zero": {"N": "0"}} if item.product_id in queued else {}),
                         },
                     }
                 }
@@ -536,7 +554,12 @@ class OrderStore:
             for record in map(_plain, response.get("Items", []))
         ]
 
-    def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str) -> bool:
+    def still_pending(self, item: PendingItem) -> bool:
+        """Whether the item's pending record is still in the table (a consistent read, unlike the index)."""
+        key = {"PK": {"S": f"ORDER#{item.order_id}"}, "SK": {"S": f"PENDING#{item.product_id}"}}
+        return self._get(key) is not None
+
+    def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
         """Reserve one pending item for a restock in one transaction: the product's stock, the item's marker, the
         order, and the restock's list of released orders. Return True when it was the order's last pending item
         (the order is then `Novo Pedido`).
@@ -611,17 +634,22 @@ class OrderStore:
                     "ExpressionAttributeValues": values,
                 }
             },
-            {
-                # Recorded with the reservation itself, so a restock interrupted and delivered again lists every
-                # order it served, once.
-                "Update": {
-                    "TableName": self._table,
-                    "Key": _restock_key(restock_id),
-                    "UpdateExpression": "SET released_orders = list_append(if_not_exists(released_orders, :none), :o)",
-                    "ExpressionAttributeValues": {":none": {"L": []}, ":o": {"L": [{"S": item.order_id}]}},
-                }
-            },
         ]
+        if restock_id is not None:
+            # Recorded with the reservation itself, so a restock interrupted and delivered again lists every order
+            # it served, once.
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _restock_key(restock_id),
+                        "UpdateExpression": (
+                            "SET released_orders = list_append(if_not_exists(released_orders, :none), :o)"
+                        ),
+                        "ExpressionAttributeValues": {":none": {"L": []}, ":o": {"L": [{"S": item.order_id}]}},
+                    }
+                }
+            )
         if last:
             # The outbox: the order-released message is published after the commit, from this record, so a
             # failed publish is retried by the next release of the product instead of being lost.
@@ -740,6 +768,19 @@ class RestockQueue:
             MessageBody=to_json(restock.as_message()),
             MessageGroupId=restock.product_id,
             MessageDeduplicationId=restock.restock_id,
+        )
+
+    def release(self, product_id: str, dedup_id: str, restock_id: str | None = None) -> None:
+        """Ask for the product's queue to be looked at again, in its restocks' message group: after an item joined
+        it behind others while stock was there, or to go on with a release that ran out of time."""
+        message: dict[str, Any] = {"release": product_id}
+        if restock_id is not None:
+            message["restock_id"] = restock_id
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=to_json(message),
+            MessageGroupId=product_id,
+            MessageDeduplicationId=dedup_id,
         )
 
 

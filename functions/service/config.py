@@ -78,6 +78,7 @@ class ProcessorSettings:
     error_topic_arn: str
     order_queue_url: str
     max_receive_count: int
+    restock_queue_url: str
 
     @classmethod
     def from_env(cls) -> ProcessorSettings:
@@ -87,6 +88,7 @@ class ProcessorSettings:
             _require("ERROR_TOPIC_ARN"),
             _require("ORDER_QUEUE_URL"),
             _count("MAX_RECEIVE_COUNT"),
+            _require("RESTOCK_QUEUE_URL"),
         )
 
 

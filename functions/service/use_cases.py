@@ -14,6 +14,7 @@ from orders.files import MAX_FILE_BYTES, Entry, FileRejected, read_entries
 from orders.model import PRODUCT_PENDING, FieldError, Order, OrderRejected
 from orders.report import FileReport, report_key
 from orders.restock import (
+    MAX_RESTOCK_LINES,
     RESTOCK_RECEIVED,
     PendingItem,
     Restock,
@@ -193,6 +194,9 @@ class FileIngestion:
         if self._restocks is None:
             report.file_error = "este ambiente não recebe arquivos de reposição"
             return
+        if len(entries) > MAX_RESTOCK_LINES:
+            report.file_error = f"arquivo com mais de {MAX_RESTOCK_LINES} reposições: divida-o em arquivos menores"
+            return
         stem = hashlib.sha256(file_id.encode("utf-8")).hexdigest()[:24]
         for index, entry in enumerate(entries):
             if entry.error is not None:
@@ -244,13 +248,16 @@ class OrderProcessor:
         pending_topic_arn: str,
         max_attempts: int = 6,
         sleep: Callable[[float], None] = time.sleep,
+        releases: RestockQueue | None = None,
     ) -> None:
         self._store = store
         self._notifier = notifier
         self._pending_topic_arn = pending_topic_arn
         self._max_attempts = max_attempts
         self._sleep = sleep
+        self._releases = releases
         self._stock: dict[str, int] = {}
+        self._waiting: dict[str, int] = {}
         self._known: set[str] = set()
 
     def prefetch(self, orders: list[Order]) -> None:
@@ -260,22 +267,28 @@ class OrderProcessor:
         so a stale figure costs a re-read, never an oversell. The cache lives for one batch.
         """
         wanted = {item.product_id for order in orders for item in order.items}
-        self._stock = self._store.available_stock(wanted) if wanted else {}
+        self._stock, self._waiting = self._store.stock_levels(wanted) if wanted else ({}, {})
         self._known = wanted
 
-    def _stock_for(self, order: Order, fresh: bool) -> dict[str, int]:
+    def _stock_for(self, order: Order, fresh: bool) -> tuple[dict[str, int], dict[str, int]]:
+        """(available, waiting) of the order's products: cached for the batch, or read again when `fresh`."""
         products = [item.product_id for item in order.items]
         if fresh or not self._known.issuperset(products):
-            self._stock.update(self._store.available_stock(products))
+            available, waiting = self._store.stock_levels(products)
+            for pid in products:  # a product without a record has neither
+                self._stock[pid], self._waiting[pid] = available.get(pid, 0), waiting.get(pid, 0)
             self._known.update(products)
-        return {pid: self._stock[pid] for pid in products if pid in self._stock}
+        return (
+            {pid: self._stock[pid] for pid in products if pid in self._stock},
+            {pid: self._waiting[pid] for pid in products if pid in self._waiting},
+        )
 
     def process(self, order: Order) -> str:
         write = None
         fresh = False
         for attempt in range(self._max_attempts):
             if write is None:  # a first try, or stock changed under us: decide again on fresh stock
-                decision = decide(order, self._stock_for(order, fresh))
+                decision = decide(order, *self._stock_for(order, fresh))
                 write = self._store.prepare_commit(decision)
             try:
                 self._store.commit(write)
@@ -293,7 +306,8 @@ class OrderProcessor:
             for item in decision.reserved:
                 self._stock[item.product_id] = self._stock.get(item.product_id, 0) - item.quantity
             for item in decision.pending:
-                self._stock[item.product_id] = 0  # someone now waits for it: later orders queue behind
+                self._waiting[item.product_id] = self._waiting.get(item.product_id, 0) + 1
+            self._look_again(order.order_id, [item.product_id for item in decision.queued])
             if decision.pending:
                 self._notify(PendingNotice.of(decision))
             log("INFO", "order processed", order_id=order.order_id, order_status=decision.status)
@@ -303,15 +317,27 @@ class OrderProcessor:
     def _redelivered(self, order: Order) -> str:
         record = self._store.get_order(order.order_id) or {}
         status = str(record.get("order_status"))
-        # The first delivery may have committed and then failed to publish: publish now, once.
-        if status == PRODUCT_PENDING and not record.get("pending_notified"):
-            self._notify(PendingNotice.from_record(record))
+        if status == PRODUCT_PENDING:
+            # The first delivery may have committed and then failed to ask for its queues to be looked at again,
+            # or to publish: do both now (looking again is always safe; the notice goes out once).
+            self._look_again(order.order_id, [pid for pid, _ in PendingNotice.from_record(record).items])
+            if not record.get("pending_notified"):
+                self._notify(PendingNotice.from_record(record))
         log("INFO", "redelivery ignored", order_id=order.order_id, order_status=status)
         return status
 
     def _notify(self, notice: PendingNotice) -> None:
         self._notifier.pending_stock(self._pending_topic_arn, notice)
         self._store.mark_notified(notice.order_id)
+
+    def _look_again(self, order_id: str, product_ids: list[str]) -> None:
+        """An item that joined a queue while the stock would have covered it may be older than the queue's head,
+        which does not fit: only a release of the product can tell, so ask the restocker for one."""
+        if self._releases is None:
+            return
+        for product_id in product_ids:
+            dedup = hashlib.sha256(f"{order_id}/{product_id}".encode()).hexdigest()[:64]
+            self._releases.release(product_id, dedup_id=f"queue-{dedup}")
 
 
 class RestockConflict(Exception):
@@ -373,8 +399,8 @@ class RestockIntake:
 class StockRelease:
     """Apply a restock and serve the product's waiting items, strictly first come, first served.
 
-    Runs once per restock, in the restock's FIFO message group (its product), so releases of one product never
-    overlap on AWS; every reservation is still conditional, so nothing oversells if they did.
+    Runs in the restocks' FIFO message group of the product, so releases of one product never overlap on AWS;
+    every reservation is still conditional, so nothing oversells if they did.
     """
 
     def __init__(
@@ -384,39 +410,72 @@ class StockRelease:
         pending_topic_arn: str,
         attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
+        releases: RestockQueue | None = None,
+        reserve_seconds: float = 15.0,
     ) -> None:
         self._store = store
         self._notifier = notifier
         self._pending_topic_arn = pending_topic_arn
         self._attempts = attempts
         self._sleep = sleep
+        self._releases = releases
+        self._reserve_seconds = reserve_seconds  # time kept back at the end of an invocation
 
-    def apply(self, restock: Restock) -> list[PendingItem]:
+    def apply(self, restock: Restock, time_left: Callable[[], float] | None = None) -> list[PendingItem]:
         """Raise the stock once per restock_id, then release; a redelivery only releases (always safe)."""
         if self._store.apply_restock(restock):
             log("INFO", "restock applied", quantity=restock.quantity)
         else:
             log("INFO", "restock already applied: releasing only")
-        served = self.release(restock.product_id, restock.restock_id)
-        self._store.mark_restock_released(restock.restock_id)
-        self.publish_releases(restock.product_id)
+        return self.release_only(restock.product_id, restock.restock_id, time_left)
+
+    def release_only(
+        self, product_id: str, restock_id: str | None = None, time_left: Callable[[], float] | None = None
+    ) -> list[PendingItem]:
+        """Serve the product's queue; mark the restock released when its release has run to the end."""
+        try:
+            served, finished = self.release(product_id, restock_id, time_left)
+            if finished and restock_id is not None:
+                self._store.mark_restock_released(restock_id)
+        finally:
+            # Whatever happened above, every order completed so far gets its message (from the outbox).
+            self.publish_releases(product_id)
         return served
 
-    def release(self, product_id: str, restock_id: str) -> list[PendingItem]:
-        """Reserve waiting items oldest first until one does not fit or none is left; return those served."""
+    def release(
+        self, product_id: str, restock_id: str | None, time_left: Callable[[], float] | None = None
+    ) -> tuple[list[PendingItem], bool]:
+        """Reserve waiting items oldest first until one does not fit or none is left; return those served and
+        whether the queue was settled (False: time ran short, and the rest was handed to a new message)."""
         served: list[PendingItem] = []
         idle = 0
+
+        def short_of_time() -> bool:
+            if time_left is None or self._releases is None or time_left() >= self._reserve_seconds:
+                return False
+            self._releases.release(product_id, dedup_id=f"more-{uuid.uuid4().hex}", restock_id=restock_id)
+            log("WARNING", "release continues in a new message", served=len(served))
+            return True
+
         while True:
+            if short_of_time():
+                return served, False
             product = self._store.get_product(product_id) or {}
             available, waiting = int(product.get("available", 0)), int(product.get("waiting", 0))
             if waiting <= 0:
-                return served
+                return served, True
             queue = self._store.pending_queue(product_id)
+            # On AWS the index may still show an item reserved a moment ago: a head that does not fit is checked
+            # against the table before it is allowed to stop the queue.
+            while queue and queue[0].quantity > available and not self._store.still_pending(queue[0]):
+                queue.pop(0)
             plan = plan_release(available, queue)
             if queue and not plan:
-                return served  # the oldest waiting item does not fit: it keeps its place, and so do the rest
+                return served, True  # the oldest waiting item does not fit: it keeps its place, and so do the rest
             progressed = False
             for item in plan:
+                if served and short_of_time():
+                    return served, False
                 try:
                     self._reserve(item, restock_id)
                 except StockChanged:
@@ -432,7 +491,7 @@ class StockRelease:
             if not progressed:
                 self._sleep(0.1 * idle)
 
-    def _reserve(self, item: PendingItem, restock_id: str) -> None:
+    def _reserve(self, item: PendingItem, restock_id: str | None) -> None:
         for attempt in range(self._attempts):
             order = self._store.get_order(item.order_id)
             if order is None:

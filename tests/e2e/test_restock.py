@@ -122,6 +122,32 @@ def test_a_later_smaller_item_does_not_jump_the_queue(api, products):
     assert api.stock(product) == (0, 5)
 
 
+def test_an_older_order_arriving_late_is_served_from_stock_the_queue_held(api, products, inbox):
+    # Given 5 units held back for an order waiting for 10 (strict first come, first served)
+    [product] = products(0)
+    younger = post_pending(api, [(product, 10)], NEWER)
+    restock(api, product, 5)
+    assert api.stock(product) == (5, 0)
+
+    # When an order dated earlier arrives late, for 3 units: it becomes the head of the queue, and it fits
+    late = make_order([(product, 3)])
+    late["order_date"] = OLDER
+    assert api.post_order(late).status_code == 202
+
+    # Then it is served without waiting for another restock; the younger order keeps its place
+    notice = inbox.wait_for(
+        lambda m: m["body"].get("event") == "order_released" and m["body"]["order_id"] == late["order_id"]
+    )
+    assert notice["body"]["order_status"] == "Novo Pedido"
+    assert [h["status"] for h in order(api, late["order_id"])["status_history"]] == [
+        "Recebido",
+        "Produto Pendente",
+        "Novo Pedido",
+    ]
+    assert order(api, younger)["order_status"] == "Produto Pendente"
+    assert api.stock(product) == (2, 3)
+
+
 def test_a_restock_covering_both_releases_both_with_their_history(api, products, inbox):
     # Given two waiting orders
     [product] = products(0)

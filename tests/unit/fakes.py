@@ -13,7 +13,7 @@ from typing import Any
 
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
-from orders.restock import RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, release_reason
+from orders.restock import RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position, release_reason
 from orders.stock import PendingNotice, StockDecision
 from service.adapters import (
     AlreadyProcessed,
@@ -124,6 +124,12 @@ class FakeStore:
             if self._product_exists(pid)
         }
 
+    def stock_levels(self, product_ids: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """(`available`, `waiting`) of each product; products without a record are absent from both."""
+        self.stock_reads += 1
+        known = [pid for pid in dict.fromkeys(product_ids) if self._product_exists(pid)]
+        return {pid: self.stock.get(pid, 0) for pid in known}, {pid: self.waiting.get(pid, 0) for pid in known}
+
     def prepare_commit(self, decision: StockDecision) -> FakeWrite:
         return FakeWrite(decision, token=len(self.commit_attempts))
 
@@ -141,16 +147,19 @@ class FakeStore:
         for item in decision.reserved:  # the stock is there, and nobody waits for it
             if self.stock.get(item.product_id, -1) < item.quantity or self.waiting.get(item.product_id, 0) > 0:
                 raise StockChanged(order.order_id)
-        for item in decision.pending:  # an item joins the queue only when it cannot be served now
+        queued = {item.product_id for item in decision.queued}
+        for item in decision.pending:  # an item joins the queue only in the state it was decided in
             pid = item.product_id
-            if pid in self.stock and self.stock[pid] >= item.quantity and self.waiting.get(pid, 0) <= 0:
+            fits = pid in self.stock and self.stock[pid] >= item.quantity
+            behind_others = fits and self.waiting.get(pid, 0) > 0
+            if (pid in queued and not behind_others) or (pid not in queued and fits):
                 raise StockChanged(order.order_id)
         for item in decision.reserved:
             self.stock[item.product_id] -= item.quantity
             self.reserved[item.product_id] = self.reserved.get(item.product_id, 0) + item.quantity
         for item in decision.pending:
             self.waiting[item.product_id] = self.waiting.get(item.product_id, 0) + 1
-            queued_at = f"{order.order_date}#{order.order_id}"
+            queued_at = queue_position(order.order_date, order.order_id)
             self.pending[(order.order_id, item.product_id)] = PendingItem(
                 order.order_id, item.product_id, item.quantity, queued_at
             )
@@ -242,7 +251,10 @@ class FakeStore:
         waiting = [item for item in self.pending.values() if item.product_id == product_id]
         return sorted(waiting, key=lambda item: item.queued_at)[:limit]
 
-    def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str) -> bool:
+    def still_pending(self, item: PendingItem) -> bool:
+        return (item.order_id, item.product_id) in self.pending
+
+    def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
         """One transaction over the product, the item's marker and the order (as read by the caller)."""
         self.reserve_attempts.append((item.order_id, item.product_id))
         if self.before_reserve:
@@ -277,8 +289,9 @@ class FakeStore:
         del self.pending[(item.order_id, pid)]
         current["items"][index]["item_status"] = RESERVED
         current["pending_count"] = Decimal(left - 1)
-        restock = self.restocks.setdefault(restock_id, {})
-        restock["released_orders"] = [*restock.get("released_orders", []), item.order_id]
+        if restock_id is not None:
+            restock = self.restocks.setdefault(restock_id, {})
+            restock["released_orders"] = [*restock.get("released_orders", []), item.order_id]
         reason = release_reason(restock_id)
         last = left <= 1
         if last:
@@ -344,6 +357,7 @@ class FakeRestockQueue:
 
     def __init__(self, calls: list[str] | None = None) -> None:
         self.sent: list[Restock] = []
+        self.releases: list[tuple[str, str, str | None]] = []  # requests to look at a product's queue again
         self.calls = calls if calls is not None else []
         self.send_error: Exception | None = None
         self.refuse: set[str] = set()  # product_ids whose restocks the queue refuses
@@ -358,6 +372,10 @@ class FakeRestockQueue:
         if restock.product_id in self.refuse:
             raise ConnectionError(f"SQS refused {restock.restock_id}")
         self.sent.append(restock)
+
+    def release(self, product_id: str, dedup_id: str, restock_id: str | None = None) -> None:
+        self.calls.append(f"release {product_id}")
+        self.releases.append((product_id, dedup_id, restock_id))
 
     @property
     def sent_ids(self) -> list[str]:

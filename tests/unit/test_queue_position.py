@@ -18,6 +18,12 @@ def test_a_date_without_time_or_offset_counts_as_midnight_utc() -> None:
     assert queue_position("2024-03-01T09:30", "A") == queue_position("2024-03-01T09:30:00+00:00", "A")
 
 
+def test_the_edges_of_the_calendar_do_not_overflow() -> None:
+    # The validator accepts these; converting them to UTC would leave the calendar.
+    assert queue_position("0001-01-01T00:00:00+01:00", "A").startswith("0001-01-01T00:00:00.000000+00:00#")
+    assert queue_position("9999-12-31T23:30:00-03:00", "A").startswith("9999-12-31T23:59:59.999999+00:00#")
+
+
 def test_fractions_and_ids_keep_a_total_order() -> None:
     keys = [
         queue_position("2024-03-01T10:00:00Z", "B"),

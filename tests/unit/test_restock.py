@@ -33,6 +33,7 @@ from orders.restock import (
     is_valid_id,
     parse_restock_body,
     plan_release,
+    queue_position,
     release_reason,
     validate_restock,
 )
@@ -413,15 +414,19 @@ class Shop:
         self.store = FakeStore(stock)
         self.notifier = FakeNotifier()
         self.sleeps: list[float] = []
+        self.queue = FakeRestockQueue()  # the restocks' FIFO queue: restocks and requests to look at a queue again
         self.release = StockRelease(
-            self.store, self.notifier, PENDING_TOPIC, attempts=attempts, sleep=self.sleeps.append
+            self.store, self.notifier, PENDING_TOPIC, attempts=attempts, sleep=self.sleeps.append, releases=self.queue
         )
 
     def order(self, order_id: str, lines: list[tuple[str, int]], order_date: str = OLDER) -> str:
         """Take an order from the API and process it as the processor would (one batch); return its status."""
         order = make_order(self.lab, order_id, lines, order_date)
         self.store.claim(order, f"api:{order_id}")
-        return OrderProcessor(self.store, self.notifier, PENDING_TOPIC, sleep=self.sleeps.append).process(order)
+        processor = OrderProcessor(
+            self.store, self.notifier, PENDING_TOPIC, sleep=self.sleeps.append, releases=self.queue
+        )
+        return processor.process(order)
 
     def waiting(self, order_id: str, lines: list[tuple[str, int]], order_date: str = OLDER) -> str:
         assert self.order(order_id, lines, order_date) == PRODUCT_PENDING
@@ -446,6 +451,14 @@ class Shop:
     def released(self) -> list[str]:
         """The orders whose release was published, in order."""
         return [notice["order_id"] for _, notice in self.notifier.released]
+
+    def deliver_releases(self) -> list[str]:
+        """Hand the restocker every request to look at a queue again; return the orders served."""
+        served = []
+        while self.queue.releases:
+            product_id, _, restock_id = self.queue.releases.pop(0)
+            served += [item.order_id for item in self.release.release_only(product_id, restock_id)]
+        return served
 
 
 @pytest.fixture
@@ -1535,13 +1548,44 @@ def test_available_stock_is_zero_while_items_wait_for_the_product(dynamodb: Any)
         {"PK": {"S": "PRODUCT#NEVER-WAITED"}, "available": {"N": "4"}},
         {"PK": {"S": "PRODUCT#ONLY-WAITING"}, "waiting": {"N": "1"}},
     ]
-    request = {TABLE: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "PK, available, waiting"}}
+    request = {
+        TABLE: {
+            "Keys": keys,
+            "ConsistentRead": True,
+            "ProjectionExpression": "PK, #available, #waiting",
+            "ExpressionAttributeNames": {"#available": "available", "#waiting": "waiting"},
+        }
+    }
     with Stubber(dynamodb) as stub:
         stub.add_response("batch_get_item", {"Responses": {TABLE: found}}, {"RequestItems": request})
+        stub.add_response("batch_get_item", {"Responses": {TABLE: found}}, {"RequestItems": request})
 
-        stock = OrderStore(dynamodb, TABLE).available_stock(names)
+        store = OrderStore(dynamodb, TABLE)
+        stock = store.available_stock(names)
+        levels = store.stock_levels(names)
 
     assert stock == {"FREE": 5, "QUEUED": 0, "NEVER-WAITED": 4, "ONLY-WAITING": 0}
+    assert levels == (
+        {"FREE": 5, "QUEUED": 5, "NEVER-WAITED": 4, "ONLY-WAITING": 0},
+        {"FREE": 0, "QUEUED": 2, "NEVER-WAITED": 0, "ONLY-WAITING": 1},
+    )
+
+
+def test_stock_is_read_in_rounds_of_at_most_100_keys(dynamodb: Any) -> None:
+    # BatchGetItem takes 100 keys at most: a batch of ten 49-item orders asks for up to 490 products.
+    names = [f"P{n:03d}" for n in range(250)]
+    sizes: list[int] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem",
+        lambda params, **_: sizes.append(len(params["RequestItems"][TABLE]["Keys"])),
+    )
+    with Stubber(dynamodb) as stub:
+        for _ in range(3):
+            stub.add_response("batch_get_item", {"Responses": {TABLE: []}})
+
+        OrderStore(dynamodb, TABLE).stock_levels(names)
+
+    assert sizes == [100, 100, 50]
 
 
 def test_pending_queue_reads_the_index_oldest_first(dynamodb: Any) -> None:
@@ -1696,3 +1740,104 @@ def test_order_released_counts_units_as_numbers_like_order_pending() -> None:
     params = publish_released(outbox_notice())
 
     assert json.loads(params["Message"])["items"] == [{"product_id": P, "quantity": 2}]
+
+
+# ================================================================ races and limits found in review
+def test_an_older_order_that_joins_the_queue_at_its_head_and_fits_is_served_without_a_restock(shop: Shop) -> None:
+    # Given an order waiting for 10 units, and 5 units that do not serve it (strict first come, first served)
+    younger = shop.waiting("ORD-YOUNGER", [(P, 10)], NEWER)
+    shop.restock(P, 5)
+    assert shop.books(P) == (5, 0, 1)
+
+    # When an order dated earlier arrives late (a data-lake file) for 3 units: it queues, and asks for a look
+    older = shop.waiting("ORD-OLDER", [(P, 3)], OLDER)
+    assert [product for product, _, _ in shop.queue.releases] == [P]
+
+    # Then the restocker serves it from the 5 units, as the new head of the queue; the younger one keeps waiting
+    assert shop.deliver_releases() == [older]
+    assert (shop.status(older), shop.status(younger)) == (NEW_ORDER, PRODUCT_PENDING)
+    assert shop.books(P) == (2, 3, 1)
+    assert shop.released() == [older]
+    history = shop.store.orders[older]["status_history"]
+    assert history[-1]["reason"] == release_reason(None)
+
+
+def test_an_item_pending_for_want_of_stock_asks_for_no_look(shop: Shop) -> None:
+    shop.waiting("ORD-A", [(P, 10)], OLDER)
+    shop.waiting("ORD-B", [(P, 3)], NEWER)  # no stock at all: nothing to look at
+
+    assert shop.queue.releases == []
+
+
+def test_a_redelivered_pending_order_asks_again_for_its_queues(shop: Shop) -> None:
+    order_id = shop.waiting("ORD-A", [(P, 2)], OLDER)
+    processor = OrderProcessor(shop.store, shop.notifier, PENDING_TOPIC, releases=shop.queue)
+
+    processor.process(make_order(shop.lab, order_id, [(P, 2)], OLDER))
+
+    assert [product for product, _, _ in shop.queue.releases] == [P]
+
+
+def test_a_head_the_index_still_shows_after_its_reservation_does_not_stop_the_queue(shop: Shop) -> None:
+    # On AWS the index may lag: an item reserved a moment ago can still show at the head.
+    big = shop.waiting("ORD-BIG", [(P, 2)], OLDER)
+    small = shop.waiting("ORD-SMALL", [(P, 1)], NEWER)
+    shop.restock(P, 2)
+    assert shop.status(big) == NEW_ORDER
+    ghost = PendingItem(big, P, 2, queue_position(OLDER, big))
+    real = shop.store.pending_queue
+
+    shop.store.pending_queue = lambda product_id, limit=100: [ghost, *real(product_id, limit)]  # type: ignore[method-assign]
+    served = shop.restock(P, 1, "R-2")
+
+    assert served == [small]
+    assert shop.books(P) == (0, 3, 0)
+
+
+def test_a_release_short_of_time_hands_the_rest_to_a_new_message(shop: Shop) -> None:
+    first = shop.waiting("ORD-1", [(P, 1)], OLDER)
+    second = shop.waiting("ORD-2", [(P, 1)], NEWER)
+    clock = iter([60.0, 5.0])  # plenty for the first item, then short
+
+    served = shop.release.apply(Restock("R-1", P, 2), time_left=lambda: next(clock))
+
+    assert [i.order_id for i in served] == [first]
+    assert "released_at" not in shop.store.restocks["R-1"], "not finished: not marked released"
+    assert [(product, restock) for product, _, restock in shop.queue.releases] == [(P, "R-1")]
+    assert shop.deliver_releases() == [second]
+    assert shop.store.restocks["R-1"]["released_orders"] == [first, second]
+    assert shop.store.restocks["R-1"]["released_at"]
+
+
+def test_orders_completed_before_a_failure_are_told_all_the_same(shop: Shop) -> None:
+    first = shop.waiting("ORD-1", [(P, 1)], OLDER)
+    shop.waiting("ORD-2", [(P, 1)], NEWER)
+    calls = {"n": 0}
+    real = shop.store.reserve_pending
+
+    def second_fails(item: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise StoreBusy("throttled")
+        return real(item, order, restock_id)
+
+    shop.store.reserve_pending = second_fails  # type: ignore[method-assign]
+
+    with pytest.raises(RetryLater):
+        shop.release.apply(Restock("R-1", P, 2))
+
+    assert shop.released() == [first], "the outbox is published even though the release failed"
+
+
+def test_a_restock_file_over_the_line_limit_is_refused_whole_and_applies_nothing(lab: dict[str, Any]) -> None:
+    from orders.restock import MAX_RESTOCK_LINES
+
+    store, queue, files = FakeStore(), FakeRestockQueue(), FakeFiles()
+    lines = [{"product_id": P, "quantity": 1}] * (MAX_RESTOCK_LINES + 1)
+    files.objects[("lake", "restock/big.json")] = json.dumps(lines).encode()
+    ingestion = FileIngestion(OrderValidator(), store, FakeQueue(), files, FakeNotifier(), "errors", restocks=queue)
+
+    report = ingestion.ingest("lake", "restock/big.json", "etag-1")
+
+    assert report is not None and report.file_error and str(MAX_RESTOCK_LINES) in report.file_error
+    assert (report.received, queue.sent, store.restocks) == (0, [], {})

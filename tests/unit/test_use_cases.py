@@ -19,7 +19,7 @@ from orders.codec import encode_order
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, OrderRejected
 from orders.report import FileReport
 from orders.stock import PendingNotice, decide
-from orders.validation import OrderValidator
+from orders.validation import OrderValidator, load_schema
 from service import adapters
 from service.adapters import AlreadyProcessed, DuplicateOrder, OrderStore, PreparedWrite, StockChanged, StoreBusy
 from service.use_cases import FileIngestion, OrderIntake, OrderProcessor, RetryLater
@@ -530,8 +530,40 @@ def test_commit_writes_order_reservations_and_pending_items_in_one_transaction(d
     # The pending item joins its product's queue, counted on the product, only if it truly does not fit.
     assert wait["Key"]["PK"] == {"S": "PRODUCT#PRD-2002"}
     assert wait["UpdateExpression"].endswith("ADD #waiting :one")
-    assert wait["ConditionExpression"] == "attribute_not_exists(#available) OR #available < :q OR #waiting > :zero"
+    assert wait["ConditionExpression"] == "attribute_not_exists(#available) OR #available < :q"
     assert writes[3]["Put"]["Item"]["SK"] == {"S": "PENDING#PRD-2002"}
+
+
+def test_an_item_queued_behind_others_is_written_only_if_they_still_wait_and_the_stock_is_there(
+    dynamodb: Any, order: Order
+) -> None:
+    # PRD-2002 has the units, but an older item waits for it: this one queues behind, under exactly that state.
+    decision = decide(order, {"PRD-1001": 5, "PRD-2002": 9}, {"PRD-2002": 1})
+
+    writes = OrderStore(dynamodb, "orders").prepare_commit(decision).items
+
+    assert [d.item.product_id for d in decision.items if d.queued] == ["PRD-2002"]
+    wait = writes[2]["Update"]
+    assert wait["Key"]["PK"] == {"S": "PRODUCT#PRD-2002"}
+    assert wait["ConditionExpression"] == "#waiting > :zero AND #available >= :q"
+
+
+def test_the_largest_order_fits_one_transaction_even_with_every_item_pending(
+    dynamodb: Any, lab: dict[str, Any]
+) -> None:
+    # TransactWriteItems takes 100 actions: the order, plus two per pending item (its record and its product).
+    lab = copy.deepcopy(lab)
+    maximum = load_schema()["properties"]["items"]["maxItems"]
+    lab["items"] = [
+        {"product_id": f"PRD-{n:04d}", "quantity": 1, "unit_price": Decimal("1.00")} for n in range(maximum)
+    ]
+    lab["payment"]["amount"] = Decimal(maximum)
+    order = OrderValidator().validate(lab)
+
+    writes = OrderStore(dynamodb, "orders").prepare_commit(decide(order, {})).items
+
+    assert len(order.items) == maximum
+    assert len(writes) == 1 + 2 * maximum <= 100
 
 
 def test_a_retried_write_is_the_same_request_and_a_new_decision_a_new_token(
