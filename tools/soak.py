@@ -2,12 +2,17 @@
 
 `make soak N=2000` (default 2,000 orders): orders over a few scarce products arrive through the API
 (16 concurrent clients) and through data-lake files; duplicates, invalid orders and poison messages are
-mixed in. At the end it checks, and prints:
+mixed in, and restocks of the same products arrive meanwhile (through the API, some sent twice with the same
+Idempotency-Key, and in a restock file with a bad line). At the end it checks, and prints:
   - every unique valid order is in a final state (or, for poison, in a dead-letter queue, counted);
   - rejected + accepted = received;
-  - for each product, initial available = final available + reserved, and reserved = units of items Reservado;
+  - for each product, initial available + restocked = final available + reserved, and reserved = units of
+    items Reservado (each restock applied once);
   - available never went negative (sampled throughout);
-  - notifications = pending orders + files with rejections (+ one dead-letter notice per poison message).
+  - no stock sits beside a waiting item it could serve (the oldest waiting item does not fit), and `waiting`
+    counts the items Pendente;
+  - notifications = orders that waited + files with rejections (+ one dead-letter notice per poison message),
+    and one order_released message per order released by a restock.
 Exit status 0 only when the books balance. A summary is written to .sandbox/soak-last.json.
 """
 
@@ -132,15 +137,42 @@ def run(
                 raise RuntimeError(f"unexpected {response.status_code} for {order['order_id']}: {response.text}")
         return response.status_code
 
-    api_traffic = list(api_orders)
+    # And restocks of the same products meanwhile: each applied once, however often it is sent
+    restocks = {
+        f"SOAK-{run_id}-R{k:03d}": (products[k % len(products)], rng.randint(1, max(2, n // 6)))
+        for k in range(max(10, n // 40))
+    }
+    restocked = dict.fromkeys(products, 0)
+
+    def post_restock(restock_id: str) -> int:
+        if not hasattr(http, "session"):
+            http.session = requests.Session()
+        product, quantity = restocks[restock_id]
+        response = http.session.post(
+            f"{base}/products/{product}/restock",
+            json={"quantity": quantity},
+            headers={"Idempotency-Key": restock_id},
+            timeout=60,
+        )
+        if response.status_code != 202:
+            raise RuntimeError(f"unexpected {response.status_code} for restock {restock_id}: {response.text}")
+        return response.status_code
+
+    for product, quantity in restocks.values():
+        restocked[product] += quantity
+    api_traffic: list[Any] = list(api_orders)
     api_traffic += [o for o in api_orders if rng.random() < 0.05]  # duplicates: 409
     api_traffic += [_invalid(o, rng) | {"order_id": o["order_id"] + "-BAD"} for o in api_orders if rng.random() < 0.05]
+    # Half the restocks come with the API orders, half once every order is final and many wait
+    early, late = list(restocks)[: len(restocks) // 2], list(restocks)[len(restocks) // 2 :]
+    api_traffic += early + [r for r in early if rng.random() < 0.3]  # some restocks sent twice
     rng.shuffle(api_traffic)
     say(
-        f"soak {run_id}: {len(api_traffic)} API requests, {len(file_orders)} orders in files, {max(1, n // 500)} poison"
+        f"soak {run_id}: {len(api_traffic)} API requests ({len(restocks)} restocks), {len(file_orders)} orders in "
+        f"files, {max(1, n // 500)} poison"
     )
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        list(pool.map(post, api_traffic))
+        list(pool.map(lambda job: post_restock(job) if isinstance(job, str) else post(job), api_traffic))
     say(f"  API done in {time.monotonic() - started:.1f} s")
 
     # And through data-lake files (JSON and JSON Lines), with invalid and duplicate lines
@@ -155,6 +187,15 @@ def run(
         body = "\n".join(json.dumps(o) for o in chunk) if jsonl else json.dumps({"orders": chunk})
         s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode())
         file_keys.append(key)
+
+    # And a restock file: one valid line per product, and a line that is not a restock
+    restock_file = f"restock/soak/{run_id}.json"
+    lines: list[dict[str, Any]] = [{"product_id": p, "quantity": rng.randint(1, 5)} for p in products]
+    for line in lines:
+        restocked[line["product_id"]] += line["quantity"]
+    lines.insert(2, {"product_id": products[0], "quantity": 0})
+    s3.put_object(Bucket=outputs["DataLakeBucket"], Key=restock_file, Body=json.dumps(lines).encode())
+    file_keys.append(restock_file)
 
     # And poison messages straight into the FIFO queue
     for k in range(max(1, n // 500)):
@@ -181,6 +222,9 @@ def run(
         if time.monotonic() > deadline:
             raise SystemExit(f"only {len(reports)} of {len(file_keys)} file reports arrived")
         time.sleep(0.5)
+    restock_report = reports.pop(restock_file)
+    file_keys.remove(restock_file)
+    restock_ids = list(restocks) + list(restock_report["accepted_restock_ids"])
     for report in reports.values():
         books.received += report["received"]
         books.accepted += report["accepted_order_ids"]
@@ -212,6 +256,33 @@ def run(
         time.sleep(0.5)
     processed_at = time.monotonic() - started
     say(f"  orders final after {processed_at:.1f} s")
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(post_restock, late + [r for r in late if rng.random() < 0.3]))
+
+    # And every restock has run its release, and no request to look at a queue again is left
+    def unreleased() -> list[str]:
+        keys = [{"PK": {"S": f"RESTOCK#{r}"}, "SK": {"S": "RESTOCK"}} for r in restock_ids]
+        done = set()
+        for start in range(0, len(keys), 100):
+            request = {outputs["OrdersTable"]: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+            for item in db.batch_get_item(RequestItems=request)["Responses"].get(outputs["OrdersTable"], []):
+                if "released_at" in item:
+                    done.add(item["PK"]["S"].removeprefix("RESTOCK#"))
+        return [r for r in restock_ids if r not in done]
+
+    def restock_queue_busy() -> int:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=outputs["RestockQueueUrl"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
+    settled = 0
+    while settled < 3 and time.monotonic() < deadline:
+        settled = settled + 1 if not unreleased() and not restock_queue_busy() else 0
+        time.sleep(0.5)
+    records = statuses()
+    say(f"  restocks released after {time.monotonic() - started:.1f} s")
 
     # Poison messages reach the orders DLQ (a few receives with back-off)
     dlq_ids: set[str] = set()
@@ -239,12 +310,36 @@ def run(
             if item["item_status"]["S"] == "Reservado":
                 reserved_units[item["product_id"]["S"]] += int(item["quantity"]["N"])
     keys = [{"PK": {"S": f"PRODUCT#{p}"}, "SK": {"S": "STOCK"}} for p in products]
-    stock = {
-        i["product_id"]["S"]: (int(i["available"]["N"]), int(i["reserved"]["N"]))
+    product_records = {
+        i["product_id"]["S"]: i
         for i in db.batch_get_item(RequestItems={outputs["OrdersTable"]: {"Keys": keys, "ConsistentRead": True}})[
             "Responses"
         ][outputs["OrdersTable"]]
     }
+    stock = {p: (int(i["available"]["N"]), int(i["reserved"]["N"])) for p, i in product_records.items()}
+    waiting_count = {p: int(i.get("waiting", {}).get("N", "0")) for p, i in product_records.items()}
+    pending_items = {p: 0 for p in products}
+    for record in records.values():
+        for item in record["items"]["L"]:
+            if item["M"]["item_status"]["S"] == "Pendente":
+                pending_items[item["M"]["product_id"]["S"]] += 1
+
+    def head_fits(product: str) -> bool:
+        """Whether the oldest item waiting for the product would fit the stock left (it must not)."""
+        head = db.query(
+            TableName=outputs["OrdersTable"],
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"PENDING#{product}"}},
+            Limit=1,
+        )["Items"]
+        return bool(head) and int(head[0]["quantity"]["N"]) <= stock[product][0]
+
+    def history(record: dict[str, Any]) -> list[str]:
+        return [entry["M"]["status"]["S"] for entry in record.get("status_history", {}).get("L", [])]
+
+    waited = {i for i, r in records.items() if "Produto Pendente" in history(r)}
+    released = {i for i in waited if records[i]["order_status"]["S"] == "Novo Pedido"}
     envelopes = []
     quiet_until = time.monotonic() + 3
     while time.monotonic() < quiet_until:
@@ -256,7 +351,9 @@ def run(
     session.client("sqs").delete_queue(QueueUrl=inbox)
     mine = [json.loads(e["Message"]) for e in envelopes]
     pending_notices = {m["order_id"] for m in mine if m.get("event") == "order_pending" and m["order_id"] in records}
+    released_notices = [m["order_id"] for m in mine if m.get("event") == "order_released" and m["order_id"] in records]
     report_notices = [m for m in mine if m.get("event") == "file_report" and m.get("key") in reports]
+    restock_notices = [m for m in mine if m.get("event") == "file_report" and m.get("key") == restock_file]
     dead_notices = [m for m in mine if m.get("event") == "message_dead_lettered" and m.get("order_id") in books.poison]
 
     unique_accepted = set(books.accepted)
@@ -266,10 +363,22 @@ def run(
         "rejected + accepted = received": books.rejected + len(books.accepted) == books.received,
         "every valid order accepted once": unique_accepted == {o["order_id"] for o in orders},
         "poison messages all in the DLQ": dlq_ids == set(books.poison),
-        "available + reserved = initial, per product": all(sum(stock[p]) == initial[p] for p in products),
+        "available + reserved = initial + restocked, per product": all(
+            sum(stock[p]) == initial[p] + restocked[p] for p in products
+        ),
+        "every restock released": not unreleased(),
+        "restock file: bad line reported, the rest applied": (
+            restock_report["rejected"],
+            len(restock_report["accepted_restock_ids"]),
+            len(restock_notices),
+        )
+        == (1, len(products), 1),
+        "no stock idle beside a waiting item it could serve": not any(head_fits(p) for p in products),
+        "waiting = items Pendente, per product": all(waiting_count[p] == pending_items[p] for p in products),
         "reserved = units of items Reservado": all(stock[p][1] == reserved_units[p] for p in products),
         "available never negative": books.min_available_seen >= 0 and all(a >= 0 for a, _ in stock.values()),
-        "pending notices = pending orders": pending_notices == set(pending_orders),
+        "pending notices = orders that waited": pending_notices == waited,
+        "one order_released message per order released": sorted(released_notices) == sorted(released),
         "file notices = files with rejections": len(report_notices) == books.files_with_rejections,
         "dead-letter notices = poison messages": len({m["order_id"] for m in dead_notices}) == len(books.poison),
     }
@@ -282,12 +391,18 @@ def run(
         "final": len(unique_accepted) - len(waiting),
         "lost": len(waiting),
         "pending_orders": len(pending_orders),
+        "restocks": len(restock_ids),
+        "released_orders": len(released),
         "files": len(file_keys),
         "files_with_rejections": books.files_with_rejections,
         "poison": len(books.poison),
         "poison_in_dlq": len(dlq_ids),
-        "oversold_units": sum(max(0, stock[p][1] - initial[p]) for p in products) - min(0, books.min_available_seen),
-        "stock": {p: {"initial": initial[p], "available": stock[p][0], "reserved": stock[p][1]} for p in products},
+        "oversold_units": sum(max(0, stock[p][1] - initial[p] - restocked[p]) for p in products)
+        - min(0, books.min_available_seen),
+        "stock": {
+            p: {"initial": initial[p], "restocked": restocked[p], "available": stock[p][0], "reserved": stock[p][1]}
+            for p in products
+        },
         "seconds_to_all_final": round(processed_at, 1),
         "checks": checks,
         "ok": all(checks.values()),
@@ -306,7 +421,8 @@ def main() -> int:
     load_outputs()  # fails clearly when the sandbox is not deployed
     summary = run(args.n, args.clients, args.seed)
     print()
-    for key in ("received", "accepted", "rejected", "final", "lost", "pending_orders", "files", "poison_in_dlq"):
+    keys = ("received", "accepted", "rejected", "final", "lost", "pending_orders", "restocks", "released_orders")
+    for key in (*keys, "files", "poison_in_dlq"):
         print(f"  {key:<22} {summary[key]}")
     print(f"  {'oversold_units':<22} {summary['oversold_units']}")
     for product, numbers in summary["stock"].items():
