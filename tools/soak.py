@@ -139,7 +139,7 @@ def run(
 
     # And restocks of the same products meanwhile: each applied once, however often it is sent
     restocks = {
-        f"SOAK-{run_id}-R{k:03d}": (products[k % len(products)], rng.randint(1, max(2, n // 6)))
+        f"SOAK-{run_id}-R{k:03d}": (products[k % len(products)], rng.randint(1, max(6, n // 40)))
         for k in range(max(10, n // 40))
     }
     restocked = dict.fromkeys(products, 0)
@@ -284,11 +284,12 @@ def run(
     records = statuses()
     say(f"  restocks released after {time.monotonic() - started:.1f} s")
 
-    # Poison messages reach the orders DLQ (a few receives with back-off)
+    # Poison messages reach the orders DLQ (a few receives with back-off). Each receive hides what it saw for a
+    # few seconds, so that the next one gets further into a DLQ that holds more than ten messages (earlier runs).
     dlq_ids: set[str] = set()
     while len(dlq_ids) < len(books.poison) and time.monotonic() < deadline:
         batch = sqs.receive_message(
-            QueueUrl=outputs["OrderDeadLetterQueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=0
+            QueueUrl=outputs["OrderDeadLetterQueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=5
         ).get("Messages", [])
         for message in batch:
             try:
