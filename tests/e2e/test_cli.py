@@ -58,6 +58,9 @@ def following(*args: str) -> Iterator[Callable[[str, float], str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A shell's background job starts with SIGINT ignored, and an ignored signal survives exec: give the
+        # command the default, so that its Ctrl-C handling is what this test checks.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: queue.Queue[str] = queue.Queue()
 
