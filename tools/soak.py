@@ -120,7 +120,18 @@ def run(
     sampler = threading.Thread(target=sample_stock, daemon=True)
     sampler.start()
 
-    # When they arrive through the API, with duplicates and invalid ones mixed in
+    # When poison messages go straight into the FIFO queue (first: their back-off runs while the rest arrives)
+    for k in range(max(1, n // 500)):
+        poison_id = f"SOAK-{run_id}-POISON{k}"
+        sqs.send_message(
+            QueueUrl=outputs["OrderQueueUrl"],
+            MessageBody=json.dumps({"order_id": poison_id, "items": "poison"}),
+            MessageGroupId=poison_id,
+            MessageDeduplicationId=uuid.uuid4().hex,
+        )
+        books.poison.append(poison_id)
+
+    # And orders arrive through the API, with duplicates and invalid ones mixed in
     http = threading.local()
 
     def post(order: dict[str, Any]) -> int:
@@ -196,17 +207,6 @@ def run(
     lines.insert(2, {"product_id": products[0], "quantity": 0})
     s3.put_object(Bucket=outputs["DataLakeBucket"], Key=restock_file, Body=json.dumps(lines).encode())
     file_keys.append(restock_file)
-
-    # And poison messages straight into the FIFO queue
-    for k in range(max(1, n // 500)):
-        poison_id = f"SOAK-{run_id}-POISON{k}"
-        sqs.send_message(
-            QueueUrl=outputs["OrderQueueUrl"],
-            MessageBody=json.dumps({"order_id": poison_id, "items": "poison"}),
-            MessageGroupId=poison_id,
-            MessageDeduplicationId=uuid.uuid4().hex,
-        )
-        books.poison.append(poison_id)
 
     deadline = time.monotonic() + timeout
     reports: dict[str, dict[str, Any]] = {}
