@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -13,14 +12,13 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.model import OrderRejected
-from orders.restock import RestockRejected
+from orders.restock import RestockRejected, is_valid_id
 from orders.validation import OrderValidator
 from service.adapters import DuplicateOrder, OrderQueue, OrderStore, RestockQueue
 from service.config import ApiSettings
 from service.logs import log
 from service.use_cases import OrderIntake, RestockConflict, RestockIntake
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _settings = ApiSettings.from_env()
 _store = OrderStore(boto3.client("dynamodb"), _settings.table_name)
 _sqs = boto3.client("sqs")
@@ -89,7 +87,7 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
 def _possible_id(value: str) -> bool:
     # Ids are 1-64 characters of [A-Za-z0-9_-] (orders/schema.json): anything else cannot exist, and must
     # not reach DynamoDB as a key (an empty or oversized key is a ValidationException, not a 404).
-    return _ID.fullmatch(value) is not None
+    return is_valid_id(value)
 
 
 def get_order(order_id: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ MAX_RESTOCK_LINES = 1_000  # per file: each line is claimed and queued on its ow
 
 MAX_RESTOCK_QUANTITY = 1_000_000
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ID_RULE = "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"
 
 RESTOCK_RECEIVED = "Recebida"
 RESTOCK_APPLIED = "Aplicada"
@@ -80,9 +81,9 @@ def validate_restock(document: Any, restock_id: str, product_id: str | None = No
         if "product_id" not in document:
             errors.append(FieldError("product_id", "campo obrigatório"))
         elif not is_valid_id(product_id):
-            errors.append(FieldError("product_id", "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"))
+            errors.append(FieldError("product_id", ID_RULE))
     elif not is_valid_id(product_id):
-        errors.append(FieldError("product_id", "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"))
+        errors.append(FieldError("product_id", ID_RULE))
     if "quantity" not in document:
         errors.append(FieldError("quantity", "campo obrigatório"))
     else:

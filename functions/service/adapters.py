@@ -194,7 +194,7 @@ class OrderStore:
             except ClientError as exc:
                 if _code(exc) != "TransactionCanceledException":
                     raise
-                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                reasons = _reasons(exc)
                 failed = {n for n, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
                 if (
                     not failed
@@ -265,12 +265,6 @@ class OrderStore:
                     waiting[product_id] = int(item.get("waiting", {}).get("N", "0"))
                 keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return available, waiting
-
-    def available_stock(self, product_ids: Iterable[str]) -> dict[str, int]:
-        """Units of each product a new order may take: `available`, or 0 while older items wait for the product
-        (first come, first served). Products without a record are absent."""
-        available, waiting = self.stock_levels(product_ids)
-        return {pid: units if waiting.get(pid, 0) <= 0 else 0 for pid, units in available.items()}
 
     def prepare_commit(self, decision: StockDecision) -> PreparedWrite:
         """The one transaction that records a decided order and its reservations.
@@ -394,7 +388,7 @@ class OrderStore:
         except ClientError as exc:
             code = _code(exc)
             if code == "TransactionCanceledException":
-                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                reasons = _reasons(exc)
                 if reasons and reasons[0] == "ConditionalCheckFailed":
                     raise AlreadyProcessed(order_id) from exc
                 if "ConditionalCheckFailed" in reasons[1:]:

@@ -14,6 +14,7 @@ from orders.files import MAX_FILE_BYTES, Entry, FileRejected, read_entries
 from orders.model import PRODUCT_PENDING, FieldError, Order, OrderRejected
 from orders.report import FileReport, report_key
 from orders.restock import (
+    ID_RULE,
     MAX_RESTOCK_LINES,
     RESTOCK_RECEIVED,
     PendingItem,
@@ -278,10 +279,7 @@ class OrderProcessor:
             for pid in products:  # a product without a record has neither
                 self._stock[pid], self._waiting[pid] = available.get(pid, 0), waiting.get(pid, 0)
             self._known.update(products)
-        return (
-            {pid: self._stock[pid] for pid in products if pid in self._stock},
-            {pid: self._waiting[pid] for pid in products if pid in self._waiting},
-        )
+        return self._stock, self._waiting  # the batch's figures: decide() reads only the order's own products
 
     def process(self, order: Order) -> str:
         write = None
@@ -320,9 +318,10 @@ class OrderProcessor:
         if status == PRODUCT_PENDING:
             # The first delivery may have committed and then failed to ask for its queues to be looked at again,
             # or to publish: do both now (looking again is always safe; the notice goes out once).
-            self._look_again(order.order_id, [pid for pid, _ in PendingNotice.from_record(record).items])
+            notice = PendingNotice.from_record(record)
+            self._look_again(order.order_id, [pid for pid, _ in notice.items])
             if not record.get("pending_notified"):
-                self._notify(PendingNotice.from_record(record))
+                self._notify(notice)
         log("INFO", "redelivery ignored", order_id=order.order_id, order_status=status)
         return status
 
@@ -336,7 +335,7 @@ class OrderProcessor:
         if self._releases is None:
             return
         for product_id in product_ids:
-            dedup = hashlib.sha256(f"{order_id}/{product_id}".encode()).hexdigest()[:64]
+            dedup = hashlib.sha256(f"{order_id}/{product_id}".encode()).hexdigest()
             self._releases.release(product_id, dedup_id=f"queue-{dedup}")
 
 
@@ -362,7 +361,7 @@ class RestockIntake:
     def submit(self, product_id: str, body: str | bytes | None, key: str | None) -> RestockReceipt:
         key_errors = []
         if key is not None and not is_valid_id(key):
-            key_errors.append(FieldError("Idempotency-Key", "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"))
+            key_errors.append(FieldError("Idempotency-Key", ID_RULE))
         try:
             restock = validate_restock(parse_restock_body(body), key or uuid.uuid4().hex, product_id)
         except RestockRejected as exc:

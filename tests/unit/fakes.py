@@ -115,15 +115,6 @@ class FakeStore:
                 record[name] = Decimal(values[product_id])
         return record
 
-    def available_stock(self, product_ids: Iterable[str]) -> dict[str, int]:
-        """`available`, or 0 while items wait for the product; products without a record are absent."""
-        self.stock_reads += 1
-        return {
-            pid: 0 if self.waiting.get(pid, 0) > 0 else self.stock.get(pid, 0)
-            for pid in product_ids
-            if self._product_exists(pid)
-        }
-
     def stock_levels(self, product_ids: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
         """(`available`, `waiting`) of each product; products without a record are absent from both."""
         self.stock_reads += 1

@@ -1539,7 +1539,7 @@ def test_a_processed_order_records_its_pending_count_and_history(dynamodb: Any, 
     )
 
 
-def test_available_stock_is_zero_while_items_wait_for_the_product(dynamodb: Any) -> None:
+def test_stock_levels_read_available_and_waiting_of_each_product(dynamodb: Any) -> None:
     names = ["FREE", "QUEUED", "NEVER-WAITED", "ONLY-WAITING", "MISSING"]
     keys = [{"PK": {"S": f"PRODUCT#{name}"}, "SK": {"S": "STOCK"}} for name in names]
     found = [
@@ -1558,13 +1558,9 @@ def test_available_stock_is_zero_while_items_wait_for_the_product(dynamodb: Any)
     }
     with Stubber(dynamodb) as stub:
         stub.add_response("batch_get_item", {"Responses": {TABLE: found}}, {"RequestItems": request})
-        stub.add_response("batch_get_item", {"Responses": {TABLE: found}}, {"RequestItems": request})
 
-        store = OrderStore(dynamodb, TABLE)
-        stock = store.available_stock(names)
-        levels = store.stock_levels(names)
+        levels = OrderStore(dynamodb, TABLE).stock_levels(names)
 
-    assert stock == {"FREE": 5, "QUEUED": 0, "NEVER-WAITED": 4, "ONLY-WAITING": 0}
     assert levels == (
         {"FREE": 5, "QUEUED": 5, "NEVER-WAITED": 4, "ONLY-WAITING": 0},
         {"FREE": 0, "QUEUED": 2, "NEVER-WAITED": 0, "ONLY-WAITING": 1},
