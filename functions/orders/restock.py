@@ -10,7 +10,7 @@ from typing import Any
 
 from orders.model import FieldError
 from orders.validation import BODY as BODY_FIELD
-from orders.validation import parse_json
+from orders.validation import BodyRejected, parse_body
 
 MAX_RESTOCK_BYTES = 4 * 1024
 MAX_RESTOCK_LINES = 1_000  # per file: each line is claimed and queued on its own
@@ -50,15 +50,10 @@ def is_valid_id(value: Any) -> bool:
 
 def parse_restock_body(body: str | bytes | None) -> Any:
     """Turn an HTTP body into a JSON value, or raise RestockRejected with a body-level error."""
-    if body is None or not body.strip():
-        raise RestockRejected([FieldError(BODY_FIELD, 'corpo vazio: envie {"quantity": N}')])
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    if len(raw) > MAX_RESTOCK_BYTES:
-        raise RestockRejected([FieldError(BODY_FIELD, f"corpo maior que o limite de {MAX_RESTOCK_BYTES} bytes")])
     try:
-        return parse_json(raw)
-    except (ValueError, RecursionError) as exc:
-        raise RestockRejected([FieldError(BODY_FIELD, f"JSON inválido: {exc}")]) from exc
+        return parse_body(body, MAX_RESTOCK_BYTES, 'corpo vazio: envie {"quantity": N}')
+    except BodyRejected as exc:
+        raise RestockRejected([exc.error]) from exc
 
 
 def quantity_errors(value: Any) -> list[FieldError]:

@@ -31,17 +31,33 @@ def parse_json(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
 
 
-def parse_order_body(body: str | bytes | None) -> Any:
-    """Turn an HTTP body into a JSON value, or raise OrderRejected with a body-level error."""
+class BodyRejected(Exception):
+    """An HTTP body that is not a JSON value within its size limit; `error` says why."""
+
+    def __init__(self, error: FieldError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def parse_body(body: str | bytes | None, max_bytes: int, empty: str) -> Any:
+    """Turn an HTTP body into a JSON value; raise BodyRejected when it is empty, too big or not JSON."""
     if body is None or (isinstance(body, (str, bytes)) and not body.strip()):
-        raise OrderRejected([FieldError(BODY, "corpo vazio: envie o pedido em JSON")])
+        raise BodyRejected(FieldError(BODY, empty))
     raw = body.encode("utf-8") if isinstance(body, str) else body
-    if len(raw) > MAX_ORDER_BYTES:
-        raise OrderRejected([FieldError(BODY, f"corpo maior que o limite de {MAX_ORDER_BYTES} bytes")])
+    if len(raw) > max_bytes:
+        raise BodyRejected(FieldError(BODY, f"corpo maior que o limite de {max_bytes} bytes"))
     try:
         return parse_json(raw)
     except (ValueError, RecursionError) as exc:
-        raise OrderRejected([FieldError(BODY, f"JSON inválido: {exc}")]) from exc
+        raise BodyRejected(FieldError(BODY, f"JSON inválido: {exc}")) from exc
+
+
+def parse_order_body(body: str | bytes | None) -> Any:
+    """Turn an HTTP body into a JSON value, or raise OrderRejected with a body-level error."""
+    try:
+        return parse_body(body, MAX_ORDER_BYTES, "corpo vazio: envie o pedido em JSON")
+    except BodyRejected as exc:
+        raise OrderRejected([exc.error]) from exc
 
 
 def _money_places_ok(value: Any) -> bool:

@@ -22,7 +22,7 @@ from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeSqs,
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orders import restock as restock_module
+from orders import validation as validation_module
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, FieldError, Order, history_entry
 from orders.report import FileReport
 from orders.restock import (
@@ -176,7 +176,7 @@ def test_a_body_over_4_kib_is_rejected_before_it_is_parsed(monkeypatch: pytest.M
     text = '{"quantity": 1}'
     text += " " * (MAX_RESTOCK_BYTES + 1 - len(text))
     parsed: list[Any] = []
-    monkeypatch.setattr(restock_module, "parse_json", parsed.append)
+    monkeypatch.setattr(validation_module, "parse_json", parsed.append)
 
     errors = rejected(lambda: parse_restock_body(text.encode() if encode else text))
 
