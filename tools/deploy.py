@@ -163,9 +163,9 @@ def resume_consumers(session: boto3.session.Session, description: dict[str, Any]
 
 
 def api_base_url(outputs: dict[str, str], endpoint: str | None) -> str:
-    """The URL a host can call: the emulator's path form, or the AWS form when there is no endpoint."""
+    """The URL a host can call: the emulators' `/_aws/execute-api/{id}/{stage}`, or the AWS form with no endpoint."""
     if endpoint:
-        return f"{endpoint.rstrip('/')}/restapis/{outputs['ApiId']}/{outputs['ApiStage']}/_user_request_"
+        return f"{endpoint.rstrip('/')}/_aws/execute-api/{outputs['ApiId']}/{outputs['ApiStage']}"
     return outputs["ApiUrl"]
 
 

@@ -201,7 +201,7 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
         },
         "servers": [
             {
-                "url": "http://localhost:4566/restapis/{apiId}/{stage}/_user_request_",
+                "url": "http://localhost:4566/_aws/execute-api/{apiId}/{stage}",
                 "description": "The sandbox (MiniStack or LocalStack): `ApiBaseUrl` in .sandbox/outputs.json",
                 "variables": {
                     "apiId": {"default": "your-api-id", "description": "`ApiId` in .sandbox/outputs.json"},

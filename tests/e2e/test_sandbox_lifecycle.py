@@ -100,7 +100,7 @@ def test_the_deploy_hook_is_idempotent(outputs):
     printed = json.loads(result.stdout)
     for name in ("ApiId", "OrdersTable", "OrderQueueUrl", "DataLakeBucket", "ErrorTopicArn", "PendingTopicArn"):
         assert printed[name] == outputs[name]
-    assert printed["ApiBaseUrl"].endswith(f"/restapis/{outputs['ApiId']}/dev/_user_request_")
+    assert printed["ApiBaseUrl"].endswith(f"/_aws/execute-api/{outputs['ApiId']}/dev")
 
 
 def test_with_persistence_orders_queued_at_down_are_processed_after_up(tmp_path):

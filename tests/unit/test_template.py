@@ -308,8 +308,8 @@ def test_build_zip_changes_with_the_code(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("endpoint", "expected"),
     [
-        ("http://localhost:4566", "http://localhost:4566/restapis/abc123/dev/_user_request_"),
-        ("http://localhost:4566/", "http://localhost:4566/restapis/abc123/dev/_user_request_"),
+        ("http://localhost:4566", "http://localhost:4566/_aws/execute-api/abc123/dev"),
+        ("http://localhost:4566/", "http://localhost:4566/_aws/execute-api/abc123/dev"),
         (None, "https://abc123.execute-api.us-east-1.amazonaws.com/dev"),
         ("", "https://abc123.execute-api.us-east-1.amazonaws.com/dev"),
     ],
