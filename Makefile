@@ -23,7 +23,7 @@ SEED_FILE ?= seed/products.json
 PERSIST ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help up down deploy seed status restock reset test test-heavy unit e2e outputs logs notifications dlq redrive soak bench deploy-aws destroy-aws model openapi lint clean
+.PHONY: help up down deploy seed status restock reset test test-heavy unit e2e e2e-gateway url outputs logs notifications dlq redrive soak bench deploy-aws destroy-aws model openapi lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ unit: $(STAMP) ## unit tests only (no network)
 
 e2e: $(STAMP) ## e2e tests against the running sandbox (without the heavy ones)
 	$(PY) -m pytest tests/e2e -m "not heavy" $(PYTEST_ARGS)
+
+url: ## print the API base URL, for a shell: API=$$(make -s url)
+	@$(PY) tools/banner.py --url
 
 outputs: ## print the stack outputs (.sandbox/outputs.json)
 	@cat .sandbox/outputs.json 2>/dev/null || { echo "no outputs yet: run 'make up'" >&2; exit 1; }

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 from sandbox import load_outputs
 
 
 def main() -> None:
     outputs = load_outputs()
     base = outputs["ApiBaseUrl"]
+    if "--url" in sys.argv[1:]:
+        print(base)
+        return
     print(f"""
 Sandbox ready.
   API URL:      {base}
