@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from gateway import BUILT_IN_REFUSAL
 from model import SCHEMA, api_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,8 +243,11 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                         ),
                         "400": _json(
                             "Invalid order or body: every error at once, by field "
-                            "(`(corpo)`: the body, `(pedido)`: not an object).",
-                            _ref("Invalid"),
+                            "(`(corpo)`: the body, `(pedido)`: not an object). Where the gateway enforces its model, "
+                            "a body the model refuses gets one `(corpo)` error from the gateway instead; LocalStack "
+                            "4.14 does not apply that gateway response and answers `GatewayRefusal` (README, "
+                            '"One contract, three gateways").',
+                            {"oneOf": [_ref("Invalid"), _ref("GatewayRefusal")]},
                             {"message": INVALID, "errors": [{"field": "customer.cpf", "message": "formato inválido"}]},
                         ),
                         "409": _json("The order_id was already received.", _message(DUPLICATE)),
@@ -416,6 +420,11 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                     },
                 },
                 "Invalid": _invalid(INVALID),
+                "GatewayRefusal": {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {"message": {"type": "string", "enum": [BUILT_IN_REFUSAL["message"]]}},
+                },
                 "OrderView": {
                     "type": "object",
                     "required": [

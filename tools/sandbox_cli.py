@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
-from sandbox import OUTPUTS, ROOT
+from sandbox import OUTPUTS, ROOT, default_environment
 
 from seed import SeedError, load_products, seed
 
@@ -87,21 +87,11 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=width, highlight=False)
 
 
-def _default_environment() -> None:
-    """The sandbox's AWS, as the Makefile exports it; whatever the user set wins."""
-    os.environ.setdefault("AWS_ENDPOINT_URL", "http://localhost:4566")
-    if not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
-        os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-    if not os.environ.get("AWS_PROFILE"):
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")  # noqa: S105 (the emulator's dummy credentials)
-
-
 @app.callback()
 def _setup() -> None:
     global out, err
     out, err = _console(), _console(stderr=True)
-    _default_environment()
+    default_environment()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

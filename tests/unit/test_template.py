@@ -107,6 +107,17 @@ def test_the_post_method_validates_the_body_with_the_model(resources: dict[str, 
     assert resources[target(post["RequestValidatorId"])]["Properties"]["ValidateRequestBody"] is True
 
 
+def test_the_gateway_refuses_a_body_in_portuguese_with_plain_json(resources: dict[str, dict[str, Any]]) -> None:
+    # No $context variables: AWS does not JSON-escape validationErrorString, and the e2e suite reads this answer back.
+    [response] = [r["Properties"] for r in of_type(resources, "AWS::ApiGateway::GatewayResponse").values()]
+    answer = json.loads(response["ResponseTemplates"]["application/json"])
+
+    assert (response["ResponseType"], response["StatusCode"]) == ("BAD_REQUEST_BODY", "400")
+    assert answer["message"] == "Pedido inválido."
+    assert [e["field"] for e in answer["errors"]] == ["(corpo)"]
+    assert "modelo do pedido" in answer["errors"][0]["message"]
+
+
 # ---------------------------------------------------------------- IAM
 def _policy_documents(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     found = []
