@@ -72,6 +72,11 @@ unit: $(STAMP) ## unit tests only (no network)
 e2e: $(STAMP) ## e2e tests against the running sandbox (without the heavy ones)
 	$(PY) -m pytest tests/e2e -m "not heavy" $(PYTEST_ARGS)
 
+API_TESTS := tests/e2e/test_api.py tests/e2e/test_bad_input_api.py tests/e2e/test_schemathesis.py
+e2e-gateway: $(STAMP) ## the API e2e tests again with the gateway enforcing its model (switched on where it is off, then back)
+	@$(PY) tools/gateway.py enforce
+	@status=0; $(PY) -m pytest $(API_TESTS) $(PYTEST_ARGS) || status=$$?; $(PY) tools/gateway.py restore; exit $$status
+
 url: ## print the API base URL, for a shell: API=$$(make -s url)
 	@$(PY) tools/banner.py --url
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
-from e2e_support import ROOT, Api, Inbox, unique
+from e2e_support import ROOT, Api, Gateway, Inbox, unique
 from notifications import subscribe_queue
+from sandbox import default_environment
 
 from seed import seed
 
@@ -25,16 +25,18 @@ def outputs() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def aws() -> boto3.session.Session:
-    os.environ.setdefault("AWS_ENDPOINT_URL", "http://localhost:4566")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    default_environment()
     return boto3.session.Session()
 
 
 @pytest.fixture(scope="session")
 def api(outputs: dict[str, str]) -> Api:
     return Api(outputs["ApiBaseUrl"])
+
+
+@pytest.fixture(scope="session")
+def gateway(aws: boto3.session.Session, outputs: dict[str, str]) -> Gateway:
+    return Gateway(aws, outputs["ApiId"])
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
+import fastjsonschema
+import gateway
 import pytest
 import requests
 from notifications import drain
@@ -94,6 +96,58 @@ class Api:
     def stock(self, product_id: str) -> tuple[int, int]:
         body = self.get_product(product_id).json()
         return body["available"], body["reserved"]
+
+
+class Gateway:
+    """What the API's gateway does with a `POST /orders` body before the Lambda sees it, read from the API itself.
+
+    Whether it enforces its model depends on the target (tools/gateway.py): the suite asks, it is never told.
+    """
+
+    def __init__(self, aws: boto3.session.Session, api_id: str) -> None:
+        apigateway = aws.client("apigateway")
+        gate = gateway.inspect(apigateway, api_id)
+        self.enforced = gate.enforced
+        self.reason = gate.reason
+        self.refusals = gateway.refusals(apigateway, api_id)
+        self._model = fastjsonschema.compile(json.loads(gateway.order_model(apigateway, api_id, gate)))
+
+    def refused(self, response: requests.Response) -> bool:
+        """Did the gateway answer, refusing the body, rather than the Lambda?"""
+        if response.status_code != 400:
+            return False
+        try:
+            return response.json() in self.refusals
+        except ValueError:
+            return False
+
+    def model_refuses(self, body: bytes) -> bool:
+        """Does the gateway's own model refuse this body? A body that is not strict JSON counts as refused."""
+
+        def no_constants(name: str) -> Any:
+            raise ValueError(name)
+
+        try:
+            document = json.loads(body.decode("utf-8"), parse_constant=no_constants)
+            self._model(document)
+        except (ValueError, RecursionError, fastjsonschema.JsonSchemaException):
+            return True
+        return False
+
+    def check_refusal(
+        self, response: requests.Response, body: bytes, content_type: str | None = "application/json"
+    ) -> bool:
+        """True when the gateway refused the body, which it may only do when it enforces a model that refuses it.
+
+        A body sent as another media type may reach the model changed (LocalStack re-encodes a form body), so for
+        those only the enforcement is checked.
+        """
+        if not self.refused(response):
+            return False
+        assert self.enforced, f"the gateway refused a body but does not enforce its model ({self.reason})"
+        if content_type is None or content_type.split(";")[0].strip() == "application/json":
+            assert self.model_refuses(body), f"the gateway refused a body its own model accepts: {body[:200]!r}"
+        return True
 
 
 def lab_example() -> dict[str, Any]:

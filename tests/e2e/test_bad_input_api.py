@@ -14,6 +14,9 @@ import pytest
 from e2e_support import lab_example, to_wire, unique
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
+# LocalStack 4.14's answer when its gateway raises before our code runs: json.loads of a body nested deeper than
+# Python's recursion limit (gateway_exception.py turns any non-gateway exception into this 500).
+LOCALSTACK_GATEWAY_FAILURE = "Error in apigateway invocation"
 BODY, ORDER = "(corpo)", "(pedido)"
 LIMIT = 64 * 1024
 DEEP = 10_000
@@ -287,7 +290,7 @@ def _utf8(text: str) -> bool:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
-def test_bad_input_gets_its_status_and_leaves_nothing_behind(api, aws, outputs, products, case: Case) -> None:
+def test_bad_input_gets_its_status_and_leaves_nothing_behind(api, aws, outputs, products, gateway, case: Case) -> None:
     # Given an order built from the lab's example with the case's fault
     stock = products(*[10] * case.products)
     order = base_order(stock)
@@ -299,9 +302,13 @@ def test_bad_input_gets_its_status_and_leaves_nothing_behind(api, aws, outputs, 
     response = api.post_order(None, data=body, headers=headers)
 
     # Then the answer is the expected one, never a server error
+    if response.status_code >= 500 and gateway.enforced and response.text.startswith(LOCALSTACK_GATEWAY_FAILURE):
+        pytest.xfail(f"LocalStack's gateway fails on this body before our code runs (docs/docker.md): {response.text}")
     assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
-    assert response.status_code == case.status, response.text[:500]
-    if case.status == 400:
+    # (an enforcing gateway answers a body its model refuses with its own one-error 400: README, "One contract")
+    refused = case.status >= 400 and gateway.check_refusal(response, body, case.content_type)
+    assert response.status_code == (400 if refused else case.status), response.text[:500]
+    if case.status == 400 and not refused:
         answer = response.json()
         assert answer["message"] == "Pedido inválido."
         assert answer["errors"] and all(e["field"] and e["message"] for e in answer["errors"])
