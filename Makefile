@@ -78,7 +78,7 @@ e2e-gateway: $(STAMP) ## the API e2e tests again with the gateway enforcing its 
 	@status=0; $(PY) -m pytest $(API_TESTS) $(PYTEST_ARGS) || status=$$?; $(PY) tools/gateway.py restore; exit $$status
 
 url: ## print the API base URL, for a shell: API=$$(make -s url)
-	@$(PY) tools/banner.py --url
+	@$(PYTHON) tools/banner.py --url
 
 outputs: ## print the stack outputs (.sandbox/outputs.json)
 	@cat .sandbox/outputs.json 2>/dev/null || { echo "no outputs yet: run 'make up'" >&2; exit 1; }

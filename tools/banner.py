@@ -1,4 +1,4 @@
-"""Print what `make up` leaves running: the API URL and a ready-to-paste curl of the lab's example."""
+"""Print what `make up` leaves running: the API URL and ready-to-paste commands for the lab's example."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def main() -> None:
     if "--url" in sys.argv[1:]:
         print(base)
         return
+    # The commands set API themselves, as the README's do: they work pasted into any new shell.
     print(f"""
 Sandbox ready.
   API URL:      {base}
@@ -20,11 +21,13 @@ Sandbox ready.
   Outputs:      .sandbox/outputs.json (make outputs)
 
 Post the lab's example order:
-  curl -s -X POST '{base}/orders' -H 'Content-Type: application/json' --data @seed/orders/lab-example.json
+  API=$(make -s url)
+  curl -s -X POST "$API/orders" -H 'Content-Type: application/json' --data @seed/orders/lab-example.json
 
 Then follow it:
-  curl -s '{base}/orders/ORD-20231001-0001'
-  curl -s '{base}/products/PRD-1001'
+  .venv/bin/sandbox watch ORD-20231001-0001
+  curl -s "$API/orders/ORD-20231001-0001"
+  curl -s "$API/products/PRD-1001"
 """)
 
 
