@@ -50,6 +50,10 @@ from sandbox import OUTPUTS, ROOT, load_outputs
 
 from seed import seed
 
+sys.path.insert(0, str(ROOT / "functions"))
+
+from orders.report import report_key  # noqa: E402  (the domain package lives in functions/)
+
 RESULTS = ROOT / "bench" / "results"
 FLOOR_CODE = ROOT / "tools" / "bench_floors"
 FINAL = frozenset({"Novo Pedido", "Produto Pendente"})
@@ -500,17 +504,17 @@ class Bench:
         s3, bucket = self.session.client("s3"), outputs["DataLakeBucket"]
         body = ("[" + ",\n".join(text for _, text, _ in orders) + "]").encode("utf-8")
         key = f"incoming/bench/{self.run_id}-{tag}.json"
-        report_key = f"reports/bench/{self.run_id}-{tag}.json.report.json"
         watcher = FinalWatcher(self.session.client("dynamodb"), outputs["OrdersTable"], FINAL, window=200)
         watcher.add(order_id for order_id, _, _ in orders)
         task = self.progress.add_task(f"{label}: final", total=len(orders))
         upload_started = time.monotonic()
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")["ETag"]
         uploaded = time.monotonic()
+        report_at = report_key(key, etag)
         watcher.start()
         try:
-            report_seen, report_modified = self._wait_report(s3, bucket, report_key)
-            report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=report_key)["Body"].read())
+            report_seen, report_modified = self._wait_report(s3, bucket, report_at)
+            report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=report_at)["Body"].read())
             if report.get("accepted") != len(orders):
                 raise BenchError(
                     f"the report of {key} accepted {report.get('accepted')} of {len(orders)}: "

@@ -589,13 +589,12 @@ def _etag(s3: Any, bucket: str, key: str) -> str | None:
         raise
 
 
-def _wait_for_report(s3: Any, bucket: str, key: str, stale: str | None, timeout: float) -> dict[str, Any]:
-    """The report at `key` once it exists and is not the `stale` one (of an earlier file under the same name)."""
+def _wait_for_report(s3: Any, bucket: str, key: str, timeout: float) -> dict[str, Any]:
+    """The report at `key` once it exists (its name is the file's own: no earlier file's report is there)."""
     deadline = time.monotonic() + timeout
     with out.status(f"waiting for s3://{bucket}/{key}"):
         while True:
-            etag = _etag(s3, bucket, key)
-            if etag is not None and etag != stale:
+            if _etag(s3, bucket, key) is not None:
                 report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
                 return report
             if time.monotonic() > deadline:
@@ -691,8 +690,7 @@ def upload(
     object_key = _object_key(file, key, restock)
     sandbox = connect()
     s3, bucket = sandbox.client("s3"), sandbox.outputs["DataLakeBucket"]
-    report_at = report_key(object_key)
-    before, stale = _etag(s3, bucket, object_key), _etag(s3, bucket, report_at)
+    before = _etag(s3, bucket, object_key)
     size = file.stat().st_size
     with _progress(BarColumn(), DownloadColumn(), disable=size < BIG_FILE) as progress:
         task = progress.add_task(f"uploading {object_key}", total=size)
@@ -703,8 +701,12 @@ def upload(
             Callback=lambda sent: progress.advance(task, sent),
             Config=TransferConfig(multipart_threshold=64 * 1024 * 1024),  # one PutObject: one S3 event
         )
-    out.print(f"uploaded s3://{bucket}/{object_key} ({size} bytes)")
-    if before is not None and before == _etag(s3, bucket, object_key):
+    etag = _etag(s3, bucket, object_key)
+    if etag is None:
+        fail(f"s3://{bucket}/{object_key} is gone right after its upload: is another process deleting it?")
+    report_at = report_key(object_key, etag)
+    out.print(f"uploaded s3://{bucket}/{object_key} ({size} bytes); its report: {report_at}")
+    if before == etag:
         out.print(
             Text(
                 "the same content was already under this key: a file is handled once, so this is its earlier report "
@@ -712,8 +714,7 @@ def upload(
                 style="yellow",
             )
         )
-        stale = None
-    report = _wait_for_report(s3, bucket, report_at, stale, timeout)
+    report = _wait_for_report(s3, bucket, report_at, timeout)
     _print_report(report, limit, sandbox.api)
     if strict and (report.get("rejected") or report.get("file_error")):
         fail(f"--strict: the file had rejected {report.get('kind') or 'orders'} or a file error")

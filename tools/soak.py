@@ -39,6 +39,10 @@ from sandbox import ROOT, SANDBOX, load_outputs
 
 from seed import seed
 
+sys.path.insert(0, str(ROOT / "functions"))
+
+from orders.report import report_key  # noqa: E402  (the domain package lives in functions/)
+
 FINAL = {"Novo Pedido", "Produto Pendente"}
 
 
@@ -188,6 +192,7 @@ def run(
 
     # And through data-lake files (JSON and JSON Lines), with invalid and duplicate lines
     file_keys: list[str] = []
+    report_keys: dict[str, str] = {}
     for start in range(0, len(file_orders), 250):
         chunk = list(file_orders[start : start + 250])
         chunk += [_invalid(o, rng) | {"order_id": o["order_id"] + "-BADF"} for o in chunk if rng.random() < 0.04]
@@ -196,8 +201,9 @@ def run(
         jsonl = (start // 250) % 2 == 1
         key = f"incoming/soak/{run_id}-{start:06d}.{'jsonl' if jsonl else 'json'}"
         body = "\n".join(json.dumps(o) for o in chunk) if jsonl else json.dumps({"orders": chunk})
-        s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode())
+        etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode())["ETag"]
         file_keys.append(key)
+        report_keys[key] = report_key(key, etag)
 
     # And a restock file: one valid line per product, and a line that is not a restock
     restock_file = f"restock/soak/{run_id}.json"
@@ -205,8 +211,9 @@ def run(
     for line in lines:
         restocked[line["product_id"]] += line["quantity"]
     lines.insert(2, {"product_id": products[0], "quantity": 0})
-    s3.put_object(Bucket=outputs["DataLakeBucket"], Key=restock_file, Body=json.dumps(lines).encode())
+    etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=restock_file, Body=json.dumps(lines).encode())["ETag"]
     file_keys.append(restock_file)
+    report_keys[restock_file] = report_key(restock_file, etag)
 
     deadline = time.monotonic() + timeout
     reports: dict[str, dict[str, Any]] = {}
@@ -214,9 +221,9 @@ def run(
         for key in file_keys:
             if key in reports:
                 continue
-            name = "reports/" + key.removeprefix("incoming/") + ".report.json"
             try:
-                reports[key] = json.loads(s3.get_object(Bucket=outputs["DataLakeBucket"], Key=name)["Body"].read())
+                body = s3.get_object(Bucket=outputs["DataLakeBucket"], Key=report_keys[key])["Body"].read()
+                reports[key] = json.loads(body)
             except s3.exceptions.NoSuchKey:
                 pass
         if time.monotonic() > deadline:

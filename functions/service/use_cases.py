@@ -124,7 +124,7 @@ class FileIngestion:
                     self._accept_restocks(file_id, entries, report)
                 else:
                     self._accept_entries(file_id, entries, report)
-        target = report_key(key)
+        target = report_key(key, event_tag)
         self._files.write_report(bucket, target, report)
         if report.has_problems:
             self._notifier.file_report(self._error_topic_arn, report)

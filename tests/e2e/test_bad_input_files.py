@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from e2e_support import eventually, make_order, to_wire, unique
-from test_datalake import upload
+from test_datalake import report_key_of, upload
 
 from orders.files import MAX_FILE_BYTES
 
@@ -26,7 +26,7 @@ def wire(value: Any) -> bytes:
 def report_of(aws, outputs, key: str, timeout: float = 60.0) -> dict[str, Any]:
     """The file's report, once the file validator has written it (as test_datalake.report_of, with a deadline)."""
     s3 = aws.client("s3")
-    report_key = "reports/" + key.removeprefix("incoming/") + ".report.json"
+    report_key = report_key_of(aws, outputs, key)
 
     def read() -> dict[str, Any] | None:
         try:

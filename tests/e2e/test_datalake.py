@@ -8,6 +8,8 @@ from pathlib import Path
 
 from e2e_support import ORDERS, eventually, unique
 
+from orders.report import report_key
+
 SAMPLE_PRODUCTS = ["PRD-1001", "PRD-2002", "PRD-3003", "PRD-4004", "PRD-5005"]
 
 
@@ -26,9 +28,14 @@ def upload(aws, outputs, name: str, body: bytes) -> str:
     return key
 
 
+def report_key_of(aws, outputs, key: str) -> str:
+    """Where the file now under `key` gets its report: named by its key and eTag, as the validator names it."""
+    return report_key(key, aws.client("s3").head_object(Bucket=outputs["DataLakeBucket"], Key=key)["ETag"])
+
+
 def report_of(aws, outputs, key: str) -> dict:
     s3 = aws.client("s3")
-    report_key = "reports/" + key.removeprefix("incoming/") + ".report.json"
+    report_key = report_key_of(aws, outputs, key)
 
     def read():
         try:
@@ -135,7 +142,7 @@ def test_the_same_s3_event_twice_enqueues_nothing_twice(aws, outputs, api, produ
     report_of(aws, outputs, key)
     api.final_order(f"{prefix}1004-0001")
     s3, sqs = aws.client("s3"), aws.client("sqs")
-    report_key = "reports/" + key.removeprefix("incoming/") + ".report.json"
+    report_key = report_key_of(aws, outputs, key)
     written = s3.head_object(Bucket=outputs["DataLakeBucket"], Key=report_key)["LastModified"]
     etag = s3.head_object(Bucket=outputs["DataLakeBucket"], Key=key)["ETag"].strip('"')
     event = json.loads((Path(__file__).parent / "events" / "s3-object-created.json").read_text())

@@ -7,7 +7,7 @@ import time
 import uuid
 
 from e2e_support import eventually, make_order, to_wire, unique
-from test_datalake import upload
+from test_datalake import report_key_of, upload
 
 
 def cpf_with_check_digits() -> str:
@@ -30,7 +30,7 @@ def person(order: dict, cpf: str, email: str) -> list[str]:
 
 def report_text(aws, outputs, key: str) -> str:
     s3 = aws.client("s3")
-    report_key = "reports/" + key.removeprefix("incoming/") + ".report.json"
+    report_key = report_key_of(aws, outputs, key)
 
     def read() -> str | None:
         try:

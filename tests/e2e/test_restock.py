@@ -8,6 +8,8 @@ from typing import Any
 
 from e2e_support import ROOT, eventually, make_order, unique
 
+from orders.report import report_key
+
 RESTOCKS = ROOT / "seed" / "restocks"
 OLDER, NEWER, NEWEST = "2024-03-01T10:00:00Z", "2024-03-02T10:00:00Z", "2024-03-03T10:00:00Z"
 
@@ -353,12 +355,12 @@ def test_a_restock_file_mixing_valid_and_invalid_lines_gets_a_report(aws, output
     # When it lands under restock/ in the data lake
     key = f"restock/e2e/{unique('mixed').lower()}.json"
     s3 = aws.client("s3")
-    s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode("utf-8"))
+    etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode("utf-8"))["ETag"]
 
     # Then the report counts every line, and says why each rejected line failed
     def read() -> dict[str, Any] | None:
         try:
-            raw = s3.get_object(Bucket=outputs["DataLakeBucket"], Key=f"reports/{key}.report.json")["Body"].read()
+            raw = s3.get_object(Bucket=outputs["DataLakeBucket"], Key=report_key(key, etag))["Body"].read()
         except s3.exceptions.NoSuchKey:
             return None
         return json.loads(raw)

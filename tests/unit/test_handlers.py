@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeStore
 
+from orders.report import report_key
 from orders.validation import OrderValidator
 from service.config import ApiSettings, MissingSetting
 from service.logs import log
@@ -140,7 +141,7 @@ def test_file_handler_decodes_url_encoded_keys(file_handler: Any, lab_text: str)
     response = module.handler({"Records": [s3_message("incoming/my+orders/a%C3%A7%C3%A3o+1.json")]}, None)
 
     assert response == {"batchItemFailures": []}
-    assert files.reports[0][1] == "reports/my orders/ação 1.json.report.json"
+    assert files.reports[0][1] == report_key("incoming/my orders/ação 1.json", "e1")
     assert "ORD-20231001-0001" in store.orders
 
 
@@ -159,7 +160,7 @@ def test_file_handler_reports_only_the_failed_message(file_handler: Any, lab_tex
         {"Records": [s3_message("incoming/missing.json", "m1"), s3_message("incoming/ok.json", "m2")]}, None
     )
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-    assert [r[1] for r in files.reports] == ["reports/ok.json.report.json"]
+    assert [r[1] for r in files.reports] == [report_key("incoming/ok.json", "e1")]
 
 
 # ================================================================ configuration and logs

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from orders import validation as validation_module
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, FieldError, Order, history_entry
-from orders.report import FileReport
+from orders.report import FileReport, report_key
 from orders.restock import (
     MAX_RESTOCK_BYTES,
     PendingItem,
@@ -866,7 +866,7 @@ def test_a_mixed_restock_file_is_reported_line_by_line(lake: RestockLake) -> Non
     body = report.as_dict()
     assert body["accepted_restock_ids"] == report.accepted
     assert body["rejections"][0]["product_id"] == "PRD-2002"
-    assert lake.files.reports == [(BUCKET, "reports/restock/restock-mixed.json.report.json", body)]
+    assert lake.files.reports == [(BUCKET, report_key("restock/restock-mixed.json", "seq-1"), body)]
     assert lake.notifier.reports == [(ERROR_TOPIC, body)]
     assert lake.queue.sent == [], "no order was sent"
     assert {i: (m["source"], m["restock_status"]) for i, m in lake.store.restocks.items()} == {

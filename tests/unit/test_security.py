@@ -447,7 +447,7 @@ def required(resources: dict[str, dict[str, Any]], function: str, model: CodeMod
             bucket, prefixes = _notifying_bucket(resources, queue)
             bucket_arn = "arn:${AWS::Partition}:s3:::" + sub_text(resources[bucket]["Properties"]["BucketName"])
             # Reads take the key from the notification; the one write is the file's report.
-            written = {report_key("incoming/x.json").split("/", 1)[0] + "/"}
+            written = {report_key("incoming/x.json", "e1").split("/", 1)[0] + "/"}
             for action in actions:
                 keys = written if action == "s3:PutObject" else prefixes
                 needs |= {(action, f"{bucket_arn}/{prefix}*") for prefix in keys}

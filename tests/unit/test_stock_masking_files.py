@@ -244,16 +244,37 @@ def test_a_file_over_the_size_limit_is_rejected(monkeypatch: pytest.MonkeyPatch)
 
 
 # ---------------------------------------------------------------- reports
+ETAG = "3f2a9c1b7d4e5f60718293a4b5c6d7e8"
+
+
 @pytest.mark.parametrize(
-    ("key", "expected"),
+    ("key", "tag", "expected"),
     [
-        ("incoming/orders.json", "reports/orders.json.report.json"),
-        ("incoming/2024/10/lote.jsonl", "reports/2024/10/lote.jsonl.report.json"),
-        ("other/orders.json", "reports/other/orders.json.report.json"),
+        ("incoming/orders.json", ETAG, "reports/incoming/orders.json.3f2a9c1b7d4e.report.json"),
+        ("incoming/orders.json", f'"{ETAG}"', "reports/incoming/orders.json.3f2a9c1b7d4e.report.json"),
+        ("incoming/2024/10/lote.jsonl", ETAG, "reports/incoming/2024/10/lote.jsonl.3f2a9c1b7d4e.report.json"),
+        ("restock/x.json", f"{ETAG}-3", "reports/restock/x.json.3f2a9c1b7d4e.report.json"),
     ],
 )
-def test_report_key(key: str, expected: str) -> None:
-    assert report_key(key) == expected
+def test_report_key_keeps_the_whole_key_and_the_etag_start(key: str, tag: str, expected: str) -> None:
+    # The eTag S3 events carry is bare, the one PutObject answers is quoted: the same file, the same report
+    assert report_key(key, tag) == expected
+
+
+def test_report_keys_of_two_files_never_meet() -> None:
+    # Given files that used to share a report: the same name under two prefixes, and two versions of one key
+    keys = [
+        report_key("restock/x.json", ETAG),
+        report_key("incoming/restock/x.json", ETAG),
+        report_key("incoming/x.json", ETAG),
+        report_key("incoming/x.json", "9" * 32),
+        report_key("incoming/x.json", "version-id.with/odd_chars"),
+        report_key("incoming/x.json", "message-id-1"),
+    ]
+
+    # Then each file has its own report, under reports/ and ending as a report
+    assert len(set(keys)) == len(keys)
+    assert all(k.startswith("reports/") and k.endswith(".report.json") and "//" not in k for k in keys)
 
 
 def test_report_counts_and_shape() -> None:

@@ -17,7 +17,7 @@ from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeStore
 
 from orders.codec import encode_order
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, OrderRejected
-from orders.report import FileReport
+from orders.report import FileReport, report_key
 from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, load_schema
 from service import adapters
@@ -142,9 +142,11 @@ def test_ingestion_of_a_mixed_file(lake: Lake, lab: dict[str, Any], to_json_text
     assert [(r.index, r.order_id) for r in report.rejections] == [(1, "ORD-BAD"), (3, None)]
     assert {e.field for e in report.rejections[0].errors} >= {"customer.email", "items[0].quantity"}
     assert [e.field for e in report.rejections[1].errors] == ["(pedido)"]
-    assert lake.files.reports == [(BUCKET, "reports/lote.json.report.json", report.as_dict())]
+    assert lake.files.reports == [(BUCKET, report_key("incoming/lote.json", "seq-1"), report.as_dict())]
     assert lake.notifier.reports == [(ERROR_TOPIC, report.as_dict())]
-    assert lake.store.files == {f"{BUCKET}/incoming/lote.json#seq-1": (report, "reports/lote.json.report.json")}
+    assert lake.store.files == {
+        f"{BUCKET}/incoming/lote.json#seq-1": (report, report_key("incoming/lote.json", "seq-1"))
+    }
     assert {oid: r["source"] for oid, r in lake.store.orders.items()} == {
         "ORD-A": f"s3://{BUCKET}/incoming/lote.json#seq-1:0",
         "ORD-B": f"s3://{BUCKET}/incoming/lote.json#seq-1:2",
@@ -160,9 +162,31 @@ def test_ingestion_of_a_clean_file_notifies_nobody(
 
     assert report is not None and report.accepted == ["ORD-20231001-0001"] and not report.has_problems
     assert lake.queue.sent_ids == ["ORD-20231001-0001"]
-    assert [key for _, key, _ in lake.files.reports] == ["reports/ok.jsonl.report.json"]
+    assert [key for _, key, _ in lake.files.reports] == [report_key("incoming/ok.jsonl", "seq-1")]
     assert lake.notifier.reports == []
     assert len(lake.store.files) == 1
+
+
+def test_a_re_upload_and_a_same_named_file_keep_their_own_reports(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    # Given incoming/restock/x.json, then new content under the same key, then an orders file named like a restock
+    lake.put("incoming/restock/x.json", to_json_text(variant(lab, "ORD-V1")).encode())
+    first = lake.ingest("incoming/restock/x.json", "1" * 32)
+    lake.put("incoming/restock/x.json", to_json_text(variant(lab, "ORD-V2")).encode())
+    second = lake.ingest("incoming/restock/x.json", "2" * 32)
+    lake.put("incoming/x.json", to_json_text(variant(lab, "ORD-V3")).encode())
+    third = lake.ingest("incoming/x.json", "1" * 32)
+
+    # Then three reports were written under three keys, and each file's record points at its own
+    assert first and second and third
+    written = [key for _, key, _ in lake.files.reports]
+    assert written == [
+        "reports/incoming/restock/x.json.111111111111.report.json",
+        "reports/incoming/restock/x.json.222222222222.report.json",
+        "reports/incoming/x.json.111111111111.report.json",
+    ]
+    assert sorted(target for _, target in lake.store.files.values()) == sorted(written)
 
 
 @pytest.mark.parametrize("data", [b"", b"\xe9", b"[]", b'{"order_id": "x"'])
