@@ -17,7 +17,7 @@ from sandbox import ROOT, load_outputs
 
 sys.path.insert(0, str(ROOT / "functions"))
 
-from orders.masking import mask_document  # noqa: E402  (the domain package lives in functions/)
+from orders.masking import mask_document, mask_text  # noqa: E402  (the domain package lives in functions/)
 
 PAIRS = {
     "orders": ("OrderDeadLetterQueueUrl", "OrderQueueUrl"),
@@ -50,7 +50,7 @@ def _preview(body: str) -> str:
     try:
         return json.dumps(mask_document(json.loads(body)), ensure_ascii=False)[:300]
     except ValueError:
-        return body[:300]
+        return mask_text(body)[:300]
 
 
 def redrive(sqs: Any, dlq_url: str, source_url: str) -> int:

@@ -37,7 +37,9 @@ from seed import SeedError, load_products, seed
 
 sys.path.insert(0, str(ROOT / "functions"))
 
-from orders.masking import mask_cpf, mask_email  # noqa: E402  (the domain package lives in functions/)
+# The one masking policy (by field name and by shape), as the functions use it: this is the defence in depth.
+from orders.masking import mask_document as mask  # noqa: E402  (the domain package lives in functions/)
+from orders.masking import mask_text  # noqa: E402
 from orders.model import OrderRejected  # noqa: E402
 from orders.report import report_key  # noqa: E402
 from orders.validation import OrderValidator, parse_order_body  # noqa: E402
@@ -154,41 +156,6 @@ def connect() -> Sandbox:
         fail(f"no stack outputs at {OUTPUTS}: the sandbox is not deployed: run `make up`")
     outputs: dict[str, str] = json.loads(OUTPUTS.read_text("utf-8"))
     return Sandbox(outputs)
-
-
-# --- masking ----------------------------------------------------------------------------------------------------
-
-_MASKED_CPF = re.compile(r"\*\*\*\.\d{3}\.\d{3}-\*\*")
-_CPF_TEXT = re.compile(r"(?<![\d.])\d{3}\.?\d{3}\.?\d{3}-?\d{2}(?![\d-])")
-_EMAIL_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
-def mask(value: Any) -> Any:
-    """Every CPF and e-mail masked, again: `cpf`/`email` fields and `*_cpf`/`*_email` ones.
-
-    The pipeline masks before publishing; this is the defence in depth. It keeps a CPF already masked as it is
-    (mask_cpf would turn `***.456.789-**` into `***`) and also covers `customer_email`.
-    """
-    if isinstance(value, dict):
-        return {key: _mask_field(str(key).lower(), item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [mask(item) for item in value]
-    return value
-
-
-def _mask_field(name: str, item: Any) -> Any:
-    if isinstance(item, str):
-        if name == "cpf" or name.endswith("_cpf"):
-            return item if _MASKED_CPF.fullmatch(item) else mask_cpf(item)
-        if name == "email" or name.endswith("_email"):
-            return mask_email(item)
-    return mask(item)
-
-
-def mask_text(text: str) -> str:
-    """Free text (a subject, a line that is not JSON) with anything shaped like a CPF or e-mail masked."""
-    text = _EMAIL_TEXT.sub(lambda m: mask_email(m.group()), text)
-    return _CPF_TEXT.sub(lambda m: mask_cpf(m.group()), text)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------

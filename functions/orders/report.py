@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from orders.masking import mask_document
 from orders.model import FieldError
 
 
@@ -53,7 +54,8 @@ class FileReport:
         self.rejections.append(Rejection(index, order_id, tuple(errors)))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """The report as written to S3 and published: ids shaped like personal data are masked."""
+        body = {
             "event": "file_report",
             "kind": self.kind,
             "bucket": self.bucket,
@@ -66,6 +68,8 @@ class FileReport:
             "rejections": [r.as_dict(self.kind) for r in self.rejections],
             "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
         }
+        masked: dict[str, Any] = mask_document(body)
+        return masked
 
 
 def report_key(key: str, tag: str) -> str:

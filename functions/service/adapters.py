@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.codec import encode_order, to_json
-from orders.masking import mask_email
+from orders.masking import mask_document, mask_text
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
 from orders.restock import (
@@ -779,7 +779,7 @@ class RestockQueue:
 
 
 class Notifier:
-    """SNS messages; personal data is masked before it leaves."""
+    """SNS messages; personal data is masked before it leaves (orders.masking: by field name and by shape)."""
 
     def __init__(self, client: Any) -> None:
         self._sns = client
@@ -789,15 +789,10 @@ class Notifier:
             "event": "order_pending",
             "order_id": notice.order_id,
             "order_status": PRODUCT_PENDING,
-            "customer_email": mask_email(notice.customer_email),
+            "customer_email": notice.customer_email,
             "pending_items": [{"product_id": pid, "quantity": qty} for pid, qty in notice.items],
         }
-        self._sns.publish(
-            TopicArn=topic_arn,
-            Subject=f"Pedido {notice.order_id}: produto pendente"[:100],
-            Message=to_json(message),
-            MessageAttributes={"event": {"DataType": "String", "StringValue": "order_pending"}},
-        )
+        self._publish(topic_arn, f"Pedido {notice.order_id}: produto pendente", message)
 
     def order_released(self, topic_arn: str, notice: dict[str, Any]) -> None:
         """On the pending topic, with event `order_released`: the pending order is now `Novo Pedido`."""
@@ -805,34 +800,28 @@ class Notifier:
             "event": "order_released",
             "order_id": notice["order_id"],
             "order_status": NEW_ORDER,
-            "customer_email": mask_email(str(notice.get("customer_email", ""))),
+            "customer_email": str(notice.get("customer_email", "")),
             "reason": notice.get("reason"),
             "released_at": notice.get("released_at"),
             "items": [
                 {"product_id": str(i["product_id"]), "quantity": int(i["quantity"])} for i in notice.get("items", [])
             ],
         }
-        self._sns.publish(
-            TopicArn=topic_arn,
-            Subject=f"Pedido {notice['order_id']}: liberado"[:100],
-            Message=to_json(message),
-            MessageAttributes={"event": {"DataType": "String", "StringValue": "order_released"}},
-        )
+        self._publish(topic_arn, f"Pedido {notice['order_id']}: liberado", message)
 
     def dead_letter(self, topic_arn: str, notice: dict[str, Any]) -> None:
-        self._sns.publish(
-            TopicArn=topic_arn,
-            Subject=f"Mensagem movida para a DLQ ({notice.get('queue')})"[:100],
-            Message=to_json(notice),
-            MessageAttributes={"event": {"DataType": "String", "StringValue": "message_dead_lettered"}},
-        )
+        self._publish(topic_arn, f"Mensagem movida para a DLQ ({notice.get('queue')})", notice, "message_dead_lettered")
 
     def file_report(self, topic_arn: str, report: FileReport) -> None:
+        subject = "Arquivo de reposição com erros" if report.kind == "restocks" else "Arquivo de pedidos com erros"
+        self._publish(topic_arn, subject, report.as_dict())
+
+    def _publish(self, topic_arn: str, subject: str, message: dict[str, Any], event: str | None = None) -> None:
         self._sns.publish(
             TopicArn=topic_arn,
-            Subject="Arquivo de reposição com erros" if report.kind == "restocks" else "Arquivo de pedidos com erros",
-            Message=to_json(report.as_dict()),
-            MessageAttributes={"event": {"DataType": "String", "StringValue": "file_report"}},
+            Subject=mask_text(subject)[:100],
+            Message=to_json(mask_document(message)),
+            MessageAttributes={"event": {"DataType": "String", "StringValue": event or str(message["event"])}},
         )
 
 

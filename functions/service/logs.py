@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orders.codec import json_default
-from orders.masking import mask_document
+from orders.masking import mask_document, mask_text
 
 _bound: ContextVar[dict[str, Any] | None] = ContextVar("log_fields", default=None)
 
@@ -27,7 +27,7 @@ def bound(**fields: Any) -> Iterator[None]:
 
 
 def log(level: str, message: str, **fields: Any) -> None:
-    line = {"time": datetime.now(UTC).isoformat(), "level": level, "message": message}
+    line = {"time": datetime.now(UTC).isoformat(), "level": level, "message": mask_text(message)}
     line.update(mask_document({**(_bound.get() or {}), **fields}))
     text = json.dumps(line, default=json_default, ensure_ascii=False)
     # Input may carry lone surrogates (valid in JSON escapes, not in UTF-8): escape rather than fail.

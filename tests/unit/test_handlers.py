@@ -12,8 +12,12 @@ import pytest
 from botocore.exceptions import ClientError
 from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeStore
 
-from orders.report import report_key
+from orders.masking import mask_document, mask_text
+from orders.model import FieldError
+from orders.report import FileReport, report_key
+from orders.stock import PendingNotice
 from orders.validation import OrderValidator
+from service.adapters import Notifier
 from service.config import ApiSettings, MissingSetting
 from service.logs import log
 from service.use_cases import FileIngestion, OrderIntake
@@ -197,6 +201,56 @@ def test_log_lines_are_json_with_personal_data_masked(monkeypatch: pytest.Monkey
     assert line["order_id"] == "O-1"
     assert line["customer"] == {"cpf": "***.456.789-**", "email": "m***@example.com"}
     assert "123.456.789-00" not in out.getvalue() and "mariana.alves" not in out.getvalue()
+
+
+def test_log_lines_mask_ids_shaped_like_personal_data_whatever_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the API rejecting orders whose order_id is an e-mail and a CPF
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+
+    # When it logs them, with the error's repr too
+    log("INFO", "order rejected", order_id="zz.secret.person@example.org", error="KeyError('987.654.321-00')")
+
+    # Then the line names them masked
+    line = json.loads(out.getvalue())
+    assert (line["order_id"], line["error"]) == ("z***@example.org", "KeyError('***.654.321-**')")
+
+
+class RecordingSns:
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, **kwargs: Any) -> None:
+        self.published.append(kwargs)
+
+
+def test_notifications_mask_ids_shaped_like_personal_data_in_subject_and_message() -> None:
+    # Given a rejected file line and a pending order whose ids look like a CPF and an e-mail
+    sns = RecordingSns()
+    notifier = Notifier(sns)
+    report = FileReport(bucket="lake", key="incoming/a.json")
+    report.reject(0, "zz.secret.person@example.org", [FieldError("order_id", "formato inválido")])
+
+    # When they are published
+    notifier.file_report("errors", report)
+    notifier.pending_stock("pending", PendingNotice("ORD-98765432100", "c.d@example.com", (("B", 1),)))
+    notifier.dead_letter("errors", {"queue": "orders", "body": '{"order_id": "987.654.321-00"}'})
+
+    # Then no subject or message holds them raw
+    text = json.dumps(sns.published, ensure_ascii=False)
+    assert "zz.secret" not in text and "98765432100" not in text and "987.654.321-00" not in text
+    assert sns.published[1]["Subject"] == "Pedido ORD-***.654.321-**: produto pendente"
+
+
+def test_the_dlq_listing_and_the_cli_mask_by_the_one_policy() -> None:
+    import dlq
+    import sandbox_cli
+
+    # A dead-lettered body, JSON or not, shows ids shaped like personal data masked
+    assert dlq._preview('{"order_id": "zz.secret.person@example.org"}') == '{"order_id": "z***@example.org"}'
+    assert dlq._preview("not json: 987.654.321-00") == "not json: ***.654.321-**"
+    # And the CLI prints through the domain's masks, not a policy of its own
+    assert sandbox_cli.mask is mask_document and sandbox_cli.mask_text is mask_text
 
 
 def test_every_line_of_a_unit_of_work_carries_its_correlation_id(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import pytest
 from orders import files
 from orders.codec import decode_order, encode_order, to_json
 from orders.files import FileRejected, read_entries
-from orders.masking import mask_cpf, mask_document, mask_email
+from orders.masking import mask_cpf, mask_document, mask_email, mask_text
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RESERVED, FieldError, Order
 from orders.report import FileReport, report_key
 from orders.stock import PendingNotice, decide
@@ -122,6 +122,71 @@ def test_mask_document_masks_every_cpf_and_email_deep_and_copies(lab: dict[str, 
     assert masked["orders"][0]["customer"]["first_name"] == "Mariana"
     assert masked["orders"][0]["payment"]["amount"] == Decimal("2800.00")
     assert lab["customer"]["cpf"] == "123.456.789-00", "the original must not be changed"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("zz.secret.person@example.org", "z***@example.org"),
+        ("987.654.321-00", "***.654.321-**"),
+        ("98765432100", "***.654.321-**"),
+        ("ORD-98765432100", "ORD-***.654.321-**"),
+        ("11.222.333/0001-81", "**.222.333/****-**"),
+        ("11222333000181", "**.222.333/****-**"),
+        ("pedido de zz@example.org, CPF 987.654.321-00.", "pedido de z***@example.org, CPF ***.654.321-**."),
+    ],
+)
+def test_mask_text_masks_personal_data_by_its_shape(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+    assert mask_text(masked) == masked, "masking twice changes nothing"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ORD-20231001-0001",
+        "E2E-3F2A9C1B7D",
+        "s3-0123456789abcdef01234567-4",
+        "ORD-20231001123456",  # 14 digits that are not a CNPJ: a timestamp-like id stays readable
+        "arn:aws:sns:us-east-1:000000000000:errors",
+        "reports/incoming/x.json.3f2a9c1b7d4e.report.json",
+        "2023-10-01T12:34:56Z",
+        "deve ser menor ou igual a 1000000",
+    ],
+)
+def test_mask_text_keeps_ids_and_other_numbers_readable(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_mask_document_masks_by_shape_whatever_the_field_is_named() -> None:
+    value = {
+        "order_id": "zz.secret.person@example.org",
+        "rejections": [{"order_id": "987.654.321-00", "errors": [{"field": "x", "message": "11.222.333/0001-81"}]}],
+        "accepted_order_ids": ["ORD-20231001-0001"],
+        "seller": {"cnpj": "11.222.333/0001-81", "customer_email": "a.b@example.com", "cpf": "123"},
+    }
+
+    masked = mask_document(value)
+
+    assert masked == {
+        "order_id": "z***@example.org",
+        "rejections": [{"order_id": "***.654.321-**", "errors": [{"field": "x", "message": "**.222.333/****-**"}]}],
+        "accepted_order_ids": ["ORD-20231001-0001"],
+        "seller": {"cnpj": "**.222.333/****-**", "customer_email": "a***@example.com", "cpf": "***"},
+    }
+    assert mask_document(masked) == masked
+
+
+def test_a_report_masks_rejected_ids_shaped_like_personal_data() -> None:
+    report = FileReport(bucket="lake", key="incoming/a.json")
+    report.accepted.append("ORD-20231001-0001")
+    report.reject(0, "zz.secret.person@example.org", [FieldError("order_id", "formato inválido")])
+    report.reject(1, "987.654.321-00", [FieldError("order_id", "formato inválido")])
+
+    body = report.as_dict()
+
+    assert [r["order_id"] for r in body["rejections"]] == ["z***@example.org", "***.654.321-**"]
+    assert body["accepted_order_ids"] == ["ORD-20231001-0001"]
 
 
 # ---------------------------------------------------------------- reading files
