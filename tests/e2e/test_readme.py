@@ -7,6 +7,7 @@ not know fails the test, so a new block has to be classified before it can be me
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -18,10 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import yaml
 from e2e_support import ROOT
+from markdown_it import MarkdownIt
 from sandbox_cli import app
 from typer.testing import CliRunner
 
@@ -275,17 +278,14 @@ def test_the_banner_prints_a_readme_block(outputs: dict[str, str]) -> None:
 
 # --- links ------------------------------------------------------------------------------------------------------
 
-LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
-
-def _prose(document: str) -> Iterator[tuple[int, str]]:
-    """The lines outside fenced blocks, inline code spans removed."""
-    inside = False
-    for number, line in enumerate((ROOT / document).read_text("utf-8").splitlines(), 1):
-        if line.lstrip().startswith("```"):
-            inside = not inside
-        elif not inside:
-            yield number, re.sub(r"`[^`]*`", "", line)
+def _links(document: str) -> Iterator[tuple[int, str]]:
+    """(line of its paragraph, target) of every inline link, as a Markdown parser reads them: code left out."""
+    for token in MarkdownIt().parse((ROOT / document).read_text("utf-8")):
+        for child in token.children or []:
+            if child.type == "link_open":
+                # The parser percent-encodes a target (`#início` becomes `#in%C3%ADcio`): read it back as written.
+                yield (token.map[0] + 1 if token.map else 0), unquote(str(child.attrGet("href")))
 
 
 def _anchor(heading: str) -> str:
@@ -295,11 +295,13 @@ def _anchor(heading: str) -> str:
     return kept.replace(" ", "-")
 
 
+@functools.cache
 def _anchors(path: Path) -> set[str]:
     anchors: set[str] = set()
-    for line in path.read_text("utf-8").splitlines():
-        if match := re.match(r"#{1,6}\s+(.*)", line):
-            base = _anchor(match[1])
+    tokens = MarkdownIt().parse(path.read_text("utf-8"))
+    for opening, inline in zip(tokens, tokens[1:], strict=False):
+        if opening.type == "heading_open":
+            base = _anchor(inline.content)
             anchor, n = base, 0
             while anchor in anchors:
                 n += 1
@@ -311,17 +313,16 @@ def _anchors(path: Path) -> set[str]:
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_every_link_stays_in_the_repository_or_goes_to_a_public_page(document: str) -> None:
     broken = []
-    for number, line in _prose(document):
-        for target in LINK.findall(line):
-            if re.match(r"https?://", target):
-                if re.match(r"https?://(localhost|127\.|0\.0\.0\.0)", target):
-                    broken.append(f"{document}:{number}: {target} is not a public page")
-                continue
-            path_part, _, anchor = target.partition("#")
-            path = (ROOT / document).parent / path_part if path_part else ROOT / document
-            resolved = path.resolve()
-            if not resolved.is_relative_to(ROOT) or not resolved.exists():
-                broken.append(f"{document}:{number}: {target} is not a file of the repository")
-            elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
-                broken.append(f"{document}:{number}: {target}: no heading #{anchor} in {path_part or document}")
+    for number, target in _links(document):
+        if re.match(r"https?://", target):
+            if re.match(r"https?://(localhost|127\.|0\.0\.0\.0)", target):
+                broken.append(f"{document}:{number}: {target} is not a public page")
+            continue
+        path_part, _, anchor = target.partition("#")
+        path = (ROOT / document).parent / path_part if path_part else ROOT / document
+        resolved = path.resolve()
+        if not resolved.is_relative_to(ROOT) or not resolved.exists():
+            broken.append(f"{document}:{number}: {target} is not a file of the repository")
+        elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
+            broken.append(f"{document}:{number}: {target}: no heading #{anchor} in {path_part or document}")
     assert not broken, "\n".join(broken)
