@@ -44,6 +44,15 @@ def method_with(stub: Stubber, validator: dict[str, Any] | None, missing: bool =
         stub.add_response("get_request_validator", validator, request)
 
 
+def repoint_and_redeploy(stub: Stubber, validator_id: str, why: str, deleted: str | None = None) -> None:
+    """The method pointed at `validator_id` ("" for none), `deleted` removed, and the stage deployed again."""
+    patch = [{"op": "replace", "path": "/requestValidatorId", "value": validator_id}]
+    stub.add_response("update_method", {}, {**METHOD, "patchOperations": patch})
+    if deleted:
+        stub.add_response("delete_request_validator", {}, {"restApiId": API, "requestValidatorId": deleted})
+    stub.add_response("create_deployment", {"id": "d1"}, {"restApiId": API, "stageName": "dev", "description": why})
+
+
 TEMPLATE_VALIDATOR = {"id": "v1", "name": "body", "validateRequestBody": True}
 OURS = {"id": "v2", "name": gateway.ENFORCING_VALIDATOR, "validateRequestBody": True}
 
@@ -80,13 +89,7 @@ def test_enforce_adds_a_validator_points_the_method_at_it_and_redeploys(client) 
         {"restApiId": API, "name": gateway.ENFORCING_VALIDATOR, "validateRequestBody": True,
          "validateRequestParameters": False},
     )  # fmt: skip
-    patch = [{"op": "replace", "path": "/requestValidatorId", "value": "v2"}]
-    stub.add_response("update_method", {}, {**METHOD, "patchOperations": patch})
-    stub.add_response(
-        "create_deployment",
-        {"id": "d1"},
-        {"restApiId": API, "stageName": "dev", "description": "e2e: request model enforced"},
-    )
+    repoint_and_redeploy(stub, "v2", "e2e: request model enforced")
     assert gateway.enforce(apigateway, API, "dev") is True
 
 
@@ -102,14 +105,7 @@ def test_restore_removes_only_the_validator_enforce_added(client) -> None:
     assert gateway.restore(apigateway, API, "dev") is False  # the template's own validator stays
 
     method_with(stub, OURS)
-    patch = [{"op": "replace", "path": "/requestValidatorId", "value": ""}]
-    stub.add_response("update_method", {}, {**METHOD, "patchOperations": patch})
-    stub.add_response("delete_request_validator", {}, {"restApiId": API, "requestValidatorId": "v2"})
-    stub.add_response(
-        "create_deployment",
-        {"id": "d2"},
-        {"restApiId": API, "stageName": "dev", "description": "e2e: request model as deployed"},
-    )
+    repoint_and_redeploy(stub, "", "e2e: request model as deployed", deleted="v2")
     assert gateway.restore(apigateway, API, "dev") is True
 
 
