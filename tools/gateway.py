@@ -32,6 +32,9 @@ ENFORCING_VALIDATOR = "body-enforced"
 # What a gateway answers to a body its model refuses when it does not apply the template's BAD_REQUEST_BODY
 # response: LocalStack 4.14 (next_gen/execute_api/handlers/method_request.py and gateway_exception.py).
 BUILT_IN_REFUSAL = {"message": "Invalid request body"}
+# How LocalStack 4.14's gateway answers (500) when its own parsing raises before any integration runs: json.loads
+# of a body nested deeper than Python's recursion limit, or of a number over 4,300 digits (gateway_exception.py).
+BUILT_IN_FAILURE = "Error in apigateway invocation"
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,10 @@ class Gateway:
         except ValueError:
             return False
 
+    def failed_before_our_code(self, response: requests.Response) -> bool:
+        """Did an enforcing gateway fail on the body itself (LocalStack's 500), before the Lambda was called?"""
+        return self.enforced and response.status_code >= 500 and response.text.startswith(gateway.BUILT_IN_FAILURE)
+
     def model_refuses(self, body: bytes) -> bool:
         """Does the gateway's own model refuse this body? A body that is not strict JSON counts as refused."""
 
