@@ -33,24 +33,22 @@ _SHAPES = re.compile(
 )
 
 
+def _mask_number(value: str, length: int, masked: re.Pattern[str], shown: Callable[[str], str]) -> str:
+    """A document number with only its middle digits shown; one already masked stays as it is; "***" if malformed."""
+    if masked.fullmatch(value):
+        return value
+    digits = "".join(_DIGITS.findall(value))
+    return shown(digits) if len(digits) == length else "***"
+
+
 def mask_cpf(cpf: str) -> str:
     """Keep the middle six digits, as the Brazilian LGPD guidance does: 123.456.789-00 -> ***.456.789-**."""
-    if _MASKED_CPF.fullmatch(cpf):
-        return cpf
-    digits = "".join(_DIGITS.findall(cpf))
-    if len(digits) != 11:
-        return "***"
-    return f"***.{digits[3:6]}.{digits[6:9]}-**"
+    return _mask_number(cpf, 11, _MASKED_CPF, lambda d: f"***.{d[3:6]}.{d[6:9]}-**")
 
 
 def mask_cnpj(cnpj: str) -> str:
     """The same six middle digits kept: 11.222.333/0001-81 -> **.222.333/****-**."""
-    if _MASKED_CNPJ.fullmatch(cnpj):
-        return cnpj
-    digits = "".join(_DIGITS.findall(cnpj))
-    if len(digits) != 14:
-        return "***"
-    return f"**.{digits[2:5]}.{digits[5:8]}/****-**"
+    return _mask_number(cnpj, 14, _MASKED_CNPJ, lambda d: f"**.{d[2:5]}.{d[5:8]}/****-**")
 
 
 def mask_email(email: str) -> str:
