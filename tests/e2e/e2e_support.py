@@ -19,6 +19,8 @@ import pytest
 import requests
 from notifications import drain
 
+from orders.report import report_key
+
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = ROOT / "seed" / "orders"
 T = TypeVar("T")
@@ -152,6 +154,29 @@ class Gateway:
         if content_type is None or content_type.split(";")[0].strip() == "application/json":
             assert self.model_refuses(body), f"the gateway refused a body its own model accepts: {body[:200]!r}"
         return True
+
+
+def put_file(aws: boto3.session.Session, outputs: dict[str, str], key: str, body: bytes) -> str:
+    """Upload one data-lake file; return where its report will be (its key and eTag are the file's identity)."""
+    etag = aws.client("s3").put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body)["ETag"]
+    return report_key(key, etag)
+
+
+def read_report(
+    aws: boto3.session.Session, outputs: dict[str, str], report_at: str, timeout: float = 60.0
+) -> dict[str, Any]:
+    """The report at `report_at`, once the file validator has written it."""
+    s3 = aws.client("s3")
+
+    def read() -> dict[str, Any] | None:
+        try:
+            body = s3.get_object(Bucket=outputs["DataLakeBucket"], Key=report_at)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        report: dict[str, Any] = json.loads(body)
+        return report
+
+    return eventually(read, timeout=timeout, interval=0.2, what=f"report {report_at}")
 
 
 def lab_example() -> dict[str, Any]:

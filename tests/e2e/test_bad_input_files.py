@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from e2e_support import eventually, make_order, to_wire, unique
-from test_datalake import report_key_of, upload
+from test_datalake import report_of, upload
 
 from orders.files import MAX_FILE_BYTES
 
@@ -21,22 +21,6 @@ FINAL = {"Novo Pedido", "Produto Pendente"}
 
 def wire(value: Any) -> bytes:
     return to_wire(value).encode("utf-8")
-
-
-def report_of(aws, outputs, key: str, timeout: float = 60.0) -> dict[str, Any]:
-    """The file's report, once the file validator has written it (as test_datalake.report_of, with a deadline)."""
-    s3 = aws.client("s3")
-    report_key = report_key_of(aws, outputs, key)
-
-    def read() -> dict[str, Any] | None:
-        try:
-            body = s3.get_object(Bucket=outputs["DataLakeBucket"], Key=report_key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            return None
-        report: dict[str, Any] = json.loads(body)
-        return report
-
-    return eventually(read, timeout=timeout, interval=0.5, what=f"report {report_key}")
 
 
 def assert_nothing_lost(api, report: dict[str, Any]) -> None:

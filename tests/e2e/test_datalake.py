@@ -6,7 +6,7 @@ import json
 import uuid
 from pathlib import Path
 
-from e2e_support import ORDERS, eventually, unique
+from e2e_support import ORDERS, eventually, put_file, read_report, unique
 
 from orders.report import report_key
 
@@ -24,7 +24,7 @@ def sample(name: str, products: list[str]) -> tuple[bytes, str]:
 
 def upload(aws, outputs, name: str, body: bytes) -> str:
     key = f"incoming/e2e/{uuid.uuid4().hex[:8]} {name}"
-    aws.client("s3").put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body)
+    put_file(aws, outputs, key, body)
     return key
 
 
@@ -33,18 +33,9 @@ def report_key_of(aws, outputs, key: str) -> str:
     return report_key(key, aws.client("s3").head_object(Bucket=outputs["DataLakeBucket"], Key=key)["ETag"])
 
 
-def report_of(aws, outputs, key: str) -> dict:
-    s3 = aws.client("s3")
-    report_key = report_key_of(aws, outputs, key)
-
-    def read():
-        try:
-            body = s3.get_object(Bucket=outputs["DataLakeBucket"], Key=report_key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            return None
-        return json.loads(body)
-
-    return eventually(read, what=f"report {report_key}")
+def report_of(aws, outputs, key: str, timeout: float = 60.0) -> dict:
+    """The report of the file now under `key`, once the file validator has written it."""
+    return read_report(aws, outputs, report_key_of(aws, outputs, key), timeout)
 
 
 def test_mixed_file_processes_valid_orders_and_reports_the_rest(aws, outputs, api, products, inbox):

@@ -6,30 +6,9 @@ import json
 import random
 import time
 import uuid
-from typing import Any
 
-from e2e_support import eventually, make_order, to_wire, unique
+from e2e_support import eventually, make_order, put_file, read_report, to_wire, unique
 from test_privacy import log_text
-
-from orders.report import report_key
-
-
-def put(aws, outputs, key: str, body: bytes) -> str:
-    """Upload one file; return where its report will be (the key and eTag are the file's identity)."""
-    etag = aws.client("s3").put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body)["ETag"]
-    return report_key(key, etag)
-
-
-def report_at(aws, outputs, target: str) -> dict[str, Any]:
-    s3 = aws.client("s3")
-
-    def read() -> dict[str, Any] | None:
-        try:
-            return json.loads(s3.get_object(Bucket=outputs["DataLakeBucket"], Key=target)["Body"].read())
-        except s3.exceptions.NoSuchKey:
-            return None
-
-    return eventually(read, timeout=60, interval=0.5, what=f"report {target}")
 
 
 def digits(n: int) -> str:
@@ -54,22 +33,22 @@ def test_same_name_under_two_prefixes_and_a_re_upload_keep_their_own_reports(aws
     first, second = make_order([(product, 1)]), make_order([(product, 1)])
 
     # Given a restock file and an orders file with the same name, under restock/ and incoming/restock/
-    restock_report = put(aws, outputs, f"restock/e2e/{name}.json", restock_line)
-    orders_report = put(aws, outputs, f"incoming/restock/e2e/{name}.json", to_wire(first).encode())
+    restock_report = put_file(aws, outputs, f"restock/e2e/{name}.json", restock_line)
+    orders_report = put_file(aws, outputs, f"incoming/restock/e2e/{name}.json", to_wire(first).encode())
 
     # Then each has its own report, of its own kind
     assert restock_report != orders_report
-    assert report_at(aws, outputs, restock_report)["kind"] == "restocks"
-    assert report_at(aws, outputs, orders_report)["accepted_order_ids"] == [first["order_id"]]
+    assert read_report(aws, outputs, restock_report)["kind"] == "restocks"
+    assert read_report(aws, outputs, orders_report)["accepted_order_ids"] == [first["order_id"]]
 
     # When new content is uploaded under the orders file's key
-    again = put(aws, outputs, f"incoming/restock/e2e/{name}.json", to_wire(second).encode())
+    again = put_file(aws, outputs, f"incoming/restock/e2e/{name}.json", to_wire(second).encode())
 
     # Then the new version gets a new report, and the first one is still there, unchanged
     assert again != orders_report
     assert again.startswith(f"reports/incoming/restock/e2e/{name}.json.")
-    assert report_at(aws, outputs, again)["accepted_order_ids"] == [second["order_id"]]
-    assert report_at(aws, outputs, orders_report)["accepted_order_ids"] == [first["order_id"]]
+    assert read_report(aws, outputs, again)["accepted_order_ids"] == [second["order_id"]]
+    assert read_report(aws, outputs, orders_report)["accepted_order_ids"] == [first["order_id"]]
 
 
 def test_ids_shaped_like_personal_data_are_masked_in_reports_notifications_and_logs(aws, outputs, api, products, inbox):
@@ -88,10 +67,10 @@ def test_ids_shaped_like_personal_data_are_masked_in_reports_notifications_and_l
     # And in a data-lake file
     entries = [make_order([(product, 1)], order_id=oid) for oid in (email_id, cpf_id, cnpj_id)] + [valid]
     key = f"incoming/e2e/{tag}-pii-ids.json"
-    target = put(aws, outputs, key, to_wire(entries).encode())
+    target = put_file(aws, outputs, key, to_wire(entries).encode())
 
     # Then the report names the rejected ids masked, and the valid id readable
-    report = report_at(aws, outputs, target)
+    report = read_report(aws, outputs, target)
     assert report["accepted_order_ids"] == [valid["order_id"]]
     rejected_ids = [r["order_id"] for r in report["rejections"]]
     assert rejected_ids[:2] == [masked[email_id], masked[cpf_id]]

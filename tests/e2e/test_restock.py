@@ -6,9 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from e2e_support import ROOT, eventually, make_order, unique
-
-from orders.report import report_key
+from e2e_support import ROOT, eventually, make_order, put_file, read_report, unique
 
 RESTOCKS = ROOT / "seed" / "restocks"
 OLDER, NEWER, NEWEST = "2024-03-01T10:00:00Z", "2024-03-02T10:00:00Z", "2024-03-03T10:00:00Z"
@@ -354,18 +352,10 @@ def test_a_restock_file_mixing_valid_and_invalid_lines_gets_a_report(aws, output
 
     # When it lands under restock/ in the data lake
     key = f"restock/e2e/{unique('mixed').lower()}.json"
-    s3 = aws.client("s3")
-    etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode("utf-8"))["ETag"]
+    report_at = put_file(aws, outputs, key, body.encode("utf-8"))
 
     # Then the report counts every line, and says why each rejected line failed
-    def read() -> dict[str, Any] | None:
-        try:
-            raw = s3.get_object(Bucket=outputs["DataLakeBucket"], Key=report_key(key, etag))["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            return None
-        return json.loads(raw)
-
-    report = eventually(read, what="restock report")
+    report = read_report(aws, outputs, report_at)
     assert report["kind"] == "restocks"
     assert (report["received"], report["accepted"], report["rejected"]) == (5, 2, 3)
     assert len(report["accepted_restock_ids"]) == 2
