@@ -32,6 +32,7 @@ _SUBSCHEMAS = frozenset({"allOf", "anyOf", "oneOf"})
 
 # The answers' fixed texts, as functions/handlers/api.py writes them (a unit test checks they are there).
 ACCEPTED = "Pedido enviado para processamento."
+REPLAYED = "Pedido já recebido com este mesmo conteúdo; nada foi duplicado."
 INVALID = "Pedido inválido."
 DUPLICATE = "Pedido duplicado."
 UNSUPPORTED_MEDIA = "Envie o pedido com Content-Type: application/json."
@@ -237,9 +238,12 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                     },
                     "responses": {
                         "202": _json(
-                            "Accepted: recorded as Recebido and queued.",
+                            "Accepted: recorded as Recebido and queued. The same order sent again (the same JSON "
+                            "document, whatever its whitespace, key order or trailing zeros) is an idempotent "
+                            "replay: 202 again with `replayed: true`, nothing created twice, and sent again while "
+                            "it is still Recebido (a client's retry after a 502 or a timeout is safe).",
                             _ref("Accepted"),
-                            {"order_id": example["order_id"], "message": ACCEPTED},
+                            {"order_id": example["order_id"], "replayed": False, "message": ACCEPTED},
                         ),
                         "400": _json(
                             "Invalid order or body: every error at once, by field "
@@ -250,7 +254,10 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                             {"oneOf": [_ref("Invalid"), _ref("GatewayRefusal")]},
                             {"message": INVALID, "errors": [{"field": "customer.cpf", "message": "formato inválido"}]},
                         ),
-                        "409": _json("The order_id was already received.", _message(DUPLICATE)),
+                        "409": _json(
+                            "The order_id was already received with another document; nothing was kept.",
+                            _message(DUPLICATE),
+                        ),
                         "415": _json("A Content-Type that is not JSON.", _message(UNSUPPORTED_MEDIA)),
                         "503": _json(
                             "The store or the queue refused; nothing was kept, retry the same order.",
@@ -309,8 +316,9 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                     "description": (
                         "Validates the restock (every error at once), claims its Idempotency-Key as its restock_id "
                         "and queues it: the restocker raises `available` once, then reserves the product's waiting "
-                        "items strictly first come, first served (oldest order_date first); an order whose last "
-                        "waiting item is reserved becomes Novo Pedido. A product nobody stocked yet is accepted: its "
+                        "items strictly first come, first served (by the time each order was queued, never by "
+                        "order_date); an order whose last waiting item is reserved becomes Novo Pedido. A product "
+                        "nobody stocked yet is accepted: its "
                         "first restock creates its stock. Unknown extra fields are ignored. Body limit "
                         f"{MAX_RESTOCK_BYTES // 1024} KiB."
                     ),
@@ -413,10 +421,11 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                 "Order": order,
                 "Accepted": {
                     "type": "object",
-                    "required": ["order_id", "message"],
+                    "required": ["order_id", "replayed", "message"],
                     "properties": {
                         "order_id": {"type": "string"},
-                        "message": {"type": "string", "enum": [ACCEPTED]},
+                        "replayed": {"type": "boolean", "description": "True when the same order was received before."},
+                        "message": {"type": "string", "enum": [ACCEPTED, REPLAYED]},
                     },
                 },
                 "Invalid": _invalid(INVALID),

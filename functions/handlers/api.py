@@ -72,7 +72,7 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
     if refused is not None:
         return refused
     try:
-        order = _intake.submit(body)
+        receipt = _intake.submit(body)
     except OrderRejected as exc:
         log("INFO", "order rejected", order_id=exc.order_id, errors=[e.as_dict() for e in exc.errors])
         return _response(400, {"message": "Pedido inválido.", "errors": [e.as_dict() for e in exc.errors]})
@@ -81,7 +81,12 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
     except (BotoCoreError, ClientError):
         # The claim was undone and logged (OrderIntake.submit): nothing is stuck, the client may retry.
         return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
-    return _response(202, {"order_id": order.order_id, "message": "Pedido enviado para processamento."})
+    message = (
+        "Pedido já recebido com este mesmo conteúdo; nada foi duplicado."
+        if receipt.replayed
+        else "Pedido enviado para processamento."
+    )
+    return _response(202, {"order_id": receipt.order.order_id, "replayed": receipt.replayed, "message": message})
 
 
 def _possible_id(value: str) -> bool:

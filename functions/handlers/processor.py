@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -40,6 +41,12 @@ def _decoded(record: dict[str, Any]) -> Order | Exception:
         return exc
 
 
+def _queued_at(record: dict[str, Any]) -> datetime | None:
+    """When SQS took the message (SentTimestamp, milliseconds): the system's clock, which a client cannot set."""
+    sent = record.get("attributes", {}).get("SentTimestamp")
+    return datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records", [])
     orders = {id(record): _decoded(record) for record in records}
@@ -50,6 +57,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if isinstance(order, Exception):
             raise order
         with bound(order_id=order.order_id, message_id=record.get("messageId")):
-            _processor.process(order)
+            _processor.process(order, _queued_at(record))
 
     return _failures.respond(run_in_group_order(records, process))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,20 @@ def to_json(value: Any) -> str:
 
 def encode_order(order: Order) -> str:
     return to_json(order.document)
+
+
+def _same_amount(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value.normalize())  # 2800.00 and 2800.0 are one amount
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def fingerprint(order: Order) -> str:
+    """What makes two submissions of one order_id the same order: its validated document, keys sorted and amounts
+    compared as numbers, so whitespace, key order and trailing zeros do not count (a client's retry of the same
+    order is recognised as such)."""
+    canonical = json.dumps(order.document, default=_same_amount, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _money(container: dict[str, Any], name: str) -> None:

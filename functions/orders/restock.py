@@ -90,28 +90,23 @@ def validate_restock(document: Any, restock_id: str, product_id: str | None = No
 
 @dataclass(frozen=True)
 class PendingItem:
-    """An item waiting for stock: the queue of a product is ordered by (order_date, order_id)."""
+    """An item waiting for stock: the queue of a product is ordered by (the instant its order was queued,
+    order_id)."""
 
     order_id: str
     product_id: str
     quantity: int
-    queued_at: str  # order_date#order_id, the GSI sort key
+    queued_at: str  # queue_position(): the GSI sort key
 
 
-def queue_position(order_date: str, order_id: str) -> str:
-    """The sort key of a waiting item: its order's instant in UTC, then the order_id.
+def queue_position(queued_at: datetime, order_id: str) -> str:
+    """The sort key of a waiting item: the instant the order entered the orders queue (the system's clock, never
+    the client's `order_date`, which anybody can set to year 1), then the order_id.
 
-    Written in one format, so that time-zone offsets and date-only values cannot reorder the queue (a date, or a
-    time without an offset, counts as UTC). `order_date` was validated as ISO 8601 before it got here.
+    One format (UTC, microseconds), so the keys sort as text in the order of the instants they name.
     """
-    moment = datetime.fromisoformat(order_date)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        utc = moment.astimezone(UTC)
-    except OverflowError:  # within hours of year 1 or 9999: the first or the last possible instant
-        utc = datetime.min.replace(tzinfo=UTC) if moment.year == 1 else datetime.max.replace(tzinfo=UTC)
-    return f"{utc.isoformat(timespec='microseconds')}#{order_id}"
+    moment = queued_at if queued_at.tzinfo is not None else queued_at.replace(tzinfo=UTC)
+    return f"{moment.astimezone(UTC).isoformat(timespec='microseconds')}#{order_id}"
 
 
 def plan_release(available: int, queue: Iterable[PendingItem]) -> list[PendingItem]:

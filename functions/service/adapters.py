@@ -11,7 +11,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from orders.codec import encode_order, to_json
+from orders.codec import encode_order, fingerprint, to_json
 from orders.masking import mask_document, mask_text
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
@@ -38,11 +38,12 @@ _THROTTLED = {
 
 
 class DuplicateOrder(Exception):
-    """The order_id was already received; `source` says where from."""
+    """The order_id was already received; `source` says where from, `existing` is the record as it stands."""
 
-    def __init__(self, order_id: str, source: str | None) -> None:
+    def __init__(self, order_id: str, source: str | None, existing: dict[str, Any] | None = None) -> None:
         super().__init__(f"order {order_id} already received")
         self.source = source
+        self.existing = existing or {}
 
 
 class AlreadyProcessed(Exception):
@@ -80,8 +81,14 @@ class PreparedWrite:
     token: str
 
 
+def stamp(moment: datetime) -> str:
+    """How the table writes an instant (received_at, resent_at ...): ISO 8601 in UTC, milliseconds, so that
+    instants compare as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return stamp(datetime.now(UTC))
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +123,12 @@ def _restock_key(restock_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"RESTOCK#{restock_id}"}, "SK": {"S": "RESTOCK"}}
 
 
+# GSI1 partitions of the claims nobody has finished yet, sorted by the instant they were received: what the
+# sweeper looks through (orders keep GSI1 `STATUS#<status>` afterwards; a restock leaves the index once applied).
+CLAIMED_ORDERS = f"STATUS#{RECEIVED}"
+CLAIMED_RESTOCKS = f"RESTOCK_STATUS#{RESTOCK_RECEIVED}"
+
+
 def _received_reason(source: str) -> str:
     return "pedido recebido pela API" if source.startswith("api:") else "pedido recebido em arquivo do data lake"
 
@@ -130,6 +143,7 @@ class OrderStore:
     # -- orders -------------------------------------------------------------------------------
     @staticmethod
     def _claim_record(order: Order, source: str) -> dict[str, Any]:
+        received_at = _now()
         record = {
             "PK": f"ORDER#{order.order_id}",
             "SK": "ORDER",
@@ -137,8 +151,12 @@ class OrderStore:
             "order_id": order.order_id,
             "order_status": RECEIVED,
             "order_date": order.order_date,
-            "received_at": _now(),
+            "received_at": received_at,
             "source": source,
+            # What the sweeper sends again if the claimant dies before its send, and what tells a client's retry
+            # of the same body (answered 202 again) from another order reusing the id (409).
+            "message": encode_order(order),
+            "body_hash": fingerprint(order),
             "status_history": [history_entry(RECEIVED, _now(), _received_reason(source))],
             "items": [
                 {
@@ -150,8 +168,8 @@ class OrderStore:
                 for i in order.items
             ],
             "items_total": order.items_total,
-            "GSI1PK": f"STATUS#{RECEIVED}",
-            "GSI1SK": f"{order.order_date}#{order.order_id}",
+            "GSI1PK": CLAIMED_ORDERS,
+            "GSI1SK": f"{received_at}#{order.order_id}",
         }
         return _item(record)
 
@@ -166,9 +184,8 @@ class OrderStore:
             )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
-                old = exc.response.get("Item") or self._get(_order_key(order.order_id)) or {}
-                source_attr = old.get("source", {})
-                raise DuplicateOrder(order.order_id, source_attr.get("S")) from exc
+                old = _plain(exc.response.get("Item") or self._get(_order_key(order.order_id)) or {})
+                raise DuplicateOrder(order.order_id, old.get("source"), old) from exc
             raise
 
     def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
@@ -266,8 +283,9 @@ class OrderStore:
                 keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return available, waiting
 
-    def prepare_commit(self, decision: StockDecision) -> PreparedWrite:
-        """The one transaction that records a decided order and its reservations.
+    def prepare_commit(self, decision: StockDecision, queued_at: datetime | None = None) -> PreparedWrite:
+        """The one transaction that records a decided order and its reservations; a pending item takes its place
+        in its product's queue by `queued_at`, the instant the order entered the orders queue (now if unknown).
 
         It carries its own ClientRequestToken: sending the same prepared write again (after throttling
         or a conflict) is idempotent on DynamoDB's side; a new decision gets a new token.
@@ -310,12 +328,13 @@ class OrderStore:
             {":entry": _serializer.serialize([history_entry(status, now, decision.reason)]), ":none": {"L": []}}
         )
         assignments.append("#history = list_append(if_not_exists(#history, :none), :entry)")
+        names["#message"] = "message"  # the claim's copy for the sweeper: the order is no longer waiting to be sent
         writes: list[dict[str, Any]] = [
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": _order_key(order.order_id),
-                    "UpdateExpression": "SET " + ", ".join(assignments),
+                    "UpdateExpression": "SET " + ", ".join(assignments) + " REMOVE #message",
                     "ConditionExpression": "attribute_not_exists(PK) OR #status = :received",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
@@ -339,7 +358,7 @@ class OrderStore:
                     }
                 }
             )
-        queue = queue_position(order.order_date, order.order_id) if decision.pending else ""
+        queue = queue_position(queued_at or datetime.now(UTC), order.order_id) if decision.pending else ""
         queued = {item.product_id for item in decision.queued}
         for item in decision.pending:
             # The item joins its product's queue only in the state it was decided in: for want of stock, or behind
@@ -412,16 +431,61 @@ class OrderStore:
             ExpressionAttributeValues={":true": {"BOOL": True}},
         )
 
+    # -- claims left behind ----------------------------------------------------------------------
+    def stuck_claims(self, partition: str, received_before: str, limit: int) -> list[dict[str, Any]]:
+        """Claims of `partition` (CLAIMED_ORDERS or CLAIMED_RESTOCKS) received before `received_before` and still
+        unfinished, oldest first, at most `limit` (read from GSI1, which may lag its table by a moment)."""
+        pages = self._db.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk AND GSI1SK < :before",
+            ExpressionAttributeValues={":pk": {"S": partition}, ":before": {"S": received_before}},
+            PaginationConfig={"MaxItems": limit},
+        )
+        return [_plain(item) for page in pages for item in page.get("Items", [])]
+
+    def mark_resent(self, key: dict[str, Any], status: str, now: str, resent_before: str, max_resends: int) -> bool:
+        """Record one more resend of a claim still in `status`, unless it was resent after `resent_before` or has
+        used up its resends: True when the caller may send it again. Keeps a lost message from looping for ever
+        (a message that dead-letters is sent again at most `max_resends` times)."""
+        status_name = "order_status" if key["SK"]["S"] == "ORDER" else "restock_status"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET resent_at = :now ADD resends :one",
+                ConditionExpression=(
+                    "#status = :status AND (attribute_not_exists(resent_at) OR resent_at <= :before)"
+                    " AND (attribute_not_exists(resends) OR resends < :max)"
+                ),
+                ExpressionAttributeNames={"#status": status_name},
+                ExpressionAttributeValues={
+                    ":now": {"S": now},
+                    ":one": {"N": "1"},
+                    ":status": {"S": status},
+                    ":before": {"S": resent_before},
+                    ":max": {"N": str(max_resends)},
+                },
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     # -- restocks -------------------------------------------------------------------------------
     def claim_restock(self, restock: Restock, source: str) -> None:
         """Record the restock as received, once per restock_id; raise DuplicateRestock otherwise."""
+        received_at = _now()
         record = {
             "PK": f"RESTOCK#{restock.restock_id}",
             "SK": "RESTOCK",
             "entity": "restock",
             "restock_status": RESTOCK_RECEIVED,
             "source": source,
-            "received_at": _now(),
+            "received_at": received_at,
+            "GSI1PK": CLAIMED_RESTOCKS,
+            "GSI1SK": f"{received_at}#{restock.restock_id}",
             **restock.as_message(),
         }
         try:
@@ -462,7 +526,7 @@ class OrderStore:
                     "Key": _restock_key(restock.restock_id),
                     "UpdateExpression": (
                         "SET restock_status = :applied, applied_at = :now, product_id = :pid, quantity = :q,"
-                        " entity = :entity"
+                        " entity = :entity REMOVE GSI1PK, GSI1SK"
                     ),
                     # A restock sent straight to the queue was never claimed: it is applied all the same.
                     "ConditionExpression": "attribute_not_exists(PK) OR restock_status = :received",
@@ -529,7 +593,7 @@ class OrderStore:
         )
 
     def pending_queue(self, product_id: str, limit: int = 100) -> list[PendingItem]:
-        """The items waiting for a product, oldest order_date first (GSI1: PENDING#<product>)."""
+        """The items waiting for a product, first queued first (GSI1: PENDING#<product>)."""
         response = self._db.query(
             TableName=self._table,
             IndexName="GSI1",

@@ -109,3 +109,24 @@ class RestockSettings:
             _require("RESTOCK_QUEUE_URL"),
             _count("MAX_RECEIVE_COUNT"),
         )
+
+
+@dataclass(frozen=True)
+class SweeperSettings:
+    table_name: str
+    order_queue_url: str
+    restock_queue_url: str
+    stuck_after_seconds: int  # a claim older than this, still unfinished, is sent again
+    passes: int  # sweeps per scheduled run (the schedule's finest grain is one minute)
+    pass_gap_seconds: int
+
+    @classmethod
+    def from_env(cls) -> SweeperSettings:
+        return cls(
+            _require("TABLE_NAME"),
+            _require("ORDER_QUEUE_URL"),
+            _require("RESTOCK_QUEUE_URL"),
+            _count("STUCK_AFTER_SECONDS"),
+            _count("SWEEP_PASSES"),
+            _count("SWEEP_GAP_SECONDS"),
+        )

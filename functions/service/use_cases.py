@@ -8,10 +8,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from orders.codec import decode_order, fingerprint
 from orders.files import MAX_FILE_BYTES, Entry, FileRejected, read_entries
-from orders.model import PRODUCT_PENDING, FieldError, Order, OrderRejected
+from orders.model import PRODUCT_PENDING, RECEIVED, FieldError, Order, OrderRejected
 from orders.report import FileReport, report_key
 from orders.restock import (
     ID_RULE,
@@ -28,7 +30,10 @@ from orders.restock import (
 from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, parse_order_body
 from service.adapters import (
+    CLAIMED_ORDERS,
+    CLAIMED_RESTOCKS,
     AlreadyProcessed,
+    DuplicateOrder,
     DuplicateRestock,
     FileStore,
     ItemGone,
@@ -39,6 +44,7 @@ from service.adapters import (
     RestockQueue,
     StockChanged,
     StoreBusy,
+    stamp,
 )
 from service.logs import bound, log
 
@@ -53,19 +59,33 @@ class RetryLater(Exception):
     """Processing could not finish now; the message goes back to the queue."""
 
 
+@dataclass(frozen=True)
+class OrderReceipt:
+    order: Order
+    replayed: bool  # the same order was received before: this retry created nothing new
+
+
 class OrderIntake:
-    """POST /orders: validate, claim the order_id, enqueue; undo the claim if the send fails."""
+    """POST /orders: validate, claim the order_id, enqueue; undo the claim if the send fails.
+
+    A retry of the same order (same document, whatever its whitespace or key order) is an idempotent replay: it is
+    answered like the first and, while the order still waits to be processed, sent again (the FIFO queue's
+    deduplication and the processor's "only from Recebido" keep that exactly once). Another order reusing the id
+    is a DuplicateOrder (409)."""
 
     def __init__(self, validator: OrderValidator, store: OrderStore, queue: OrderQueue) -> None:
         self._validator = validator
         self._store = store
         self._queue = queue
 
-    def submit(self, body: str | bytes | None) -> Order:
+    def submit(self, body: str | bytes | None) -> OrderReceipt:
         order = self._validator.validate(parse_order_body(body))
         source = f"api:{uuid.uuid4()}"
         with bound(order_id=order.order_id):
-            self._store.claim(order, source)
+            try:
+                self._store.claim(order, source)
+            except DuplicateOrder as exc:
+                return self._replay(order, exc)
             try:
                 self._queue.send(order)
             except Exception as exc:
@@ -73,7 +93,16 @@ class OrderIntake:
                 log("ERROR", "order not enqueued; claim released", error=repr(exc))
                 raise
             log("INFO", "order accepted", source="api")
-        return order
+        return OrderReceipt(order, replayed=False)
+
+    def _replay(self, order: Order, duplicate: DuplicateOrder) -> OrderReceipt:
+        if duplicate.existing.get("body_hash") != fingerprint(order):
+            raise duplicate
+        if duplicate.existing.get("order_status") == RECEIVED:
+            # The first attempt may have died between its claim and its send: send now (a no-op if it was sent).
+            self._queue.send(order)
+        log("INFO", "order replayed", order_status=duplicate.existing.get("order_status"))
+        return OrderReceipt(order, replayed=True)
 
 
 class FileIngestion:
@@ -281,13 +310,14 @@ class OrderProcessor:
             self._known.update(products)
         return self._stock, self._waiting  # the batch's figures: decide() reads only the order's own products
 
-    def process(self, order: Order) -> str:
+    def process(self, order: Order, queued_at: datetime | None = None) -> str:
+        """`queued_at`: when the order entered the orders queue, its place in a product's queue if it waits."""
         write = None
         fresh = False
         for attempt in range(self._max_attempts):
             if write is None:  # a first try, or stock changed under us: decide again on fresh stock
                 decision = decide(order, *self._stock_for(order, fresh))
-                write = self._store.prepare_commit(decision)
+                write = self._store.prepare_commit(decision, queued_at)
             try:
                 self._store.commit(write)
             except AlreadyProcessed:
@@ -513,3 +543,80 @@ class StockRelease:
             self._notifier.order_released(self._pending_topic_arn, notice)
             self._store.clear_release_notice(product_id, str(notice["order_id"]))
             log("INFO", "order released", order_id=notice["order_id"])
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    orders: int  # claims sent again
+    restocks: int
+
+
+class Sweeper:
+    """Sends again what was claimed and never finished: an order still `Recebido`, a restock still `Recebida`,
+    `stuck_after` seconds after its claim (its claimant died between the claim and the send, or the message was
+    lost). Run on a schedule.
+
+    Sending again is always safe: the FIFO queues drop a repeated deduplication id (the order_id, the restock_id)
+    for five minutes, the processor writes an order only from `Recebido` and the restocker applies a restock only
+    from `Recebida`. Within that window a resend costs one SendMessage and nothing else, so a claim whose message
+    is simply still queued is sent again for free; past it, each claim is sent again at most once per
+    `resend_every` and `max_resends` times in all, so a message that keeps dead-lettering does not loop."""
+
+    DEDUP_WINDOW = timedelta(minutes=4, seconds=30)  # SQS FIFO deduplicates for 5 minutes; a margin for clocks
+
+    def __init__(
+        self,
+        store: OrderStore,
+        orders: OrderQueue,
+        restocks: RestockQueue,
+        stuck_after: float = 20.0,
+        resend_every: float = 300.0,
+        max_resends: int = 3,
+        limit: int = 5000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._orders = orders
+        self._restocks = restocks
+        self._stuck_after = timedelta(seconds=stuck_after)
+        self._resend_every = timedelta(seconds=resend_every)
+        self._max_resends = max_resends
+        self._limit = limit
+        self._clock = clock
+
+    def sweep(self) -> SweepResult:
+        now = self._clock()
+        orders = [
+            decode_order(str(record["message"]))
+            for record in self._due(CLAIMED_ORDERS, RECEIVED, now)
+            if record.get("message")  # a claim written before claims kept their message cannot be rebuilt
+        ]
+        refused = set(self._orders.send_batch(orders)) if orders else set()
+        restocks = [
+            Restock(str(record["restock_id"]), str(record["product_id"]), int(record["quantity"]))
+            for record in self._due(CLAIMED_RESTOCKS, RESTOCK_RECEIVED, now)
+        ]
+        for restock in restocks:
+            self._restocks.send(restock)
+        result = SweepResult(orders=len(orders) - len(refused), restocks=len(restocks))
+        if orders or restocks:
+            log("INFO", "unfinished claims sent again", orders=result.orders, restocks=result.restocks)
+        if refused:
+            log("ERROR", "unfinished orders not taken by the queue; the next sweep tries again", count=len(refused))
+        return result
+
+    def _due(self, partition: str, status: str, now: datetime) -> list[dict[str, Any]]:
+        """The claims to send again now: every one still inside the queue's deduplication window (a resend of a
+        message that did reach the queue is dropped there), and older ones once per `resend_every`."""
+        claims = self._store.stuck_claims(partition, stamp(now - self._stuck_after), self._limit)
+        window_start = stamp(now - self.DEDUP_WINDOW)
+        due = []
+        for record in claims:
+            if str(record.get("received_at", "")) >= window_start:
+                due.append(record)
+                continue
+            key = {"PK": {"S": str(record["PK"])}, "SK": {"S": str(record["SK"])}}
+            if self._store.mark_resent(key, status, stamp(now), stamp(now - self._resend_every), self._max_resends):
+                log("WARNING", "claim unfinished past the deduplication window; sent again", claim=record["PK"])
+                due.append(record)
+        return due

@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from orders.codec import encode_order, fingerprint
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
 from orders.restock import RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position, release_reason
 from orders.stock import PendingNotice, StockDecision
 from service.adapters import (
+    CLAIMED_ORDERS,
     AlreadyProcessed,
     DuplicateOrder,
     DuplicateRestock,
@@ -32,6 +34,7 @@ _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 class FakeWrite:
     decision: StockDecision
     token: int
+    queued_at: datetime | None = None
 
 
 class FakeStore:
@@ -73,11 +76,16 @@ class FakeStore:
     def claim(self, order: Order, source: str) -> None:
         self.calls.append(f"claim {order.order_id}")
         if order.order_id in self.orders:
-            raise DuplicateOrder(order.order_id, self.orders[order.order_id].get("source"))
+            existing = copy.deepcopy(self.orders[order.order_id])
+            raise DuplicateOrder(order.order_id, existing.get("source"), existing)
         now = self.now()
         self.orders[order.order_id] = {
+            "PK": f"ORDER#{order.order_id}",
+            "SK": "ORDER",
             "order_id": order.order_id,
             "order_status": RECEIVED,
+            "message": encode_order(order),
+            "body_hash": fingerprint(order),
             "source": source,
             "order_date": order.order_date,
             "received_at": now,
@@ -121,8 +129,8 @@ class FakeStore:
         known = [pid for pid in dict.fromkeys(product_ids) if self._product_exists(pid)]
         return {pid: self.stock.get(pid, 0) for pid in known}, {pid: self.waiting.get(pid, 0) for pid in known}
 
-    def prepare_commit(self, decision: StockDecision) -> FakeWrite:
-        return FakeWrite(decision, token=len(self.commit_attempts))
+    def prepare_commit(self, decision: StockDecision, queued_at: datetime | None = None) -> FakeWrite:
+        return FakeWrite(decision, token=len(self.commit_attempts), queued_at=queued_at)
 
     def commit(self, write: FakeWrite) -> None:
         self.commit_attempts.append(write)
@@ -150,7 +158,8 @@ class FakeStore:
             self.reserved[item.product_id] = self.reserved.get(item.product_id, 0) + item.quantity
         for item in decision.pending:
             self.waiting[item.product_id] = self.waiting.get(item.product_id, 0) + 1
-            queued_at = queue_position(order.order_date, order.order_id)
+            moment = write.queued_at or datetime.fromisoformat(self.now())
+            queued_at = queue_position(moment, order.order_id)
             self.pending[(order.order_id, item.product_id)] = PendingItem(
                 order.order_id, item.product_id, item.quantity, queued_at
             )
@@ -179,10 +188,37 @@ class FakeStore:
                 history_entry(decision.status, now, decision.reason),
             ],
             "pending_notified": False,
+            **({"body_hash": current["body_hash"]} if current and "body_hash" in current else {}),
         }
 
     def mark_notified(self, order_id: str) -> None:
         self.orders[order_id]["pending_notified"] = True
+
+    # -- claims left behind -----------------------------------------------------------------------
+    def stuck_claims(self, partition: str, received_before: str, limit: int) -> list[dict[str, Any]]:
+        self.calls.append(f"stuck_claims {partition}")
+        if partition == CLAIMED_ORDERS:
+            records = [r for r in self.orders.values() if r["order_status"] == RECEIVED]
+        else:
+            records = [r for r in self.restocks.values() if r.get("restock_status") == RESTOCK_RECEIVED]
+        found = sorted((r for r in records if r["received_at"] < received_before), key=lambda r: r["received_at"])
+        return copy.deepcopy(found[:limit])
+
+    def mark_resent(self, key: dict[str, Any], status: str, now: str, resent_before: str, max_resends: int) -> bool:
+        pk = key["PK"]["S"]
+        record = self.orders.get(pk.removeprefix("ORDER#")) if pk.startswith("ORDER#") else None
+        if record is None:
+            record = self.restocks.get(pk.removeprefix("RESTOCK#"))
+        status_name = "order_status" if pk.startswith("ORDER#") else "restock_status"
+        if record is None or record.get(status_name) != status:
+            return False
+        if "resent_at" in record and record["resent_at"] > resent_before:
+            return False
+        if int(record.get("resends", 0)) >= max_resends:
+            return False
+        record["resent_at"] = now
+        record["resends"] = Decimal(int(record.get("resends", 0)) + 1)
+        return True
 
     # -- restocks ---------------------------------------------------------------------------------
     def claim_restock(self, restock: Restock, source: str) -> None:
@@ -191,6 +227,8 @@ class FakeStore:
         if existing is not None:
             raise DuplicateRestock(restock.restock_id, copy.deepcopy(existing))
         self.restocks[restock.restock_id] = {
+            "PK": f"RESTOCK#{restock.restock_id}",
+            "SK": "RESTOCK",
             "entity": "restock",
             "restock_id": restock.restock_id,
             "product_id": restock.product_id,
@@ -323,6 +361,8 @@ class FakeQueue:
 
     def send(self, order: Order) -> None:
         self.calls.append(f"send {order.order_id}")
+        if self.crash is not None:
+            raise self.crash
         if self.send_error is not None:
             raise self.send_error
         self.sent.append(order)

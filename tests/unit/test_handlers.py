@@ -57,6 +57,7 @@ def test_post_accepts_the_lab_example(api: Api, lab_text: str) -> None:
     assert response["statusCode"] == 202
     assert json.loads(response["body"]) == {
         "order_id": "ORD-20231001-0001",
+        "replayed": False,
         "message": "Pedido enviado para processamento.",
     }
     assert api.queue.sent_ids == ["ORD-20231001-0001"]
@@ -85,11 +86,48 @@ def test_post_invalid_is_400_with_the_error_list(api: Api) -> None:
     assert api.store.orders == {} and api.queue.sent == []
 
 
-def test_post_duplicate_is_409(api: Api, lab_text: str) -> None:
+def test_post_of_the_same_body_again_is_an_idempotent_replay(api: Api, lab_text: str) -> None:
+    # Given an order accepted once (its client never saw the 202: the function died, or the network)
     api.post(lab_text)
-    response = api.post(lab_text)
+
+    # When the client sends the very same order again, whitespace aside
+    response = api.post(json.dumps(json.loads(lab_text)))
+
+    # Then it is answered 202 again, says so, and the order is sent again (the queue drops the repeat)
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"]) == {
+        "order_id": "ORD-20231001-0001",
+        "replayed": True,
+        "message": "Pedido já recebido com este mesmo conteúdo; nada foi duplicado.",
+    }
+    assert [order.order_id for order in api.queue.sent] == ["ORD-20231001-0001"] * 2
+    assert len(api.store.orders) == 1
+
+
+def test_post_of_another_body_with_a_used_order_id_is_409(api: Api, lab_text: str) -> None:
+    api.post(lab_text)
+    other = json.loads(lab_text)
+    other["items"][0]["quantity"] += 1
+    other["payment"]["amount"] = 0  # the amount no longer matters: the id is taken before any send
+
+    response = api.post(json.dumps(other))
+
+    assert response["statusCode"] in (400, 409)
+    other["payment"]["amount"] = json.loads(lab_text)["payment"]["amount"] + other["items"][0]["unit_price"]
+    response = api.post(json.dumps(other))
     assert response["statusCode"] == 409
     assert json.loads(response["body"]) == {"message": "Pedido duplicado."}
+    assert len(api.queue.sent) == 1
+
+
+def test_a_replay_of_an_order_already_processed_sends_nothing(api: Api, lab_text: str) -> None:
+    api.post(lab_text)
+    api.store.orders["ORD-20231001-0001"]["order_status"] = "Novo Pedido"
+
+    response = api.post(lab_text)
+
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"])["replayed"] is True
     assert len(api.queue.sent) == 1
 
 

@@ -1,35 +1,57 @@
-"""The order of a product's waiting items: by the instant of the order, whatever its written form."""
+"""The order of a product's waiting items: by the instant the system queued the order, never by its order_date."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+from fakes import FakeStore
+
+from orders.model import Order, OrderItem
 from orders.restock import queue_position
+from orders.stock import decide
+
+QUEUED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _order(order_id: str, order_date: str) -> Order:
+    item = OrderItem("PRD-1", 1, Decimal("10.00"), None)
+    return Order(order_id=order_id, order_date=order_date, items=(item,), document={"order_id": order_id})
+
+
+def test_an_order_dated_year_1_does_not_jump_ahead_of_one_queued_before_it() -> None:
+    # Given an order queued first, with a truthful date, waiting for a product without stock
+    store = FakeStore(stock={"PRD-1": 0})
+    honest, forged = _order("HONEST", "2026-03-01T11:59:00Z"), _order("FORGED", "0001-01-01T00:00:00Z")
+    store.commit(store.prepare_commit(decide(honest, {"PRD-1": 0}, {}), QUEUED))
+
+    # When a later order claims to be from year 1
+    store.commit(store.prepare_commit(decide(forged, {"PRD-1": 0}, {"PRD-1": 1}), QUEUED + timedelta(seconds=1)))
+
+    # Then the queue still serves the first one queued first
+    queue = sorted(store.pending.values(), key=lambda item: item.queued_at)
+    assert [item.order_id for item in queue] == ["HONEST", "FORGED"]
 
 
 def test_offsets_are_compared_as_instants_not_as_text() -> None:
-    # 10:00 at -03:00 is 13:00 UTC: later than 12:00Z, although "10:00" sorts first as text.
-    brasilia = queue_position("2024-03-01T10:00:00-03:00", "A")
-    utc = queue_position("2024-03-01T12:00:00Z", "B")
+    brasilia = queue_position(datetime(2024, 3, 1, 10, 0, tzinfo=timezone(timedelta(hours=-3))), "A")
+    utc = queue_position(datetime(2024, 3, 1, 12, 0, tzinfo=UTC), "B")
 
     assert utc < brasilia
 
 
-def test_a_date_without_time_or_offset_counts_as_midnight_utc() -> None:
-    assert queue_position("2024-03-01", "A") == queue_position("2024-03-01T00:00:00Z", "A")
-    assert queue_position("2024-03-01T09:30", "A") == queue_position("2024-03-01T09:30:00+00:00", "A")
-
-
-def test_the_edges_of_the_calendar_do_not_overflow() -> None:
-    # The validator accepts these; converting them to UTC would leave the calendar.
-    assert queue_position("0001-01-01T00:00:00+01:00", "A").startswith("0001-01-01T00:00:00.000000+00:00#")
-    assert queue_position("9999-12-31T23:30:00-03:00", "A").startswith("9999-12-31T23:59:59.999999+00:00#")
+def test_a_moment_without_offset_counts_as_utc() -> None:
+    assert queue_position(datetime(2024, 3, 1, 9, 30), "A") == queue_position(
+        datetime(2024, 3, 1, 9, 30, tzinfo=UTC), "A"
+    )
 
 
 def test_fractions_and_ids_keep_a_total_order() -> None:
     keys = [
-        queue_position("2024-03-01T10:00:00Z", "B"),
-        queue_position("2024-03-01T10:00:00.5Z", "A"),
-        queue_position("2024-03-01T10:00:00Z", "A"),
-        queue_position("0999-01-01", "Z"),
+        queue_position(QUEUED, "B"),
+        queue_position(QUEUED + timedelta(milliseconds=500), "A"),
+        queue_position(QUEUED, "A"),
+        queue_position(QUEUED - timedelta(days=400), "Z"),
     ]
 
     assert sorted(keys) == [keys[3], keys[2], keys[0], keys[1]]

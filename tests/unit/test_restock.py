@@ -10,6 +10,7 @@ import importlib
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
 PENDING_TOPIC = "arn:aws:sns:us-east-1:000000000000:pending"
 MARIANA = "mariana.alves@example.com"
 OLDER, NEWER, NEWEST = "2024-03-01T10:00:00Z", "2024-03-02T10:00:00Z", "2024-03-03T10:00:00Z"
+# When SQS took an order (its place in a product's queue); FakeStore's own clock starts in 2024, after these.
+QUEUED_FIRST, QUEUED_LATER = datetime(2023, 6, 1, 10, 0, tzinfo=UTC), datetime(2023, 6, 1, 10, 5, tzinfo=UTC)
 P, Q = "PRD-1001", "PRD-2002"
 
 # The messages users read, as the rules state them.
@@ -419,17 +422,22 @@ class Shop:
             self.store, self.notifier, PENDING_TOPIC, attempts=attempts, sleep=self.sleeps.append, releases=self.queue
         )
 
-    def order(self, order_id: str, lines: list[tuple[str, int]], order_date: str = OLDER) -> str:
-        """Take an order from the API and process it as the processor would (one batch); return its status."""
+    def order(
+        self, order_id: str, lines: list[tuple[str, int]], order_date: str = OLDER, queued_at: datetime | None = None
+    ) -> str:
+        """Take an order from the API and process it as the processor would (one batch); return its status.
+        `queued_at`: when SQS took it (by default, the moment it is processed)."""
         order = make_order(self.lab, order_id, lines, order_date)
         self.store.claim(order, f"api:{order_id}")
         processor = OrderProcessor(
             self.store, self.notifier, PENDING_TOPIC, sleep=self.sleeps.append, releases=self.queue
         )
-        return processor.process(order)
+        return processor.process(order, queued_at)
 
-    def waiting(self, order_id: str, lines: list[tuple[str, int]], order_date: str = OLDER) -> str:
-        assert self.order(order_id, lines, order_date) == PRODUCT_PENDING
+    def waiting(
+        self, order_id: str, lines: list[tuple[str, int]], order_date: str = OLDER, queued_at: datetime | None = None
+    ) -> str:
+        assert self.order(order_id, lines, order_date, queued_at) == PRODUCT_PENDING
         return order_id
 
     def restock(self, product_id: str, quantity: int, restock_id: str = "R-1") -> list[str]:
@@ -467,9 +475,10 @@ def shop(lab: dict[str, Any]) -> Shop:
 
 
 def test_a_restock_serves_the_oldest_waiting_order_first_and_stops_at_the_first_that_does_not_fit(shop: Shop) -> None:
-    # Given two orders waiting for 2 units each; the newer one arrives first, so order_date decides, not arrival
-    newer = shop.waiting("ORD-NEWER", [(P, 2)], NEWER)
-    older = shop.waiting("ORD-OLDER", [(P, 2)], OLDER)
+    # Given two orders waiting for 2 units each; the one queued later is processed first (message groups run in
+    # parallel), so the instant SQS took each decides, not the order of processing
+    newer = shop.waiting("ORD-NEWER", [(P, 2)], NEWER, QUEUED_LATER)
+    older = shop.waiting("ORD-OLDER", [(P, 2)], OLDER, QUEUED_FIRST)
 
     # When 3 units arrive
     served = shop.restock(P, 3, "R-1")
@@ -1745,8 +1754,9 @@ def test_an_older_order_that_joins_the_queue_at_its_head_and_fits_is_served_with
     shop.restock(P, 5)
     assert shop.books(P) == (5, 0, 1)
 
-    # When an order dated earlier arrives late (a data-lake file) for 3 units: it queues, and asks for a look
-    older = shop.waiting("ORD-OLDER", [(P, 3)], OLDER)
+    # When an order queued earlier is processed late (its message group was busy) for 3 units: it queues, and
+    # asks for a look
+    older = shop.waiting("ORD-OLDER", [(P, 3)], OLDER, QUEUED_FIRST)
     assert [product for product, _, _ in shop.queue.releases] == [P]
 
     # Then the restocker serves it from the 5 units, as the new head of the queue; the younger one keeps waiting
@@ -1776,11 +1786,11 @@ def test_a_redelivered_pending_order_asks_again_for_its_queues(shop: Shop) -> No
 
 def test_a_head_the_index_still_shows_after_its_reservation_does_not_stop_the_queue(shop: Shop) -> None:
     # On AWS the index may lag: an item reserved a moment ago can still show at the head.
-    big = shop.waiting("ORD-BIG", [(P, 2)], OLDER)
-    small = shop.waiting("ORD-SMALL", [(P, 1)], NEWER)
+    big = shop.waiting("ORD-BIG", [(P, 2)], OLDER, QUEUED_FIRST)
+    small = shop.waiting("ORD-SMALL", [(P, 1)], NEWER, QUEUED_LATER)
     shop.restock(P, 2)
     assert shop.status(big) == NEW_ORDER
-    ghost = PendingItem(big, P, 2, queue_position(OLDER, big))
+    ghost = PendingItem(big, P, 2, queue_position(QUEUED_FIRST, big))
     real = shop.store.pending_queue
 
     shop.store.pending_queue = lambda product_id, limit=100: [ghost, *real(product_id, limit)]  # type: ignore[method-assign]

@@ -236,7 +236,15 @@ class CodeModel:
             owner, name = node.func.value, node.func.attr
             if _is_self_attribute(owner):
                 held = instance.fields.get(owner.attr)  # type: ignore[attr-defined]
-                if isinstance(held, Client):
+                if isinstance(held, Client) and name == "get_paginator":
+                    # client.get_paginator("query").paginate(...): the operation, with the paginate call's arguments
+                    [paginate] = [
+                        n
+                        for n in ast.walk(function)
+                        if isinstance(n, ast.Call) and getattr(n.func, "value", None) is node
+                    ]
+                    yield self._aws_call(held, node.args[0].value, paginate, frame)  # type: ignore[attr-defined]
+                elif isinstance(held, Client):
                     yield self._aws_call(held, name, node, frame)
                 elif isinstance(held, Instance):
                     callee = self._method(held.cls, name)
@@ -473,11 +481,11 @@ def code() -> CodeModel:
     return CodeModel()
 
 
-FUNCTION_NAMES = ["ApiFunction", "FileValidatorFunction", "ProcessorFunction", "RestockerFunction"]
+FUNCTION_NAMES = ["ApiFunction", "FileValidatorFunction", "ProcessorFunction", "RestockerFunction", "SweeperFunction"]
 
 
 # ================================================================ IAM
-def test_the_template_has_the_four_functions(resources: dict[str, dict[str, Any]]) -> None:
+def test_the_template_has_the_five_functions(resources: dict[str, dict[str, Any]]) -> None:
     assert sorted(of_type(resources, "AWS::Lambda::Function")) == sorted(FUNCTION_NAMES)
 
 

@@ -162,7 +162,7 @@ def test_one_role_per_function(resources: dict[str, dict[str, Any]]) -> None:
 
     used = [target(f["Properties"]["Role"]) for f in functions.values()]
 
-    assert len(functions) == 4
+    assert len(functions) == 5
     assert sorted(used) == sorted(set(used)) == sorted(roles)
 
 

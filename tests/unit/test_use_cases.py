@@ -56,25 +56,45 @@ def calls() -> list[str]:
 def test_intake_claims_then_sends(lab_text: str, calls: list[str]) -> None:
     store, queue = FakeStore(calls=calls), FakeQueue(calls=calls)
 
-    order = OrderIntake(validator, store, queue).submit(lab_text)
+    receipt = OrderIntake(validator, store, queue).submit(lab_text)
 
     assert calls == ["claim ORD-20231001-0001", "send ORD-20231001-0001"]
     assert queue.sent_ids == ["ORD-20231001-0001"]
     assert store.orders["ORD-20231001-0001"]["order_status"] == RECEIVED
     assert store.orders["ORD-20231001-0001"]["source"].startswith("api:")
-    assert order.items_total == Decimal("2800.00")
+    assert (receipt.order.items_total, receipt.replayed) == (Decimal("2800.00"), False)
 
 
-def test_intake_of_a_duplicate_sends_nothing(lab_text: str, calls: list[str]) -> None:
+def test_intake_of_another_order_with_a_used_id_sends_nothing(lab_text: str, calls: list[str]) -> None:
     store, queue = FakeStore(calls=calls), FakeQueue(calls=calls)
     intake = OrderIntake(validator, store, queue)
     intake.submit(lab_text)
 
     with pytest.raises(DuplicateOrder):
-        intake.submit(lab_text)
+        intake.submit(lab_text.replace("Entregar no período da tarde.", "Entregar pela manhã."))
 
     assert queue.sent_ids == ["ORD-20231001-0001"]
     assert calls[-1] == "claim ORD-20231001-0001"
+
+
+def test_a_client_retry_after_the_function_died_between_claim_and_send_gets_the_order_sent(
+    lab_text: str, calls: list[str]
+) -> None:
+    # Given an API function that died after its claim, before its send (SIGKILL, a timeout): the order is
+    # Recebido with no message, and the client got a 502
+    store, queue = FakeStore(calls=calls), FakeQueue(calls=calls)
+    queue.crash = SystemExit("killed")
+    with pytest.raises(SystemExit):
+        OrderIntake(validator, store, queue).submit(lab_text)
+    assert (store.orders["ORD-20231001-0001"]["order_status"], queue.sent_ids) == (RECEIVED, [])
+
+    # When the client retries the same body (before any sweep)
+    queue.crash = None
+    receipt = OrderIntake(validator, store, queue).submit(lab_text)
+
+    # Then it is a replay: accepted, and sent this time
+    assert receipt.replayed
+    assert queue.sent_ids == ["ORD-20231001-0001"]
 
 
 def test_intake_releases_the_claim_when_the_send_fails(lab_text: str, calls: list[str]) -> None:
@@ -640,7 +660,7 @@ class FailingProcessor:
     def prefetch(self, orders: list[Any]) -> None:
         pass
 
-    def process(self, order: Order) -> str:
+    def process(self, order: Order, queued_at: Any = None) -> str:
         self.seen.append(order.order_id)
         if len(self.seen) == self.fail_on:
             raise StoreBusy("conflict")

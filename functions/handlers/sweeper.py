@@ -1,0 +1,42 @@
+"""EventBridge schedule (every minute) -> send again the orders and restocks claimed and never sent.
+
+One run sweeps `SWEEP_PASSES` times, `SWEEP_GAP_SECONDS` apart, so a claim left behind by a killed function is
+sent again within about STUCK_AFTER_SECONDS + SWEEP_GAP_SECONDS, below the schedule's one-minute grain."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+
+from service.adapters import OrderQueue, OrderStore, RestockQueue
+from service.config import SweeperSettings
+from service.logs import log
+from service.use_cases import Sweeper
+
+_settings = SweeperSettings.from_env()
+_sqs = boto3.client("sqs")
+_sweeper = Sweeper(
+    OrderStore(boto3.client("dynamodb"), _settings.table_name),
+    OrderQueue(_sqs, _settings.order_queue_url),
+    RestockQueue(_sqs, _settings.restock_queue_url),
+    stuck_after=_settings.stuck_after_seconds,
+)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    remaining = getattr(context, "get_remaining_time_in_millis", lambda: 60_000)
+    totals = {"passes": 0, "orders": 0, "restocks": 0}
+    for n in range(_settings.passes):
+        if n:
+            # Another pass only if it can sleep and still finish well inside the function's timeout.
+            if remaining() / 1000 < _settings.pass_gap_seconds + 10:
+                break
+            time.sleep(_settings.pass_gap_seconds)
+        result = _sweeper.sweep()
+        totals["passes"] += 1
+        totals["orders"] += result.orders
+        totals["restocks"] += result.restocks
+    log("INFO", "sweep finished", **totals)
+    return totals

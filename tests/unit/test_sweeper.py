@@ -1,0 +1,133 @@
+"""The sweeper: claims whose claimant died before its send are sent again, exactly once in effect."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fakes import FakeQueue, FakeRestockQueue, FakeStore
+
+from orders.model import NEW_ORDER, RECEIVED
+from orders.restock import Restock
+from orders.validation import OrderValidator, parse_order_body
+from service.use_cases import OrderIntake, OrderProcessor, Sweeper
+
+validator = OrderValidator()
+START = datetime(2024, 1, 1, tzinfo=UTC)  # FakeStore's clock starts here and moves one second per write
+
+
+class Died(BaseException):
+    """The function was killed (SIGKILL, a timeout): nothing after this point ran."""
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore(stock={"PRD-1001": 10, "PRD-2002": 10})
+
+
+def claimed_and_died(store: FakeStore, text: str) -> None:
+    """An API call that claimed the order and was killed before its SendMessage."""
+    queue = FakeQueue()
+    queue.crash = Died()
+    with pytest.raises(Died):
+        OrderIntake(validator, store, queue).submit(text)
+
+
+def sweeper(store: FakeStore, at_seconds: float, **options: float) -> tuple[Sweeper, FakeQueue, FakeRestockQueue]:
+    orders, restocks = FakeQueue(), FakeRestockQueue()
+    clock = START + timedelta(seconds=at_seconds)
+    return Sweeper(store, orders, restocks, clock=lambda: clock, **options), orders, restocks  # type: ignore[arg-type]
+
+
+def test_an_order_claimed_and_never_sent_is_sent_again_and_then_processed(store: FakeStore, lab_text: str) -> None:
+    # Given an order left Recebido by a function killed between its claim and its send
+    claimed_and_died(store, lab_text)
+
+    # When the sweeper runs after the threshold
+    sweep, orders, _ = sweeper(store, at_seconds=60, stuck_after=20)
+    result = sweep.sweep()
+
+    # Then the very order is sent again, and the processor finishes it
+    assert result.orders == 1
+    assert [order.document for order in orders.sent] == [validator.validate(parse_order_body(lab_text)).document]
+    status = OrderProcessor(store, _Silent(), "topic").process(orders.sent[0])
+    assert status == NEW_ORDER
+
+
+def test_a_claim_younger_than_the_threshold_is_left_to_its_claimant(store: FakeStore, lab_text: str) -> None:
+    claimed_and_died(store, lab_text)
+
+    sweep, orders, _ = sweeper(store, at_seconds=5, stuck_after=20)
+
+    assert sweep.sweep().orders == 0
+    assert orders.sent == []
+
+
+def test_a_processed_order_is_never_sent_again(store: FakeStore, lab_text: str) -> None:
+    claimed_and_died(store, lab_text)
+    store.orders["ORD-20231001-0001"]["order_status"] = NEW_ORDER
+
+    sweep, orders, _ = sweeper(store, at_seconds=60)
+
+    assert sweep.sweep().orders == 0
+
+
+def test_within_the_deduplication_window_every_sweep_sends_again_for_free(store: FakeStore, lab_text: str) -> None:
+    # The FIFO queue drops a repeated deduplication id for five minutes: a claim whose message is simply still
+    # queued costs a SendMessage, no write
+    claimed_and_died(store, lab_text)
+
+    for at in (30, 50, 70):
+        sweep, orders, _ = sweeper(store, at_seconds=at)
+        assert sweep.sweep().orders == 1
+    assert "resends" not in store.orders["ORD-20231001-0001"]
+
+
+def test_past_the_window_a_claim_is_sent_once_per_period_and_at_most_max_resends_times(
+    store: FakeStore, lab_text: str
+) -> None:
+    # Given an order still Recebido long after its claim (its message keeps dead-lettering, say)
+    claimed_and_died(store, lab_text)
+    sent = []
+
+    # When the sweeper runs every minute for half an hour
+    for minute in range(10, 40):
+        sweep, orders, _ = sweeper(store, at_seconds=minute * 60, resend_every=300, max_resends=3)
+        sweep.sweep()
+        sent += [minute] * len(orders.sent)
+
+    # Then it was sent again every five minutes, three times, then left for an operator (`make dlq`)
+    assert sent == [10, 15, 20]
+    assert store.orders["ORD-20231001-0001"]["order_status"] == RECEIVED
+
+
+def test_a_restock_claimed_and_never_sent_is_sent_again(store: FakeStore) -> None:
+    store.claim_restock(Restock("KEY-1", "PRD-1001", 4), "api:x")
+    store.claim_restock(Restock("KEY-2", "PRD-1001", 5), "api:y")
+    store.apply_restock(Restock("KEY-2", "PRD-1001", 5))
+
+    sweep, _, restocks = sweeper(store, at_seconds=60)
+    result = sweep.sweep()
+
+    assert result.restocks == 1
+    assert restocks.sent == [Restock("KEY-1", "PRD-1001", 4)]
+
+
+def test_a_claim_without_its_message_is_skipped_not_fatal(store: FakeStore, lab_text: str) -> None:
+    # A claim written before claims kept their message cannot be rebuilt; the rest of the sweep goes on
+    claimed_and_died(store, lab_text)
+    del store.orders["ORD-20231001-0001"]["message"]
+    other = json.loads(lab_text)
+    other["order_id"] = "ORD-OTHER"
+    claimed_and_died(store, json.dumps(other))
+
+    sweep, orders, _ = sweeper(store, at_seconds=60)
+    result = sweep.sweep()
+
+    assert (result.orders, [order.order_id for order in orders.sent]) == (1, ["ORD-OTHER"])
+
+
+class _Silent:
+    def pending_stock(self, topic_arn: str, notice: object) -> None:
+        raise AssertionError("nothing is pending")
