@@ -10,12 +10,20 @@ from e2e_support import ORDERS, eventually, lab_example, make_order, to_wire, un
 
 
 def test_lab_example_verbatim_is_accepted_and_processed(api):
-    """The lab's own payload, byte for byte: 202 the first time (409 once it exists), then a final state."""
+    """The lab's own payload, byte for byte: 202 (a replay once it exists), then a final state."""
     body = (ORDERS / "lab-example.json").read_bytes()
     response = api.post_order(None, data=body)
-    assert response.status_code in (202, 409), response.text
-    if response.status_code == 202:
-        assert response.json() == {"order_id": "ORD-20231001-0001", "message": "Pedido enviado para processamento."}
+    assert response.status_code == 202, response.text
+    replayed = response.json()["replayed"]
+    assert response.json() == {
+        "order_id": "ORD-20231001-0001",
+        "replayed": replayed,
+        "message": (
+            "Pedido já recebido com este mesmo conteúdo; nada foi duplicado."
+            if replayed
+            else "Pedido enviado para processamento."
+        ),
+    }
     order = api.final_order("ORD-20231001-0001")
     assert [i["product_id"] for i in order["items"]] == ["PRD-1001", "PRD-2002"]
 
@@ -30,7 +38,11 @@ def test_example_order_ends_new_order_with_stock_reserved(api, products):
 
     # Then it is accepted, processed as Novo Pedido, and the stock moved from available to reserved
     assert response.status_code == 202, response.text
-    assert response.json() == {"order_id": order["order_id"], "message": "Pedido enviado para processamento."}
+    assert response.json() == {
+        "order_id": order["order_id"],
+        "replayed": False,
+        "message": "Pedido enviado para processamento.",
+    }
     final = api.final_order(order["order_id"])
     assert final["order_status"] == "Novo Pedido"
     assert [(i["product_id"], i["quantity"], i["item_status"]) for i in final["items"]] == [
@@ -146,23 +158,24 @@ def test_wrong_content_type_is_refused(api):
     assert response.status_code == 415
 
 
-def test_duplicate_order_id_gets_409(api, products):
+def test_a_used_order_id_with_another_body_gets_409(api, products):
     (product,) = products(5)
     order = make_order([(product, 1)])
     assert api.post_order(order).status_code == 202
-    second = api.post_order(order)
+    second = api.post_order({**order, "notes": "outro conteúdo"})
     assert second.status_code == 409
     assert second.json() == {"message": "Pedido duplicado."}
     api.final_order(order["order_id"])
     assert api.stock(product) == (4, 1)
 
 
-def test_identical_requests_racing_get_one_202_and_409s(api, products):
+def test_identical_requests_racing_get_one_order_and_replays(api, products):
     (product,) = products(50)
     order = make_order([(product, 1)])
     with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = sorted(pool.map(lambda _: api.post_order(order).status_code, range(8)))
-    assert statuses == [202] + [409] * 7
+        answers = list(pool.map(lambda _: api.post_order(order), range(8)))
+    assert [a.status_code for a in answers] == [202] * 8
+    assert sorted(a.json()["replayed"] for a in answers) == [False] + [True] * 7
     api.final_order(order["order_id"])
     assert api.stock(product) == (49, 1)
 

@@ -316,7 +316,11 @@ def test_bad_input_gets_its_status_and_leaves_nothing_behind(api, aws, outputs, 
         assert_nothing_stored(api, aws, outputs, first_id, order, stock)
         return
     # And an accepted one is processed to a final state
-    assert response.json() == {"order_id": order["order_id"], "message": "Pedido enviado para processamento."}
+    assert response.json() == {
+        "order_id": order["order_id"],
+        "replayed": False,
+        "message": "Pedido enviado para processamento.",
+    }
     final = api.final_order(order["order_id"], timeout=60)
     assert final["order_status"] in FINAL
     assert [i["product_id"] for i in final["items"]] == [i["product_id"] for i in order["items"]]

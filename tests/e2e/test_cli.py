@@ -159,10 +159,16 @@ def test_send_answers_202_and_watch_reaches_the_final_state(tmp_path, products):
     assert "Novo Pedido" in result.stdout
     assert re.search(rf"{product}\W+2\W+10.50\W+Reservado", result.stdout)
 
-    # And sending it again is a 409 and exit code 1
+    # And sending the same file again is a replay: 202, nothing created twice
     again = sandbox("send", str(file))
-    assert again.exit_code == 1
-    assert "409" in again.stdout and "Pedido duplicado." in again.stdout
+    assert again.exit_code == 0, again.output
+    assert "202" in again.stdout and "Pedido já recebido" in again.stdout
+
+    # While another order under the same order_id is a 409 and exit code 1
+    other = write(tmp_path, "other.json", to_wire({**order, "notes": "outro conteúdo"}))
+    conflict = sandbox("send", str(other))
+    assert conflict.exit_code == 1
+    assert "409" in conflict.stdout and "Pedido duplicado." in conflict.stdout
 
 
 def test_send_of_an_invalid_order_prints_the_400_and_exits_1(gateway):

@@ -500,6 +500,25 @@ def test_a_restock_serves_the_oldest_waiting_order_first_and_stops_at_the_first_
     assert shop.store.notices == {}
 
 
+def test_a_huge_order_at_the_head_holds_the_queue_until_a_restock_covers_it(shop: Shop) -> None:
+    # The documented policy (README, "Strictly first come, first served"): a head that does not fit is not skipped
+    # Given an order for 100,000 units (the schema's limit) at the head, and small ones behind it
+    huge = shop.waiting("ORD-HUGE", [(P, 100_000)], OLDER, QUEUED_FIRST)
+    small = [shop.waiting(f"ORD-SMALL-{n}", [(P, 1)], NEWER, QUEUED_LATER) for n in range(3)]
+
+    # When restocks arrive that would serve every small order, but not the head
+    assert shop.restock(P, 60_000, "R-1") == []
+    assert shop.restock(P, 39_999, "R-2") == []
+
+    # Then nobody is served and the stock waits for the head, visibly
+    assert shop.books(P) == (99_999, 0, 4)
+    assert {shop.status(o) for o in small} == {PRODUCT_PENDING}
+
+    # And once the head is covered, it is served first, then the rest in order
+    assert shop.restock(P, 4, "R-3") == [huge, *small[:3]]
+    assert shop.books(P) == (0, 100_003, 0)
+
+
 def test_a_later_smaller_item_does_not_jump_the_queue_nor_does_a_new_order(shop: Shop) -> None:
     # Given an older order for 5 units and a newer one for 1
     older = shop.waiting("ORD-OLDER", [(P, 5)], OLDER)
