@@ -4,6 +4,7 @@ with partial batch responses."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -11,10 +12,10 @@ import boto3
 
 from orders.validation import OrderValidator
 from service.adapters import FileStore, Notifier, OrderQueue, OrderStore, RestockQueue
-from service.batch import BatchFailures
+from service.batch import BatchFailures, Heartbeat, time_left_of
 from service.config import FileSettings
 from service.logs import bound, log
-from service.use_cases import FileIngestion
+from service.use_cases import FileIngestion, FileUnfinished
 
 _settings = FileSettings.from_env()
 _sqs = boto3.client("sqs")
@@ -36,6 +37,7 @@ _failures = BatchFailures(
     _settings.max_receive_count,
     queue="files",
 )
+_heartbeat = Heartbeat(_sqs, _settings.file_queue_url)
 
 
 def _s3_records(body: str) -> list[dict[str, Any]]:
@@ -46,20 +48,31 @@ def _s3_records(body: str) -> list[dict[str, Any]]:
     return [r for r in records if str(r.get("eventName", "")).startswith("ObjectCreated")]
 
 
+def _ingest(message: dict[str, Any], time_left: Callable[[], float] | None) -> None:
+    message_id = message.get("messageId")
+    try:
+        for record in _s3_records(message["body"]):
+            bucket = record["s3"]["bucket"]["name"]
+            obj = record["s3"]["object"]
+            key = unquote_plus(obj["key"])
+            # A file is its key and content: the same notification delivered again carries the same eTag.
+            tag = obj.get("versionId") or obj.get("eTag") or message_id
+            with bound(file_key=key, message_id=message_id):
+                _ingestion.ingest(bucket, key, str(tag), time_left)
+    except FileUnfinished as exc:
+        # The same notification again, as a new message: it resumes after the chunks this invocation kept.
+        _sqs.send_message(QueueUrl=_settings.file_queue_url, MessageBody=message["body"])
+        log("WARNING", "file continues in a new message", message_id=message_id, progress=str(exc))
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures: list[tuple[dict[str, Any], BaseException | None]] = []
-    for message in event.get("Records", []):
-        message_id = message.get("messageId")
-        try:
-            for record in _s3_records(message["body"]):
-                bucket = record["s3"]["bucket"]["name"]
-                obj = record["s3"]["object"]
-                key = unquote_plus(obj["key"])
-                # A file is its key and content: the same notification delivered again carries the same eTag.
-                tag = obj.get("versionId") or obj.get("eTag") or message_id
-                with bound(file_key=key, message_id=message_id):
-                    _ingestion.ingest(bucket, key, str(tag))
-        except Exception as exc:
-            log("ERROR", "file message failed", message_id=message_id, error=repr(exc))
-            failures.append((message, exc))
+    records = event.get("Records", [])
+    with _heartbeat.beating(records):
+        for message in records:
+            try:
+                _ingest(message, time_left_of(context))
+            except Exception as exc:
+                log("ERROR", "file message failed", message_id=message.get("messageId"), error=repr(exc))
+                failures.append((message, exc))
     return _failures.respond(failures)

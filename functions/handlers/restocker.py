@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import boto3
 
 from orders.restock import validate_restock
 from service.adapters import Notifier, OrderStore, RestockQueue
-from service.batch import BatchFailures, run_in_group_order
+from service.batch import BatchFailures, Heartbeat, run_in_group_order, time_left_of
 from service.config import RestockSettings
 from service.logs import bound
 from service.use_cases import StockRelease
@@ -32,15 +31,11 @@ _failures = BatchFailures(
     _settings.max_receive_count,
     queue="restocks",
 )
-
-
-def _time_left(context: Any) -> Callable[[], float] | None:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return None if remaining is None else lambda: remaining() / 1000
+_heartbeat = Heartbeat(_sqs, _settings.restock_queue_url)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    time_left = _time_left(context)
+    time_left = time_left_of(context)
 
     def apply(record: dict[str, Any]) -> None:
         message = json.loads(record["body"])
@@ -53,4 +48,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         with bound(restock_id=restock.restock_id, product_id=restock.product_id, message_id=record.get("messageId")):
             _release.apply(restock, time_left)
 
-    return _failures.respond(run_in_group_order(event.get("Records", []), apply))
+    records = event.get("Records", [])
+    with _heartbeat.beating(records):
+        failures = run_in_group_order(records, apply)
+    return _failures.respond(failures)

@@ -53,6 +53,26 @@ class FileReport:
             order_id = None
         self.rejections.append(Rejection(index, order_id, tuple(errors)))
 
+    def part(self) -> dict[str, Any]:
+        """What one chunk of the file came to, unmasked, to be kept until the file is finished (see `absorb`)."""
+        return {
+            "accepted": list(self.accepted),
+            "rejections": [
+                {"index": r.index, "order_id": r.order_id, "errors": [e.as_dict() for e in r.errors]}
+                for r in self.rejections
+            ],
+            "timings": dict(self.timings),
+        }
+
+    def absorb(self, part: dict[str, Any]) -> None:
+        """Add a chunk's outcome (`part()`, possibly kept by an earlier invocation) to this report."""
+        self.accepted += [str(order_id) for order_id in part["accepted"]]
+        for r in part["rejections"]:
+            errors = tuple(FieldError(str(e["field"]), str(e["message"])) for e in r["errors"])
+            self.rejections.append(Rejection(int(r["index"]), r["order_id"], errors))
+        for name, seconds in part["timings"].items():
+            self.timings[name] = self.timings.get(name, 0.0) + float(seconds)
+
     def as_dict(self) -> dict[str, Any]:
         """The report as written to S3 and published: ids shaped like personal data are masked."""
         body = {

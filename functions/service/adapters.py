@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -761,6 +762,26 @@ class OrderStore:
     # -- files ----------------------------------------------------------------------------------
     def file_done(self, file_id: str) -> bool:
         return self._get({"PK": {"S": f"FILE#{file_id}"}, "SK": {"S": "FILE"}}) is not None
+
+    def save_file_part(self, file_id: str, start: int, part: dict[str, Any]) -> None:
+        """Keep what the chunk of a file starting at entry `start` came to, so that a validator killed or out of
+        time resumes after it instead of from the top (one JSON string: a chunk is at most 100 entries)."""
+        item = {"PK": f"FILE#{file_id}", "SK": f"PART#{start:09d}", "entity": "file_part", "part": to_json(part)}
+        self._db.put_item(TableName=self._table, Item=_item(item))
+
+    def file_parts(self, file_id: str) -> dict[int, dict[str, Any]]:
+        """The chunks of a file already done, by their first entry."""
+        pages = self._db.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :part)",
+            ExpressionAttributeValues={":pk": {"S": f"FILE#{file_id}"}, ":part": {"S": "PART#"}},
+            ConsistentRead=True,
+        )
+        parts = {}
+        for page in pages:
+            for item in page.get("Items", []):
+                parts[int(item["SK"]["S"].removeprefix("PART#"))] = json.loads(item["part"]["S"])
+        return parts
 
     def mark_file_done(self, file_id: str, report: FileReport, report_key: str) -> None:
         record = {

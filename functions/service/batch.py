@@ -4,7 +4,9 @@ so on the error topic when the next failure sends a record to its dead-letter qu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -13,6 +15,12 @@ from service.adapters import Notifier
 from service.logs import log
 
 MAX_BACKOFF_SECONDS = 60
+
+
+def time_left_of(context: Any) -> Callable[[], float] | None:
+    """Seconds left before the Lambda's timeout, from its context (None where there is no context, as in tests)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else lambda: remaining() / 1000
 
 
 def retry_delay(receive_count: int) -> int:
@@ -108,3 +116,51 @@ def run_in_group_order(
             failures.append((record, exc))
             blocked.add(group)
     return failures
+
+
+class Heartbeat:
+    """Keeps a batch's messages invisible in short steps while the handler works on them.
+
+    On entry the messages' visibility drops to `window` seconds, and a background thread pushes it `window` seconds
+    ahead every `window / 3` seconds until the work ends (`ChangeMessageVisibilityBatch`). The queue's own
+    visibility timeout must be at least the function's timeout (AWS refuses the event-source mapping otherwise),
+    but a function killed midway (SIGKILL, out of memory, a host lost) no longer hides its messages for that
+    long: they come back `window` seconds after the last beat. A beat that fails is logged and skipped; the worst
+    it costs is an early redelivery, which every consumer here absorbs (it is idempotent).
+    """
+
+    def __init__(self, sqs: Any, queue_url: str, window: int = 20) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._window = window
+
+    @contextmanager
+    def beating(self, records: Sequence[dict[str, Any]]) -> Iterator[None]:
+        handles = [r["receiptHandle"] for r in records if r.get("receiptHandle")]
+        if not handles:
+            yield
+            return
+        self._beat(handles)
+        stop = threading.Event()
+        thread = threading.Thread(target=self._keep_beating, args=(handles, stop), daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()  # no beat may land after the caller sets its own retry delays
+
+    def _keep_beating(self, handles: list[str], stop: threading.Event) -> None:
+        while not stop.wait(self._window / 3):
+            self._beat(handles)
+
+    def _beat(self, handles: list[str]) -> None:
+        for start in range(0, len(handles), 10):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": self._window}
+                for n, handle in enumerate(handles[start : start + 10])
+            ]
+            try:
+                self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+            except (BotoCoreError, ClientError) as exc:
+                log("WARNING", "visibility heartbeat failed", error=repr(exc))

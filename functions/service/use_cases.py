@@ -59,6 +59,10 @@ class RetryLater(Exception):
     """Processing could not finish now; the message goes back to the queue."""
 
 
+class FileUnfinished(Exception):
+    """The invocation ran short of time mid-file: the chunks done are kept, and a new message goes on from there."""
+
+
 @dataclass(frozen=True)
 class OrderReceipt:
     order: Order
@@ -119,19 +123,24 @@ class FileIngestion:
         send_attempts: int = 4,
         sleep: Callable[[float], None] = time.sleep,
         restocks: RestockQueue | None = None,
+        reserve_seconds: float = 10.0,
     ) -> None:
         self._validator = validator
         self._store = store
         self._queue = queue
         self._restocks = restocks
+        self._reserve_seconds = reserve_seconds  # time kept back at the end of an invocation
         self._files = files
         self._notifier = notifier
         self._error_topic_arn = error_topic_arn
         self._send_attempts = send_attempts
         self._sleep = sleep
 
-    def ingest(self, bucket: str, key: str, event_tag: str) -> FileReport | None:
-        """Return the report, or None when this very S3 event was already handled."""
+    def ingest(
+        self, bucket: str, key: str, event_tag: str, time_left: Callable[[], float] | None = None
+    ) -> FileReport | None:
+        """Return the report, or None when this very S3 event was already handled. Raises FileUnfinished when
+        `time_left()` runs short: the chunks done are kept, and the same event handled again resumes after them."""
         file_id = f"{bucket}/{key}#{event_tag}"
         if self._store.file_done(file_id):
             log("INFO", "duplicate S3 event ignored", file_key=key)
@@ -152,7 +161,7 @@ class FileIngestion:
                 if restock_file:
                     self._accept_restocks(file_id, entries, report)
                 else:
-                    self._accept_entries(file_id, entries, report)
+                    self._accept_entries(file_id, entries, report, time_left)
         target = report_key(key, event_tag)
         self._files.write_report(bucket, target, report)
         if report.has_problems:
@@ -169,10 +178,24 @@ class FileIngestion:
         )
         return report
 
-    def _accept_entries(self, file_id: str, entries: list[Entry], report: FileReport) -> None:
-        # Chunk by chunk, so the processor starts on the first orders while later ones are still read.
+    def _accept_entries(
+        self, file_id: str, entries: list[Entry], report: FileReport, time_left: Callable[[], float] | None
+    ) -> None:
+        # Chunk by chunk, so the processor starts on the first orders while later ones are still read; each chunk's
+        # outcome is kept, so a validator killed or out of time resumes after the last chunk it finished.
+        done = self._store.file_parts(file_id)
+        if done:
+            log("INFO", "file resumed", chunks_done=len(done))
         for start in range(0, len(entries), CHUNK):
-            self._accept_chunk(file_id, start, entries[start : start + CHUNK], report)
+            if start in done:
+                report.absorb(done[start])
+                continue
+            if time_left is not None and time_left() < self._reserve_seconds:
+                raise FileUnfinished(f"{start} of {len(entries)} entries done")
+            part = FileReport(bucket=report.bucket, key=report.key, kind=report.kind)
+            self._accept_chunk(file_id, start, entries[start : start + CHUNK], part)
+            self._store.save_file_part(file_id, start, part.part())
+            report.absorb(part.part())
         report.rejections.sort(key=lambda rejection: rejection.index)
 
     def _accept_chunk(self, file_id: str, start: int, entries: list[Entry], report: FileReport) -> None:

@@ -54,6 +54,7 @@ class FakeStore:
         self.restocks: dict[str, dict[str, Any]] = {}
         self.notices: dict[tuple[str, str], dict[str, Any]] = {}  # (product_id, order_id) -> the outbox record
         self.files: dict[str, tuple[FileReport, str]] = {}
+        self.parts: dict[str, dict[int, dict[str, Any]]] = {}  # file_id -> the chunks kept, by their first entry
         self.calls = calls if calls is not None else []
         self.commit_failures: list[Exception] = []
         self.before_commit: list[Callable[[], None]] = []
@@ -193,6 +194,14 @@ class FakeStore:
 
     def mark_notified(self, order_id: str) -> None:
         self.orders[order_id]["pending_notified"] = True
+
+    # -- files ------------------------------------------------------------------------------------
+    def save_file_part(self, file_id: str, start: int, part: dict[str, Any]) -> None:
+        self.calls.append(f"save_file_part {start}")
+        self.parts.setdefault(file_id, {})[start] = copy.deepcopy(part)
+
+    def file_parts(self, file_id: str) -> dict[int, dict[str, Any]]:
+        return copy.deepcopy(self.parts.get(file_id, {}))
 
     # -- claims left behind -----------------------------------------------------------------------
     def stuck_claims(self, partition: str, received_before: str, limit: int) -> list[dict[str, Any]]:
@@ -460,3 +469,9 @@ class FakeSqs:
 
     def change_message_visibility(self, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int) -> None:  # noqa: N803
         self.visibility.append((ReceiptHandle, VisibilityTimeout))
+
+    def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        """What the Heartbeat sends: each entry's visibility, as if set one by one."""
+        for entry in Entries:
+            self.visibility.append((entry["ReceiptHandle"], entry["VisibilityTimeout"]))
+        return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import threading
+import time
 from typing import Any
 
 import pytest
-from fakes import FakeNotifier
+from botocore.exceptions import ClientError
+from fakes import FakeNotifier, FakeSqs
 
-from service.batch import BatchFailures, retry_delay
+from service.batch import BatchFailures, Heartbeat, retry_delay
 
 
 class RecordingSqs:
@@ -128,3 +131,54 @@ def test_a_failure_holds_back_its_group_only(processor: Any, monkeypatch: pytest
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "A1"}, {"itemIdentifier": "A2"}]}
     assert fake.seen == ["A1", "B1", "B2"], "A2 waits behind A1; group B goes on"
+
+
+# ================================================================ heartbeat
+class BeatCounter(FakeSqs):
+    """Counts the heartbeats; `failing` makes every beat fail as SQS would."""
+
+    def __init__(self, failing: bool = False) -> None:
+        super().__init__()
+        self.beats = threading.Semaphore(0)
+        self.failing = failing
+
+    def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.beats.release()
+        if self.failing:
+            raise ClientError({"Error": {"Code": "AWS.SimpleQueueService.NonExistentQueue"}}, "ChangeVisibility")
+        return super().change_message_visibility_batch(QueueUrl, Entries)
+
+
+def test_the_heartbeat_hides_the_batch_for_its_window_at_once_and_again_while_the_work_runs() -> None:
+    sqs = BeatCounter()
+    records = [{"messageId": f"m{n}", "receiptHandle": f"rh-{n}"} for n in range(12)]
+
+    with Heartbeat(sqs, "url", window=1).beating(records):
+        # the work outlives several beats: wait for two more after the first, two calls each (twelve handles, ten per
+        # call); bounded, never a timed assertion
+        assert all(sqs.beats.acquire(timeout=30) for _ in range(6))
+
+    beaten = len(sqs.visibility)
+    assert sqs.visibility[:12] == [(f"rh-{n}", 1) for n in range(12)], "every handle, in batches of ten"
+    assert beaten >= 36 and beaten % 12 == 0
+    time.sleep(0.5)  # longer than a beat interval (1/3 s): none may land after the block
+    assert len(sqs.visibility) == beaten
+
+
+def test_a_failing_heartbeat_is_logged_and_the_work_goes_on(capsys: pytest.CaptureFixture[str]) -> None:
+    sqs = BeatCounter(failing=True)
+
+    with Heartbeat(sqs, "url", window=20).beating([{"messageId": "m1", "receiptHandle": "rh-1"}]):
+        done = True
+
+    assert done
+    assert "visibility heartbeat failed" in capsys.readouterr().out
+
+
+def test_records_without_receipt_handles_get_no_heartbeat() -> None:
+    sqs = BeatCounter()
+
+    with Heartbeat(sqs, "url").beating([{"messageId": "m1"}]):
+        pass
+
+    assert sqs.visibility == []

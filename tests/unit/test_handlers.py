@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeStore
+from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeSqs, FakeStore
 
 from orders.masking import mask_document, mask_text
 from orders.model import FieldError
@@ -18,6 +18,7 @@ from orders.report import FileReport, report_key
 from orders.stock import PendingNotice
 from orders.validation import OrderValidator
 from service.adapters import Notifier
+from service.batch import Heartbeat
 from service.config import ApiSettings, MissingSetting
 from service.logs import log
 from service.use_cases import FileIngestion, OrderIntake
@@ -165,6 +166,7 @@ def file_handler(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any
     store, files = FakeStore(), FakeFiles()
     ingestion = FileIngestion(OrderValidator(), store, FakeQueue(), files, FakeNotifier(), ERROR_TOPIC)
     monkeypatch.setattr(module, "_ingestion", ingestion)
+    monkeypatch.setattr(module, "_heartbeat", Heartbeat(FakeSqs(), "files-url"))
     return module, files, store
 
 
@@ -316,3 +318,23 @@ def test_ids_that_cannot_exist_are_404_without_a_lookup(api: Api, bad: str) -> N
     api.store.get_product = refuse  # type: ignore[attr-defined]
     assert api.get("/orders/{order_id}", order_id=bad)["statusCode"] == 404
     assert api.get("/products/{product_id}", product_id=bad)["statusCode"] == 404
+
+
+def test_a_file_unfinished_in_time_goes_on_in_a_new_message_and_this_one_succeeds(
+    file_handler: Any, lab_text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, files, _ = file_handler
+    files.objects[("lake", "incoming/a.json")] = lab_text.encode()
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(module, "_sqs", type("Sqs", (), {"send_message": lambda self, **kw: sent.append(kw)})())
+
+    class AlmostOutOfTime:
+        def get_remaining_time_in_millis(self) -> int:
+            return 1_000
+
+    message = s3_message("incoming/a.json")
+    response = module.handler({"Records": [message]}, AlmostOutOfTime())
+
+    assert response == {"batchItemFailures": []}
+    assert [m["MessageBody"] for m in sent] == [message["body"]]
+    assert files.reports == []

@@ -50,7 +50,7 @@ from service.adapters import (
     StockChanged,
     StoreBusy,
 )
-from service.batch import BatchFailures
+from service.batch import BatchFailures, Heartbeat
 from service.use_cases import (
     ENQUEUE_FAILED,
     FileIngestion,
@@ -1219,6 +1219,9 @@ def restocker(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> Restocker:
     failures = BatchFailures(sqs, "restocks-url", notifier, ERROR_TOPIC, max_receive_count=5, queue="restocks")
     monkeypatch.setattr(module, "_release", release)
     monkeypatch.setattr(module, "_failures", failures)
+    monkeypatch.setattr(
+        module, "_heartbeat", Heartbeat(FakeSqs(), "restocks-url")
+    )  # its own: the retry delays are asserted
     return Restocker(module, store, notifier, sqs)
 
 

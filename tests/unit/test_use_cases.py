@@ -22,7 +22,7 @@ from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, load_schema
 from service import adapters
 from service.adapters import AlreadyProcessed, DuplicateOrder, OrderStore, PreparedWrite, StockChanged, StoreBusy
-from service.use_cases import FileIngestion, OrderIntake, OrderProcessor, RetryLater
+from service.use_cases import FileIngestion, FileUnfinished, OrderIntake, OrderProcessor, RetryLater
 
 BUCKET = "lake"
 ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
@@ -135,8 +135,8 @@ class Lake:
     def put(self, key: str, data: bytes) -> None:
         self.files.objects[(BUCKET, key)] = data
 
-    def ingest(self, key: str, tag: str = "seq-1") -> FileReport | None:
-        return self.ingestion.ingest(BUCKET, key, tag)
+    def ingest(self, key: str, tag: str = "seq-1", time_left: Callable[[], float] | None = None) -> FileReport | None:
+        return self.ingestion.ingest(BUCKET, key, tag, time_left)
 
 
 @pytest.fixture
@@ -278,6 +278,51 @@ def test_a_retry_after_a_crash_resends_its_own_claims(
     assert lake.queue.sent_ids == ["ORD-A", "ORD-B"]
     assert lake.notifier.reports == []
     assert len(lake.store.files) == 1
+
+
+def test_a_validator_killed_mid_file_resumes_after_the_chunks_it_kept(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    # Given a 250-order file (three chunks, one bad order in the first) whose validator was killed in the third chunk
+    entries = [variant(lab, f"ORD-{n:03d}") for n in range(250)]
+    entries[7]["items"][0]["quantity"] = 0
+    lake.put("incoming/big.json", to_json_text(entries).encode())
+    sends = iter(range(1000))
+    real_send = lake.queue.send_batch
+
+    def dies_in_the_third_chunk(orders: list[Order]) -> list[str]:
+        if orders[0].order_id >= "ORD-200" and next(sends) == 0:
+            raise SystemExit("SIGKILL")
+        return real_send(orders)
+
+    lake.queue.send_batch = dies_in_the_third_chunk  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        lake.ingest("incoming/big.json", tag="e1")
+    assert len(lake.queue.sent) == 199 and lake.store.files == {}
+
+    # When the message comes back (the heartbeat stopped: within its 20 s window)
+    report = lake.ingest("incoming/big.json", tag="e1")
+
+    # Then only the third chunk is claimed and sent again; the report covers the whole file, once
+    assert len(lake.queue.sent) == 249
+    assert report is not None and (report.received, len(report.accepted)) == (250, 249)
+    assert [r.index for r in report.rejections] == [7]
+    assert len(lake.files.reports) == 1
+
+
+def test_a_file_longer_than_one_invocation_goes_on_after_the_chunks_done(
+    lake: Lake, lab: dict[str, Any], to_json_text: Callable[[Any], str]
+) -> None:
+    lake.put("incoming/long.json", to_json_text([variant(lab, f"ORD-{n:03d}") for n in range(250)]).encode())
+    clock = iter([60.0, 60.0, 5.0])  # plenty for two chunks, then short of the 10 s kept back
+
+    with pytest.raises(FileUnfinished):
+        lake.ingest("incoming/long.json", tag="e1", time_left=lambda: next(clock))
+    assert len(lake.queue.sent) == 200 and lake.files.reports == []
+
+    report = lake.ingest("incoming/long.json", tag="e1", time_left=lambda: 60.0)
+
+    assert report is not None and len(report.accepted) == 250 and len(lake.queue.sent) == 250
 
 
 def test_an_order_received_through_the_api_is_a_duplicate_in_a_file(
