@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orders.model import FieldError
-from orders.validation import parse_json
+from orders.validation import NotJson, parse_json
 
 MAX_FILE_BYTES = 25 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
@@ -40,8 +40,8 @@ def read_entries(key: str, data: bytes) -> list[Entry]:
         return _json_lines(text)
     try:
         content = parse_json(text)
-    except (ValueError, RecursionError) as exc:
-        raise FileRejected(f"JSON inválido: {exc}") from exc
+    except NotJson as exc:
+        raise FileRejected(str(exc)) from exc
     if isinstance(content, dict) and isinstance(content.get("orders"), list):
         documents = content["orders"]
     elif isinstance(content, dict):
@@ -63,8 +63,8 @@ def _json_lines(text: str) -> list[Entry]:
             continue
         try:
             entries.append(Entry(document=parse_json(line)))
-        except (ValueError, RecursionError) as exc:
-            entries.append(Entry(error=FieldError(f"(linha {number})", f"JSON inválido: {exc}")))
+        except NotJson as exc:
+            entries.append(Entry(error=FieldError(f"(linha {number})", str(exc))))
     if not entries:
         raise FileRejected("arquivo sem pedidos")
     return entries

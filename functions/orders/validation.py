@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -22,13 +23,51 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
+class NotJson(ValueError):
+    """Text that is not one JSON value; the message says why, in Portuguese, ready for a user."""
+
+
+# The messages of Python's json scanner (JSONDecodeError.msg, without the position), in the users' language.
+# Anything not listed still gets a Portuguese message: "sintaxe inválida" and the position.
+_SYNTAX = {
+    "Expecting value": "esperado um valor",
+    "Expecting property name enclosed in double quotes": "esperado o nome de um campo entre aspas duplas",
+    "Expecting ':' delimiter": "esperado ':' depois do nome do campo",
+    "Expecting ',' delimiter": "esperado ',' entre dois elementos",
+    "Unterminated string starting at": "texto sem aspas de fechamento",
+    "Invalid control character at": "caractere de controle dentro de um texto",
+    "Invalid \\escape": "escape inválido",
+    "Invalid \\uXXXX escape": "escape \\uXXXX inválido",
+    "Extra data": "conteúdo depois do fim do JSON",
+}
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} não é um número JSON válido")
+    raise NotJson(f"JSON inválido: {name} não é um número JSON válido")
+
+
+def _integer(digits: str) -> int:
+    # int() refuses more digits than this with an English ValueError; say it in the users' language instead.
+    limit = sys.get_int_max_str_digits()
+    if limit and len(digits) - digits.startswith("-") > limit:
+        raise NotJson(f"JSON inválido: número inteiro com mais de {limit} dígitos")
+    return int(digits)
 
 
 def parse_json(text: str | bytes) -> Any:
-    """Parse JSON keeping every fraction as Decimal; NaN and Infinity are refused."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    """Parse JSON keeping every fraction as Decimal; NaN and Infinity are refused.
+
+    Raise NotJson, whose message is Portuguese and names the position: Python's own texts never reach a user.
+    """
+    try:
+        return json.loads(text, parse_float=Decimal, parse_int=_integer, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        where = f"coluna {exc.colno}" if exc.lineno == 1 else f"linha {exc.lineno}, coluna {exc.colno}"
+        raise NotJson(f"JSON inválido: {_SYNTAX.get(exc.msg, 'sintaxe inválida')} ({where})") from exc
+    except UnicodeDecodeError as exc:  # bytes that are not UTF-8
+        raise NotJson(f"JSON inválido: não está em UTF-8 (byte inválido na posição {exc.start})") from exc
+    except RecursionError as exc:
+        raise NotJson("JSON inválido: aninhamento profundo demais (listas ou objetos uns dentro dos outros)") from exc
 
 
 class BodyRejected(Exception):
@@ -48,8 +87,8 @@ def parse_body(body: str | bytes | None, max_bytes: int, empty: str) -> Any:
         raise BodyRejected(FieldError(BODY, f"corpo maior que o limite de {max_bytes} bytes"))
     try:
         return parse_json(raw)
-    except (ValueError, RecursionError) as exc:
-        raise BodyRejected(FieldError(BODY, f"JSON inválido: {exc}")) from exc
+    except NotJson as exc:
+        raise BodyRejected(FieldError(BODY, str(exc))) from exc
 
 
 def parse_order_body(body: str | bytes | None) -> Any:
