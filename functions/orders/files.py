@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from orders.model import FieldError
-from orders.validation import NotJson, parse_json
+from orders.validation import NotJson, NotUtf8, parse_json, utf8_text
 
 MAX_FILE_BYTES = 25 * 1024 * 1024
-_BOM = b"\xef\xbb\xbf"
 
 
 class FileRejected(Exception):
@@ -28,14 +27,12 @@ def read_entries(key: str, data: bytes) -> list[Entry]:
     """Split a file into order candidates; raise FileRejected when nothing in it can be read."""
     if len(data) > MAX_FILE_BYTES:
         raise FileRejected(f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes")
-    if data.startswith(_BOM):  # editors on Windows add it; it carries no meaning
-        data = data[len(_BOM) :]
-    if not data.strip():
-        raise FileRejected("arquivo vazio")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileRejected(f"arquivo não está em UTF-8 (byte inválido na posição {exc.start})") from exc
+        text = utf8_text(data)  # the same rule and message as an API body's
+    except NotUtf8 as exc:
+        raise FileRejected(f"arquivo {exc}") from exc
+    if not text.strip():
+        raise FileRejected("arquivo vazio")
     if key.lower().endswith(".jsonl"):
         return _json_lines(text)
     try:

@@ -54,7 +54,7 @@ def _integer(digits: str) -> int:
     return int(digits)
 
 
-def parse_json(text: str | bytes) -> Any:
+def parse_json(text: str) -> Any:
     """Parse JSON keeping every fraction as Decimal; NaN and Infinity are refused.
 
     Raise NotJson, whose message is Portuguese and names the position: Python's own texts never reach a user.
@@ -64,10 +64,35 @@ def parse_json(text: str | bytes) -> Any:
     except json.JSONDecodeError as exc:
         where = f"coluna {exc.colno}" if exc.lineno == 1 else f"linha {exc.lineno}, coluna {exc.colno}"
         raise NotJson(f"JSON inválido: {_SYNTAX.get(exc.msg, 'sintaxe inválida')} ({where})") from exc
-    except UnicodeDecodeError as exc:  # bytes that are not UTF-8
-        raise NotJson(f"JSON inválido: não está em UTF-8 (byte inválido na posição {exc.start})") from exc
     except RecursionError as exc:
         raise NotJson("JSON inválido: aninhamento profundo demais (listas ou objetos uns dentro dos outros)") from exc
+
+
+class NotUtf8(ValueError):
+    """A body or file that is not UTF-8 text; the message (Portuguese) follows "corpo" or "arquivo"."""
+
+
+def utf8_text(data: str | bytes) -> str:
+    """The text of an HTTP body or a data-lake file: UTF-8 only, a leading BOM dropped; raise NotUtf8.
+
+    Bytes are decoded strictly. A str was decoded by the API gateway already, which replaces every byte that is not
+    UTF-8 with U+FFFD (MiniStack's apigateway_v1, for a media type that is not binary): in such a text U+FFFD is the
+    only trace of bad bytes, so it is refused too. A client that means the character writes the JSON escape \\ufffd.
+    """
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NotUtf8(f"não está em UTF-8 (byte inválido na posição {exc.start})") from exc
+    else:
+        text = data
+        replaced = text.find("\ufffd")
+        if replaced >= 0:
+            raise NotUtf8(
+                f"não está em UTF-8 (U+FFFD, a marca de um byte inválido, no caractere {replaced}; "
+                "se o caractere é intencional, escreva \\ufffd)"
+            )
+    return text.removeprefix("\ufeff")  # editors on Windows add a BOM; it carries no meaning
 
 
 class BodyRejected(Exception):
@@ -79,14 +104,16 @@ class BodyRejected(Exception):
 
 
 def parse_body(body: str | bytes | None, max_bytes: int, empty: str) -> Any:
-    """Turn an HTTP body into a JSON value; raise BodyRejected when it is empty, too big or not JSON."""
+    """Turn an HTTP body into a JSON value; raise BodyRejected when it is empty, too big, not UTF-8 or not JSON."""
     if body is None or (isinstance(body, (str, bytes)) and not body.strip()):
         raise BodyRejected(FieldError(BODY, empty))
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    if len(raw) > max_bytes:
+    size = len(body) if isinstance(body, bytes) else len(body.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
         raise BodyRejected(FieldError(BODY, f"corpo maior que o limite de {max_bytes} bytes"))
     try:
-        return parse_json(raw)
+        return parse_json(utf8_text(body))
+    except NotUtf8 as exc:
+        raise BodyRejected(FieldError(BODY, f"corpo {exc}")) from exc
     except NotJson as exc:
         raise BodyRejected(FieldError(BODY, str(exc))) from exc
 

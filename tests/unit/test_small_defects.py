@@ -3,14 +3,20 @@ and data-lake files the pipeline does not read get a report saying so."""
 
 from __future__ import annotations
 
+import base64
+import importlib
+import json
 from typing import Any
 
+import openapi
 import pytest
+from fakes import FakeQueue, FakeRestockQueue, FakeStore
 
 from orders.files import FileRejected, read_entries
 from orders.model import OrderRejected
 from orders.restock import RestockRejected, parse_restock_body
-from orders.validation import parse_order_body
+from orders.validation import OrderValidator, parse_order_body
+from service.use_cases import OrderIntake, RestockIntake
 
 # Words of Python's own error texts that must never reach a user.
 ENGLISH = ("Expecting", "line", "column", "char", "recursion", "Exceeds", "digits", "delimiter", "codec", "Extra data")
@@ -88,3 +94,154 @@ def test_a_json_lines_line_that_is_not_json_is_reported_in_portuguese(body: str,
     assert error.field == "(linha 2)"
     assert_portuguese(error.message)
     assert expected in error.message
+
+
+# ================================================================ 1. UTF-8 only
+class Api:
+    """handlers.api wired with fakes: POST /orders and POST /products/{id}/restock as API Gateway sends them."""
+
+    def __init__(self, module: Any, store: FakeStore, orders: FakeQueue, restocks: FakeRestockQueue) -> None:
+        self.module, self.store, self.orders, self.restocks = module, store, orders, restocks
+
+    def post(self, route: str, body: str | bytes, content_type: str | None = "application/json") -> dict[str, Any]:
+        # A body the gateway passes as bytes arrives base64-encoded; text arrives as a str (already decoded).
+        encoded = isinstance(body, bytes)
+        event = {
+            "httpMethod": "POST",
+            "resource": "/orders" if route == "order" else "/products/{product_id}/restock",
+            "pathParameters": None if route == "order" else {"product_id": "PRD-1001"},
+            "headers": {"Content-Type": content_type} if content_type else {},
+            "body": base64.b64encode(body).decode() if encoded else body,
+            "isBase64Encoded": encoded,
+        }
+        response: dict[str, Any] = self.module.handler(event, None)
+        return response
+
+    def nothing_sent(self) -> bool:
+        return self.orders.sent == [] and self.restocks.sent == [] and self.store.restocks == {}
+
+
+@pytest.fixture
+def api(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> Api:
+    module = importlib.import_module("handlers.api")
+    store, orders, restocks = FakeStore(stock={"PRD-1001": 5, "PRD-2002": 5}), FakeQueue(), FakeRestockQueue()
+    monkeypatch.setattr(module, "_store", store)
+    monkeypatch.setattr(module, "_intake", OrderIntake(OrderValidator(), store, orders))
+    monkeypatch.setattr(module, "_restocks", RestockIntake(store, restocks))
+    return Api(module, store, orders, restocks)
+
+
+@pytest.fixture
+def bodies(lab_text: str) -> dict[str, str]:
+    return {"order": lab_text, "restock": '{"quantity": 5}'}
+
+
+ROUTES = ["order", "restock"]
+NOT_UTF8_415 = {"message": "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=ISO-8859-1",
+        "application/json; charset=iso-8859-1",
+        "application/json;charset=windows-1252",
+        'application/json; charset="latin1"',
+        "application/json; charset=utf-16",
+        "application/json; charset=",
+    ],
+)
+def test_a_charset_other_than_utf8_is_415(api: Api, bodies: dict[str, str], route: str, content_type: str) -> None:
+    # Given a JSON body declared in another charset, when it is posted
+    response = api.post(route, bodies[route], content_type)
+
+    # Then it is refused as a media type the API does not take, in Portuguese, and nothing is taken
+    assert response["statusCode"] == 415
+    assert json.loads(response["body"]) == NOT_UTF8_415
+    assert api.nothing_sent()
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "application/json",
+        "application/json; charset=utf-8",
+        'application/json; charset="UTF-8"',
+        "application/json;CHARSET=UTF-8",
+        "application/json; charset=utf8",
+    ],
+)
+def test_utf8_or_no_charset_is_taken(api: Api, bodies: dict[str, str], route: str, content_type: str | None) -> None:
+    assert api.post(route, bodies[route], content_type)["statusCode"] == 202
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_bytes_that_are_not_utf8_are_400_naming_the_byte(api: Api, bodies: dict[str, str], route: str) -> None:
+    # Given a body saved in Latin-1 ("Avenida das Am\xe9ricas"), passed by the gateway as bytes
+    body = bodies[route].replace("5}", '5, "nota": "reposi\u00e7\u00e3o"}').encode("latin-1")
+    position = body.index(b"\xe7") if route == "restock" else body.index(b"\xe9")
+
+    # When it is posted
+    response = api.post(route, body)
+
+    # Then it is a 400 with one body error naming the first invalid byte, and nothing is taken
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["errors"] == [
+        {"field": "(corpo)", "message": f"corpo não está em UTF-8 (byte inválido na posição {position})"}
+    ]
+    assert api.nothing_sent()
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_text_the_gateway_decoded_with_replacement_characters_is_400(
+    api: Api, bodies: dict[str, str], route: str
+) -> None:
+    # Given a body whose invalid bytes the gateway replaced with U+FFFD before our code (MiniStack does)
+    body = bodies[route].replace("{", '{"nota": "Am\ufffdricas", ', 1)
+
+    # When it is posted, then it is a 400 saying the body was not UTF-8, and nothing is taken
+    response = api.post(route, body)
+    assert response["statusCode"] == 400
+    [error] = json.loads(response["body"])["errors"]
+    assert error["field"] == "(corpo)"
+    assert error["message"].startswith("corpo não está em UTF-8 (U+FFFD")
+    assert api.nothing_sent()
+
+
+def test_the_replacement_character_written_as_an_escape_is_taken(api: Api, lab_text: str) -> None:
+    # A client that means U+FFFD writes it as the JSON escape: the raw text then has no trace of bad bytes
+    body = lab_text.replace('"notes": "', '"notes": "\\ufffd ', 1)
+    assert body != lab_text
+
+    assert api.post("order", body)["statusCode"] == 202
+    assert api.orders.sent[0].document["notes"].startswith("\ufffd ")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_utf16_bytes_are_not_utf8(api: Api, bodies: dict[str, str], route: str) -> None:
+    response = api.post(route, bodies[route].encode("utf-16"))
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["errors"][0]["message"].startswith("corpo não está em UTF-8")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("as_bytes", [True, False], ids=["bytes", "text"])
+def test_a_utf8_bom_before_the_body_is_tolerated_as_in_files(
+    api: Api, bodies: dict[str, str], route: str, as_bytes: bool
+) -> None:
+    body = "\ufeff" + bodies[route]
+    assert api.post(route, body.encode() if as_bytes else body)["statusCode"] == 202
+
+
+def test_a_file_that_is_not_utf8_says_so_as_the_api_does() -> None:
+    with pytest.raises(FileRejected) as caught:
+        read_entries("incoming/latin1.json", '{"a": "Am\u00e9ricas"}'.encode("latin-1"))
+    assert str(caught.value) == "arquivo não está em UTF-8 (byte inválido na posição 9)"
+
+
+def test_the_documented_415_is_the_handlers_own_words(api: Api) -> None:
+    # docs/openapi.yaml lists this answer among the 415s of both POST routes
+    assert api.module.NOT_UTF8 == openapi.NOT_UTF8 == NOT_UTF8_415["message"]

@@ -1,0 +1,67 @@
+"""Issue 11, point 7, the small defects, through the sandbox's public doors: bodies that are not UTF-8, parse errors
+in Portuguese, no negative zero in money, and files the pipeline does not read get a report saying so."""
+
+from __future__ import annotations
+
+import pytest
+from e2e_support import make_order, to_wire
+
+NOT_UTF8_415 = {"message": "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."}
+
+
+# ---------------------------------------------------------------- 1. UTF-8 only
+def test_an_order_in_latin1_is_400_and_leaves_nothing_behind(api, products, gateway):
+    # Given a valid order saved in Latin-1 ("Avenida das Am\xe9ricas"), declared as JSON
+    (product,) = products(10)
+    order = make_order([(product, 1)])
+    body = to_wire(order).encode("latin-1")
+    assert b"Am\xe9ricas" in body
+
+    # When it is posted
+    response = api.post_order(None, data=body)
+
+    # Then it is refused as not UTF-8, by field, and nothing is recorded or reserved
+    if not gateway.check_refusal(response, body):
+        assert response.status_code == 400, response.text
+        [error] = response.json()["errors"]
+        assert error["field"] == "(corpo)"
+        assert error["message"].startswith("corpo não está em UTF-8"), error
+    assert api.get_order(order["order_id"]).status_code == 404
+    assert api.stock(product) == (10, 0)
+
+
+@pytest.mark.parametrize("charset", ["ISO-8859-1", "iso-8859-1", '"windows-1252"'])
+def test_an_order_declared_in_another_charset_is_415(api, products, charset):
+    (product,) = products(10)
+    order = make_order([(product, 1)])
+
+    response = api.post_order(order, headers={"Content-Type": f"application/json; charset={charset}"})
+
+    assert (response.status_code, response.json()) == (415, NOT_UTF8_415)
+    assert api.get_order(order["order_id"]).status_code == 404
+
+
+@pytest.mark.parametrize("charset", ["utf-8", '"UTF-8"'])
+def test_an_order_declared_in_utf8_is_taken(api, products, charset):
+    (product,) = products(10)
+    order = make_order([(product, 1)])
+
+    response = api.post_order(order, headers={"Content-Type": f"application/json; charset={charset}"})
+
+    assert response.status_code == 202, response.text
+
+
+def test_a_restock_not_in_utf8_is_refused(api, products):
+    # Given a product, and restock bodies in Latin-1 and declared in Latin-1
+    (product,) = products(0)
+    latin1 = '{"quantity": 3, "nota": "reposição"}'.encode("latin-1")
+
+    # When they are posted
+    bad_bytes = api.post_restock(product, data=latin1)
+    bad_charset = api.post_restock(product, 3, headers={"Content-Type": "application/json; charset=ISO-8859-1"})
+
+    # Then one is a 400 naming the body, the other a 415, and the stock did not move
+    assert bad_bytes.status_code == 400, bad_bytes.text
+    assert bad_bytes.json()["errors"][0]["message"].startswith("corpo não está em UTF-8")
+    assert (bad_charset.status_code, bad_charset.json()) == (415, NOT_UTF8_415)
+    assert api.stock(product) == (0, 0)
