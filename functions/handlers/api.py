@@ -42,7 +42,11 @@ def _json_value(value: Any) -> Any:
 
 
 def _money(value: Any) -> str | None:
-    return None if value is None else f"{Decimal(value):.2f}"
+    # copy_abs: a zero stored as -0.0 (before the validator unsigned it) still shows as 0.00, never -0.00.
+    if value is None:
+        return None
+    amount = Decimal(value)
+    return f"{amount.copy_abs() if amount.is_zero() else amount:.2f}"
 
 
 def _response(status: int, body: Any) -> dict[str, Any]:

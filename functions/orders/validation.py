@@ -133,6 +133,28 @@ def _money_places_ok(value: Any) -> bool:
     return True
 
 
+def _signed_zero(value: Any) -> bool:
+    return isinstance(value, Decimal) and value.is_zero() and value.is_signed()
+
+
+def _unsigned_money(known: dict[str, Any]) -> dict[str, Any]:
+    """The accepted document with no negative zero in its money: -0.0 is a valid price (it is not below the minimum
+    of 0), but "-0.00" is no amount to store, send or show. Copies only what changes; the caller's document stays."""
+    items, payment, shipping = known["items"], known["payment"], known["shipping"]
+    if not (
+        any(_signed_zero(item["unit_price"]) for item in items)
+        or _signed_zero(payment["amount"])
+        or _signed_zero(shipping["cost"])
+    ):
+        return known
+    return {
+        **known,
+        "items": [{**item, "unit_price": abs(item["unit_price"])} for item in items],
+        "payment": {**payment, "amount": abs(payment["amount"])},
+        "shipping": {**shipping, "cost": abs(shipping["cost"])},
+    }
+
+
 def _known_fields(value: Any, schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
     """The document restricted to the fields the schema names: unknown fields are not stored."""
     if "$ref" in schema:
@@ -178,6 +200,7 @@ class OrderValidator:
         else:
             known = _known_fields(document, self._schema, self._schema["definitions"])
         known.pop("order_status", None)  # the system decides the status
+        known = _unsigned_money(known)
         items = tuple(
             OrderItem(item["product_id"], item["quantity"], Decimal(item["unit_price"]), item.get("description"))
             for item in known["items"]

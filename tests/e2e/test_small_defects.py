@@ -3,6 +3,9 @@ in Portuguese, no negative zero in money, and files the pipeline does not read g
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 import pytest
 from e2e_support import make_order, to_wire
 
@@ -65,3 +68,24 @@ def test_a_restock_not_in_utf8_is_refused(api, products):
     assert bad_bytes.json()["errors"][0]["message"].startswith("corpo não está em UTF-8")
     assert (bad_charset.status_code, bad_charset.json()) == (415, NOT_UTF8_415)
     assert api.stock(product) == (0, 0)
+
+
+# ---------------------------------------------------------------- 3. no negative zero in money
+def test_a_negative_zero_price_is_stored_and_shown_as_zero(api, aws, outputs, products):
+    # Given an order giving one item away at a price of -0.0 (valid: not below 0), paid -0.00
+    (product,) = products(10)
+    order = make_order([(product, 1)])
+    order["items"][0]["unit_price"] = Decimal("-0.0")
+    order["payment"]["amount"] = Decimal("-0.00")
+
+    # When it is posted and processed
+    assert api.post_order(order).status_code == 202
+    final = api.final_order(order["order_id"], timeout=60)
+
+    # Then the API shows 0.00, and the table holds no negative number
+    assert (final["items_total"], final["items"][0]["unit_price"]) == ("0.00", "0.00")
+    item = aws.client("dynamodb").get_item(
+        TableName=outputs["OrdersTable"], Key={"PK": {"S": f"ORDER#{order['order_id']}"}, "SK": {"S": "ORDER"}}
+    )["Item"]
+    numbers = re.findall(r"'N': '([^']*)'", repr(item))
+    assert numbers and not [n for n in numbers if n.startswith("-")], numbers

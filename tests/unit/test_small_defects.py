@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+from decimal import Decimal
 from typing import Any
 
 import openapi
 import pytest
 from fakes import FakeQueue, FakeRestockQueue, FakeStore
 
+from orders.codec import encode_order
 from orders.files import FileRejected, read_entries
 from orders.model import OrderRejected
 from orders.restock import RestockRejected, parse_restock_body
@@ -245,3 +247,54 @@ def test_a_file_that_is_not_utf8_says_so_as_the_api_does() -> None:
 def test_the_documented_415_is_the_handlers_own_words(api: Api) -> None:
     # docs/openapi.yaml lists this answer among the 415s of both POST routes
     assert api.module.NOT_UTF8 == openapi.NOT_UTF8 == NOT_UTF8_415["message"]
+
+
+# ================================================================ 3. no negative zero in money
+def free_order(lab: dict[str, Any], zero: str) -> dict[str, Any]:
+    """The lab's order with one item given away: its price, the amount and the shipping are the zero written `zero`."""
+    order = dict(lab, items=[dict(lab["items"][0], unit_price=Decimal(zero))])
+    order["payment"] = dict(lab["payment"], amount=Decimal(zero))
+    order["shipping"] = dict(lab["shipping"], cost=Decimal(zero))
+    return order
+
+
+@pytest.mark.parametrize("zero", ["-0", "-0.0", "-0.00", "-0E+2"])
+def test_a_negative_zero_price_is_kept_as_zero(lab: dict[str, Any], zero: str) -> None:
+    # Given an order whose price, amount and shipping are a negative zero (valid: not below the minimum of 0)
+    order = OrderValidator().validate(free_order(lab, zero))
+
+    # Then no money the order carries, stores or sends is signed
+    money = [order.items[0].unit_price, order.items_total]
+    money += [order.document["items"][0]["unit_price"], order.document["payment"]["amount"]]
+    money += [order.document["shipping"]["cost"]]
+    assert all(value == 0 and not value.is_signed() for value in money), money
+    sent = json.loads(encode_order(order))  # the queue message
+    assert not any(str(v).startswith("-") for v in (sent["items"][0]["unit_price"], sent["payment"]["amount"]))
+
+
+def test_the_caller_s_document_is_left_as_it_was(lab: dict[str, Any]) -> None:
+    document = free_order(lab, "-0.0")
+
+    OrderValidator().validate(document)
+
+    assert document["items"][0]["unit_price"].is_signed()
+
+
+def test_a_negative_zero_stored_before_is_shown_as_zero(api: Api, lab: dict[str, Any], lab_text: str) -> None:
+    # Given an order recorded with negative zeros (as one taken before this rule would be)
+    assert api.post("order", lab_text)["statusCode"] == 202
+    record = api.store.orders[lab["order_id"]]
+    record["items_total"] = Decimal("-0.0")
+    record["items"] = [{"product_id": "PRD-1001", "quantity": 1, "unit_price": Decimal("-0.00"), "item_status": "X"}]
+
+    # When it is read through the API
+    answer = json.loads(
+        api.module.handler(
+            {"httpMethod": "GET", "resource": "/orders/{order_id}", "pathParameters": {"order_id": lab["order_id"]}},
+            None,
+        )["body"]
+    )
+
+    # Then its money shows as 0.00, never -0.00
+    assert answer["items_total"] == "0.00"
+    assert answer["items"][0]["unit_price"] == "0.00"
