@@ -9,6 +9,10 @@ from orders.model import FieldError
 from orders.validation import NotJson, NotUtf8, parse_json, utf8_text
 
 MAX_FILE_BYTES = 25 * 1024 * 1024
+# The suffixes read, in any case. The bucket notifies every key under incoming/ and restock/ (S3's suffix filters
+# are case-sensitive), so this is the one place that decides which files are read and which are ignored.
+READ_SUFFIXES = (".json", ".jsonl")
+IGNORED = "arquivo ignorado: só são lidos arquivos terminados em .json ou .jsonl (em maiúsculas ou minúsculas)"
 
 
 class FileRejected(Exception):
@@ -23,8 +27,15 @@ class Entry:
     error: FieldError | None = None
 
 
+def is_read(key: str) -> bool:
+    """Whether a key names a file the pipeline reads: .json or .jsonl, in any case."""
+    return key.lower().endswith(READ_SUFFIXES)
+
+
 def read_entries(key: str, data: bytes) -> list[Entry]:
-    """Split a file into order candidates; raise FileRejected when nothing in it can be read."""
+    """Split a file into order candidates; raise FileRejected when nothing in it can be read (or it is ignored)."""
+    if not is_read(key):
+        raise FileRejected(IGNORED)
     if len(data) > MAX_FILE_BYTES:
         raise FileRejected(f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes")
     try:

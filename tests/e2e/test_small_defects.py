@@ -3,11 +3,13 @@ in Portuguese, no negative zero in money, and files the pipeline does not read g
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from decimal import Decimal
 
 import pytest
-from e2e_support import make_order, to_wire
+from e2e_support import eventually, make_order, put_file, read_report, to_wire
 
 NOT_UTF8_415 = {"message": "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."}
 
@@ -89,3 +91,49 @@ def test_a_negative_zero_price_is_stored_and_shown_as_zero(api, aws, outputs, pr
     )["Item"]
     numbers = re.findall(r"'N': '([^']*)'", repr(item))
     assert numbers and not [n for n in numbers if n.startswith("-")], numbers
+
+
+# ---------------------------------------------------------------- 4. every file under the two prefixes is answered
+IGNORED = "arquivo ignorado: só são lidos arquivos terminados em .json ou .jsonl (em maiúsculas ou minúsculas)"
+
+
+def test_an_upper_case_json_file_is_read(aws, outputs, api, products):
+    # Given a valid order in a file named .JSON
+    (product,) = products(10)
+    order = make_order([(product, 2)])
+
+    # When it lands under incoming/
+    report_at = put_file(aws, outputs, f"incoming/e2e/{uuid.uuid4().hex[:8]}-PEDIDOS.JSON", to_wire(order).encode())
+
+    # Then it is read like any .json: reported, accepted, and processed
+    report = read_report(aws, outputs, report_at)
+    assert (report["file_error"], report["accepted_order_ids"]) == (None, [order["order_id"]])
+    assert api.final_order(order["order_id"], timeout=60)["order_status"] == "Novo Pedido"
+
+
+def test_a_json_lines_restock_file_is_read(aws, outputs, api, products):
+    # Given a product without stock, and a restock of 3 units written as JSON Lines
+    (product,) = products(0)
+    line = json.dumps({"product_id": product, "quantity": 3})
+
+    # When the file lands under restock/
+    report_at = put_file(aws, outputs, f"restock/e2e-{uuid.uuid4().hex[:8]}.jsonl", f"{line}\n".encode())
+
+    # Then it is reported as one accepted restock, and the stock rises by 3
+    report = read_report(aws, outputs, report_at)
+    assert (report["kind"], report["file_error"], report["accepted"]) == ("restocks", None, 1)
+    eventually(lambda: api.stock(product) == (3, 0), what="restock applied")
+
+
+@pytest.mark.parametrize("key", ["incoming/e2e/{}-notas.txt", "restock/e2e-{}.csv", "incoming/e2e/{}.json.gz"])
+def test_a_file_the_pipeline_does_not_read_gets_a_report_saying_so(aws, outputs, products, key):
+    # Given an order's worth of JSON under a watched prefix, in a file whose suffix the pipeline does not read
+    (product,) = products(10)
+    body = to_wire(make_order([(product, 1)])).encode()
+
+    # When it lands
+    report_at = put_file(aws, outputs, key.format(uuid.uuid4().hex[:8]), body)
+
+    # Then its report says it was ignored and why, and nothing was taken
+    report = read_report(aws, outputs, report_at)
+    assert (report["file_error"], report["received"], report["accepted"]) == (IGNORED, 0, 0)

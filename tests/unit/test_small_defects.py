@@ -7,18 +7,22 @@ import base64
 import importlib
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import openapi
 import pytest
-from fakes import FakeQueue, FakeRestockQueue, FakeStore
+import sandbox_cli
+import typer
+from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeStore
 
 from orders.codec import encode_order
 from orders.files import FileRejected, read_entries
 from orders.model import OrderRejected
+from orders.report import report_key
 from orders.restock import RestockRejected, parse_restock_body
 from orders.validation import OrderValidator, parse_order_body
-from service.use_cases import OrderIntake, RestockIntake
+from service.use_cases import FileIngestion, OrderIntake, RestockIntake
 
 # Words of Python's own error texts that must never reach a user.
 ENGLISH = ("Expecting", "line", "column", "char", "recursion", "Exceeds", "digits", "delimiter", "codec", "Extra data")
@@ -298,3 +302,54 @@ def test_a_negative_zero_stored_before_is_shown_as_zero(api: Api, lab: dict[str,
     # Then its money shows as 0.00, never -0.00
     assert answer["items_total"] == "0.00"
     assert answer["items"][0]["unit_price"] == "0.00"
+
+
+# ================================================================ 4. files the pipeline does not read
+IGNORED = "arquivo ignorado: só são lidos arquivos terminados em .json ou .jsonl (em maiúsculas ou minúsculas)"
+
+
+@pytest.mark.parametrize("key", ["incoming/a.JSON", "incoming/a.Json", "incoming/a.JSONL", "restock/a.jsonl"])
+def test_json_and_json_lines_are_read_whatever_the_case_of_the_suffix(key: str, lab_text: str) -> None:
+    entries = read_entries(key, lab_text.replace("\n", " ").encode())
+    assert [entry.document["order_id"] for entry in entries] == ["ORD-20231001-0001"]
+
+
+@pytest.mark.parametrize(
+    "key", ["incoming/a.txt", "incoming/a.json.gz", "incoming/a.csv", "incoming/json", "restock/a", "incoming/d/"]
+)
+def test_a_file_with_another_suffix_is_ignored_with_the_reason(key: str, lab_text: str) -> None:
+    with pytest.raises(FileRejected) as caught:
+        read_entries(key, lab_text.encode())
+    assert str(caught.value) == IGNORED
+
+
+@pytest.mark.parametrize(("key", "kind"), [("incoming/notes.txt", "orders"), ("restock/notes.csv", "restocks")])
+def test_an_ignored_file_gets_a_report_and_a_notice(lab_text: str, key: str, kind: str) -> None:
+    # Given a file under a watched prefix whose suffix the pipeline does not read
+    store, queue, files, notifier = FakeStore(), FakeQueue(), FakeFiles(), FakeNotifier()
+    ingestion = FileIngestion(
+        OrderValidator(), store, queue, files, notifier, "arn:errors", restocks=FakeRestockQueue()
+    )
+    files.objects[("lake", key)] = lab_text.encode()
+
+    # When its notification is handled
+    report = ingestion.ingest("lake", key, "etag-1")
+
+    # Then nothing is taken, and its report, under the one report key, says it was ignored and why
+    assert report is not None and report.kind == kind
+    assert (report.received, report.file_error) == (0, IGNORED)
+    assert [target for _, target, _ in files.reports] == [report_key(key, "etag-1")]
+    assert queue.sent == [] and len(notifier.reports) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "restock", "expected"),
+    [("a.JSON", False, "incoming/a.JSON"), ("b.jsonl", True, "restock/b.jsonl"), ("c.Jsonl", True, "restock/c.Jsonl")],
+)
+def test_sandbox_upload_takes_every_suffix_the_validator_reads(name: str, restock: bool, expected: str) -> None:
+    assert sandbox_cli._object_key(Path(name), None, restock) == expected
+
+
+def test_sandbox_upload_still_refuses_a_suffix_the_validator_ignores() -> None:
+    with pytest.raises(typer.Exit):
+        sandbox_cli._object_key(Path("notes.txt"), None, False)
