@@ -137,6 +137,10 @@ def _signed_zero(value: Any) -> bool:
     return isinstance(value, Decimal) and value.is_zero() and value.is_signed()
 
 
+def _unsigned(value: Any) -> Any:
+    return value.copy_abs() if _signed_zero(value) else value
+
+
 def _unsigned_money(known: dict[str, Any]) -> dict[str, Any]:
     """The accepted document with no negative zero in its money: -0.0 is a valid price (it is not below the minimum
     of 0), but "-0.00" is no amount to store, send or show. Copies only what changes; the caller's document stays."""
@@ -149,9 +153,9 @@ def _unsigned_money(known: dict[str, Any]) -> dict[str, Any]:
         return known
     return {
         **known,
-        "items": [{**item, "unit_price": abs(item["unit_price"])} for item in items],
-        "payment": {**payment, "amount": abs(payment["amount"])},
-        "shipping": {**shipping, "cost": abs(shipping["cost"])},
+        "items": [{**item, "unit_price": _unsigned(item["unit_price"])} for item in items],
+        "payment": {**payment, "amount": _unsigned(payment["amount"])},
+        "shipping": {**shipping, "cost": _unsigned(shipping["cost"])},
     }
 
 
