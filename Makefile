@@ -38,7 +38,7 @@ up: $(STAMP) ## start MiniStack (no Docker), deploy the stack, seed the stock, p
 	@bash localstack/init/ready.d/10-deploy.sh > /dev/null
 	@$(PY) tools/banner.py
 
-down: ## stop the MiniStack this project started, with all its Lambda workers
+down: ## stop the MiniStack this project started, with all its Lambda workers and temporary folders
 	@$(PY) tools/emulator.py stop
 
 deploy: $(STAMP) ## package functions/ and create or update the stack (idempotent)

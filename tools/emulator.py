@@ -1,13 +1,15 @@
 """Start, wait for and stop the embedded MiniStack emulator (no Docker).
 
 MiniStack runs in its own process group, recorded in .sandbox/ministack.pid; `stop` signals the whole
-group, because its Lambda worker subprocesses can outlive a SIGTERM sent to the server alone.
+group, because its Lambda worker subprocesses can outlive a SIGTERM sent to the server alone. Its temporary
+folders (one per Lambda worker, from tempfile.gettempdir()) go to .sandbox/tmp, which `stop` removes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +25,7 @@ PID_FILE = SANDBOX / "ministack.pid"
 LOG_FILE = SANDBOX / "ministack.log"
 STATE_DIR = SANDBOX / "state"
 PERSIST_MARK = SANDBOX / "persisting"
+TMP_DIR = SANDBOX / "tmp"  # MiniStack's TMPDIR: it never removes its ministack-lambda-* folders itself
 
 
 def endpoint() -> str:
@@ -69,6 +72,8 @@ def start(persist: bool) -> int:
         os.environ, GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING")
     )
     env.pop("AWS_ENDPOINT_URL", None)  # MiniStack sets the Lambdas' endpoint itself
+    TMP_DIR.mkdir(exist_ok=True)
+    env["TMPDIR"] = str(TMP_DIR.resolve())
     PERSIST_MARK.unlink(missing_ok=True)
     if persist:
         STATE_DIR.mkdir(exist_ok=True)
@@ -146,6 +151,7 @@ def stop() -> int:
     pid = _our_pid()
     if pid is None:
         PID_FILE.unlink(missing_ok=True)
+        shutil.rmtree(TMP_DIR, ignore_errors=True)  # left by a MiniStack that died on its own
         print("MiniStack is not running (no live process from .sandbox/ministack.pid)")
         return 0
     if PERSIST_MARK.exists() and answering():
@@ -161,6 +167,7 @@ def stop() -> int:
     else:
         os.killpg(pid, signal.SIGKILL)
     PID_FILE.unlink(missing_ok=True)
+    shutil.rmtree(TMP_DIR, ignore_errors=True)  # nothing of the group is left to use it
     print(f"MiniStack (process group {pid}) stopped")
     return 0
 

@@ -45,6 +45,7 @@ RESTOCK_INVALID = "Reposição inválida."
 RESTOCK_CONFLICT = "Idempotency-Key já usada por uma reposição de outro produto ou quantidade."
 RESTOCK_UNSUPPORTED_MEDIA = "Envie a reposição com Content-Type: application/json."
 RESTOCK_NOT_FOUND = "Reposição não encontrada."
+NOT_UTF8 = "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."
 
 ORDER_STATUSES = ["Recebido", "Novo Pedido", "Produto Pendente"]
 ITEM_STATUSES = ["Recebido", "Reservado", "Pendente"]
@@ -258,7 +259,10 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                             "The order_id was already received with another document; nothing was kept.",
                             _message(DUPLICATE),
                         ),
-                        "415": _json("A Content-Type that is not JSON.", _message(UNSUPPORTED_MEDIA)),
+                        "415": _json(
+                            "A Content-Type that is not JSON, or a charset other than UTF-8.",
+                            _message(UNSUPPORTED_MEDIA, NOT_UTF8),
+                        ),
                         "503": _json(
                             "The store or the queue refused; nothing was kept, retry the same order.",
                             _message(UNAVAILABLE),
@@ -378,7 +382,10 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                             "nothing was applied.",
                             _message(RESTOCK_CONFLICT),
                         ),
-                        "415": _json("A Content-Type that is not JSON.", _message(RESTOCK_UNSUPPORTED_MEDIA)),
+                        "415": _json(
+                            "A Content-Type that is not JSON, or a charset other than UTF-8.",
+                            _message(RESTOCK_UNSUPPORTED_MEDIA, NOT_UTF8),
+                        ),
                         "503": _json(
                             "The store or the queue refused; retry with the same Idempotency-Key: it is applied once.",
                             _message(UNAVAILABLE),

@@ -38,6 +38,7 @@ from seed import SeedError, load_products, seed
 sys.path.insert(0, str(ROOT / "functions"))
 
 # The one masking policy (by field name and by shape), as the functions use it: this is the defence in depth.
+from orders.files import READ_SUFFIXES, is_read  # noqa: E402
 from orders.masking import mask_document as mask  # noqa: E402  (the domain package lives in functions/)
 from orders.masking import mask_text  # noqa: E402
 from orders.model import OrderRejected  # noqa: E402
@@ -66,8 +67,6 @@ LOG_PAGE_CAP = 10_000
 BIG_FILE = 1024 * 1024
 PROGRESS_FROM = 50  # items: smaller jobs finish before a bar would show
 RELEASED_SHOWN = 50  # released orders whose status `restock` looks up, one GET each
-# The bucket tells the file validator only of these keys (infra/template.yaml): any other would get no report.
-NOTIFIED_SUFFIXES = {"incoming/": (".json", ".jsonl"), "restock/": (".json",)}
 
 app = typer.Typer(
     help="Look at, feed and reset the order-pipeline sandbox (MiniStack or LocalStack).",
@@ -621,11 +620,10 @@ def _object_key(file: Path, key: str | None, restock: bool) -> str:
     prefix = "restock/" if restock else "incoming/"
     name = (key or file.name).lstrip("/")
     object_key = name if name.startswith(prefix) else f"{prefix}{name}"
-    suffixes = NOTIFIED_SUFFIXES[prefix]
-    if not object_key.endswith(suffixes):
+    if not is_read(object_key):  # it would only get a report saying it was ignored
         fail(
-            f"{object_key}: only {' and '.join(suffixes)} files under {prefix} are read; "
-            "rename the file or pass --key NAME" + suffixes[0],
+            f"{object_key}: only {' and '.join(READ_SUFFIXES)} files (any case) under {prefix} are read; "
+            "rename the file or pass --key NAME" + READ_SUFFIXES[0],
             code=2,
         )
     return object_key
@@ -636,9 +634,7 @@ def _object_key(file: Path, key: str | None, restock: bool) -> str:
 def upload(
     file: Annotated[
         Path,
-        typer.Argument(
-            exists=True, dir_okay=False, readable=True, metavar="FILE", help="orders: .json or .jsonl; restocks: .json"
-        ),
+        typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE", help=".json or .jsonl (any case)"),
     ],
     key: Annotated[
         str | None,

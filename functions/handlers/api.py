@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
+from email.message import Message
 from typing import Any
 
 import boto3
@@ -30,6 +31,9 @@ _intake = OrderIntake(
 _restocks = RestockIntake(_store, RestockQueue(_sqs, _settings.restock_queue_url))
 
 
+NOT_UTF8 = "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."
+
+
 def _json_value(value: Any) -> Any:
     # Counts come back from DynamoDB as Decimal; money is formatted by _money before this.
     if isinstance(value, Decimal):
@@ -38,7 +42,11 @@ def _json_value(value: Any) -> Any:
 
 
 def _money(value: Any) -> str | None:
-    return None if value is None else f"{Decimal(value):.2f}"
+    # copy_abs: a zero stored as -0.0 (before the validator unsigned it) still shows as 0.00, never -0.00.
+    if value is None:
+        return None
+    amount = Decimal(value)
+    return f"{amount.copy_abs() if amount.is_zero() else amount:.2f}"
 
 
 def _response(status: int, body: Any) -> dict[str, Any]:
@@ -56,11 +64,23 @@ def _header(event: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def _charset(content_type: str) -> str | None:
+    """The charset parameter of a Content-Type, unquoted and in lower case; None when it names none."""
+    header = Message()
+    header["content-type"] = content_type
+    return header.get_content_charset()
+
+
 def _json_body(event: dict[str, Any], refusal: str) -> tuple[str | bytes | None, dict[str, Any] | None]:
-    """The request body, or the 415 answer when it is declared as something other than JSON."""
+    """The request body, or the 415 answer when it is declared as something other than JSON in UTF-8.
+
+    Whether the body itself is UTF-8 is decided with its JSON, in orders.validation.utf8_text (a 400).
+    """
     content_type = _header(event, "content-type")
     if content_type and "json" not in content_type.lower():
         return None, _response(415, {"message": refusal})
+    if content_type and _charset(content_type) not in {None, "utf-8", "utf8"}:
+        return None, _response(415, {"message": NOT_UTF8})
     body = event.get("body")
     if body is not None and event.get("isBase64Encoded"):
         body = base64.b64decode(body)

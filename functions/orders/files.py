@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from orders.model import FieldError
-from orders.validation import parse_json
+from orders.validation import NotJson, NotUtf8, parse_json, utf8_text
 
 MAX_FILE_BYTES = 25 * 1024 * 1024
-_BOM = b"\xef\xbb\xbf"
+# The suffixes read, in any case. The bucket notifies every key under incoming/ and restock/ (S3's suffix filters
+# are case-sensitive), so this is the one place that decides which files are read and which are ignored.
+READ_SUFFIXES = (".json", ".jsonl")
+IGNORED = "arquivo ignorado: só são lidos arquivos terminados em .json ou .jsonl (em maiúsculas ou minúsculas)"
 
 
 class FileRejected(Exception):
@@ -24,24 +27,29 @@ class Entry:
     error: FieldError | None = None
 
 
+def is_read(key: str) -> bool:
+    """Whether a key names a file the pipeline reads: .json or .jsonl, in any case."""
+    return key.lower().endswith(READ_SUFFIXES)
+
+
 def read_entries(key: str, data: bytes) -> list[Entry]:
-    """Split a file into order candidates; raise FileRejected when nothing in it can be read."""
+    """Split a file into order candidates; raise FileRejected when nothing in it can be read (or it is ignored)."""
+    if not is_read(key):
+        raise FileRejected(IGNORED)
     if len(data) > MAX_FILE_BYTES:
         raise FileRejected(f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes")
-    if data.startswith(_BOM):  # editors on Windows add it; it carries no meaning
-        data = data[len(_BOM) :]
-    if not data.strip():
-        raise FileRejected("arquivo vazio")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileRejected(f"arquivo não está em UTF-8 (byte inválido na posição {exc.start})") from exc
+        text = utf8_text(data)  # the same rule and message as an API body's
+    except NotUtf8 as exc:
+        raise FileRejected(f"arquivo {exc}") from exc
+    if not text.strip():
+        raise FileRejected("arquivo vazio")
     if key.lower().endswith(".jsonl"):
         return _json_lines(text)
     try:
         content = parse_json(text)
-    except (ValueError, RecursionError) as exc:
-        raise FileRejected(f"JSON inválido: {exc}") from exc
+    except NotJson as exc:
+        raise FileRejected(str(exc)) from exc
     if isinstance(content, dict) and isinstance(content.get("orders"), list):
         documents = content["orders"]
     elif isinstance(content, dict):
@@ -63,8 +71,8 @@ def _json_lines(text: str) -> list[Entry]:
             continue
         try:
             entries.append(Entry(document=parse_json(line)))
-        except (ValueError, RecursionError) as exc:
-            entries.append(Entry(error=FieldError(f"(linha {number})", f"JSON inválido: {exc}")))
+        except NotJson as exc:
+            entries.append(Entry(error=FieldError(f"(linha {number})", str(exc))))
     if not entries:
         raise FileRejected("arquivo sem pedidos")
     return entries

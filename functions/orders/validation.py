@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -22,13 +23,76 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
+class NotJson(ValueError):
+    """Text that is not one JSON value; the message says why, in Portuguese, ready for a user."""
+
+
+# The messages of Python's json scanner (JSONDecodeError.msg, without the position), in the users' language.
+# Anything not listed still gets a Portuguese message: "sintaxe inválida" and the position.
+_SYNTAX = {
+    "Expecting value": "esperado um valor",
+    "Expecting property name enclosed in double quotes": "esperado o nome de um campo entre aspas duplas",
+    "Expecting ':' delimiter": "esperado ':' depois do nome do campo",
+    "Expecting ',' delimiter": "esperado ',' entre dois elementos",
+    "Unterminated string starting at": "texto sem aspas de fechamento",
+    "Invalid control character at": "caractere de controle dentro de um texto",
+    "Invalid \\escape": "escape inválido",
+    "Invalid \\uXXXX escape": "escape \\uXXXX inválido",
+    "Extra data": "conteúdo depois do fim do JSON",
+}
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} não é um número JSON válido")
+    raise NotJson(f"JSON inválido: {name} não é um número JSON válido")
 
 
-def parse_json(text: str | bytes) -> Any:
-    """Parse JSON keeping every fraction as Decimal; NaN and Infinity are refused."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+def _integer(digits: str) -> int:
+    # int() refuses more digits than this with an English ValueError; say it in the users' language instead.
+    limit = sys.get_int_max_str_digits()
+    if limit and len(digits) - digits.startswith("-") > limit:
+        raise NotJson(f"JSON inválido: número inteiro com mais de {limit} dígitos")
+    return int(digits)
+
+
+def parse_json(text: str) -> Any:
+    """Parse JSON keeping every fraction as Decimal; NaN and Infinity are refused.
+
+    Raise NotJson, whose message is Portuguese and names the position: Python's own texts never reach a user.
+    """
+    try:
+        return json.loads(text, parse_float=Decimal, parse_int=_integer, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        where = f"coluna {exc.colno}" if exc.lineno == 1 else f"linha {exc.lineno}, coluna {exc.colno}"
+        raise NotJson(f"JSON inválido: {_SYNTAX.get(exc.msg, 'sintaxe inválida')} ({where})") from exc
+    except RecursionError as exc:
+        raise NotJson("JSON inválido: aninhamento profundo demais (listas ou objetos uns dentro dos outros)") from exc
+
+
+class NotUtf8(ValueError):
+    """A body or file that is not UTF-8 text; the message (Portuguese) follows "corpo" or "arquivo"."""
+
+
+def utf8_text(data: str | bytes) -> str:
+    """The text of an HTTP body or a data-lake file: UTF-8 only, a leading BOM dropped; raise NotUtf8.
+
+    Bytes are decoded strictly. A str was decoded by the API gateway already, which replaces every byte that is not
+    UTF-8 with U+FFFD (MiniStack's apigateway_v1, for a media type that is not binary): in such a text U+FFFD is the
+    only trace of bad bytes, so it is refused too. A client that means the character writes the JSON escape \\ufffd.
+    """
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NotUtf8(f"não está em UTF-8 (byte inválido na posição {exc.start})") from exc
+    else:
+        text = data
+        replaced = text.find("\ufffd")
+        if replaced >= 0:
+            raise NotUtf8(
+                f"não está em UTF-8 (U+FFFD, a marca de um byte inválido, no caractere {replaced}; "
+                "se o caractere é intencional, escreva \\ufffd)"
+            )
+    return text.removeprefix("\ufeff")  # editors on Windows add a BOM; it carries no meaning
 
 
 class BodyRejected(Exception):
@@ -40,16 +104,18 @@ class BodyRejected(Exception):
 
 
 def parse_body(body: str | bytes | None, max_bytes: int, empty: str) -> Any:
-    """Turn an HTTP body into a JSON value; raise BodyRejected when it is empty, too big or not JSON."""
+    """Turn an HTTP body into a JSON value; raise BodyRejected when it is empty, too big, not UTF-8 or not JSON."""
     if body is None or (isinstance(body, (str, bytes)) and not body.strip()):
         raise BodyRejected(FieldError(BODY, empty))
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    if len(raw) > max_bytes:
+    size = len(body) if isinstance(body, bytes) else len(body.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
         raise BodyRejected(FieldError(BODY, f"corpo maior que o limite de {max_bytes} bytes"))
     try:
-        return parse_json(raw)
-    except (ValueError, RecursionError) as exc:
-        raise BodyRejected(FieldError(BODY, f"JSON inválido: {exc}")) from exc
+        return parse_json(utf8_text(body))
+    except NotUtf8 as exc:
+        raise BodyRejected(FieldError(BODY, f"corpo {exc}")) from exc
+    except NotJson as exc:
+        raise BodyRejected(FieldError(BODY, str(exc))) from exc
 
 
 def parse_order_body(body: str | bytes | None) -> Any:
@@ -65,6 +131,32 @@ def _money_places_ok(value: Any) -> bool:
         exponent = value.as_tuple().exponent
         return isinstance(exponent, int) and exponent >= -2
     return True
+
+
+def _signed_zero(value: Any) -> bool:
+    return isinstance(value, Decimal) and value.is_zero() and value.is_signed()
+
+
+def _unsigned(value: Any) -> Any:
+    return value.copy_abs() if _signed_zero(value) else value
+
+
+def _unsigned_money(known: dict[str, Any]) -> dict[str, Any]:
+    """The accepted document with no negative zero in its money: -0.0 is a valid price (it is not below the minimum
+    of 0), but "-0.00" is no amount to store, send or show. Copies only what changes; the caller's document stays."""
+    items, payment, shipping = known["items"], known["payment"], known["shipping"]
+    if not (
+        any(_signed_zero(item["unit_price"]) for item in items)
+        or _signed_zero(payment["amount"])
+        or _signed_zero(shipping["cost"])
+    ):
+        return known
+    return {
+        **known,
+        "items": [{**item, "unit_price": _unsigned(item["unit_price"])} for item in items],
+        "payment": {**payment, "amount": _unsigned(payment["amount"])},
+        "shipping": {**shipping, "cost": _unsigned(shipping["cost"])},
+    }
 
 
 def _known_fields(value: Any, schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
@@ -112,6 +204,7 @@ class OrderValidator:
         else:
             known = _known_fields(document, self._schema, self._schema["definitions"])
         known.pop("order_status", None)  # the system decides the status
+        known = _unsigned_money(known)
         items = tuple(
             OrderItem(item["product_id"], item["quantity"], Decimal(item["unit_price"]), item.get("description"))
             for item in known["items"]

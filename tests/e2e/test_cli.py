@@ -325,10 +325,10 @@ def test_upload_restock_prints_the_counts_and_rejections_of_a_mixed_file(tmp_pat
     assert api.stock(second) == (1, 0)
 
 
-def test_upload_of_a_file_the_bucket_does_not_report_on_is_a_usage_error(tmp_path):
-    result = sandbox("upload", "--restock", str(write(tmp_path, "restock.jsonl", "{}")))
+def test_upload_of_a_file_the_validator_ignores_is_a_usage_error(tmp_path):
+    result = sandbox("upload", "--restock", str(write(tmp_path, "restock.txt", "{}")))
     assert result.exit_code == 2
-    assert "restock/restock.jsonl" in result.stderr and ".json" in result.stderr
+    assert "restock/restock.txt" in result.stderr and ".json" in result.stderr
 
 
 def test_notifications_print_the_pending_notice_masked(api, products):
