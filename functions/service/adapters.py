@@ -25,6 +25,7 @@ from orders.restock import (
     release_reason,
 )
 from orders.stock import PendingNotice, StockDecision
+from service.logs import log
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -124,10 +125,13 @@ def _restock_key(restock_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"RESTOCK#{restock_id}"}, "SK": {"S": "RESTOCK"}}
 
 
-# GSI1 partitions of the claims nobody has finished yet, sorted by the instant they were received: what the
-# sweeper looks through (orders keep GSI1 `STATUS#<status>` afterwards; a restock leaves the index once applied).
-CLAIMED_ORDERS = f"STATUS#{RECEIVED}"
-CLAIMED_RESTOCKS = f"RESTOCK_STATUS#{RESTOCK_RECEIVED}"
+# GSI1 partitions of the claims whose message is not known to be sent yet, sorted by the instant they were received:
+# what the sweeper looks through. Once its message is sent, an order moves to `STATUS#Recebido` and a restock
+# leaves the index (mark_sent), so a backlog of sent messages is never sent again.
+CLAIMED_ORDERS = "UNSENT#order"
+CLAIMED_RESTOCKS = "UNSENT#restock"
+_SENT = "SET GSI1PK = :received REMOVE message"  # an order's message is in the queue: out of the sweeper's sight
+_UNSENT = "GSI1PK = :unsent"
 
 
 def _received_reason(source: str) -> str:
@@ -434,8 +438,8 @@ class OrderStore:
 
     # -- claims left behind ----------------------------------------------------------------------
     def stuck_claims(self, partition: str, received_before: str, limit: int) -> list[dict[str, Any]]:
-        """Claims of `partition` (CLAIMED_ORDERS or CLAIMED_RESTOCKS) received before `received_before` and still
-        unfinished, oldest first, at most `limit` (read from GSI1, which may lag its table by a moment)."""
+        """Claims of `partition` (CLAIMED_ORDERS or CLAIMED_RESTOCKS) received before `received_before` whose
+        message is not known to be sent, oldest first, at most `limit` (from GSI1, which may lag its table)."""
         pages = self._db.get_paginator("query").paginate(
             TableName=self._table,
             IndexName="GSI1",
@@ -445,34 +449,72 @@ class OrderStore:
         )
         return [_plain(item) for page in pages for item in page.get("Items", [])]
 
-    def mark_resent(self, key: dict[str, Any], status: str, now: str, resent_before: str, max_resends: int) -> bool:
-        """Record one more resend of a claim still in `status`, unless it was resent after `resent_before` or has
-        used up its resends: True when the caller may send it again. Keeps a lost message from looping for ever
-        (a message that dead-letters is sent again at most `max_resends` times)."""
-        status_name = "order_status" if key["SK"]["S"] == "ORDER" else "restock_status"
+    def mark_sent(self, order_ids: list[str]) -> None:
+        """Record that these claimed orders' messages are in the queue: each leaves the sweeper's partition for
+        `STATUS#Recebido`, unless it moved on already (processed, or released). Up to 100 per transaction.
+
+        Best effort: the messages are sent either way, and a claim left unmarked is only sent again by the sweeper,
+        which the queue's deduplication and the processor's conditions make harmless."""
+        try:
+            self._mark_sent(order_ids)
+        except (BotoCoreError, ClientError) as exc:
+            log("WARNING", "sent orders not marked; the sweeper will send them again", error=repr(exc))
+
+    def _mark_sent(self, order_ids: list[str]) -> None:
+        values = {":received": {"S": f"STATUS#{RECEIVED}"}, ":unsent": {"S": CLAIMED_ORDERS}}
+        pending = list(dict.fromkeys(order_ids))
+        while pending:
+            chunk, pending = pending[:100], pending[100:]
+            writes = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _order_key(order_id),
+                        "UpdateExpression": _SENT,
+                        "ConditionExpression": _UNSENT,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+                for order_id in chunk
+            ]
+            try:
+                self._db.transact_write_items(TransactItems=writes)
+            except ClientError as exc:
+                if _code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = _reasons(exc)
+                if len(reasons) == len(chunk) and set(reasons) <= {"None", "ConditionalCheckFailed"}:
+                    pending = [o for o, code in zip(chunk, reasons, strict=True) if code == "None"] + pending
+                    continue
+                for order_id in chunk:  # the store did not say which: one at a time, each on its own condition
+                    try:
+                        self._db.update_item(
+                            TableName=self._table,
+                            Key=_order_key(order_id),
+                            UpdateExpression=_SENT,
+                            ConditionExpression=_UNSENT,
+                            ExpressionAttributeValues=values,
+                        )
+                    except ClientError as one:
+                        if _code(one) != "ConditionalCheckFailedException":
+                            raise
+
+    def mark_restock_sent(self, restock_id: str) -> None:
+        """Record that the restock's message is in the queue: it leaves the sweeper's partition (best effort, as
+        mark_sent)."""
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=key,
-                UpdateExpression="SET resent_at = :now ADD resends :one",
-                ConditionExpression=(
-                    "#status = :status AND (attribute_not_exists(resent_at) OR resent_at <= :before)"
-                    " AND (attribute_not_exists(resends) OR resends < :max)"
-                ),
-                ExpressionAttributeNames={"#status": status_name},
-                ExpressionAttributeValues={
-                    ":now": {"S": now},
-                    ":one": {"N": "1"},
-                    ":status": {"S": status},
-                    ":before": {"S": resent_before},
-                    ":max": {"N": str(max_resends)},
-                },
+                Key=_restock_key(restock_id),
+                UpdateExpression="REMOVE GSI1PK, GSI1SK",
+                ConditionExpression="GSI1PK = :unsent",
+                ExpressionAttributeValues={":unsent": {"S": CLAIMED_RESTOCKS}},
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if _code(exc) != "ConditionalCheckFailedException":
+                log("WARNING", "sent restock not marked; the sweeper will send it again", error=repr(exc))
+        except BotoCoreError as exc:
+            log("WARNING", "sent restock not marked; the sweeper will send it again", error=repr(exc))
 
     # -- restocks -------------------------------------------------------------------------------
     def claim_restock(self, restock: Restock, source: str) -> None:

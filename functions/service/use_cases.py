@@ -96,6 +96,7 @@ class OrderIntake:
                 self._store.release(order.order_id, source)
                 log("ERROR", "order not enqueued; claim released", error=repr(exc))
                 raise
+            self._store.mark_sent([order.order_id])
             log("INFO", "order accepted", source="api")
         return OrderReceipt(order, replayed=False)
 
@@ -105,6 +106,7 @@ class OrderIntake:
         if duplicate.existing.get("order_status") == RECEIVED:
             # The first attempt may have died between its claim and its send: send now (a no-op if it was sent).
             self._queue.send(order)
+            self._store.mark_sent([order.order_id])
         log("INFO", "order replayed", order_status=duplicate.existing.get("order_status"))
         return OrderReceipt(order, replayed=True)
 
@@ -239,6 +241,7 @@ class FileIngestion:
                 report.reject(index, order.order_id, [FieldError("(fila)", ENQUEUE_FAILED)])
             else:
                 report.accepted.append(order.order_id)
+        self._store.mark_sent([order.order_id for _, order, _ in to_send if order.order_id not in refused])
         report.timings["enqueue_seconds"] += time.perf_counter() - clock
 
     def _accept_restocks(self, file_id: str, entries: list[Entry], report: FileReport) -> None:
@@ -275,6 +278,7 @@ class FileIngestion:
                 log("ERROR", "restock not enqueued; claim released", restock_id=restock.restock_id, error=repr(exc))
                 report.reject(index, restock.product_id, [FieldError("(fila)", ENQUEUE_FAILED)])
                 continue
+            self._store.mark_restock_sent(restock.restock_id)
             report.accepted.append(restock.restock_id)
 
     def _send(self, orders: list[Order]) -> set[str]:
@@ -433,6 +437,7 @@ class RestockIntake:
                 self._store.release_restock_claim(restock.restock_id, source)
                 log("ERROR", "restock not enqueued; claim released", error=repr(exc))
                 raise
+            self._store.mark_restock_sent(restock.restock_id)
             log("INFO", "restock accepted", quantity=restock.quantity)
         return RestockReceipt(restock, RESTOCK_RECEIVED, replayed=False)
 
@@ -444,6 +449,7 @@ class RestockIntake:
             # The first send may have been lost with its response: sending again is safe, because the queue
             # drops a duplicate id and the restock's record lets it be applied only once.
             self._queue.send(restock)
+            self._store.mark_restock_sent(restock.restock_id)
         log("INFO", "restock replayed", restock_status=status)
         return RestockReceipt(restock, status, replayed=True)
 
@@ -575,17 +581,14 @@ class SweepResult:
 
 
 class Sweeper:
-    """Sends again what was claimed and never finished: an order still `Recebido`, a restock still `Recebida`,
-    `stuck_after` seconds after its claim (its claimant died between the claim and the send, or the message was
-    lost). Run on a schedule.
+    """Sends again what was claimed and never sent: an order or a restock still in the unsent partition of GSI1
+    `stuck_after` seconds after its claim (its claimant died between the claim and the send, or could not record
+    the send). Run on a schedule.
 
     Sending again is always safe: the FIFO queues drop a repeated deduplication id (the order_id, the restock_id)
     for five minutes, the processor writes an order only from `Recebido` and the restocker applies a restock only
-    from `Recebida`. Within that window a resend costs one SendMessage and nothing else, so a claim whose message
-    is simply still queued is sent again for free; past it, each claim is sent again at most once per
-    `resend_every` and `max_resends` times in all, so a message that keeps dead-lettering does not loop."""
-
-    DEDUP_WINDOW = timedelta(minutes=4, seconds=30)  # SQS FIFO deduplicates for 5 minutes; a margin for clocks
+    from `Recebida`. Once sent, a claim is marked like any other, so the sweeper sends it at most once more; if
+    that message dead-letters, it waits in its DLQ (`make dlq`, `make redrive`)."""
 
     def __init__(
         self,
@@ -593,53 +596,37 @@ class Sweeper:
         orders: OrderQueue,
         restocks: RestockQueue,
         stuck_after: float = 20.0,
-        resend_every: float = 300.0,
-        max_resends: int = 3,
-        limit: int = 5000,
+        limit: int = 1000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._orders = orders
         self._restocks = restocks
         self._stuck_after = timedelta(seconds=stuck_after)
-        self._resend_every = timedelta(seconds=resend_every)
-        self._max_resends = max_resends
         self._limit = limit
         self._clock = clock
 
     def sweep(self) -> SweepResult:
-        now = self._clock()
-        orders = [
-            decode_order(str(record["message"]))
-            for record in self._due(CLAIMED_ORDERS, RECEIVED, now)
-            if record.get("message")  # a claim written before claims kept their message cannot be rebuilt
-        ]
+        before = stamp(self._clock() - self._stuck_after)
+        claims = self._store.stuck_claims(CLAIMED_ORDERS, before, self._limit)
+        orders = [decode_order(str(c["message"])) for c in claims if c.get("message")]
         refused = set(self._orders.send_batch(orders)) if orders else set()
-        restocks = [
-            Restock(str(record["restock_id"]), str(record["product_id"]), int(record["quantity"]))
-            for record in self._due(CLAIMED_RESTOCKS, RESTOCK_RECEIVED, now)
-        ]
-        for restock in restocks:
+        resent = [order.order_id for order in orders if order.order_id not in refused]
+        self._store.mark_sent(resent)
+        restocks = 0
+        for record in self._store.stuck_claims(CLAIMED_RESTOCKS, before, self._limit):
+            restock = Restock(str(record["restock_id"]), str(record["product_id"]), int(record["quantity"]))
             self._restocks.send(restock)
-        result = SweepResult(orders=len(orders) - len(refused), restocks=len(restocks))
-        if orders or restocks:
-            log("INFO", "unfinished claims sent again", orders=result.orders, restocks=result.restocks)
+            self._store.mark_restock_sent(restock.restock_id)
+            restocks += 1
+        if resent or restocks:
+            log(
+                "WARNING",
+                "claims left unsent were sent again",
+                orders=len(resent),
+                order_ids=resent[:20],
+                restocks=restocks,
+            )
         if refused:
-            log("ERROR", "unfinished orders not taken by the queue; the next sweep tries again", count=len(refused))
-        return result
-
-    def _due(self, partition: str, status: str, now: datetime) -> list[dict[str, Any]]:
-        """The claims to send again now: every one still inside the queue's deduplication window (a resend of a
-        message that did reach the queue is dropped there), and older ones once per `resend_every`."""
-        claims = self._store.stuck_claims(partition, stamp(now - self._stuck_after), self._limit)
-        window_start = stamp(now - self.DEDUP_WINDOW)
-        due = []
-        for record in claims:
-            if str(record.get("received_at", "")) >= window_start:
-                due.append(record)
-                continue
-            key = {"PK": {"S": str(record["PK"])}, "SK": {"S": str(record["SK"])}}
-            if self._store.mark_resent(key, status, stamp(now), stamp(now - self._resend_every), self._max_resends):
-                log("WARNING", "claim unfinished past the deduplication window; sent again", claim=record["PK"])
-                due.append(record)
-        return due
+            log("ERROR", "unsent orders refused by the queue; the next sweep tries again", count=len(refused))
+        return SweepResult(orders=len(resent), restocks=restocks)

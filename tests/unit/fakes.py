@@ -87,6 +87,7 @@ class FakeStore:
             "order_status": RECEIVED,
             "message": encode_order(order),
             "body_hash": fingerprint(order),
+            "unsent": True,  # in GSI1's UNSENT#order partition until mark_sent
             "source": source,
             "order_date": order.order_date,
             "received_at": now,
@@ -207,27 +208,22 @@ class FakeStore:
     def stuck_claims(self, partition: str, received_before: str, limit: int) -> list[dict[str, Any]]:
         self.calls.append(f"stuck_claims {partition}")
         if partition == CLAIMED_ORDERS:
-            records = [r for r in self.orders.values() if r["order_status"] == RECEIVED]
+            records = [r for r in self.orders.values() if r.get("unsent") and r["order_status"] == RECEIVED]
         else:
-            records = [r for r in self.restocks.values() if r.get("restock_status") == RESTOCK_RECEIVED]
+            records = [r for r in self.restocks.values() if r.get("unsent")]
         found = sorted((r for r in records if r["received_at"] < received_before), key=lambda r: r["received_at"])
         return copy.deepcopy(found[:limit])
 
-    def mark_resent(self, key: dict[str, Any], status: str, now: str, resent_before: str, max_resends: int) -> bool:
-        pk = key["PK"]["S"]
-        record = self.orders.get(pk.removeprefix("ORDER#")) if pk.startswith("ORDER#") else None
-        if record is None:
-            record = self.restocks.get(pk.removeprefix("RESTOCK#"))
-        status_name = "order_status" if pk.startswith("ORDER#") else "restock_status"
-        if record is None or record.get(status_name) != status:
-            return False
-        if "resent_at" in record and record["resent_at"] > resent_before:
-            return False
-        if int(record.get("resends", 0)) >= max_resends:
-            return False
-        record["resent_at"] = now
-        record["resends"] = Decimal(int(record.get("resends", 0)) + 1)
-        return True
+    def mark_sent(self, order_ids: list[str]) -> None:
+        self.calls.append(f"mark_sent {','.join(order_ids)}")
+        for order_id in order_ids:
+            record = self.orders.get(order_id)
+            if record is not None and record.get("unsent"):
+                del record["unsent"], record["message"]
+
+    def mark_restock_sent(self, restock_id: str) -> None:
+        self.calls.append(f"mark_restock_sent {restock_id}")
+        self.restocks.get(restock_id, {}).pop("unsent", None)
 
     # -- restocks ---------------------------------------------------------------------------------
     def claim_restock(self, restock: Restock, source: str) -> None:
@@ -245,6 +241,7 @@ class FakeStore:
             "restock_status": RESTOCK_RECEIVED,
             "source": source,
             "received_at": self.now(),
+            "unsent": True,
         }
 
     def release_restock_claim(self, restock_id: str, source: str) -> None:
@@ -262,7 +259,8 @@ class FakeStore:
         if marker is not None and marker.get("restock_status") != RESTOCK_RECEIVED:
             return False
         now = self.now()
-        self.restocks.setdefault(restock.restock_id, {}).update(
+        self.restocks.setdefault(restock.restock_id, {}).pop("unsent", None)  # applied: out of the sweeper's sight
+        self.restocks[restock.restock_id].update(
             restock_status=RESTOCK_APPLIED,
             applied_at=now,
             product_id=restock.product_id,

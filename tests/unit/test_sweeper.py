@@ -35,6 +35,7 @@ def claimed_and_died(store: FakeStore, text: str) -> None:
 
 
 def sweeper(store: FakeStore, at_seconds: float, **options: float) -> tuple[Sweeper, FakeQueue, FakeRestockQueue]:
+    """A sweeper whose clock reads START + at_seconds."""
     orders, restocks = FakeQueue(), FakeRestockQueue()
     clock = START + timedelta(seconds=at_seconds)
     return Sweeper(store, orders, restocks, clock=lambda: clock, **options), orders, restocks  # type: ignore[arg-type]
@@ -73,33 +74,33 @@ def test_a_processed_order_is_never_sent_again(store: FakeStore, lab_text: str) 
     assert sweep.sweep().orders == 0
 
 
-def test_within_the_deduplication_window_every_sweep_sends_again_for_free(store: FakeStore, lab_text: str) -> None:
-    # The FIFO queue drops a repeated deduplication id for five minutes: a claim whose message is simply still
-    # queued costs a SendMessage, no write
+def test_a_claim_whose_send_was_recorded_is_never_swept(store: FakeStore, lab_text: str) -> None:
+    # A backlog of sent messages waiting in the queue must not be sent again, however long it waits
+    OrderIntake(validator, store, FakeQueue()).submit(lab_text)
+
+    sweep, orders, _ = sweeper(store, at_seconds=3600)
+
+    assert sweep.sweep().orders == 0
+    assert orders.sent == []
+
+
+def test_a_swept_claim_is_marked_sent_so_the_next_sweep_leaves_it(store: FakeStore, lab_text: str) -> None:
     claimed_and_died(store, lab_text)
 
-    for at in (30, 50, 70):
-        sweep, orders, _ = sweeper(store, at_seconds=at)
-        assert sweep.sweep().orders == 1
-    assert "resends" not in store.orders["ORD-20231001-0001"]
+    first, _, _ = sweeper(store, at_seconds=60)
+    second, orders, _ = sweeper(store, at_seconds=120)
+
+    assert first.sweep().orders == 1
+    assert second.sweep().orders == 0 and orders.sent == []
+    assert store.orders["ORD-20231001-0001"]["order_status"] == RECEIVED, "still waiting for the processor"
 
 
-def test_past_the_window_a_claim_is_sent_once_per_period_and_at_most_max_resends_times(
-    store: FakeStore, lab_text: str
-) -> None:
-    # Given an order still Recebido long after its claim (its message keeps dead-lettering, say)
-    claimed_and_died(store, lab_text)
-    sent = []
+def test_the_api_records_its_send(store: FakeStore, lab_text: str) -> None:
+    calls: list[str] = []
+    store.calls = calls
+    OrderIntake(validator, store, FakeQueue()).submit(lab_text)
 
-    # When the sweeper runs every minute for half an hour
-    for minute in range(10, 40):
-        sweep, orders, _ = sweeper(store, at_seconds=minute * 60, resend_every=300, max_resends=3)
-        sweep.sweep()
-        sent += [minute] * len(orders.sent)
-
-    # Then it was sent again every five minutes, three times, then left for an operator (`make dlq`)
-    assert sent == [10, 15, 20]
-    assert store.orders["ORD-20231001-0001"]["order_status"] == RECEIVED
+    assert calls == ["claim ORD-20231001-0001", "mark_sent ORD-20231001-0001"]
 
 
 def test_a_restock_claimed_and_never_sent_is_sent_again(store: FakeStore) -> None:
