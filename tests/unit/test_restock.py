@@ -709,9 +709,9 @@ def test_waiting_items_the_index_does_not_show_yet_end_in_retry_later_then_a_red
 
 
 def test_a_failed_publish_leaves_the_notice_for_the_next_delivery(shop: Shop) -> None:
-    # Given a release whose order-released message fails to publish
+    # Given a release whose order-released message fails to publish, as the release goes and again at its end
     order_id = shop.waiting("ORD-X", [(P, 2)])
-    shop.notifier.released_failures = [ConnectionError("SNS unreachable")]
+    shop.notifier.released_failures = [ConnectionError("SNS unreachable"), ConnectionError("SNS unreachable")]
     with pytest.raises(ConnectionError):
         shop.restock(P, 2, "R-1")
     assert shop.status(order_id) == NEW_ORDER

@@ -76,6 +76,30 @@ def test_a_restock_releases_ten_thousand_waiting_orders_and_its_record_stays_sma
     assert store.released_by("R-BIG") == order_ids
 
 
+def test_a_long_release_tells_its_orders_as_it_goes_not_all_at_its_end(lab: dict[str, Any]) -> None:
+    # Given 250 waiting orders, and a count of the messages already out at each reservation
+    store = FakeStore({P: 0})
+    order_ids = waiting_orders(store, lab, 250)
+    notifier = FakeNotifier()
+    release = StockRelease(store, notifier, PENDING_TOPIC, sleep=lambda _: None, releases=FakeRestockQueue())
+    told_before: list[int] = []
+    reserve = store.reserve_pending
+
+    def counting(item: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
+        told_before.append(len(notifier.released))
+        return reserve(item, order, restock_id)
+
+    store.reserve_pending = counting  # type: ignore[method-assign]
+
+    # When a restock serves them all
+    release.apply(Restock("R-1", P, 250))
+
+    # Then each round of the queue (100 items) was told before the next began: the messages of a release of
+    # thousands never wait for its end, where the time kept back would not cover them
+    assert (told_before[100], told_before[200]) == (100, 200)
+    assert [notice["order_id"] for _, notice in notifier.released] == order_ids
+
+
 # ================================================================ GET /restocks/{id}, page by page
 @pytest.fixture
 def api(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> Any:
