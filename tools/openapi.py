@@ -46,6 +46,7 @@ RESTOCK_CONFLICT = "Idempotency-Key já usada por uma reposição de outro produ
 RESTOCK_UNSUPPORTED_MEDIA = "Envie a reposição com Content-Type: application/json."
 RESTOCK_NOT_FOUND = "Reposição não encontrada."
 NOT_UTF8 = "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."
+RESTOCK_BAD_CURSOR = "Parâmetro after inválido: use o valor de next da página anterior."
 
 ORDER_STATUSES = ["Recebido", "Novo Pedido", "Produto Pendente"]
 ITEM_STATUSES = ["Recebido", "Reservado", "Pendente"]
@@ -57,6 +58,7 @@ ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9
 # The limits of functions/orders/restock.py (a unit test checks they are the same).
 MAX_RESTOCK_QUANTITY = 1_000_000
 MAX_RESTOCK_BYTES = 4 * 1024
+RELEASED_PAGE = 1_000
 
 # One story for the examples: the lab's order waited for PRD-2002 until this restock served it.
 RESTOCK_EXAMPLE = {"restock_id": "NF-2024-000123", "product_id": "PRD-2002", "quantity": 50}
@@ -401,9 +403,24 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                     "summary": "A restock's status and the orders it served",
                     "description": (
                         "After a 202 it never answers 404: it shows Recebida until applied, then Aplicada; "
-                        "released_at is set when the release of the product's waiting items has run to its end."
+                        "released_at is set when the release of the product's waiting items has run to its end. "
+                        f"released_count counts the orders it served; released_orders lists up to {RELEASED_PAGE:,} "
+                        "of them, oldest in the queue first, and `next`, when not null, is the `after` that asks "
+                        "for the page after this one."
                     ),
-                    "parameters": [_id_parameter("restock_id", "restock")],
+                    "parameters": [
+                        _id_parameter("restock_id", "restock"),
+                        {
+                            "name": "after",
+                            "in": "query",
+                            "required": False,
+                            "description": (
+                                "The `next` of the page before, as it was answered (an opaque, URL-safe text); "
+                                "absent for the first page. Anything else is refused (400)."
+                            ),
+                            "schema": {"type": "string"},
+                        },
+                    ],
                     "responses": {
                         "200": _json(
                             "The restock.",
@@ -414,9 +431,12 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                                 "received_at": RESTOCKED_AT,
                                 "applied_at": APPLIED_AT,
                                 "released_at": RESTOCK_RELEASED_AT,
+                                "released_count": 1,
                                 "released_orders": [example["order_id"]],
+                                "next": None,
                             },
                         ),
+                        "400": _json("An `after` that is not the `next` of a page.", _message(RESTOCK_BAD_CURSOR)),
                         "404": _json("Unknown restock.", _message(RESTOCK_NOT_FOUND)),
                         **_gateway_responses(routed_by_id=True),
                     },
@@ -548,7 +568,9 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                         "received_at",
                         "applied_at",
                         "released_at",
+                        "released_count",
                         "released_orders",
+                        "next",
                     ],
                     "properties": {
                         "restock_id": {"type": "string"},
@@ -564,10 +586,23 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                             **TIMESTAMP,
                             "description": "ISO 8601, UTC: when the release of the waiting items ended; null before.",
                         },
+                        "released_count": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "How many orders had a waiting item reserved by this restock.",
+                        },
                         "released_orders": {
                             "type": "array",
-                            "description": "The orders whose waiting items this restock reserved, oldest first.",
+                            "description": (
+                                "One page of the orders whose waiting items this restock reserved, oldest in the "
+                                f"queue first; at most {RELEASED_PAGE:,}."
+                            ),
                             "items": {"type": "string"},
+                        },
+                        "next": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "Pass as `?after=` for the next page; null on the last page.",
                         },
                     },
                 },

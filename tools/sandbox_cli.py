@@ -479,10 +479,10 @@ def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: 
             time.sleep(0.3)
 
 
-def _released_table(http: requests.Session, api: str, order_ids: list[str]) -> Table:
+def _released_table(http: requests.Session, api: str, order_ids: list[str], total: int) -> Table:
     """The orders whose pending item the restock reserved, and their status now (one may still wait for another
     product)."""
-    table = Table(title=f"released orders ({len(order_ids)})", title_justify="left")
+    table = Table(title=f"released orders ({total})", title_justify="left")
     table.add_column("order_id", no_wrap=True)
     table.add_column("order_status")
     for order_id in order_ids[:RELEASED_SHOWN]:
@@ -533,13 +533,15 @@ def restock_command(
     if product.status_code != 200:
         fail(f"GET /products/{product_id} answered {product.status_code}: {product.text[:300]}")
     out.print(_stock_table([product.json()], limit=1))
+    # The first page of the released orders is enough to show; released_count is how many there are in all.
     released = [str(order_id) for order_id in restock.get("released_orders") or []]
+    total = int(restock.get("released_count", len(released)))
     if not released:
         out.print(Text("released orders: none (nobody waiting, or the oldest waiting item needs more)", style="dim"))
         return
-    out.print(_released_table(http, sandbox.api, released))
-    if len(released) > RELEASED_SHOWN:
-        out.print(Text(f"{RELEASED_SHOWN} of {len(released)} released orders shown", style="dim"))
+    out.print(_released_table(http, sandbox.api, released, total))
+    if total > RELEASED_SHOWN:
+        out.print(Text(f"{RELEASED_SHOWN} of {total} released orders shown", style="dim"))
     out.print(Text(f"follow one: sandbox watch {released[0]}", style="dim"))
 
 

@@ -13,7 +13,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.model import OrderRejected
-from orders.restock import RestockRejected, is_valid_id
+from orders.restock import RestockRejected, cursor_position, is_valid_id, page_cursor
 from orders.validation import OrderValidator
 from service.adapters import DuplicateOrder, OrderQueue, OrderStore, RestockQueue
 from service.config import ApiSettings
@@ -192,10 +192,20 @@ def post_restock(event: dict[str, Any], product_id: str) -> dict[str, Any]:
     )
 
 
-def get_restock(restock_id: str) -> dict[str, Any]:
+def get_restock(restock_id: str, query: dict[str, Any]) -> dict[str, Any]:
+    """The restock, how many orders it served, and one page of them; `?after=<next>` asks for the page after."""
+    after = query.get("after")
+    position = None if after is None else cursor_position(str(after))
+    if after is not None and position is None:
+        return _response(400, {"message": "Parâmetro after inválido: use o valor de next da página anterior."})
     record = _store.get_restock(restock_id) if _possible_id(restock_id) else None
     if record is None:
         return _response(404, {"message": "Reposição não encontrada."})
+    orders, last = _store.released_orders(restock_id, position)
+    # A restock released before the orders had items of their own kept them in its record: they come first.
+    earlier = [str(order_id) for order_id in record.get("released_orders", [])]
+    if position is None:
+        orders = earlier + orders
     return _response(
         200,
         {
@@ -206,7 +216,9 @@ def get_restock(restock_id: str) -> dict[str, Any]:
             "received_at": record.get("received_at"),
             "applied_at": record.get("applied_at"),
             "released_at": record.get("released_at"),
-            "released_orders": record.get("released_orders", []),
+            "released_count": int(record.get("released_count", 0)) + len(earlier),
+            "released_orders": orders,
+            "next": None if last is None else page_cursor(last),
         },
     )
 
@@ -224,5 +236,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if method == "POST" and resource == "/products/{product_id}/restock":
         return post_restock(event, params.get("product_id", ""))
     if method == "GET" and resource == "/restocks/{restock_id}":
-        return get_restock(params.get("restock_id", ""))
+        return get_restock(params.get("restock_id", ""), event.get("queryStringParameters") or {})
     return _response(404, {"message": "Rota não encontrada."})

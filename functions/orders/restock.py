@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +20,12 @@ MAX_RESTOCK_LINES = 1_000  # per file: each line is claimed and queued on its ow
 MAX_RESTOCK_QUANTITY = 1_000_000
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ID_RULE = "deve ter de 1 a 64 caracteres entre A-Z, a-z, 0-9, _ e -"
+
+# Orders listed per page of GET /restocks/{id}: a page stays far below API Gateway's and DynamoDB's limits (each id is
+# at most 64 characters), while a big release is read in a few requests.
+RELEASED_PAGE = 1_000
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_POSITION = re.compile(r"[0-9A-Za-z:.+_-]{1,64}#[A-Za-z0-9_-]{1,64}")
 
 RESTOCK_RECEIVED = "Recebida"
 RESTOCK_APPLIED = "Aplicada"
@@ -128,3 +136,19 @@ def release_reason(restock_id: str | None) -> str:
     if restock_id is None:
         return "fila do produto reavaliada com estoque disponível: todos os itens reservados"
     return f"estoque reposto (reposição {restock_id}): todos os itens reservados"
+
+
+def page_cursor(position: str) -> str:
+    """The opaque, URL-safe `next` cursor of a page that ends at this queue position."""
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def cursor_position(cursor: str) -> str | None:
+    """The queue position a `next` cursor stands for, or None when the text is not such a cursor."""
+    if not _CURSOR.fullmatch(cursor):
+        return None
+    try:
+        position = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return position if _POSITION.fullmatch(position) else None

@@ -17,6 +17,7 @@ from orders.masking import mask_document, mask_text
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
 from orders.restock import (
+    RELEASED_PAGE,
     RESTOCK_APPLIED,
     RESTOCK_RECEIVED,
     PendingItem,
@@ -132,6 +133,8 @@ CLAIMED_ORDERS = "UNSENT#order"
 CLAIMED_RESTOCKS = "UNSENT#restock"
 _SENT = "SET GSI1PK = :received REMOVE message"  # an order's message is in the queue: out of the sweeper's sight
 _UNSENT = "GSI1PK = :unsent"
+# The orders a restock served, one item each in the restock's partition, sorted by their queue position.
+_RELEASED = "RELEASED#"
 
 
 def _received_reason(source: str) -> str:
@@ -623,8 +626,36 @@ class OrderStore:
         return True
 
     def get_restock(self, restock_id: str) -> dict[str, Any] | None:
+        """The restock record: its status and `released_count`, not the orders it served (see released_orders)."""
         item = self._get(_restock_key(restock_id))
         return _plain(item) if item else None
+
+    def released_orders(
+        self, restock_id: str, after: str | None = None, limit: int = RELEASED_PAGE
+    ) -> tuple[list[str], str | None]:
+        """One page of the orders a restock served, in queue order, starting after the queue position `after`;
+        and the position the next page starts after (None on the last page)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :released)",
+            "ExpressionAttributeValues": {":pk": {"S": f"RESTOCK#{restock_id}"}, ":released": {"S": _RELEASED}},
+            "ProjectionExpression": "SK, order_id",
+            "ConsistentRead": True,
+            "Limit": limit + 1,  # one more than the page: whether a next page exists, without an empty last one
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = {"PK": {"S": f"RESTOCK#{restock_id}"}, "SK": {"S": f"{_RELEASED}{after}"}}
+        found: list[dict[str, Any]] = []
+        while len(found) <= limit:
+            response = self._db.query(**request)
+            found += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            request["Limit"] = limit + 1 - len(found)
+        page = found[:limit]
+        more = len(found) > limit
+        return [item["order_id"]["S"] for item in page], page[-1]["SK"]["S"].removeprefix(_RELEASED) if more else None
 
     def mark_restock_released(self, restock_id: str) -> None:
         """Record that the restock's release ran to its end (the orders it served are recorded as it goes)."""
@@ -662,8 +693,8 @@ class OrderStore:
 
     def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
         """Reserve one pending item for a restock in one transaction: the product's stock, the item's marker, the
-        order, and the restock's list of released orders. Return True when it was the order's last pending item
-        (the order is then `Novo Pedido`).
+        order, and the restock's count and record of the order it served. Return True when it was the order's last
+        pending item (the order is then `Novo Pedido`).
 
         Raises StockChanged (not enough `available` any more), ItemGone (already reserved) or OrderChanged
         (the order moved since it was read: read it again)."""
@@ -738,19 +769,28 @@ class OrderStore:
         ]
         if restock_id is not None:
             # Recorded with the reservation itself, so a restock interrupted and delivered again lists every order
-            # it served, once.
-            writes.append(
+            # it served, once. Each order is an item of its own in the restock's partition and the restock record
+            # only counts them: a list in the record would grow with every order until DynamoDB's 400 KB item limit
+            # refused the reservation, and every write of it would cost more than the one before.
+            released = {
+                "PK": f"RESTOCK#{restock_id}",
+                "SK": f"{_RELEASED}{item.queued_at}",
+                "entity": "released_order",
+                "order_id": item.order_id,
+                "quantity": item.quantity,
+                "released_at": now,
+            }
+            writes += [
                 {
                     "Update": {
                         "TableName": self._table,
                         "Key": _restock_key(restock_id),
-                        "UpdateExpression": (
-                            "SET released_orders = list_append(if_not_exists(released_orders, :none), :o)"
-                        ),
-                        "ExpressionAttributeValues": {":none": {"L": []}, ":o": {"L": [{"S": item.order_id}]}},
+                        "UpdateExpression": "ADD released_count :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
                     }
-                }
-            )
+                },
+                {"Put": {"TableName": self._table, "Item": _item(released)}},
+            ]
         if last:
             # The outbox: the order-released message is published after the commit, from this record, so a
             # failed publish is retried by the next release of the product instead of being lost.
@@ -787,14 +827,21 @@ class OrderStore:
         return last
 
     def release_notices(self, product_id: str) -> list[dict[str, Any]]:
-        """Orders completed by releases of this product whose message is not yet published."""
-        response = self._db.query(
-            TableName=self._table,
-            KeyConditionExpression="PK = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"RELEASED#{product_id}"}},
-            ConsistentRead=True,
-        )
-        return [_plain(item) for item in response.get("Items", [])]
+        """Orders completed by releases of this product whose message is not yet published (every page: a long
+        release leaves thousands, more than the 1 MB one Query returns)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"RELEASED#{product_id}"}},
+            "ConsistentRead": True,
+        }
+        notices: list[dict[str, Any]] = []
+        while True:
+            response = self._db.query(**request)
+            notices += [_plain(item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return notices
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def clear_release_notice(self, product_id: str, order_id: str) -> None:
         self._db.delete_item(

@@ -542,6 +542,10 @@ class StockRelease:
                     continue
                 served.append(item)
                 progressed = True
+            if progressed:
+                # Told as the release goes, a round (at most 100 orders) at a time: left to the end, the messages of a
+                # release of thousands would not fit the time kept back, and the function would time out.
+                self.publish_releases(product_id)
             idle = 0 if progressed else idle + 1
             if idle >= self._attempts:
                 # On AWS a GSI lags its table for a moment: `waiting` counts items the index does not show yet.

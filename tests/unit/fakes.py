@@ -14,7 +14,15 @@ from typing import Any
 from orders.codec import encode_order, fingerprint
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
-from orders.restock import RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position, release_reason
+from orders.restock import (
+    RELEASED_PAGE,
+    RESTOCK_APPLIED,
+    RESTOCK_RECEIVED,
+    PendingItem,
+    Restock,
+    queue_position,
+    release_reason,
+)
 from orders.stock import PendingNotice, StockDecision
 from service.adapters import (
     CLAIMED_ORDERS,
@@ -24,10 +32,26 @@ from service.adapters import (
     ItemGone,
     OrderChanged,
     StockChanged,
+    StoreBusy,
     _received_reason,
 )
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB refuses to write a bigger item (ValidationException)
+
+
+def item_size(value: Any) -> int:
+    """The size DynamoDB counts for a record or value (names and values in UTF-8; a number about a byte per two
+    digits; 3 bytes and 1 per element for a list or map), near enough to tell when a record outgrows 400 KB."""
+    if isinstance(value, dict):
+        return 3 + sum(len(str(name).encode()) + 1 + item_size(v) for name, v in value.items())
+    if isinstance(value, list | tuple):
+        return 3 + sum(1 + item_size(v) for v in value)
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | Decimal):
+        return 1 + (len(str(value)) + 1) // 2
+    return len(str(value).encode())
 
 
 @dataclass(frozen=True)
@@ -41,8 +65,9 @@ class FakeStore:
     """The single table in dicts, with the conditions the real transactions enforce.
 
     A product exists once it is in `stock` (its `available`), `reserved` or `waiting`; `pending` holds the pending
-    item markers (what GSI1 `PENDING#<product>` shows), `restocks` the restock markers and `notices` the outbox of
-    order-released messages. Numbers in the records are Decimal, as DynamoDB returns them.
+    item markers (what GSI1 `PENDING#<product>` shows), `restocks` the restock markers, `released` the orders each
+    restock served (an item each, by queue position) and `notices` the outbox of order-released messages. Like the
+    table, it refuses a restock record over 400 KB. Numbers in the records are Decimal, as DynamoDB returns them.
     """
 
     def __init__(self, stock: dict[str, int] | None = None, calls: list[str] | None = None) -> None:
@@ -52,6 +77,7 @@ class FakeStore:
         self.waiting: dict[str, int] = {}
         self.pending: dict[tuple[str, str], PendingItem] = {}  # (order_id, product_id) -> the waiting item
         self.restocks: dict[str, dict[str, Any]] = {}
+        self.released: dict[str, dict[str, str]] = {}  # restock_id -> {queue position: order_id}
         self.notices: dict[tuple[str, str], dict[str, Any]] = {}  # (product_id, order_id) -> the outbox record
         self.files: dict[str, tuple[FileReport, str]] = {}
         self.parts: dict[str, dict[int, dict[str, Any]]] = {}  # file_id -> the chunks kept, by their first entry
@@ -274,11 +300,21 @@ class FakeStore:
     def get_restock(self, restock_id: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.restocks.get(restock_id))
 
+    def released_orders(
+        self, restock_id: str, after: str | None = None, limit: int = RELEASED_PAGE
+    ) -> tuple[list[str], str | None]:
+        served = sorted((self.released.get(restock_id) or {}).items())
+        rest = [(position, order_id) for position, order_id in served if after is None or position > after]
+        page = rest[:limit]
+        return [order_id for _, order_id in page], page[-1][0] if len(rest) > limit else None
+
+    def released_by(self, restock_id: str) -> list[str]:
+        """Every order the restock served, in queue order."""
+        return [order_id for _, order_id in sorted((self.released.get(restock_id) or {}).items())]
+
     def mark_restock_released(self, restock_id: str) -> None:
-        # An update: it sets released_at, creating the record if need be; released_orders grew with each reservation.
-        record = self.restocks.setdefault(restock_id, {})
-        record.update(released_at=self.now())
-        record.setdefault("released_orders", [])
+        # An update: it sets released_at, creating the record if need be.
+        self.restocks.setdefault(restock_id, {}).update(released_at=self.now())
 
     def pending_queue(self, product_id: str, limit: int = 100) -> list[PendingItem]:
         self.queue_reads += 1
@@ -319,15 +355,19 @@ class FakeStore:
             )
         ):
             raise OrderChanged(item.order_id)
+        if restock_id is not None:
+            restock = {**self.restocks.get(restock_id, {})}
+            restock["released_count"] = Decimal(restock.get("released_count", 0)) + 1
+            if item_size(restock) > MAX_ITEM_BYTES:  # the whole transaction is cancelled with ValidationError
+                raise StoreBusy("transaction cancelled: ['None', 'None', 'None', 'ValidationError']")
+            self.restocks[restock_id] = restock
+            self.released.setdefault(restock_id, {})[item.queued_at] = item.order_id
         self.stock[pid] -= item.quantity
         self.reserved[pid] = self.reserved.get(pid, 0) + item.quantity
         self.waiting[pid] = self.waiting.get(pid, 0) - 1
         del self.pending[(item.order_id, pid)]
         current["items"][index]["item_status"] = RESERVED
         current["pending_count"] = Decimal(left - 1)
-        if restock_id is not None:
-            restock = self.restocks.setdefault(restock_id, {})
-            restock["released_orders"] = [*restock.get("released_orders", []), item.order_id]
         reason = release_reason(restock_id)
         last = left <= 1
         if last:

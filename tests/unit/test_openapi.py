@@ -224,7 +224,7 @@ def test_the_document_has_the_shape_of_openapi_3_0(committed: dict[str, Any]) ->
         templated = set(re.findall(r"{([^}]+)}", path))
         assert templated == set(_parameters(operation, "path")), f"{method} {path}"
         assert all(p["required"] is True for p in _parameters(operation, "path").values())
-        assert {p["in"] for p in operation.get("parameters", [])} <= {"path", "header"}, f"{method} {path}"
+        assert {p["in"] for p in operation.get("parameters", [])} <= {"path", "query", "header"}, f"{method} {path}"
         assert set(operation["tags"]) <= {tag["name"] for tag in committed["tags"]}, f"{method} {path}"
         assert operation["responses"], f"{method} {path}"
         for status, response in operation["responses"].items():
@@ -307,8 +307,8 @@ def test_the_documented_parameters_are_the_templates_request_parameters(
     routes = _template_routes(resources)
     for path, method, operation in _operations(committed):
         declared = {
-            f"method.request.{where}.{name}": parameter["required"]
-            for where in ("path", "header")
+            f"method.request.{'querystring' if where == 'query' else where}.{name}": parameter["required"]
+            for where in ("path", "query", "header")
             for name, parameter in _parameters(operation, where).items()
         }
         # A method without RequestParameters (POST /orders) has no parameter to declare.
@@ -335,7 +335,7 @@ def test_the_documented_status_codes_are_those_the_api_answers(committed: dict[s
         "GET /orders/{order_id}": {"200", "404", "403", "429"},
         "GET /products/{product_id}": {"200", "404", "403", "429"},
         "POST /products/{product_id}/restock": {"202", "400", "409", "415", "503", "403", "429"},
-        "GET /restocks/{restock_id}": {"200", "404", "403", "429"},
+        "GET /restocks/{restock_id}": {"200", "400", "404", "403", "429"},
     }
     # Every status the route's function can answer is documented, and every other documented one is the gateway's.
     dispatch = _dispatch()
@@ -371,9 +371,10 @@ def test_the_documented_messages_are_the_handlers_own_words() -> None:
 
 
 def test_the_documented_restock_rules_are_the_validators(committed: dict[str, Any]) -> None:
-    assert (openapi.MAX_RESTOCK_QUANTITY, openapi.MAX_RESTOCK_BYTES) == (
+    assert (openapi.MAX_RESTOCK_QUANTITY, openapi.MAX_RESTOCK_BYTES, openapi.RELEASED_PAGE) == (
         restock.MAX_RESTOCK_QUANTITY,
         restock.MAX_RESTOCK_BYTES,
+        restock.RELEASED_PAGE,
     )
     quantity = fastjsonschema.compile(_json_schema(committed["components"]["schemas"]["Restock"], committed))
     for value in (0, 1, restock.MAX_RESTOCK_QUANTITY, restock.MAX_RESTOCK_QUANTITY + 1, -1, "10", True, 1.5):
