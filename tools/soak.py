@@ -529,6 +529,10 @@ def _soak(
     }
     longest_received = max(books.longest_received.values(), default=0.0)
     if monkey is not None:
+        # A worker killed between the publish and its clean-up repeats the message (told at least once, see
+        # docs/RELIABILITY.md): under chaos a repeat is counted in the summary, not failed
+        del checks["one order_released message per order released"]
+        checks["an order_released message for every order released"] = set(released_notices) == released
         checks["every request answered (5xx and dropped connections retried)"] = not books.given_up
         checks[f"no order Recebido longer than {RECOVERY_SECONDS} s"] = longest_received <= RECOVERY_SECONDS
     summary = {
@@ -553,6 +557,7 @@ def _soak(
             for p in products
         },
         "seconds_to_all_final": round(processed_at, 1),
+        "repeated_released_messages": len(released_notices) - len(set(released_notices)),
         "retried_requests": books.retried_requests,
         "given_up_requests": len(books.given_up),
         "dead_letters_not_poison": stray_dead,
