@@ -57,8 +57,10 @@ FINAL = {"Novo Pedido", "Produto Pendente"}
 # How long an order may stay `Recebido` when workers are killed under it (docs/RELIABILITY.md, "Chaos").
 RECOVERY_SECONDS = 120
 CHAOS_INTERVAL = 2.0
-# A client's patience with a 5xx or a dropped connection: this many attempts, the waits doubling from the first.
-ATTEMPTS, FIRST_BACKOFF = 5, 0.5
+# A client's patience with a 5xx or a dropped connection: this many attempts, the waits doubling from the first
+# (0.5 s to 16 s, about 30 s in all). It outlasts a MiniStack failure storm: a worker that dies while it starts
+# makes MiniStack kill every worker of that function, in-flight invocations included (docs/RELIABILITY.md, "Chaos").
+ATTEMPTS, FIRST_BACKOFF = 7, 0.5
 
 
 @dataclass
@@ -568,6 +570,7 @@ def _soak(
         "repeated_released_messages": len(released_notices) - len(set(released_notices)),
         "retried_requests": books.retried_requests,
         "given_up_requests": len(books.given_up),
+        "given_up": sorted(books.given_up),
         "dead_letters_not_poison": stray_dead,
         "recovery_limit_seconds": RECOVERY_SECONDS,
         "longest_recebido_seconds": round(longest_received, 1),
