@@ -58,8 +58,8 @@ FINAL = {"Novo Pedido", "Produto Pendente"}
 RECOVERY_SECONDS = 120
 CHAOS_INTERVAL = 2.0
 # A client's patience with a 5xx or a dropped connection: this many attempts, the waits doubling from the first
-# (0.5 s to 16 s, about 30 s in all). It outlasts a MiniStack failure storm: a worker that dies while it starts
-# makes MiniStack kill every worker of that function, in-flight invocations included (docs/RELIABILITY.md, "Chaos").
+# (0.5 s to 16 s, about 30 s in all): longer than a short MiniStack failure storm, not than a long one (a worker that
+# dies while it starts makes MiniStack kill every worker of that function; docs/RELIABILITY.md, "Chaos").
 ATTEMPTS, FIRST_BACKOFF = 7, 0.5
 
 
