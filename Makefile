@@ -98,8 +98,8 @@ redrive: $(STAMP) ## move dead-lettered messages back to their source queues (af
 bench: $(STAMP) ## benchmark against minimal floors: N orders (2000) by C clients (16), a FILE_N-order file (10000)
 	$(PY) tools/bench.py --n $(or $(N),2000) --clients $(or $(C),16) --file-n $(or $(FILE_N),10000) $(BENCH_ARGS)
 
-soak: $(STAMP) ## soak the sandbox with N orders (default 2000) plus bad input, then check the books balance
-	$(PY) tools/soak.py -n $(or $(N),2000)
+soak: $(STAMP) ## soak with N orders (2000) plus bad input, check the books balance; CHAOS=1 kills Lambda workers throughout
+	$(PY) tools/soak.py -n $(or $(N),2000) $(if $(filter 1,$(CHAOS)),--chaos $(if $(CHAOS_INTERVAL),--chaos-interval $(CHAOS_INTERVAL)))
 
 deploy-aws: $(STAMP) ## deploy to real AWS: STACK=name REGION=region [EMAIL=addr] [ARGS=--dry-run]
 	@$(AWS_REAL) $(PY) tools/aws_deploy.py deploy $(AWS_TARGET) $(if $(EMAIL),--notification-email $(EMAIL)) $(ARGS)

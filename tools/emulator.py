@@ -47,7 +47,8 @@ def answering(url: str | None = None, timeout: float = 1.0) -> bool:
     return False
 
 
-def _our_pid() -> int | None:
+def our_pid() -> int | None:
+    """The pid (and process group) of the MiniStack this checkout started, while it lives; None otherwise."""
     try:
         pid = int(PID_FILE.read_text().strip())
     except (OSError, ValueError):
@@ -60,8 +61,8 @@ def _our_pid() -> int | None:
 
 
 def start(persist: bool) -> int:
-    if _our_pid() is not None and answering():
-        print(f"MiniStack already running at {endpoint()} (pid {_our_pid()})")
+    if our_pid() is not None and answering():
+        print(f"MiniStack already running at {endpoint()} (pid {our_pid()})")
         return 0
     if answering():
         print(f"An emulator already answers at {endpoint()}; using it (not started by this project)")
@@ -148,7 +149,7 @@ def pause_consumers(timeout: float = 60) -> None:
 
 
 def stop() -> int:
-    pid = _our_pid()
+    pid = our_pid()
     if pid is None:
         PID_FILE.unlink(missing_ok=True)
         shutil.rmtree(TMP_DIR, ignore_errors=True)  # left by a MiniStack that died on its own
@@ -184,7 +185,7 @@ def main() -> int:
     if args.command == "wait":
         return wait(timeout=30)
     running = answering()
-    print(f"{endpoint()}: {'answering' if running else 'not answering'}; our pid: {_our_pid()}")
+    print(f"{endpoint()}: {'answering' if running else 'not answering'}; our pid: {our_pid()}")
     return 0 if running else 1
 
 

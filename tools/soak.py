@@ -12,7 +12,14 @@ Idempotency-Key, and in a restock file with a bad line). At the end it checks, a
   - no stock sits beside a waiting item it could serve (the oldest waiting item does not fit), and `waiting`
     counts the items Pendente;
   - notifications = orders that waited + files with rejections (+ one dead-letter notice per poison message),
-    and one order_released message per order released by a restock.
+    and one order_released message per order released by a restock;
+  - nothing of this run is in a dead-letter queue but the poison messages.
+
+`make soak CHAOS=1` also runs the chaos monkey (tools/chaos.py): from the first message until the restocks are
+released it SIGKILLs a random Lambda worker of the stack every CHAOS_INTERVAL seconds. The HTTP clients then do
+what real ones do with a 5xx or a dropped connection: send the same body again, with back-off. On top of the checks
+above, no order may stay `Recebido` longer than RECOVERY_SECONDS (sampled every second), and the summary counts
+the kills per function.
 Exit status 0 only when the books balance. A summary is written to .sandbox/soak-last.json.
 """
 
@@ -28,12 +35,15 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import boto3
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
+from chaos import ChaosMonkey, sandbox_root, stack_functions
 from notifications import drain, subscribe_queue
 from sandbox import ROOT, SANDBOX, load_outputs
 
@@ -44,6 +54,13 @@ sys.path.insert(0, str(ROOT / "functions"))
 from orders.report import report_key  # noqa: E402  (the domain package lives in functions/)
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
+# How long an order may stay `Recebido` when workers are killed under it (docs/RELIABILITY.md, "Chaos").
+RECOVERY_SECONDS = 120
+CHAOS_INTERVAL = 2.0
+# A client's patience with a 5xx or a dropped connection: this many attempts, the waits doubling from the first
+# (0.5 s to 16 s, about 30 s in all): longer than a short MiniStack failure storm, not than a long one (a worker that
+# dies while it starts makes MiniStack kill every worker of that function; docs/RELIABILITY.md, "Chaos").
+ATTEMPTS, FIRST_BACKOFF = 7, 0.5
 
 
 @dataclass
@@ -54,6 +71,12 @@ class Books:
     files_with_rejections: int = 0
     poison: list[str] = field(default_factory=list)
     min_available_seen: int = 0
+    # A retry answered 409 after an attempt that got no answer: accepted if that attempt claimed the order.
+    unsure: list[str] = field(default_factory=list)
+    retried_requests: int = 0
+    given_up: list[str] = field(default_factory=list)
+    longest_received: dict[str, float] = field(default_factory=dict)  # order_id: seconds seen `Recebido`
+    received_samples: int = 0  # how many times the orders `Recebido` were read
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -79,12 +102,75 @@ def _invalid(order: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return broken
 
 
+def _post(http: requests.Session, url: str, attempts: int, **kwargs: Any) -> tuple[int | None, int]:
+    """POST the same body until something other than a 5xx answers: (last status or None, attempts unanswered)."""
+    unanswered = 0
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(FIRST_BACKOFF * 2 ** (attempt - 1))
+        try:
+            status = http.post(url, timeout=60, **kwargs).status_code
+        except (requests.ConnectionError, requests.Timeout):
+            status = None
+        if status is not None and status < 500:
+            return status, unanswered
+        unanswered += 1
+    return None, unanswered
+
+
+def _dead_letters(sqs: Any, url: str, markers: tuple[str, ...]) -> dict[str, str]:
+    """One walk through a dead-letter queue: {message id: body} of the messages that carry a marker of this run.
+
+    Each receive hides what it saw for a while, so that the next gets further into a queue that holds more than
+    ten messages (earlier runs'); the walk ends at the first receive with nothing new.
+    """
+    seen: set[str] = set()
+    found: dict[str, str] = {}
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=10).get("Messages", [])
+        new = [m for m in batch if m["MessageId"] not in seen]
+        if not new:
+            return found
+        for message in new:
+            seen.add(message["MessageId"])
+            if any(marker in message["Body"] for marker in markers):
+                found[message["MessageId"]] = message["Body"]
+
+
 def run(
-    n: int = 2000, clients: int = 16, seed_value: int = 7, timeout: float = 900, quiet: bool = False
+    n: int = 2000,
+    clients: int = 16,
+    seed_value: int = 7,
+    timeout: float = 900,
+    quiet: bool = False,
+    chaos: bool = False,
+    chaos_interval: float = CHAOS_INTERVAL,
 ) -> dict[str, Any]:
-    rng = random.Random(seed_value)  # noqa: S311 (reproducible test data, not secrets)
+    """Soak and balance the books; with `chaos`, kill Lambda workers meanwhile (the monkey stops whatever happens)."""
     outputs = load_outputs()
     session = boto3.session.Session()
+    monkey = None
+    if chaos:
+        functions = stack_functions(session, outputs["StackName"])
+        monkey = ChaosMonkey(sandbox_root(), functions, interval=chaos_interval, seed=seed_value)
+    try:
+        return _soak(outputs, session, monkey, n, clients, seed_value, timeout, quiet)
+    finally:
+        if monkey is not None:
+            monkey.stop()
+
+
+def _soak(
+    outputs: dict[str, str],
+    session: boto3.session.Session,
+    monkey: ChaosMonkey | None,
+    n: int,
+    clients: int,
+    seed_value: int,
+    timeout: float,
+    quiet: bool,
+) -> dict[str, Any]:
+    rng = random.Random(seed_value)  # noqa: S311 (reproducible test data, not secrets)
     s3, sqs, db = session.client("s3"), session.client("sqs"), session.client("dynamodb")
     base = outputs["ApiBaseUrl"]
     run_id = uuid.uuid4().hex[:6].upper()
@@ -121,8 +207,37 @@ def run(
             books.min_available_seen = min(books.min_available_seen, lowest)
             stop_sampling.wait(0.2)
 
-    sampler = threading.Thread(target=sample_stock, daemon=True)
-    sampler.start()
+    def sample_received() -> None:
+        """How long each order of this run is seen `Recebido` (all share the template's order_date)."""
+        query = {
+            "TableName": outputs["OrdersTable"],
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :pk AND begins_with(GSI1SK, :run)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": "STATUS#Recebido"},
+                ":run": {"S": f"{template['order_date']}#SOAK-{run_id}-"},
+            },
+            "ProjectionExpression": "order_id, received_at",
+        }
+        while not stop_sampling.is_set():
+            now = datetime.now(UTC)
+            try:
+                items = [item for page in db.get_paginator("query").paginate(**query) for item in page["Items"]]
+            except (BotoCoreError, ClientError):
+                items = None  # a missed sample; the count of samples shows if they all were
+            for item in items or []:
+                age = (now - datetime.fromisoformat(item["received_at"]["S"])).total_seconds()
+                order_id = item["order_id"]["S"]
+                books.longest_received[order_id] = max(age, books.longest_received.get(order_id, 0.0))
+            books.received_samples += 0 if items is None else 1
+            stop_sampling.wait(1.0)
+
+    samplers = [threading.Thread(target=target, daemon=True) for target in (sample_stock, sample_received)]
+    for sampler in samplers:
+        sampler.start()
+    if monkey is not None:
+        monkey.start()
+        say(f"  chaos: one worker of {', '.join(monkey.functions)} killed every {monkey.interval:g} s")
 
     # When poison messages go straight into the FIFO queue (first: their back-off runs while the rest arrives)
     for k in range(max(1, n // 500)):
@@ -138,19 +253,26 @@ def run(
     # And orders arrive through the API, with duplicates and invalid ones mixed in
     http = threading.local()
 
-    def post(order: dict[str, Any]) -> int:
+    attempts = ATTEMPTS if monkey is not None else 1  # without chaos, a 5xx is a bug to show at once
+
+    def post(order: dict[str, Any]) -> None:
         if not hasattr(http, "session"):
             http.session = requests.Session()
-        response = http.session.post(f"{base}/orders", json=order, timeout=60)
+        status, unanswered = _post(http.session, f"{base}/orders", attempts, json=order)
         with books.lock:
+            books.retried_requests += 1 if unanswered else 0
+            if status is None and monkey is not None:
+                books.given_up.append(order["order_id"])
+                return
             books.received += 1
-            if response.status_code == 202:
+            if status == 202:
                 books.accepted.append(order["order_id"])
-            elif response.status_code in (400, 409):
+            elif status == 409 and unanswered:
+                books.unsure.append(order["order_id"])
+            elif status in (400, 409):
                 books.rejected += 1
             else:
-                raise RuntimeError(f"unexpected {response.status_code} for {order['order_id']}: {response.text}")
-        return response.status_code
+                raise RuntimeError(f"unexpected {status or '5xx or no answer'} for {order['order_id']}")
 
     # And restocks of the same products meanwhile: each applied once, however often it is sent
     restocks = {
@@ -159,19 +281,24 @@ def run(
     }
     restocked = dict.fromkeys(products, 0)
 
-    def post_restock(restock_id: str) -> int:
+    def post_restock(restock_id: str) -> None:
         if not hasattr(http, "session"):
             http.session = requests.Session()
         product, quantity = restocks[restock_id]
-        response = http.session.post(
+        status, unanswered = _post(
+            http.session,
             f"{base}/products/{product}/restock",
+            attempts,
             json={"quantity": quantity},
             headers={"Idempotency-Key": restock_id},
-            timeout=60,
         )
-        if response.status_code != 202:
-            raise RuntimeError(f"unexpected {response.status_code} for restock {restock_id}: {response.text}")
-        return response.status_code
+        with books.lock:
+            books.retried_requests += 1 if unanswered else 0
+            if status is None and monkey is not None:
+                books.given_up.append(restock_id)
+                return
+        if status != 202:
+            raise RuntimeError(f"unexpected {status or '5xx or no answer'} for restock {restock_id}")
 
     for product, quantity in restocks.values():
         restocked[product] += quantity
@@ -188,7 +315,15 @@ def run(
     )
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(lambda job: post_restock(job) if isinstance(job, str) else post(job), api_traffic))
-    say(f"  API done in {time.monotonic() - started:.1f} s")
+    # A 409 to a retry: the attempt that got no answer claimed the order, unless another send of it got the 202
+    for order_id in books.unsure:
+        key = {"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": "ORDER"}}
+        claimed = "Item" in db.get_item(TableName=outputs["OrdersTable"], Key=key, ConsistentRead=True)
+        if claimed and order_id not in books.accepted:
+            books.accepted.append(order_id)
+        else:
+            books.rejected += 1
+    say(f"  API done in {time.monotonic() - started:.1f} s ({books.retried_requests} requests retried)")
 
     # And through data-lake files (JSON and JSON Lines), with invalid and duplicate lines
     file_keys: list[str] = []
@@ -290,24 +425,33 @@ def run(
         time.sleep(0.5)
     records = statuses()
     say(f"  restocks released after {time.monotonic() - started:.1f} s")
+    kills = monkey.stop() if monkey is not None else []
+    if monkey is not None:
+        say(f"  chaos stopped: {len(kills)} workers killed {monkey.kills_per_function()}")
 
-    # Poison messages reach the orders DLQ (a few receives with back-off). Each receive hides what it saw for a
-    # few seconds, so that the next one gets further into a DLQ that holds more than ten messages (earlier runs).
-    dlq_ids: set[str] = set()
-    while len(dlq_ids) < len(books.poison) and time.monotonic() < deadline:
-        batch = sqs.receive_message(
-            QueueUrl=outputs["OrderDeadLetterQueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=5
-        ).get("Messages", [])
-        for message in batch:
-            try:
-                order_id = json.loads(message["Body"]).get("order_id")
-            except ValueError:
-                continue
-            if order_id in books.poison:
-                dlq_ids.add(order_id)
+    # Poison messages reach the orders DLQ (a few receives with back-off); nothing else of this run reaches any DLQ
+    markers = (f"SOAK-{run_id}", f"soak/{run_id}")
+
+    def poison(body: str) -> str | None:
+        try:
+            order_id = json.loads(body).get("order_id")
+        except (ValueError, AttributeError):
+            return None
+        return order_id if order_id in books.poison else None
+
+    dead: dict[str, dict[str, str]] = {"orders": {}, "restocks": {}, "files": {}}
+    while True:
+        dead["orders"].update(_dead_letters(sqs, outputs["OrderDeadLetterQueueUrl"], markers))
+        dlq_ids = {poison(body) for body in dead["orders"].values()} - {None}
+        if dlq_ids == set(books.poison) or time.monotonic() > deadline:
+            break
         time.sleep(0.5)
+    dead["restocks"] = _dead_letters(sqs, outputs["RestockDeadLetterQueueUrl"], markers)
+    dead["files"] = _dead_letters(sqs, outputs["FileDeadLetterQueueUrl"], markers)
+    stray_dead = {queue: sum(1 for b in bodies.values() if poison(b) is None) for queue, bodies in dead.items()}
     stop_sampling.set()
-    sampler.join()
+    for sampler in samplers:
+        sampler.join()
 
     # Books
     pending_orders = [i for i, r in records.items() if r["order_status"]["S"] == "Produto Pendente"]
@@ -389,7 +533,18 @@ def run(
         "one order_released message per order released": sorted(released_notices) == sorted(released),
         "file notices = files with rejections": len(report_notices) == books.files_with_rejections,
         "dead-letter notices = poison messages": len({m["order_id"] for m in dead_notices}) == len(books.poison),
+        "nothing of this run in a DLQ but the poison": not any(stray_dead.values()),
     }
+    longest_received = max(books.longest_received.values(), default=0.0)
+    if monkey is not None:
+        # A worker killed between the publish and its clean-up repeats the message (told at least once, see
+        # docs/RELIABILITY.md): under chaos a repeat is counted in the summary, not failed
+        del checks["one order_released message per order released"]
+        checks["an order_released message for every order released"] = set(released_notices) == released
+        checks["every request answered (5xx and dropped connections retried)"] = not books.given_up
+        checks[f"no order Recebido longer than {RECOVERY_SECONDS} s"] = (
+            books.received_samples > 0 and longest_received <= RECOVERY_SECONDS
+        )
     summary = {
         "run_id": run_id,
         "orders": n,
@@ -412,6 +567,23 @@ def run(
             for p in products
         },
         "seconds_to_all_final": round(processed_at, 1),
+        "repeated_released_messages": len(released_notices) - len(set(released_notices)),
+        "retried_requests": books.retried_requests,
+        "given_up_requests": len(books.given_up),
+        "given_up": sorted(books.given_up),
+        "dead_letters_not_poison": stray_dead,
+        "recovery_limit_seconds": RECOVERY_SECONDS,
+        "longest_recebido_seconds": round(longest_received, 1),
+        "recebido_samples": books.received_samples,
+        "orders_recebido_over_limit": sorted(i for i, s in books.longest_received.items() if s > RECOVERY_SECONDS),
+        "chaos": None
+        if monkey is None
+        else {
+            "interval_seconds": monkey.interval,
+            "kills": len(kills),
+            "kills_per_function": monkey.kills_per_function(),
+            "killed": [asdict(k) for k in kills],
+        },
         "checks": checks,
         "ok": all(checks.values()),
     }
@@ -425,14 +597,23 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=int(os.environ.get("N") or 2000), help="orders (default 2000)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the pipeline to settle")
+    parser.add_argument("--chaos", action="store_true", help="kill random Lambda workers throughout")
+    parser.add_argument("--chaos-interval", type=float, default=CHAOS_INTERVAL, help="seconds between two kills")
     args = parser.parse_args()
     load_outputs()  # fails clearly when the sandbox is not deployed
-    summary = run(args.n, args.clients, args.seed)
+    summary = run(args.n, args.clients, args.seed, args.timeout, chaos=args.chaos, chaos_interval=args.chaos_interval)
     print()
     keys = ("received", "accepted", "rejected", "final", "lost", "pending_orders", "restocks", "released_orders")
-    for key in (*keys, "files", "poison_in_dlq"):
+    for key in (*keys, "files", "poison_in_dlq", "dead_letters_not_poison", "oversold_units"):
         print(f"  {key:<22} {summary[key]}")
-    print(f"  {'oversold_units':<22} {summary['oversold_units']}")
+    print(f"  {'longest Recebido':<22} {summary['longest_recebido_seconds']} s (limit {RECOVERY_SECONDS} s)")
+    if summary["chaos"] is not None:
+        chaos = summary["chaos"]
+        print(f"  {'workers killed':<22} {chaos['kills']} {chaos['kills_per_function']}")
+        print(f"  {'requests retried':<22} {summary['retried_requests']} (given up: {summary['given_up_requests']})")
+        if summary["orders_recebido_over_limit"]:
+            print(f"  {'Recebido over limit':<22} {len(summary['orders_recebido_over_limit'])} orders")
     for product, numbers in summary["stock"].items():
         print(f"  {product:<22} {numbers}")
     print()

@@ -1,0 +1,169 @@
+"""A chaos monkey for the embedded sandbox: SIGKILL random Lambda workers of this sandbox's stack.
+
+MiniStack runs each Python function as warm worker subprocesses of its own server process
+(`ministack/core/lambda_runtime.py`, `Worker._spawn`: `subprocess.Popen([python, <tmp>/_worker.py])` with
+`AWS_LAMBDA_FUNCTION_NAME` set in the worker's environment). A worker of *this* sandbox is therefore a descendant
+of the MiniStack this checkout started (`.sandbox/ministack.pid`) whose environment names one of the stack's
+functions: other checkouts' emulators, their workers and anything else on the machine are never touched.
+MiniStack notices a dead worker on the next invocation and spawns a new one; an invocation in flight when its
+worker dies fails, as on AWS when an execution environment is lost.
+
+Processes are read from /proc (Linux): no psutil for one tree walk and one environment read.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from emulator import our_pid
+
+PROC = Path("/proc")
+FUNCTION_VARIABLE = b"AWS_LAMBDA_FUNCTION_NAME="
+
+
+@dataclass(frozen=True)
+class Kill:
+    function: str
+    pid: int
+    at: float  # seconds after the monkey started
+
+
+def _stat(pid: int, proc: Path) -> tuple[int, str] | None:
+    """(parent pid, state) of a process, or None when it is gone."""
+    try:
+        text = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), fields[0]
+
+
+def descendants(root: int, proc: Path = PROC) -> set[int]:
+    """Every live (not zombie) process below root."""
+    children: dict[int, list[int]] = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name), proc)) and stat[1] != "Z":
+            children.setdefault(stat[0], []).append(int(entry.name))
+    found: set[int] = set()
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+def function_of(pid: int, proc: Path = PROC) -> str | None:
+    """The Lambda function a worker process serves, from its environment; None for any other process."""
+    try:
+        environ = (proc / str(pid) / "environ").read_bytes()
+    except OSError:
+        return None
+    for variable in environ.split(b"\0"):
+        if variable.startswith(FUNCTION_VARIABLE):
+            return variable.removeprefix(FUNCTION_VARIABLE).decode() or None
+    return None
+
+
+def workers(root: int, functions: Iterable[str], proc: Path = PROC) -> dict[int, str]:
+    """{pid: function} of the live workers below root that serve one of the functions."""
+    wanted = set(functions)
+    found = {pid: function_of(pid, proc) for pid in descendants(root, proc)}
+    return {pid: name for pid, name in found.items() if name in wanted}
+
+
+def stack_functions(session: boto3.session.Session, stack_name: str) -> list[str]:
+    """The names of every Lambda function in the stack (so a function added later is covered too)."""
+    resources = session.client("cloudformation").describe_stack_resources(StackName=stack_name)["StackResources"]
+    return sorted(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Lambda::Function")
+
+
+def sandbox_root() -> int:
+    """The pid of the MiniStack this checkout started: the root of the only workers the monkey may kill."""
+    root = our_pid()
+    if root is None:
+        raise SystemExit(
+            "chaos needs the embedded MiniStack this checkout started (`make up`): its Lambda workers are host "
+            "processes; an emulator started elsewhere (docker compose, LocalStack) keeps its workers out of reach"
+        )
+    return root
+
+
+class ChaosMonkey:
+    """Every `interval` seconds, SIGKILL one random worker of a random function that has one; record each kill.
+
+    `with ChaosMonkey(root, functions):` runs it in a background thread; `kill_one()` is one step, for tests.
+    """
+
+    def __init__(
+        self,
+        root: int,
+        functions: Iterable[str],
+        interval: float = 2.0,
+        seed: int | None = None,
+        proc: Path = PROC,
+    ) -> None:
+        self.root = root
+        self.functions = sorted(functions)
+        self.interval = interval
+        self.kills: list[Kill] = []
+        self._rng = random.Random(seed)  # noqa: S311 (choosing victims, not secrets)
+        self._proc = proc
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def kill_one(self, function: str | None = None) -> Kill | None:
+        """Kill one worker (of `function`, or of a random function with workers); None when there is none."""
+        live = workers(self.root, [function] if function else self.functions, self._proc)
+        if not live:
+            return None
+        victim_function = self._rng.choice(sorted(set(live.values())))
+        pid = self._rng.choice(sorted(p for p, name in live.items() if name == victim_function))
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return None  # it ended between the look and the kill
+        kill = Kill(victim_function, pid, round(time.monotonic() - self._started, 1))
+        self.kills.append(kill)
+        return kill
+
+    def kills_per_function(self) -> dict[str, int]:
+        counts = Counter(k.function for k in self.kills)
+        return {name: counts[name] for name in self.functions}
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.kill_one()
+
+    def start(self) -> ChaosMonkey:
+        self._started = time.monotonic()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="chaos-monkey", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[Kill]:
+        """Stop killing (waits for the step under way) and return what was killed."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        return list(self.kills)
+
+    def __enter__(self) -> ChaosMonkey:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
