@@ -8,6 +8,12 @@ functions: other checkouts' emulators, their workers and anything else on the ma
 MiniStack notices a dead worker on the next invocation and spawns a new one; an invocation in flight when its
 worker dies fails, as on AWS when an execution environment is lost.
 
+Only workers that have finished starting are killed (older than `min_age`, 2 s): a worker killed while it starts
+makes MiniStack 1.5.33 drop *every* worker of that function, the ones serving other requests included
+(`services/lambda_svc.py` L5444-5447: `except Exception: ... invalidate_worker(func_name, ...)`;
+`core/lambda_runtime.py` L1546 `kill_workers`, L1713-1749), and each failure this causes drops the pool again, a
+storm AWS does not have (there, losing one execution environment fails only its own invocation).
+
 Processes are read from /proc (Linux): no psutil for one tree walk and one environment read.
 """
 
@@ -46,6 +52,17 @@ def _stat(pid: int, proc: Path) -> tuple[int, str] | None:
     # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
     fields = text[text.rindex(")") + 2 :].split()
     return int(fields[1]), fields[0]
+
+
+def age(pid: int, proc: Path = PROC) -> float | None:
+    """Seconds since the process started (/proc/<pid>/stat field 22 against /proc/uptime); None if unreadable."""
+    try:
+        text = (proc / str(pid) / "stat").read_text()
+        uptime = float((proc / "uptime").read_text().split()[0])
+        started = int(text[text.rindex(")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+    return uptime - started / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(root: int, proc: Path = PROC) -> set[int]:
@@ -113,10 +130,12 @@ class ChaosMonkey:
         interval: float = 2.0,
         seed: int | None = None,
         proc: Path = PROC,
+        min_age: float = 2.0,
     ) -> None:
         self.root = root
         self.functions = sorted(functions)
         self.interval = interval
+        self.min_age = min_age
         self.kills: list[Kill] = []
         self._rng = random.Random(seed)  # noqa: S311 (choosing victims, not secrets)
         self._proc = proc
@@ -126,7 +145,11 @@ class ChaosMonkey:
 
     def kill_one(self, function: str | None = None) -> Kill | None:
         """Kill one worker (of `function`, or of a random function with workers); None when there is none."""
-        live = workers(self.root, [function] if function else self.functions, self._proc)
+        live = {
+            pid: name
+            for pid, name in workers(self.root, [function] if function else self.functions, self._proc).items()
+            if (seconds := age(pid, self._proc)) is None or seconds >= self.min_age  # started, not starting
+        }
         if not live:
             return None
         victim_function = self._rng.choice(sorted(set(live.values())))

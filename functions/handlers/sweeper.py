@@ -26,9 +26,10 @@ _sweeper = Sweeper(
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """A scheduled run makes SWEEP_PASSES passes; an event `{"passes": 1}` (an operator's invoke) makes one."""
     remaining = getattr(context, "get_remaining_time_in_millis", lambda: 60_000)
     totals = {"passes": 0, "orders": 0, "restocks": 0}
-    for n in range(_settings.passes):
+    for n in range(int(event.get("passes", _settings.passes))):
         if n:
             # Another pass only if it can sleep and still finish well inside the function's timeout.
             if remaining() / 1000 < _settings.pass_gap_seconds + 10:
