@@ -51,7 +51,9 @@ from seed import seed
 
 sys.path.insert(0, str(ROOT / "functions"))
 
-from orders.report import report_key  # noqa: E402  (the domain package lives in functions/)
+from orders.model import RECEIVED  # noqa: E402  (the domain package lives in functions/)
+from orders.report import report_key  # noqa: E402
+from service.adapters import CLAIMED_ORDERS  # noqa: E402
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
 # How long an order may stay `Recebido` when workers are killed under it (docs/RELIABILITY.md, "Chaos").
@@ -207,21 +209,24 @@ def _soak(
             stop_sampling.wait(0.2)
 
     def sample_received() -> None:
-        """How long each order of this run is seen `Recebido` (all share the template's order_date)."""
-        query = {
-            "TableName": outputs["OrdersTable"],
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :pk AND begins_with(GSI1SK, :run)",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": "STATUS#Recebido"},
-                ":run": {"S": f"{template['order_date']}#SOAK-{run_id}-"},
-            },
-            "ProjectionExpression": "order_id, received_at",
-        }
+        """How long each order of this run is seen `Recebido`: claimed and not yet sent (GSI1 `UNSENT#order`), or
+        sent and not yet processed (`STATUS#Recebido`)."""
+        queries = [
+            {
+                "TableName": outputs["OrdersTable"],
+                "IndexName": "GSI1",
+                "KeyConditionExpression": "GSI1PK = :pk",
+                "FilterExpression": "begins_with(order_id, :run)",
+                "ExpressionAttributeValues": {":pk": {"S": partition}, ":run": {"S": f"SOAK-{run_id}-"}},
+                "ProjectionExpression": "order_id, received_at",
+            }
+            for partition in (CLAIMED_ORDERS, f"STATUS#{RECEIVED}")
+        ]
         while not stop_sampling.is_set():
             now = datetime.now(UTC)
             try:
-                items = [item for page in db.get_paginator("query").paginate(**query) for item in page["Items"]]
+                pages = [page for query in queries for page in db.get_paginator("query").paginate(**query)]
+                items = [item for page in pages for item in page["Items"]]
             except (BotoCoreError, ClientError):
                 items = None  # a missed sample; the count of samples shows if they all were
             for item in items or []:
