@@ -83,7 +83,7 @@ url: ## print the API base URL, for a shell: API=$$(make -s url)
 outputs: ## print the stack outputs (.sandbox/outputs.json)
 	@cat .sandbox/outputs.json 2>/dev/null || { echo "no outputs yet: run 'make up'" >&2; exit 1; }
 
-logs: $(STAMP) ## print the Lambda functions' logs (FUNCTION=api|file-validator|processor|restocker to pick one)
+logs: $(STAMP) ## print the Lambda functions' logs (FUNCTION=api|file-validator|processor|restocker|sweeper to pick one)
 	@$(VENV)/bin/sandbox logs $(FUNCTION)
 
 notifications: $(STAMP) ## print what reached the SNS topics since the last call

@@ -12,6 +12,7 @@ FUNCTIONS = {
     "file-validator": "FileValidatorFunctionName",
     "processor": "ProcessorFunctionName",
     "restocker": "RestockerFunctionName",
+    "sweeper": "SweeperFunctionName",
 }
 
 

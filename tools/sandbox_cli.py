@@ -737,6 +737,7 @@ class Function(StrEnum):
     file_validator = "file-validator"
     processor = "processor"
     restocker = "restocker"
+    sweeper = "sweeper"
 
 
 @dataclass

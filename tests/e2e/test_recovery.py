@@ -12,7 +12,7 @@ from orders.validation import OrderValidator
 from service.adapters import OrderStore
 
 # The sweeper runs every minute, three passes 20 s apart, for claims older than 20 s (infra/template.yaml); the
-# schedule fires up to 10 s late on MiniStack. A claim left behind is therefore sent again within about 80 s.
+# schedule fires up to 10 s late on MiniStack. A claim left behind is therefore sent again within about 50 s.
 RECOVERY_SECONDS = 120
 
 
