@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT / "functions"))
 
 from orders.model import RECEIVED  # noqa: E402  (the domain package lives in functions/)
 from orders.report import report_key  # noqa: E402
-from service.adapters import CLAIMED_ORDERS  # noqa: E402
+from service.adapters import CLAIMED_ORDERS, OrderStore  # noqa: E402
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
 # How long an order may stay `Recebido` when workers are killed under it (docs/RELIABILITY.md, "Chaos").
@@ -478,14 +478,8 @@ def _soak(
 
     def head_fits(product: str) -> bool:
         """Whether the oldest item waiting for the product would fit the stock left (it must not)."""
-        head = db.query(
-            TableName=outputs["OrdersTable"],
-            IndexName="GSI1",
-            KeyConditionExpression="GSI1PK = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"PENDING#{product}"}},
-            Limit=1,
-        )["Items"]
-        return bool(head) and int(head[0]["quantity"]["N"]) <= stock[product][0]
+        head = OrderStore(db, outputs["OrdersTable"]).pending_queue(product, limit=1)
+        return bool(head) and head[0].quantity <= stock[product][0]
 
     def history(record: dict[str, Any]) -> list[str]:
         return [entry["M"]["status"]["S"] for entry in record.get("status_history", {}).get("L", [])]

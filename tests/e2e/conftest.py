@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
+from chaos import sandbox_root
 from e2e_support import ROOT, Api, Gateway, Inbox, unique
 from notifications import subscribe_queue
 from sandbox import default_environment
@@ -63,6 +65,17 @@ def inbox(aws: boto3.session.Session, outputs: dict[str, str]) -> Iterator[Inbox
             if sub.get("Endpoint") == arn:
                 sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
     aws.client("sqs").delete_queue(QueueUrl=url)
+
+
+@pytest.fixture(scope="session")
+def chaos_root() -> int:
+    """The pid of the MiniStack this checkout started, whose Lambda workers the chaos monkey may kill."""
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("the chaos monkey reads /proc (Linux)")
+    try:
+        return sandbox_root()
+    except SystemExit as exc:
+        pytest.skip(str(exc))
 
 
 def pytest_configure(config: pytest.Config) -> None:

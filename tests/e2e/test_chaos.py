@@ -8,21 +8,11 @@ import os
 from signal import SIGKILL
 
 import pytest
-from chaos import ChaosMonkey, descendants, sandbox_root, stack_functions, workers
+from chaos import ChaosMonkey, descendants, stack_functions, workers
 from e2e_support import ROOT, eventually, unique
 from emulator import answering
 
 SCHEDULED_EVENT = (ROOT / "tests" / "e2e" / "events" / "scheduled.json").read_text("utf-8")
-
-
-@pytest.fixture(scope="module")
-def root() -> int:
-    if not os.path.isdir("/proc/self"):
-        pytest.skip("the chaos monkey reads /proc (Linux)")
-    try:
-        return sandbox_root()
-    except SystemExit as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +41,9 @@ def test_the_monkey_covers_every_function_of_the_stack(aws, outputs):
     assert named <= set(functions)
 
 
-def test_the_monkey_kills_one_worker_of_each_function_and_it_serves_again(aws, outputs, root, exercise, monkeypatch):
+def test_the_monkey_kills_one_worker_of_each_function_and_it_serves_again(
+    aws, outputs, chaos_root, exercise, monkeypatch
+):
     signals: list[tuple[int, int]] = []
     real_kill = os.kill
 
@@ -63,19 +55,19 @@ def test_the_monkey_kills_one_worker_of_each_function_and_it_serves_again(aws, o
     for function in stack_functions(aws, outputs["StackName"]):
         # Given the function has served once, so a worker of it is running under our emulator
         exercise(function)
-        before = workers(root, [function])
-        assert before, f"no worker of {function} under MiniStack {root}"
+        before = workers(chaos_root, [function])
+        assert before, f"no worker of {function} under MiniStack {chaos_root}"
         signals.clear()
 
         # When the monkey kills one worker of it
-        monkey = ChaosMonkey(root, [function], min_age=0)  # the worker may have just started
+        monkey = ChaosMonkey(chaos_root, [function], min_age=0)  # the worker may have just started
         kill = monkey.kill_one(function)
 
         # Then it sent one SIGKILL, to one of that function's workers, which is gone; the emulator lives on
         assert kill is not None and kill.function == function and kill.pid in before
         assert signals == [(kill.pid, SIGKILL)] and monkey.kills == [kill]
         gone = f"{function} worker {kill.pid} gone"
-        eventually(lambda pid=kill.pid: pid not in descendants(root), timeout=10, what=gone)
+        eventually(lambda pid=kill.pid: pid not in descendants(chaos_root), timeout=10, what=gone)
         assert answering()
 
         # And the function answers its next invocation

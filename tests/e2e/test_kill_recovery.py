@@ -7,27 +7,16 @@ work comes back 20-30 s after the kill), not speed assertions. Heavy: they run i
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from chaos import ChaosMonkey, sandbox_root, workers
+from chaos import ChaosMonkey, workers
 from e2e_support import eventually, make_order, put_file, read_report, to_wire, unique
 
 pytestmark = pytest.mark.heavy
 
 RESUMED_WITHIN = 60  # seconds from the kill until the work is going again
 FINAL = {"Novo Pedido", "Produto Pendente"}
-
-
-@pytest.fixture(scope="module")
-def root() -> int:
-    if not os.path.isdir("/proc/self"):
-        pytest.skip("the chaos monkey reads /proc (Linux)")
-    try:
-        return sandbox_root()
-    except SystemExit as exc:
-        pytest.skip(str(exc))
 
 
 def kill_a_busy_worker(root: int, function: str) -> None:
@@ -42,7 +31,7 @@ def statuses(api, order_ids: list[str]) -> list[str]:
         return list(pool.map(lambda o: api.get_order(o).json().get("order_status", "?"), order_ids))
 
 
-def test_a_file_validator_killed_mid_file_resumes_and_reports_every_order_once(aws, outputs, api, products, root):
+def test_a_file_validator_killed_mid_file_resumes_and_reports_every_order_once(aws, outputs, api, products, chaos_root):
     # Given a 3,000-order file being validated
     [product] = products(3000)
     orders = [make_order([(product, 1)]) for _ in range(3000)]
@@ -51,7 +40,7 @@ def test_a_file_validator_killed_mid_file_resumes_and_reports_every_order_once(a
     eventually(lambda: api.get_order(first).status_code == 200, timeout=60, interval=0.1, what="the first claims")
 
     # When its worker is killed midway
-    kill_a_busy_worker(root, outputs["FileValidatorFunctionName"])
+    kill_a_busy_worker(chaos_root, outputs["FileValidatorFunctionName"])
 
     # Then the file resumes after the chunks it kept and its one report accounts for every order, once
     report = read_report(aws, outputs, report_at, timeout=RESUMED_WITHIN + 120)
@@ -62,7 +51,7 @@ def test_a_file_validator_killed_mid_file_resumes_and_reports_every_order_once(a
 
 
 def test_a_processor_killed_with_a_batch_in_flight_finishes_it_within_its_visibility_timeout(
-    api, products, root, outputs
+    api, products, chaos_root, outputs
 ):
     # Given 300 orders queued for the processor
     [product] = products(300)
@@ -71,7 +60,7 @@ def test_a_processor_killed_with_a_batch_in_flight_finishes_it_within_its_visibi
         assert set(pool.map(lambda o: api.post_order(o).status_code, orders)) == {202}
 
     # When a processor worker is killed while it works through them
-    kill_a_busy_worker(root, outputs["ProcessorFunctionName"])
+    kill_a_busy_worker(chaos_root, outputs["ProcessorFunctionName"])
 
     # Then every order ends final, each reserved once
     ids = [o["order_id"] for o in orders]
@@ -79,7 +68,7 @@ def test_a_processor_killed_with_a_batch_in_flight_finishes_it_within_its_visibi
     assert api.stock(product) == (0, 300)
 
 
-def test_a_restocker_killed_mid_release_goes_on_from_the_head_of_the_queue(aws, outputs, api, products, root):
+def test_a_restocker_killed_mid_release_goes_on_from_the_head_of_the_queue(aws, outputs, api, products, chaos_root):
     # Given 400 orders waiting for a product, and a restock that covers them all
     [product] = products(0)
     lines = "\n".join(to_wire(make_order([(product, 1)])) for _ in range(400))
@@ -96,7 +85,7 @@ def test_a_restocker_killed_mid_release_goes_on_from_the_head_of_the_queue(aws, 
         return int(body.get("released_count") or 0)
 
     eventually(lambda: released() > 0 or None, timeout=60, interval=0.1, what="the release under way")
-    kill_a_busy_worker(root, outputs["RestockerFunctionName"])
+    kill_a_busy_worker(chaos_root, outputs["RestockerFunctionName"])
 
     # Then the release goes on and every waiting order is served, once
     eventually(lambda: released() == 400, timeout=RESUMED_WITHIN + 120, interval=1, what="all 400 released")

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -48,9 +49,11 @@ def emulator(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
     )
 
 
-def test_start_twice_is_harmless_and_stop_leaves_no_worker(tmp_path):
+def test_start_twice_is_harmless_and_stop_leaves_no_worker_nor_temporary_folder(tmp_path):
     endpoint = f"http://127.0.0.1:{free_port()}"
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, SANDBOX_DIR=str(tmp_path))
+    outside = Path(tempfile.gettempdir())
+    name = unique("lifecycle-probe").lower()
 
     # Given a MiniStack started as `make up` starts it, then started again
     assert emulator("start", env).returncode == 0
@@ -67,23 +70,27 @@ def test_start_twice_is_harmless_and_stop_leaves_no_worker(tmp_path):
             archive.writestr("app.py", HANDLER)
         lam = session.client("lambda", endpoint_url=endpoint)
         lam.create_function(
-            FunctionName="lifecycle-probe",
+            FunctionName=name,
             Runtime="python3.12",
             Role="arn:aws:iam::000000000000:role/probe",
             Handler="app.handler",
             Code={"ZipFile": code.getvalue()},
         )
-        lam.get_waiter("function_active_v2").wait(FunctionName="lifecycle-probe")
-        assert lam.invoke(FunctionName="lifecycle-probe")["StatusCode"] == 200
+        lam.get_waiter("function_active_v2").wait(FunctionName=name)
+        assert lam.invoke(FunctionName=name)["StatusCode"] == 200
         assert len(group_members(pid)) >= 2, "expected the server and at least one Lambda worker"
+        # ... whose code folders are under the sandbox's tmp/, none in the machine's temporary folder
+        assert list((tmp_path / "tmp").glob(f"ministack-lambda-{name}-*"))
+        assert not list(outside.glob(f"ministack-lambda-{name}-*"))
     finally:
         # When it is stopped as `make down` stops it
         stopped = emulator("stop", env)
 
-    # Then no process of its group is left, and the pid file is gone
+    # Then no process of its group is left, the pid file is gone, and so are its temporary folders
     assert stopped.returncode == 0, stopped.stderr
     assert group_members(pid) == []
     assert not (tmp_path / "ministack.pid").exists()
+    assert not (tmp_path / "tmp").exists()
 
 
 def test_the_deploy_hook_is_idempotent(outputs):

@@ -3,20 +3,13 @@ in Portuguese, no negative zero in money, and files the pipeline does not read g
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
-import tempfile
 import uuid
-import zipfile
 from decimal import Decimal
-from pathlib import Path
 
-import boto3
 import pytest
 from e2e_support import eventually, make_order, put_file, read_report, to_wire
-from test_sandbox_lifecycle import HANDLER, emulator, free_port
 
 NOT_UTF8_415 = {"message": "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."}
 
@@ -146,39 +139,4 @@ def test_a_file_the_pipeline_does_not_read_gets_a_report_saying_so(aws, outputs,
     assert (report["file_error"], report["received"], report["accepted"]) == (IGNORED, 0, 0)
 
 
-# ---------------------------------------------------------------- 5. MiniStack's temporary folders live in .sandbox/
-def test_ministack_keeps_its_temporary_folders_in_the_sandbox_and_down_removes_them(tmp_path):
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, SANDBOX_DIR=str(tmp_path))
-    name = f"tmp-probe-{uuid.uuid4().hex[:8]}"
-    outside = Path(tempfile.gettempdir())
-
-    # Given a MiniStack started as `make up` starts it, with one Lambda invoked (its code is unpacked in a folder)
-    assert emulator("start", env).returncode == 0
-    try:
-        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("app.py", HANDLER)
-        lam = session.client("lambda", endpoint_url=endpoint)
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role="arn:aws:iam::000000000000:role/probe",
-            Handler="app.handler",
-            Code={"ZipFile": code.getvalue()},
-        )
-        lam.get_waiter("function_active_v2").wait(FunctionName=name)
-        assert lam.invoke(FunctionName=name)["StatusCode"] == 200
-
-        # Then its folders are under the sandbox's tmp/, none in the machine's temporary folder
-        assert list((tmp_path / "tmp").glob(f"ministack-lambda-{name}-*"))
-        assert not list(outside.glob(f"ministack-lambda-{name}-*"))
-    finally:
-        # When it is stopped as `make down` stops it
-        stopped = emulator("stop", env)
-
-    # Then they are gone with it
-    assert stopped.returncode == 0, stopped.stderr
-    assert not (tmp_path / "tmp").exists()
-    assert not list(outside.glob(f"ministack-lambda-{name}-*"))
+# 5. MiniStack's temporary folders live in .sandbox/: tests/e2e/test_sandbox_lifecycle.py, with the worker it starts.
