@@ -113,11 +113,11 @@ model: $(STAMP) ## regenerate the API Gateway model in infra/template.yaml from 
 openapi: $(STAMP) ## regenerate docs/openapi.yaml from the order schema
 	$(PY) tools/openapi.py
 
-lint: $(STAMP) ## cfn-lint, ruff (lint, format), mypy --strict on the domain, API model and OpenAPI drift
+lint: $(STAMP) ## cfn-lint, ruff (lint, format), mypy --strict on functions/, API model and OpenAPI drift
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/ruff check functions tools tests
 	$(VENV)/bin/ruff format --check functions tools tests
-	cd functions && ../$(VENV)/bin/mypy --strict -p orders
+	cd functions && ../$(VENV)/bin/mypy --strict -p orders -p service -p handlers
 	$(PY) tools/model.py --check
 	$(PY) tools/openapi.py --check
 

@@ -26,55 +26,55 @@ from orders.restock import (
     release_reason,
 )
 from orders.stock import PendingNotice, StockDecision
+from service.errors import (
+    AlreadyProcessed,
+    DuplicateOrder,
+    DuplicateRestock,
+    ItemGone,
+    OrderChanged,
+    Refusal,
+    StockChanged,
+    StoreBusy,
+    unless_condition_failed,
+)
+from service.keys import (
+    CLAIMED_ORDERS,
+    CLAIMED_RESTOCKS,
+    FILE,
+    PART,
+    RELEASED,
+    file_key,
+    file_pk,
+    notice_key,
+    notices_pk,
+    order_key,
+    order_pk,
+    part_sk,
+    pending_key,
+    pending_sk,
+    product_key,
+    queue_partition,
+    released_key,
+    restock_key,
+    restock_pk,
+    status_partition,
+)
 from service.logs import log
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
-_THROTTLED = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TransactionConflictException",
-    "InternalServerError",
-}
-
-
-class DuplicateOrder(Exception):
-    """The order_id was already received; `source` says where from, `existing` is the record as it stands."""
-
-    def __init__(self, order_id: str, source: str | None, existing: dict[str, Any] | None = None) -> None:
-        super().__init__(f"order {order_id} already received")
-        self.source = source
-        self.existing = existing or {}
-
-
-class AlreadyProcessed(Exception):
-    """The order is already in a final state: a redelivery."""
-
-
-class StockChanged(Exception):
-    """Some product no longer has the stock the decision counted on: decide again."""
-
-
-class StoreBusy(Exception):
-    """Throttling or a transaction conflict: safe to retry the same write."""
-
-
-class DuplicateRestock(Exception):
-    """The restock_id (idempotency key) was already received; `existing` is what it was received with."""
-
-    def __init__(self, restock_id: str, existing: dict[str, Any]) -> None:
-        super().__init__(f"restock {restock_id} already received")
-        self.existing = existing
-
-
-class ItemGone(Exception):
-    """The pending item is no longer pending: another release reserved it first."""
-
-
-class OrderChanged(Exception):
-    """The order changed between our read and our write (another of its items was released): read again."""
+__all__ = [
+    "CLAIMED_ORDERS",
+    "CLAIMED_RESTOCKS",
+    "AlreadyProcessed",
+    "DuplicateOrder",
+    "DuplicateRestock",
+    "ItemGone",
+    "OrderChanged",
+    "StockChanged",
+    "StoreBusy",
+]
 
 
 @dataclass(frozen=True)
@@ -102,39 +102,14 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
-def _order_key(order_id: str) -> dict[str, Any]:
-    return {"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": "ORDER"}}
-
-
-def _product_key(product_id: str) -> dict[str, Any]:
-    return {"PK": {"S": f"PRODUCT#{product_id}"}, "SK": {"S": "STOCK"}}
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _reasons(exc: ClientError) -> list[str]:
-    return [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
-
-
 # Attribute names of a product's stock, always through placeholders (some are DynamoDB reserved words).
 _STOCK_NAMES = {"#available": "available", "#reserved": "reserved", "#waiting": "waiting"}
 
 
-def _restock_key(restock_id: str) -> dict[str, Any]:
-    return {"PK": {"S": f"RESTOCK#{restock_id}"}, "SK": {"S": "RESTOCK"}}
-
-
-# GSI1 partitions of the claims whose message is not known to be sent yet, sorted by the instant they were received:
-# what the sweeper looks through. Once its message is sent, an order moves to `STATUS#Recebido` and a restock
-# leaves the index (mark_sent), so a backlog of sent messages is never sent again.
-CLAIMED_ORDERS = "UNSENT#order"
-CLAIMED_RESTOCKS = "UNSENT#restock"
+# Once its message is sent, an order moves from its GSI1 UNSENT# partition to `STATUS#Recebido` and a restock leaves
+# the index (mark_sent), so the sweeper never sends a backlog of sent messages again.
 _SENT = "SET GSI1PK = :received REMOVE message"  # an order's message is in the queue: out of the sweeper's sight
 _UNSENT = "GSI1PK = :unsent"
-# The orders a restock served, one item each in the restock's partition, sorted by their queue position.
-_RELEASED = "RELEASED#"
 
 
 def _received_reason(source: str) -> str:
@@ -153,7 +128,7 @@ class OrderStore:
     def _claim_record(order: Order, source: str) -> dict[str, Any]:
         received_at = _now()
         record = {
-            "PK": f"ORDER#{order.order_id}",
+            "PK": order_pk(order.order_id),
             "SK": "ORDER",
             "entity": "order",
             "order_id": order.order_id,
@@ -191,8 +166,8 @@ class OrderStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                old = _plain(exc.response.get("Item") or self._get(_order_key(order.order_id)) or {})
+            if Refusal.of(exc).condition_failed:
+                old = _plain(exc.response.get("Item") or self._get(order_key(order.order_id)) or {})
                 raise DuplicateOrder(order.order_id, old.get("source"), old) from exc
             raise
 
@@ -217,10 +192,11 @@ class OrderStore:
                 self._db.transact_write_items(TransactItems=writes)
                 return taken
             except ClientError as exc:
-                if _code(exc) != "TransactionCanceledException":
+                refusal = Refusal.of(exc)
+                if not refusal.cancelled:
                     raise
-                reasons = _reasons(exc)
-                failed = {n for n, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+                reasons = refusal.reasons
+                failed = {n for n in range(len(reasons)) if refusal.failed_at(n)}
                 if (
                     not failed
                     or len(reasons) != len(pending)
@@ -241,17 +217,18 @@ class OrderStore:
 
     def release(self, order_id: str, source: str) -> None:
         """Undo a claim whose message never reached the queue (only if still ours and unprocessed)."""
-        try:
+        self._release_claim(order_key(order_id), "order_status", RECEIVED, source)
+
+    def _release_claim(self, key: dict[str, Any], status: str, received: str, source: str) -> None:
+        """Delete a claim (an order's, a restock's) only while it is still `received` and the claim of `source`."""
+        with unless_condition_failed():
             self._db.delete_item(
                 TableName=self._table,
-                Key=_order_key(order_id),
-                ConditionExpression="order_status = :received AND #source = :source",
+                Key=key,
+                ConditionExpression=f"{status} = :received AND #source = :source",
                 ExpressionAttributeNames={"#source": "source"},
-                ExpressionAttributeValues={":received": {"S": RECEIVED}, ":source": {"S": source}},
+                ExpressionAttributeValues={":received": {"S": received}, ":source": {"S": source}},
             )
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         response = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)
@@ -259,17 +236,17 @@ class OrderStore:
         return item
 
     def get_order(self, order_id: str) -> dict[str, Any] | None:
-        item = self._get(_order_key(order_id))
+        item = self._get(order_key(order_id))
         return _plain(item) if item else None
 
     def get_product(self, product_id: str) -> dict[str, Any] | None:
-        item = self._get(_product_key(product_id))
+        item = self._get(product_key(product_id))
         return _plain(item) if item else None
 
     def stock_levels(self, product_ids: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
         """`available` and `waiting` (items queued for it) of each product, read consistently in rounds of up to
         100 keys (BatchGetItem's limit). Products without a record are absent from both."""
-        wanted = [_product_key(pid) for pid in dict.fromkeys(product_ids)]
+        wanted = [product_key(pid) for pid in dict.fromkeys(product_ids)]
         available: dict[str, int] = {}
         waiting: dict[str, int] = {}
         for start in range(0, len(wanted), 100):
@@ -321,7 +298,7 @@ class OrderStore:
             "items_total": order.items_total,
             "pending_count": len(decision.pending),
             "pending_notified": False,
-            "GSI1PK": f"STATUS#{status}",
+            "GSI1PK": status_partition(status),
             "GSI1SK": f"{order.order_date}#{order.order_id}",
         }
         names = {f"#f{n}": name for n, name in enumerate(fields)}
@@ -341,7 +318,7 @@ class OrderStore:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _order_key(order.order_id),
+                    "Key": order_key(order.order_id),
                     "UpdateExpression": "SET " + ", ".join(assignments) + " REMOVE #message",
                     "ConditionExpression": "attribute_not_exists(PK) OR #status = :received",
                     "ExpressionAttributeNames": names,
@@ -355,7 +332,7 @@ class OrderStore:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _product_key(item.product_id),
+                        "Key": product_key(item.product_id),
                         "UpdateExpression": "SET #available = #available - :q, #reserved = #reserved + :q",
                         "ConditionExpression": (
                             "attribute_exists(PK) AND #available >= :q"
@@ -380,7 +357,7 @@ class OrderStore:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _product_key(item.product_id),
+                        "Key": product_key(item.product_id),
                         "UpdateExpression": "SET product_id = if_not_exists(product_id, :pid) ADD #waiting :one",
                         "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#available": "available", "#waiting": "waiting"},
@@ -394,14 +371,14 @@ class OrderStore:
                 }
             )
             pending = {
-                "PK": f"ORDER#{order.order_id}",
-                "SK": f"PENDING#{item.product_id}",
+                "PK": order_pk(order.order_id),
+                "SK": pending_sk(item.product_id),
                 "entity": "pending_item",
                 "order_id": order.order_id,
                 "product_id": item.product_id,
                 "quantity": item.quantity,
                 "item_status": PENDING,
-                "GSI1PK": f"PENDING#{item.product_id}",
+                "GSI1PK": queue_partition(item.product_id),
                 "GSI1SK": queue,
             }
             writes.append({"Put": {"TableName": self._table, "Item": _item(pending)}})
@@ -413,10 +390,10 @@ class OrderStore:
         try:
             self._db.transact_write_items(TransactItems=write.items, ClientRequestToken=write.token)
         except ClientError as exc:
-            code = _code(exc)
-            if code == "TransactionCanceledException":
-                reasons = _reasons(exc)
-                if reasons and reasons[0] == "ConditionalCheckFailed":
+            refusal = Refusal.of(exc)
+            if refusal.cancelled:
+                reasons = refusal.reasons
+                if refusal.failed_at(0):
                     raise AlreadyProcessed(order_id) from exc
                 if "ConditionalCheckFailed" in reasons[1:]:
                     raise StockChanged(order_id) from exc
@@ -426,15 +403,15 @@ class OrderStore:
                     if current and current.get("order_status") != RECEIVED:
                         raise AlreadyProcessed(order_id) from exc
                     raise StockChanged(order_id) from exc
-                raise StoreBusy(f"transaction cancelled: {reasons}") from exc
-            if code in _THROTTLED:
-                raise StoreBusy(code) from exc
+                raise refusal.busy() from exc
+            if refusal.throttled:
+                raise refusal.busy() from exc
             raise
 
     def mark_notified(self, order_id: str) -> None:
         self._db.update_item(
             TableName=self._table,
-            Key=_order_key(order_id),
+            Key=order_key(order_id),
             UpdateExpression="SET pending_notified = :true",
             ExpressionAttributeValues={":true": {"BOOL": True}},
         )
@@ -464,7 +441,7 @@ class OrderStore:
             log("WARNING", "sent orders not marked; the sweeper will send them again", error=repr(exc))
 
     def _mark_sent(self, order_ids: list[str]) -> None:
-        values = {":received": {"S": f"STATUS#{RECEIVED}"}, ":unsent": {"S": CLAIMED_ORDERS}}
+        values = {":received": {"S": status_partition(RECEIVED)}, ":unsent": {"S": CLAIMED_ORDERS}}
         pending = list(dict.fromkeys(order_ids))
         while pending:
             chunk, pending = pending[:100], pending[100:]
@@ -472,7 +449,7 @@ class OrderStore:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _order_key(order_id),
+                        "Key": order_key(order_id),
                         "UpdateExpression": _SENT,
                         "ConditionExpression": _UNSENT,
                         "ExpressionAttributeValues": values,
@@ -483,24 +460,22 @@ class OrderStore:
             try:
                 self._db.transact_write_items(TransactItems=writes)
             except ClientError as exc:
-                if _code(exc) != "TransactionCanceledException":
+                refusal = Refusal.of(exc)
+                if not refusal.cancelled:
                     raise
-                reasons = _reasons(exc)
+                reasons = refusal.reasons
                 if len(reasons) == len(chunk) and set(reasons) <= {"None", "ConditionalCheckFailed"}:
                     pending = [o for o, code in zip(chunk, reasons, strict=True) if code == "None"] + pending
                     continue
                 for order_id in chunk:  # the store did not say which: one at a time, each on its own condition
-                    try:
+                    with unless_condition_failed():
                         self._db.update_item(
                             TableName=self._table,
-                            Key=_order_key(order_id),
+                            Key=order_key(order_id),
                             UpdateExpression=_SENT,
                             ConditionExpression=_UNSENT,
                             ExpressionAttributeValues=values,
                         )
-                    except ClientError as one:
-                        if _code(one) != "ConditionalCheckFailedException":
-                            raise
 
     def mark_restock_sent(self, restock_id: str) -> None:
         """Record that the restock's message is in the queue: it leaves the sweeper's partition (best effort, as
@@ -508,13 +483,13 @@ class OrderStore:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=_restock_key(restock_id),
+                Key=restock_key(restock_id),
                 UpdateExpression="REMOVE GSI1PK, GSI1SK",
                 ConditionExpression="GSI1PK = :unsent",
                 ExpressionAttributeValues={":unsent": {"S": CLAIMED_RESTOCKS}},
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not Refusal.of(exc).condition_failed:
                 log("WARNING", "sent restock not marked; the sweeper will send it again", error=repr(exc))
         except BotoCoreError as exc:
             log("WARNING", "sent restock not marked; the sweeper will send it again", error=repr(exc))
@@ -524,7 +499,7 @@ class OrderStore:
         """Record the restock as received, once per restock_id; raise DuplicateRestock otherwise."""
         received_at = _now()
         record = {
-            "PK": f"RESTOCK#{restock.restock_id}",
+            "PK": restock_pk(restock.restock_id),
             "SK": "RESTOCK",
             "entity": "restock",
             "restock_status": RESTOCK_RECEIVED,
@@ -542,24 +517,14 @@ class OrderStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                old = exc.response.get("Item") or self._get(_restock_key(restock.restock_id)) or {}
+            if Refusal.of(exc).condition_failed:
+                old = exc.response.get("Item") or self._get(restock_key(restock.restock_id)) or {}
                 raise DuplicateRestock(restock.restock_id, _plain(old)) from exc
             raise
 
     def release_restock_claim(self, restock_id: str, source: str) -> None:
         """Undo a restock claim whose message never reached the queue (only if still ours and not applied)."""
-        try:
-            self._db.delete_item(
-                TableName=self._table,
-                Key=_restock_key(restock_id),
-                ConditionExpression="restock_status = :received AND #source = :source",
-                ExpressionAttributeNames={"#source": "source"},
-                ExpressionAttributeValues={":received": {"S": RESTOCK_RECEIVED}, ":source": {"S": source}},
-            )
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
+        self._release_claim(restock_key(restock_id), "restock_status", RESTOCK_RECEIVED, source)
 
     def apply_restock(self, restock: Restock) -> bool:
         """Raise the product's `available` by the restock, in the same transaction that marks the restock
@@ -569,7 +534,7 @@ class OrderStore:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _restock_key(restock.restock_id),
+                    "Key": restock_key(restock.restock_id),
                     "UpdateExpression": (
                         "SET restock_status = :applied, applied_at = :now, product_id = :pid, quantity = :q,"
                         " entity = :entity REMOVE GSI1PK, GSI1SK"
@@ -589,7 +554,7 @@ class OrderStore:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _product_key(restock.product_id),
+                    "Key": product_key(restock.product_id),
                     # A product nobody stocked before gets its record here: orders may already wait for it.
                     "UpdateExpression": (
                         "SET product_id = if_not_exists(product_id, :pid), restocked_at = :now,"
@@ -610,24 +575,23 @@ class OrderStore:
             # across any time span.
             self._db.transact_write_items(TransactItems=writes)
         except ClientError as exc:
-            code = _code(exc)
-            if code == "TransactionCanceledException":
-                reasons = _reasons(exc)
-                if reasons and reasons[0] == "ConditionalCheckFailed":
+            refusal = Refusal.of(exc)
+            if refusal.cancelled:
+                if refusal.failed_at(0):
                     return False
-                if not reasons:
-                    current = self._get(_restock_key(restock.restock_id)) or {}
+                if not refusal.reasons:
+                    current = self._get(restock_key(restock.restock_id)) or {}
                     if current.get("restock_status", {}).get("S") == RESTOCK_APPLIED:
                         return False
-                raise StoreBusy(f"transaction cancelled: {reasons}") from exc
-            if code in _THROTTLED:
-                raise StoreBusy(code) from exc
+                raise refusal.busy() from exc
+            if refusal.throttled:
+                raise refusal.busy() from exc
             raise
         return True
 
     def get_restock(self, restock_id: str) -> dict[str, Any] | None:
         """The restock record: its status and `released_count`, not the orders it served (see released_orders)."""
-        item = self._get(_restock_key(restock_id))
+        item = self._get(restock_key(restock_id))
         return _plain(item) if item else None
 
     def released_orders(
@@ -638,13 +602,13 @@ class OrderStore:
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :released)",
-            "ExpressionAttributeValues": {":pk": {"S": f"RESTOCK#{restock_id}"}, ":released": {"S": _RELEASED}},
+            "ExpressionAttributeValues": {":pk": {"S": restock_pk(restock_id)}, ":released": {"S": RELEASED}},
             "ProjectionExpression": "SK, order_id",
             "ConsistentRead": True,
             "Limit": limit + 1,  # one more than the page: whether a next page exists, without an empty last one
         }
         if after is not None:
-            request["ExclusiveStartKey"] = {"PK": {"S": f"RESTOCK#{restock_id}"}, "SK": {"S": f"{_RELEASED}{after}"}}
+            request["ExclusiveStartKey"] = released_key(restock_id, after)
         found: list[dict[str, Any]] = []
         while len(found) <= limit:
             response = self._db.query(**request)
@@ -655,13 +619,13 @@ class OrderStore:
             request["Limit"] = limit + 1 - len(found)
         page = found[:limit]
         more = len(found) > limit
-        return [item["order_id"]["S"] for item in page], page[-1]["SK"]["S"].removeprefix(_RELEASED) if more else None
+        return [item["order_id"]["S"] for item in page], page[-1]["SK"]["S"].removeprefix(RELEASED) if more else None
 
     def mark_restock_released(self, restock_id: str) -> None:
         """Record that the restock's release ran to its end (the orders it served are recorded as it goes)."""
         self._db.update_item(
             TableName=self._table,
-            Key=_restock_key(restock_id),
+            Key=restock_key(restock_id),
             UpdateExpression="SET released_at = :now",
             ExpressionAttributeValues={":now": {"S": _now()}},
         )
@@ -672,7 +636,7 @@ class OrderStore:
             TableName=self._table,
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"PENDING#{product_id}"}},
+            ExpressionAttributeValues={":pk": {"S": queue_partition(product_id)}},
             ScanIndexForward=True,
             Limit=limit,
         )
@@ -688,8 +652,7 @@ class OrderStore:
 
     def still_pending(self, item: PendingItem) -> bool:
         """Whether the item's pending record is still in the table (a consistent read, unlike the index)."""
-        key = {"PK": {"S": f"ORDER#{item.order_id}"}, "SK": {"S": f"PENDING#{item.product_id}"}}
-        return self._get(key) is not None
+        return self._get(pending_key(item.order_id, item.product_id)) is not None
 
     def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
         """Reserve one pending item for a restock in one transaction: the product's stock, the item's marker, the
@@ -718,7 +681,7 @@ class OrderStore:
             values.update(
                 {
                     ":new": {"S": NEW_ORDER},
-                    ":gsi": {"S": f"STATUS#{NEW_ORDER}"},
+                    ":gsi": {"S": status_partition(NEW_ORDER)},
                     ":now": {"S": now},
                     ":entry": _serializer.serialize([history_entry(NEW_ORDER, now, reason)]),
                     ":none": {"L": []},
@@ -740,7 +703,7 @@ class OrderStore:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _product_key(item.product_id),
+                    "Key": product_key(item.product_id),
                     "UpdateExpression": (
                         "SET #available = #available - :q, #reserved = #reserved + :q ADD #waiting :minus"
                     ),
@@ -752,14 +715,14 @@ class OrderStore:
             {
                 "Delete": {
                     "TableName": self._table,
-                    "Key": {"PK": {"S": f"ORDER#{item.order_id}"}, "SK": {"S": f"PENDING#{item.product_id}"}},
+                    "Key": pending_key(item.order_id, item.product_id),
                     "ConditionExpression": "attribute_exists(PK)",
                 }
             },
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _order_key(item.order_id),
+                    "Key": order_key(item.order_id),
                     "UpdateExpression": "SET " + ", ".join(assignments),
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
@@ -773,8 +736,8 @@ class OrderStore:
             # only counts them: a list in the record would grow with every order until DynamoDB's 400 KB item limit
             # refused the reservation, and every write of it would cost more than the one before.
             released = {
-                "PK": f"RESTOCK#{restock_id}",
-                "SK": f"{_RELEASED}{item.queued_at}",
+                "PK": restock_pk(restock_id),
+                "SK": f"{RELEASED}{item.queued_at}",
                 "entity": "released_order",
                 "order_id": item.order_id,
                 "quantity": item.quantity,
@@ -784,7 +747,7 @@ class OrderStore:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _restock_key(restock_id),
+                        "Key": restock_key(restock_id),
                         "UpdateExpression": "ADD released_count :one",
                         "ExpressionAttributeValues": {":one": {"N": "1"}},
                     }
@@ -796,8 +759,8 @@ class OrderStore:
             # failed publish is retried by the next release of the product instead of being lost.
             email = order.get("document", {}).get("customer", {}).get("email", "")
             outbox = {
-                "PK": f"RELEASED#{item.product_id}",
-                "SK": f"ORDER#{item.order_id}",
+                "PK": notices_pk(item.product_id),
+                "SK": order_pk(item.order_id),
                 "entity": "release_notice",
                 "order_id": item.order_id,
                 "customer_email": email,
@@ -809,21 +772,18 @@ class OrderStore:
         try:
             self._db.transact_write_items(TransactItems=writes)
         except ClientError as exc:
-            code = _code(exc)
-            if code != "TransactionCanceledException":
-                if code in _THROTTLED:
-                    raise StoreBusy(code) from exc
+            refusal = Refusal.of(exc)
+            if not refusal.cancelled:
+                if refusal.throttled:
+                    raise refusal.busy() from exc
                 raise
-            reasons = _reasons(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if refusal.failed_at(0):
                 raise StockChanged(item.product_id) from exc
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            if refusal.failed_at(1):
                 raise ItemGone(item.order_id) from exc
-            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
-                raise OrderChanged(item.order_id) from exc
-            if not reasons:
-                raise OrderChanged(item.order_id) from exc  # the caller reads everything again
-            raise StoreBusy(f"transaction cancelled: {reasons}") from exc
+            if refusal.failed_at(2) or not refusal.reasons:
+                raise OrderChanged(item.order_id) from exc  # with no reasons the caller reads everything again
+            raise refusal.busy() from exc
         return last
 
     def release_notices(self, product_id: str) -> list[dict[str, Any]]:
@@ -832,7 +792,7 @@ class OrderStore:
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "PK = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"RELEASED#{product_id}"}},
+            "ExpressionAttributeValues": {":pk": {"S": notices_pk(product_id)}},
             "ConsistentRead": True,
         }
         notices: list[dict[str, Any]] = []
@@ -844,18 +804,16 @@ class OrderStore:
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def clear_release_notice(self, product_id: str, order_id: str) -> None:
-        self._db.delete_item(
-            TableName=self._table, Key={"PK": {"S": f"RELEASED#{product_id}"}, "SK": {"S": f"ORDER#{order_id}"}}
-        )
+        self._db.delete_item(TableName=self._table, Key=notice_key(product_id, order_id))
 
     # -- files ----------------------------------------------------------------------------------
     def file_done(self, file_id: str) -> bool:
-        return self._get({"PK": {"S": f"FILE#{file_id}"}, "SK": {"S": "FILE"}}) is not None
+        return self._get(file_key(file_id)) is not None
 
     def save_file_part(self, file_id: str, start: int, part: dict[str, Any]) -> None:
         """Keep what the chunk of a file starting at entry `start` came to, so that a validator killed or out of
         time resumes after it instead of from the top (one JSON string: a chunk is at most 100 entries)."""
-        item = {"PK": f"FILE#{file_id}", "SK": f"PART#{start:09d}", "entity": "file_part", "part": to_json(part)}
+        item = {"PK": file_pk(file_id), "SK": part_sk(start), "entity": "file_part", "part": to_json(part)}
         self._db.put_item(TableName=self._table, Item=_item(item))
 
     def file_parts(self, file_id: str) -> dict[int, dict[str, Any]]:
@@ -863,19 +821,19 @@ class OrderStore:
         pages = self._db.get_paginator("query").paginate(
             TableName=self._table,
             KeyConditionExpression="PK = :pk AND begins_with(SK, :part)",
-            ExpressionAttributeValues={":pk": {"S": f"FILE#{file_id}"}, ":part": {"S": "PART#"}},
+            ExpressionAttributeValues={":pk": {"S": file_pk(file_id)}, ":part": {"S": PART}},
             ConsistentRead=True,
         )
         parts = {}
         for page in pages:
             for item in page.get("Items", []):
-                parts[int(item["SK"]["S"].removeprefix("PART#"))] = json.loads(item["part"]["S"])
+                parts[int(item["SK"]["S"].removeprefix(PART))] = json.loads(item["part"]["S"])
         return parts
 
     def mark_file_done(self, file_id: str, report: FileReport, report_key: str) -> None:
         record = {
-            "PK": f"FILE#{file_id}",
-            "SK": "FILE",
+            "PK": file_pk(file_id),
+            "SK": FILE,
             "entity": "file",
             "bucket": report.bucket,
             "key": report.key,

@@ -25,7 +25,7 @@ def time_left_of(context: Any) -> Callable[[], float] | None:
 
 def retry_delay(receive_count: int) -> int:
     """1, 2, 4, 8 ... seconds: a transient fault clears fast, a poison message reaches its DLQ in seconds."""
-    return min(2 ** max(receive_count - 1, 0), MAX_BACKOFF_SECONDS)
+    return min(1 << max(receive_count - 1, 0), MAX_BACKOFF_SECONDS)
 
 
 def _order_id(body: str) -> str | None:

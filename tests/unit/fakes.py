@@ -1,5 +1,6 @@
 """Fakes of the adapters (same methods as OrderStore, OrderQueue, RestockQueue, Notifier, FileStore) that record
-state, with the conditions the real writes enforce."""
+state, with the conditions the real writes enforce. tests/e2e/test_contract.py runs the same scenarios against
+FakeStore and the real OrderStore, so the two cannot drift apart."""
 
 from __future__ import annotations
 

@@ -1,0 +1,100 @@
+"""The single table's key layout, in one place: every partition and sort key the adapters write and read.
+
+    ORDER#<order_id>      ORDER                  the order
+                          PENDING#<product_id>   one of its items, waiting for stock (GSI1 PENDING#<product_id>)
+    PRODUCT#<product_id>  STOCK                  the product's stock: available, reserved, waiting
+    RESTOCK#<restock_id>  RESTOCK                the restock
+                          RELEASED#<position>    an order it served, by its queue position
+    RELEASED#<product_id> ORDER#<order_id>       the outbox: an order-released message not yet published
+    FILE#<file_id>        FILE                   a data-lake file done
+                          PART#<start>           what one chunk of it came to
+
+GSI1 holds the claims whose message is not known to be sent (UNSENT#order, UNSENT#restock, sorted by the instant
+they were received: what the sweeper looks through), the orders by status (STATUS#<status>) and each product's
+queue of waiting items (PENDING#<product_id>, sorted by queue position).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CLAIMED_ORDERS = "UNSENT#order"
+CLAIMED_RESTOCKS = "UNSENT#restock"
+ORDER = "ORDER"
+RESTOCK = "RESTOCK"
+STOCK = "STOCK"
+FILE = "FILE"
+PART = "PART#"
+RELEASED = "RELEASED#"
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    """A primary key as DynamoDB's low-level API takes it."""
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+def order_pk(order_id: str) -> str:
+    return f"ORDER#{order_id}"
+
+
+def product_pk(product_id: str) -> str:
+    return f"PRODUCT#{product_id}"
+
+
+def restock_pk(restock_id: str) -> str:
+    return f"RESTOCK#{restock_id}"
+
+
+def file_pk(file_id: str) -> str:
+    return f"FILE#{file_id}"
+
+
+def notices_pk(product_id: str) -> str:
+    """The outbox partition of a product's releases."""
+    return f"RELEASED#{product_id}"
+
+
+def pending_sk(product_id: str) -> str:
+    return f"PENDING#{product_id}"
+
+
+def part_sk(start: int) -> str:
+    return f"{PART}{start:09d}"
+
+
+def order_key(order_id: str) -> dict[str, Any]:
+    return key(order_pk(order_id), ORDER)
+
+
+def pending_key(order_id: str, product_id: str) -> dict[str, Any]:
+    return key(order_pk(order_id), pending_sk(product_id))
+
+
+def product_key(product_id: str) -> dict[str, Any]:
+    return key(product_pk(product_id), STOCK)
+
+
+def restock_key(restock_id: str) -> dict[str, Any]:
+    return key(restock_pk(restock_id), RESTOCK)
+
+
+def released_key(restock_id: str, position: str) -> dict[str, Any]:
+    return key(restock_pk(restock_id), f"{RELEASED}{position}")
+
+
+def notice_key(product_id: str, order_id: str) -> dict[str, Any]:
+    return key(notices_pk(product_id), order_pk(order_id))
+
+
+def file_key(file_id: str) -> dict[str, Any]:
+    return key(file_pk(file_id), FILE)
+
+
+def status_partition(status: str) -> str:
+    """GSI1: the orders in a status."""
+    return f"STATUS#{status}"
+
+
+def queue_partition(product_id: str) -> str:
+    """GSI1: the items waiting for a product."""
+    return f"PENDING#{product_id}"
