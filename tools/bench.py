@@ -42,11 +42,12 @@ from typing import Any
 import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from deploy import api_base_url, build_zip
+from deploy import api_base_url
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sandbox import OUTPUTS, ROOT, load_outputs
+from stack import build_zip
 
 from seed import seed
 

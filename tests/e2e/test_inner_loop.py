@@ -40,7 +40,7 @@ def test_a_one_line_handler_change_is_served_after_make_deploy(tmp_path):
 
         # Then only the functions' code was updated, and the API answers with the new code
         assert second.returncode == 0, second.stderr
-        assert "template unchanged; code of 4 function(s) updated" in second.stderr
+        assert "template unchanged; code of 5 function(s) updated" in second.stderr
         eventually(
             lambda: requests.get(f"{base}/orders/NOPE", timeout=30).json() == {"message": "Pedido não existe."},
             timeout=10,
