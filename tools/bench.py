@@ -23,6 +23,7 @@ import platform
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -43,6 +44,7 @@ import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from deploy import api_base_url
+from poll import TimedOut, wait_until
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -159,15 +161,11 @@ def lab_template() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ numbers
-def percentile(values: list[float], p: float) -> float:
-    """Linear interpolation between closest ranks (the 'inclusive' method)."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    rank = (len(ordered) - 1) * p / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+def percentile(values: list[float], p: int) -> float:
+    """The p-th percentile (1 to 99), interpolated between closest ranks: statistics' 'inclusive' method."""
+    if len(values) < 2:  # statistics.quantiles needs two points before Python 3.13
+        return float(values[0]) if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 def distribution(values: list[float], scale: float = 1.0, digits: int = 3) -> dict[str, float | int]:
@@ -334,23 +332,26 @@ class FinalWatcher(threading.Thread):
 
     def wait_final(self, expected: int, deadline: float, advance: Callable[[int], None], what: str) -> None:
         shown = 0
-        while True:
+
+        def all_final() -> bool:
+            nonlocal shown
             if self.error is not None:
                 raise BenchError(f"{what}: reading the table failed: {self.error!r}") from self.error
             count = len(self.seen)
             if count > shown:
                 advance(count - shown)
                 shown = count
-            if count >= expected:
-                return
-            if time.monotonic() > deadline:
-                with self._lock:
-                    missing = list(self._pending)[:5]
-                raise BenchError(
-                    f"{what}: only {count} of {expected} orders final before the deadline; "
-                    f"still waiting for e.g. {missing}; is the consumer's event-source mapping enabled?"
-                )
-            time.sleep(0.05)
+            return count >= expected
+
+        try:
+            wait_until(all_final, timeout=deadline - time.monotonic(), interval=0.05, what=what)
+        except TimedOut:
+            with self._lock:
+                missing = list(self._pending)[:5]
+            raise BenchError(
+                f"{what}: only {len(self.seen)} of {expected} orders final before the deadline; "
+                f"still waiting for e.g. {missing}; is the consumer's event-source mapping enabled?"
+            ) from None
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -565,19 +566,23 @@ class Bench:
 
     def _wait_report(self, s3: Any, bucket: str, key: str) -> tuple[float, str | None]:
         """When the report was first seen (monotonic), and its LastModified (S3 keeps whole seconds only)."""
-        deadline = self.deadline()
-        while True:
+
+        def head() -> dict[str, Any] | None:
             try:
-                head = s3.head_object(Bucket=bucket, Key=key)
+                found: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
                     raise
-            else:
-                modified = head.get("LastModified")
-                return time.monotonic(), modified.isoformat() if modified else None
-            if time.monotonic() > deadline:
-                raise BenchError(f"no file report at s3://{bucket}/{key} before the deadline")
-            time.sleep(POLL_INTERVAL)
+                return None
+            return found
+
+        try:
+            modified = wait_until(head, timeout=self.options.timeout, interval=POLL_INTERVAL, what=key).get(
+                "LastModified"
+            )
+        except TimedOut:
+            raise BenchError(f"no file report at s3://{bucket}/{key} before the deadline") from None
+        return time.monotonic(), modified.isoformat() if modified else None
 
 
 # ------------------------------------------------------------------------------------------ floors
@@ -679,11 +684,10 @@ class Floors:
         return bool(lam.get_function_configuration(FunctionName=name).get("State") == "Active")
 
     def _until(self, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise BenchError(f"floor {what} not ready within {timeout:.0f} s")
-            time.sleep(0.1)
+        try:
+            wait_until(check, timeout=timeout, interval=0.1, what=what)
+        except TimedOut:
+            raise BenchError(f"floor {what} not ready within {timeout:.0f} s") from None
 
     def delete(self) -> None:
         """Delete whatever was created; each step on its own, so one failure does not leave the rest."""

@@ -26,6 +26,7 @@ Exit status 0 only when the books balance. A summary is written to .sandbox/soak
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -45,6 +46,7 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from chaos import ChaosMonkey, sandbox_root, stack_functions
 from notifications import drain, subscribe_queue
+from poll import TimedOut, wait_until
 from sandbox import ROOT, SANDBOX, load_outputs
 
 from seed import seed
@@ -352,7 +354,8 @@ def _soak(
 
     deadline = time.monotonic() + timeout
     reports: dict[str, dict[str, Any]] = {}
-    while len(reports) < len(file_keys):
+
+    def all_reported() -> bool:
         for key in file_keys:
             if key in reports:
                 continue
@@ -361,9 +364,12 @@ def _soak(
                 reports[key] = json.loads(body)
             except s3.exceptions.NoSuchKey:
                 pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"only {len(reports)} of {len(file_keys)} file reports arrived")
-        time.sleep(0.5)
+        return len(reports) == len(file_keys)
+
+    try:
+        wait_until(all_reported, timeout=deadline - time.monotonic(), interval=0.5, what="file reports")
+    except TimedOut:
+        raise SystemExit(f"only {len(reports)} of {len(file_keys)} file reports arrived") from None
     restock_report = reports.pop(restock_file)
     file_keys.remove(restock_file)
     restock_ids = list(restocks) + list(restock_report["accepted_restock_ids"])
@@ -388,14 +394,17 @@ def _soak(
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    while True:
+    waiting: list[str] = []  # accepted orders not final (yet)
+
+    def all_final() -> bool:
         records = statuses()
-        waiting = [i for i in set(books.accepted) if records.get(i, {}).get("order_status", {}).get("S") not in FINAL]
-        if not waiting:
-            break
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+        waiting[:] = [
+            i for i in set(books.accepted) if records.get(i, {}).get("order_status", {}).get("S") not in FINAL
+        ]
+        return not waiting
+
+    with contextlib.suppress(TimedOut):  # the books below say which orders did not finish
+        wait_until(all_final, timeout=deadline - time.monotonic(), interval=0.5, what="orders final")
     processed_at = time.monotonic() - started
     say(f"  orders final after {processed_at:.1f} s")
     with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -419,10 +428,15 @@ def _soak(
         )["Attributes"]
         return sum(int(v) for v in attributes.values())
 
-    settled = 0
-    while settled < 3 and time.monotonic() < deadline:
-        settled = settled + 1 if not unreleased() and not restock_queue_busy() else 0
-        time.sleep(0.5)
+    calm = 0
+
+    def calm_three_times() -> bool:
+        nonlocal calm
+        calm = calm + 1 if not unreleased() and not restock_queue_busy() else 0
+        return calm >= 3
+
+    with contextlib.suppress(TimedOut):
+        wait_until(calm_three_times, timeout=deadline - time.monotonic(), interval=0.5, what="restocks released")
     records = statuses()
     say(f"  restocks released after {time.monotonic() - started:.1f} s")
     kills = monkey.stop() if monkey is not None else []
@@ -440,12 +454,17 @@ def _soak(
         return order_id if order_id in books.poison else None
 
     dead: dict[str, dict[str, str]] = {"orders": {}, "restocks": {}, "files": {}}
-    while True:
+
+    def poison_dead() -> set[str | None]:
+        return {poison(body) for body in dead["orders"].values()} - {None}
+
+    def all_poison_dead() -> bool:
         dead["orders"].update(_dead_letters(sqs, outputs["OrderDeadLetterQueueUrl"], markers))
-        dlq_ids = {poison(body) for body in dead["orders"].values()} - {None}
-        if dlq_ids == set(books.poison) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+        return poison_dead() == set(books.poison)
+
+    with contextlib.suppress(TimedOut):
+        wait_until(all_poison_dead, timeout=deadline - time.monotonic(), interval=0.5, what="poison in the DLQ")
+    dlq_ids = poison_dead()
     dead["restocks"] = _dead_letters(sqs, outputs["RestockDeadLetterQueueUrl"], markers)
     dead["files"] = _dead_letters(sqs, outputs["FileDeadLetterQueueUrl"], markers)
     stray_dead = {queue: sum(1 for b in bodies.values() if poison(b) is None) for queue, bodies in dead.items()}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -18,6 +17,7 @@ import gateway
 import pytest
 import requests
 from notifications import drain
+from poll import TimedOut, wait_until
 
 from orders.report import report_key
 
@@ -28,19 +28,10 @@ T = TypeVar("T")
 
 def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
     """Call `check` until it returns a truthy value or stops raising AssertionError; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-            last = result
-        except AssertionError as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout:.0f} s; last: {last!r}")
-        time.sleep(interval)
+    try:
+        return wait_until(check, timeout=timeout, interval=interval, what=what, retry_on=(AssertionError,))
+    except TimedOut as exc:
+        pytest.fail(str(exc))
 
 
 def unique(prefix: str) -> str:
