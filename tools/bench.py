@@ -16,7 +16,6 @@ not created). docs/PERFORMANCE.md explains every number.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -44,11 +43,12 @@ import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from deploy import api_base_url
+from load import lab_example, order_with, to_wire
 from poll import TimedOut, wait_until
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sandbox import OUTPUTS, ROOT, load_outputs
+from sandbox import OUTPUTS, ROOT, default_environment, load_outputs
 from stack import build_zip
 
 from seed import seed
@@ -99,17 +99,6 @@ class Line:
     unit_price: Decimal
 
 
-def _wire_number(value: Any) -> float:
-    # Only for the HTTP body: a 2-decimal Decimal's shortest float repr reads back as the same Decimal.
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(type(value).__name__)
-
-
-def to_wire(document: Any) -> str:
-    return json.dumps(document, default=_wire_number, ensure_ascii=False)
-
-
 def draw_lines(rng: random.Random, products: list[str], max_lines: int) -> list[Line]:
     prices = [Decimal(p) for p in ("0.99", "12.50", "99.90", "150.00", "2500.00", "37.45")]
     chosen = rng.sample(products, rng.randint(1, min(max_lines, len(products))))
@@ -118,8 +107,7 @@ def draw_lines(rng: random.Random, products: list[str], max_lines: int) -> list[
 
 def make_order(template: dict[str, Any], order_id: str, lines: list[Line], rng: random.Random) -> dict[str, Any]:
     """A valid order shaped like the lab's example, with varied optional fields, formats and amounts."""
-    order = copy.deepcopy(template)
-    order["order_id"] = order_id
+    order = order_with(order_id, [(line.product_id, line.quantity, line.unit_price) for line in lines], template)
     order["order_date"] = rng.choice(["2024-03-05", "2024-03-05T10:30:00Z", "2024-03-05T10:30:00.250-03:00"])
     customer, shipping = order["customer"], order["shipping"]
     customer["first_name"] = rng.choice(["Mariana", "João", "Ana Luísa", "Pedro", "Zoë"])
@@ -138,26 +126,10 @@ def make_order(template: dict[str, Any], order_id: str, lines: list[Line], rng: 
             for key in optional[:-1]:
                 holder = holder[key]
             holder.pop(optional[-1], None)
-    order["items"] = [
-        {
-            "product_id": line.product_id,
-            "description": f"item {k}",
-            "quantity": line.quantity,
-            "unit_price": line.unit_price,
-        }
-        for k, line in enumerate(lines)
-    ]
-    total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
+    total = order["payment"]["amount"]
     shipping["cost"] = rng.choice([Decimal("0.00"), Decimal("50.00"), Decimal("19.90")])
     order["payment"]["amount"] = total + shipping["cost"] if rng.random() < 0.5 else total
     return order
-
-
-def lab_template() -> dict[str, Any]:
-    template: dict[str, Any] = json.loads(
-        (ROOT / "seed" / "orders" / "lab-example.json").read_text("utf-8"), parse_float=Decimal
-    )
-    return template
 
 
 # ------------------------------------------------------------------------------------------ numbers
@@ -375,7 +347,7 @@ class Bench:
         self.session = session
         self.progress = progress
         self.run_id = uuid.uuid4().hex[:8].upper()
-        self.template = lab_template()
+        self.template = lab_example()
         self.products = [f"BENCH-{self.run_id}-P{k}" for k in range(10)]
         self.notes: list[str] = []
 
@@ -776,7 +748,7 @@ def in_process(count: int, repeats: int) -> dict[str, Any]:
     from orders.validation import OrderValidator, parse_json
 
     rng = random.Random(42)  # noqa: S311 (reproducible payloads, not secrets)
-    template = lab_template()
+    template = lab_example()
     products = [f"PRD-{k:04d}" for k in range(40)]
     texts = [to_wire(make_order(template, f"INPROC-{k:06d}", draw_lines(rng, products, 8), rng)) for k in range(count)]
     validator = OrderValidator()
@@ -1057,21 +1029,9 @@ def run(options: Options, console: Console) -> dict[str, Any]:
     return result
 
 
-def sandbox_environment() -> None:
-    """The sandbox's AWS as the Makefile exports it, so `python tools/bench.py` works on its own too."""
-    defaults = {
-        "AWS_ENDPOINT_URL": "http://localhost:4566",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    }
-    for name, value in defaults.items():
-        os.environ.setdefault(name, value)
-
-
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
-    sandbox_environment()
+    default_environment()
     console = Console()
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from poll import TimedOut, wait_until
-from sandbox import SANDBOX
+from sandbox import SANDBOX, default_environment
 
 PID_FILE = SANDBOX / "ministack.pid"
 LOG_FILE = SANDBOX / "ministack.log"
@@ -123,11 +123,8 @@ def pause_consumers(timeout: float = 60) -> None:
     """
     import boto3  # only here: start/stop must work before the virtualenv has it
 
-    session = boto3.session.Session(  # the local emulator: its dummy credentials unless told otherwise
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    )
+    default_environment()  # the local emulator: its dummy credentials unless told otherwise
+    session = boto3.session.Session()
     lam = session.client("lambda", endpoint_url=endpoint())
     sqs = session.client("sqs", endpoint_url=endpoint())
     mappings = lam.list_event_source_mappings().get("EventSourceMappings", [])

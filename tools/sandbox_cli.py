@@ -28,6 +28,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from logs import FUNCTIONS
 from poll import TimedOut, wait_until
+from records import StackOutputs
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
@@ -133,7 +134,7 @@ def _aws_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 @dataclass
 class Sandbox:
-    outputs: dict[str, str]
+    outputs: StackOutputs
     session: boto3.session.Session = field(default_factory=boto3.session.Session)
 
     def client(self, name: str) -> Any:
@@ -141,7 +142,7 @@ class Sandbox:
 
     @property
     def api(self) -> str:
-        return self.outputs["ApiBaseUrl"].rstrip("/")
+        return self.outputs.ApiBaseUrl.rstrip("/")
 
 
 def connect() -> Sandbox:
@@ -152,10 +153,10 @@ def connect() -> Sandbox:
         fail(str(exc.code), code=2)
     if not running:
         fail(_not_running())
-    if not OUTPUTS.exists():
-        fail(f"no stack outputs at {OUTPUTS}: the sandbox is not deployed: run `make up`")
-    outputs: dict[str, str] = json.loads(OUTPUTS.read_text("utf-8"))
-    return Sandbox(outputs)
+    try:
+        return Sandbox(StackOutputs.read(OUTPUTS))
+    except SystemExit as exc:
+        fail(str(exc.code))
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ def _print_body(response: requests.Response) -> None:
 
 
 def _seed(sandbox: Sandbox, products: list[dict[str, Any]], only_missing: bool) -> int:
-    table = sandbox.outputs["OrdersTable"]
+    table = sandbox.outputs.OrdersTable
     written = 0
     with _progress(BarColumn(), MofNCompleteColumn(), disable=len(products) < PROGRESS_FROM) as progress:
         task = progress.add_task(f"seeding {table}", total=len(products))
@@ -242,7 +243,7 @@ def _order_counts(sandbox: Sandbox) -> Table:
     table.add_column("orders", justify="right")
     for status in STATUSES:
         pages = paginator.paginate(
-            TableName=sandbox.outputs["OrdersTable"],
+            TableName=sandbox.outputs.OrdersTable,
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :status",
             ExpressionAttributeValues={":status": {"S": f"STATUS#{status}"}},
@@ -255,7 +256,7 @@ def _order_counts(sandbox: Sandbox) -> Table:
 def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
     scan = sandbox.client("dynamodb").get_paginator("scan")
     pages = scan.paginate(
-        TableName=sandbox.outputs["OrdersTable"],
+        TableName=sandbox.outputs.OrdersTable,
         FilterExpression="begins_with(PK, :prefix) AND SK = :stock",
         ExpressionAttributeValues={":prefix": {"S": f"PRODUCT#{prefix}"}, ":stock": {"S": "STOCK"}},
     )
@@ -303,8 +304,8 @@ def status(
     outputs = Table(title=f"stack outputs ({emulator.endpoint()})", title_justify="left")
     outputs.add_column("output")
     outputs.add_column("value", no_wrap=True)
-    for key in sorted(sandbox.outputs):
-        outputs.add_row(key, Text(sandbox.outputs[key]))
+    for key, value in sorted(sandbox.outputs.as_dict().items()):
+        outputs.add_row(key, Text(value))
     out.print(outputs)
     with out.status("reading the queues and the table"):
         queues = _queue_table(sandbox)
@@ -656,7 +657,7 @@ def upload(
     """Put a file in the data lake under incoming/ (restock/ with --restock), wait for its report, print it."""
     object_key = _object_key(file, key, restock)
     sandbox = connect()
-    s3, bucket = sandbox.client("s3"), sandbox.outputs["DataLakeBucket"]
+    s3, bucket = sandbox.client("s3"), sandbox.outputs.DataLakeBucket
     before = _etag(s3, bucket, object_key)
     size = file.stat().st_size
     with _progress(BarColumn(), DownloadColumn(), disable=size < BIG_FILE) as progress:
@@ -714,7 +715,7 @@ def notifications_command(
 ) -> None:
     """Print what reached both SNS topics since the last call (CPF and e-mail masked), then forget it."""
     sandbox = connect()
-    url = inbox.ensure_inbox(sandbox.session, sandbox.outputs)
+    url = inbox.ensure_inbox(sandbox.session, sandbox.outputs.as_dict())
     if not follow:
         envelopes = inbox.drain(sandbox.session, url, wait_seconds=wait)
         if not envelopes:
@@ -924,7 +925,7 @@ def reset(
     """Delete every order, pending item, product, restock and file marker; keep the stack; then seed again."""
     sandbox = connect()
     products = [] if no_seed else _read_products(seed_file or _default_seed_file())
-    table = sandbox.outputs["OrdersTable"]
+    table = sandbox.outputs.OrdersTable
     if not yes:
         try:
             confirmed = typer.confirm(

@@ -45,6 +45,7 @@ import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from chaos import ChaosMonkey, sandbox_root, stack_functions
+from load import lab_example, order_with, to_wire
 from notifications import drain, subscribe_queue
 from poll import TimedOut, wait_until
 from sandbox import ROOT, SANDBOX, load_outputs
@@ -65,6 +66,7 @@ CHAOS_INTERVAL = 2.0
 # (0.5 s to 16 s, about 30 s in all): longer than a short MiniStack failure storm, not than a long one (a worker that
 # dies while it starts makes MiniStack kill every worker of that function; docs/RELIABILITY.md, "Chaos").
 ATTEMPTS, FIRST_BACKOFF = 7, 0.5
+PRICE = Decimal("12.50")  # every soak item's unit price: the books count units, not money
 
 
 @dataclass
@@ -83,14 +85,6 @@ class Books:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _order(template: dict[str, Any], order_id: str, lines: list[tuple[str, int]]) -> dict[str, Any]:
-    order = copy.deepcopy(template)
-    order["order_id"] = order_id
-    order["items"] = [{"product_id": p, "quantity": q, "unit_price": 12.5} for p, q in lines]
-    order["payment"]["amount"] = float(sum(Decimal("12.5") * q for _, q in lines))
-    return order
-
-
 def _invalid(order: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     broken = copy.deepcopy(order)
     kind = rng.choice(["quantity", "state", "cpf", "amount"])
@@ -101,7 +95,7 @@ def _invalid(order: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     elif kind == "cpf":
         broken["customer"]["cpf"] = "123"
     else:
-        broken["payment"]["amount"] = 0.01
+        broken["payment"]["amount"] = Decimal("0.01")
     return broken
 
 
@@ -188,13 +182,14 @@ def _soak(
         [{"product_id": p, "description": "soak", "available": a} for p, a in initial.items()],
     )
     inbox = subscribe_queue(session, f"soak-{run_id.lower()}", [outputs["ErrorTopicArn"], outputs["PendingTopicArn"]])
-    template = json.loads((ROOT / "seed" / "orders" / "lab-example.json").read_text("utf-8"))
+    template = lab_example()
     books = Books()
     orders = [
-        _order(
-            template,
+        order_with(
             f"SOAK-{run_id}-{i:06d}",
-            [(p, rng.randint(1, 3)) for p in rng.sample(products, rng.randint(1, 3))],
+            [(p, rng.randint(1, 3), PRICE) for p in rng.sample(products, rng.randint(1, 3))],
+            template,
+            description="soak",
         )
         for i in range(n)
     ]
@@ -264,7 +259,13 @@ def _soak(
     def post(order: dict[str, Any]) -> None:
         if not hasattr(http, "session"):
             http.session = requests.Session()
-        response, unanswered = _post(http.session, f"{base}/orders", attempts, json=order)
+        response, unanswered = _post(
+            http.session,
+            f"{base}/orders",
+            attempts,
+            data=to_wire(order).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         status = None if response is None else response.status_code
         with books.lock:
             books.retried_requests += 1 if unanswered else 0
@@ -337,7 +338,7 @@ def _soak(
         rng.shuffle(chunk)
         jsonl = (start // 250) % 2 == 1
         key = f"incoming/soak/{run_id}-{start:06d}.{'jsonl' if jsonl else 'json'}"
-        body = "\n".join(json.dumps(o) for o in chunk) if jsonl else json.dumps({"orders": chunk})
+        body = "\n".join(to_wire(o) for o in chunk) if jsonl else to_wire({"orders": chunk})
         etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode())["ETag"]
         file_keys.append(key)
         report_keys[key] = report_key(key, etag)
