@@ -4,9 +4,10 @@
                           [--yes] [--dry-run]
     aws_deploy.py destroy --stack NAME --region REGION [--empty-data-lake] [--delete-artifacts] [--yes]
 
-`deploy` zips functions/ (the reproducible zip of tools/deploy.py), uploads it to the bucket
-`<stack>-artifacts-<account>-<region>`, creates a change set with ArtifactBucket/ArtifactKey, shows it,
-executes it and follows the stack events. `--dry-run` shows the change set and deletes it unexecuted.
+`deploy` zips functions/ (the reproducible zip of tools/stack.py, the core it shares with tools/deploy.py),
+uploads it to the bucket `<stack>-artifacts-<account>-<region>`, creates a change set with
+ArtifactBucket/ArtifactKey, shows it, executes it, waits with boto3's waiter and prints the stack events.
+`--dry-run` shows the change set and deletes it unexecuted.
 `destroy` deletes the stack. Both refuse an endpoint override (AWS_ENDPOINT_URL...), except a dry run
 against an emulator, and ask for confirmation naming the account. See docs/AWS.md.
 """
@@ -22,15 +23,28 @@ import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError
-from deploy import TEMPLATE, build_zip
 from sandbox import SANDBOX
-
-T = TypeVar("T")
+from stack import (
+    CAPABILITIES,
+    TEMPLATE,
+    artifact_bucket,
+    build_zip,
+    code_key,
+    describe_stack,
+    ensure_bucket,
+    error_code,
+    is_missing,
+    is_no_changes,
+    outputs_of,
+    put_if_missing,
+    save_outputs,
+    wait,
+)
 
 STACK_NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]")
 REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
@@ -40,10 +54,8 @@ EMULATOR_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.do
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 DUMMY_ACCESS_KEY = "test"  # the emulators' credentials, exported by the Makefile for the sandbox
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline; a larger template goes through S3
-CAPABILITIES = ["CAPABILITY_IAM"]  # the template creates roles, all without explicit names
-# CloudFormation says "nothing to change" only in a FAILED change set's StatusReason; the AWS CLI matches
-# these same texts, since there is no code for it.
-NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
+# Seconds between two reads by boto3's waiters: the emulator settles in about a second, AWS in minutes.
+DELAYS = {"emulator": 0.5, "aws": 5.0}
 SUCCESS = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE"})
 NOT_UPDATABLE = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"})
 EMAIL_SUBSCRIPTIONS = frozenset({"ErrorEmailSubscription", "PendingEmailSubscription"})
@@ -55,10 +67,6 @@ def say(message: str) -> None:
 
 
 # ---------------------------------------------------------------- names
-
-
-def artifact_bucket(stack: str, account: str, region: str) -> str:
-    return f"{stack}-artifacts-{account}-{region}"
 
 
 def stack_name(value: str) -> str:
@@ -184,60 +192,7 @@ def confirm(
         raise SystemExit("cancelled: nothing was changed")
 
 
-def make_poll(interval: float) -> Callable[..., Any]:
-    def poll(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
-        """Call `check` until it returns something; give up after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = check()
-            if result is not None:
-                return result
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{what} did not finish within {timeout:.0f} s")
-            time.sleep(interval)
-
-    return poll
-
-
 # ---------------------------------------------------------------- S3
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _missing(exc: ClientError) -> bool:
-    return _error_code(exc) in {"404", "NoSuchBucket", "NoSuchKey", "NotFound"}
-
-
-def ensure_bucket(s3: Any, bucket: str, account: str, region: str) -> bool:
-    """Create the artifact bucket unless this account has it; True when this call created it."""
-    try:
-        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
-        return False
-    except ClientError as exc:
-        if _error_code(exc) in {"403", "AccessDenied"}:
-            raise SystemExit(
-                f"bucket {bucket} exists but this account cannot use it (another account owns the name,"
-                " or you lack s3:ListBucket on it): choose another --stack"
-            ) from exc
-        if not _missing(exc):
-            raise
-    options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    s3.create_bucket(Bucket=bucket, **options)
-    return True
-
-
-def put_if_missing(s3: Any, bucket: str, key: str, body: bytes, account: str) -> bool:
-    """Upload unless the content-addressed key is already there (`aws cloudformation package` skips it too)."""
-    try:
-        s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)
-        return False
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ExpectedBucketOwner=account)
-    return True
 
 
 def bucket_objects(s3: Any, bucket: str, account: str) -> list[dict[str, str]] | None:
@@ -248,7 +203,7 @@ def bucket_objects(s3: Any, bucket: str, account: str) -> list[dict[str, str]] |
             for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
                 found.append({"Key": entry["Key"], "VersionId": entry.get("VersionId") or "null"})
     except ClientError as exc:
-        if _missing(exc):
+        if is_missing(exc):
             return None
         raise
     return found
@@ -297,7 +252,7 @@ def package(s3: Any, stack: str, account: str, region: str, template_body: str) 
     artifacts = Artifacts(bucket, "", {"TemplateBody": template_body})
     artifacts.created_bucket = ensure_bucket(s3, bucket, account, region)
     code = build_zip()
-    artifacts.code_key = f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
+    artifacts.code_key = code_key(code)
     if put_if_missing(s3, bucket, artifacts.code_key, code, account):
         artifacts.created_keys.append(artifacts.code_key)
         say(f"uploaded s3://{bucket}/{artifacts.code_key} ({len(code):,} bytes)")
@@ -313,17 +268,6 @@ def package(s3: Any, stack: str, account: str, region: str, template_body: str) 
 
 
 # ---------------------------------------------------------------- CloudFormation
-
-
-def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
-    try:
-        stacks: list[dict[str, Any]] = cfn.describe_stacks(StackName=stack)["Stacks"]
-    except ClientError as exc:
-        # A missing stack has no error code of its own: a ValidationError "Stack with id X does not exist".
-        if _error_code(exc) == "ValidationError" and "does not exist" in str(exc):
-            return None
-        raise
-    return stacks[0] if stacks else None
 
 
 def stack_parameters(
@@ -344,26 +288,15 @@ def stack_parameters(
     return parameters
 
 
-def change_set_description(cfn: Any, change_set_id: str, poll: Callable[..., Any]) -> dict[str, Any] | None:
+def change_set_description(cfn: Any, change_set_id: str, delay: float) -> dict[str, Any] | None:
     """Wait for the change set; its description with every change, or None when there is nothing to change."""
-
-    def settled() -> dict[str, Any] | None:
-        described: dict[str, Any] = cfn.describe_change_set(ChangeSetName=change_set_id)
-        return described if described["Status"] in {"CREATE_COMPLETE", "FAILED"} else None
-
-    described: dict[str, Any] = poll(settled, timeout=900, what=f"change set {change_set_id}")
-    if described["Status"] == "FAILED":
-        reason = described.get("StatusReason", "")
-        if any(text in reason for text in NO_CHANGES):
+    failed = wait(cfn, "change_set_create_complete", delay=delay, timeout=900, ChangeSetName=change_set_id)
+    if failed is not None:
+        if is_no_changes(failed):
             return None
-        raise SystemExit(f"the change set failed: {reason}")
-    changes = list(described.get("Changes", []))
-    token = described.get("NextToken")
-    while token:
-        page = cfn.describe_change_set(ChangeSetName=change_set_id, NextToken=token)
-        changes += page.get("Changes", [])
-        token = page.get("NextToken")
-    return {**described, "Changes": changes}
+        raise SystemExit(f"the change set failed: {failed}")
+    pages = list(cfn.get_paginator("describe_change_set").paginate(ChangeSetName=change_set_id))
+    return {**pages[0], "Changes": [change for page in pages for change in page.get("Changes", [])]}
 
 
 def format_changes(described: dict[str, Any], change_set_type: str) -> str:
@@ -384,7 +317,7 @@ def format_changes(described: dict[str, Any], change_set_type: str) -> str:
 
 
 def new_events(cfn: Any, stack_id: str, seen: set[str]) -> list[dict[str, Any]]:
-    """The stack's events not yet seen, oldest first (the newest page is plenty between two polls)."""
+    """The stack's events not yet seen, oldest first (the newest page; older pages are what `seen` holds)."""
     events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
     fresh = [event for event in events if event["EventId"] not in seen]
     seen.update(event["EventId"] for event in fresh)
@@ -396,39 +329,36 @@ def format_event(event: dict[str, Any]) -> str:
     return f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip()
 
 
-def follow_stack(cfn: Any, stack_id: str, seen: set[str], poll: Callable[..., Any]) -> dict[str, Any]:
-    """Print the stack's events until no operation is in progress; the final description."""
+def follow_stack(cfn: Any, stack_id: str, seen: set[str], waiter: str, delay: float) -> dict[str, Any]:
+    """Wait with boto3's `waiter` until the stack settles, print the operation's events; the final description.
 
-    def settled() -> dict[str, Any] | None:
-        for event in new_events(cfn, stack_id, seen):
-            say(format_event(event))
-        current: dict[str, Any] = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
-        return None if current["StackStatus"].endswith("_IN_PROGRESS") else current
-
-    final: dict[str, Any] = poll(settled, timeout=3600, what=f"stack {stack_id}")
+    The events come once the waiter returns, as `aws cloudformation deploy` shows none: a waiter has no hook
+    to print from while it waits.
+    """
+    stopped = wait(cfn, waiter, delay=delay, timeout=3600, StackName=stack_id)
+    for event in new_events(cfn, stack_id, seen):
+        say(format_event(event))
+    if stopped is not None:
+        say(f"the wait ended: {stopped}")
+    final: dict[str, Any] = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
     return final
 
 
-def remove_review_stack(cfn: Any, stack_id: str, poll: Callable[..., Any]) -> None:
+def remove_review_stack(cfn: Any, stack_id: str, delay: float) -> None:
     """Delete the empty REVIEW_IN_PROGRESS stack a CREATE change set made, and wait until it is gone."""
     cfn.delete_stack(StackName=stack_id)
-
-    def gone() -> bool | None:
-        current = describe_stack(cfn, stack_id)
-        return True if current is None or current["StackStatus"] == "DELETE_COMPLETE" else None
-
-    poll(gone, timeout=300, what=f"deleting stack {stack_id}")
+    stopped = wait(cfn, "stack_delete_complete", delay=delay, timeout=300, StackName=stack_id)
+    if stopped is not None:
+        raise SystemExit(f"deleting the empty stack {stack_id}: {stopped}")
 
 
 def write_outputs(described: dict[str, Any], region: str) -> dict[str, str]:
     """The stack outputs in .sandbox/aws/<stack>-<region>/outputs.json (SANDBOX_DIR for tools/seed.py)."""
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    outputs.update(StackName=described["StackName"], Region=region)
+    outputs = {**outputs_of(described), "Region": region}
     if "ApiUrl" in outputs:
         outputs["ApiBaseUrl"] = outputs["ApiUrl"]
     path = SANDBOX / "aws" / f"{described['StackName']}-{region}" / "outputs.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", "utf-8")
+    save_outputs(path, outputs)
     say(f"outputs written to {path}")
     return outputs
 
@@ -443,7 +373,7 @@ def deploy(
     account: str,
     overrides: Mapping[str, str],
     dry_run: bool,
-    poll: Callable[..., Any],
+    delay: float,
 ) -> int:
     cfn, s3 = clients.cfn, clients.s3
     current = describe_stack(cfn, stack)
@@ -485,7 +415,7 @@ def deploy(
         )
         change_set_id, stack_id = created["Id"], created["StackId"]
         say(f"created change set {change_set_id}")
-        described = change_set_description(cfn, change_set_id, poll)
+        described = change_set_description(cfn, change_set_id, delay)
         if described is None:
             print(f"No changes to deploy. Stack {stack} is up to date.")
             return 0
@@ -497,15 +427,16 @@ def deploy(
         new_events(cfn, stack_id, seen)  # what happened before this run is not news
         cfn.execute_change_set(ChangeSetName=change_set_id)
         executed = True
-        say(f"executing {change_set_id}; the stack's events follow")
-        final = follow_stack(cfn, stack_id, seen, poll)
+        say(f"executing {change_set_id}; waiting for the stack, whose events follow when it settles")
+        waiter = "stack_create_complete" if creating else "stack_update_complete"
+        final = follow_stack(cfn, stack_id, seen, waiter, delay)
         return report(final, described, creating=creating, region=clients.region, overrides=overrides)
     finally:
         if not executed:
             if change_set_id:
                 cfn.delete_change_set(ChangeSetName=change_set_id)
                 if made_stack:
-                    remove_review_stack(cfn, stack_id, poll)
+                    remove_review_stack(cfn, stack_id, delay)
             if dry_run:
                 artifacts.remove_created(s3, account)
                 removed = f"; the empty stack {stack} it made was removed" if made_stack and change_set_id else ""
@@ -550,7 +481,7 @@ def data_lake_bucket(cfn: Any, stack: str) -> str | None:
     try:
         resource = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="DataLakeBucket")
     except ClientError as exc:
-        if _error_code(exc) == "ValidationError":
+        if error_code(exc) == "ValidationError":
             return None
         raise
     physical = resource["StackResourceDetail"].get("PhysicalResourceId")
@@ -566,7 +497,7 @@ def destroy(
     assume_yes: bool,
     empty_data_lake: bool,
     delete_artifacts: bool,
-    poll: Callable[..., Any],
+    delay: float,
     stdin: TextIO | None = None,
 ) -> int:
     cfn, s3 = clients.cfn, clients.s3
@@ -613,7 +544,7 @@ def destroy(
         new_events(cfn, current["StackId"], seen)
         cfn.delete_stack(StackName=current["StackId"])
         say(f"deleting stack {stack}")
-        final = follow_stack(cfn, current["StackId"], seen, poll)
+        final = follow_stack(cfn, current["StackId"], seen, "stack_delete_complete", delay)
         if final["StackStatus"] != "DELETE_COMPLETE":
             raise SystemExit(
                 f"stack {stack} ended {final['StackStatus']}; the events above say why. If DataLakeBucket"
@@ -683,7 +614,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     where = f"account {account} ({caller}), region {args.region}"
     if target == "emulator":
         where += f", on the emulator at {clients.cfn.meta.endpoint_url}"
-    poll = make_poll(0.5 if target == "emulator" else 5.0)
+    delay = DELAYS[target]
 
     if args.command == "destroy":
         return destroy(
@@ -694,7 +625,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
             assume_yes=args.yes,
             empty_data_lake=args.empty_data_lake,
             delete_artifacts=args.delete_artifacts,
-            poll=poll,
+            delay=delay,
         )
     verb = "Preview (dry run: show the change set, then delete it)" if dry_run else "Deploy"
     confirm(f"{verb} stack {args.stack} in {where}?", assume_yes=args.yes)
@@ -703,7 +634,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         overrides["NotificationEmail"] = args.notification_email
     if args.strict_documents is not None:
         overrides["StrictDocuments"] = "true" if args.strict_documents else "false"
-    return deploy(clients, stack=args.stack, account=account, overrides=overrides, dry_run=dry_run, poll=poll)
+    return deploy(clients, stack=args.stack, account=account, overrides=overrides, dry_run=dry_run, delay=delay)
 
 
 if __name__ == "__main__":

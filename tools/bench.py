@@ -16,13 +16,13 @@ not created). docs/PERFORMANCE.md explains every number.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -42,11 +42,14 @@ from typing import Any
 import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from deploy import api_base_url, build_zip
+from deploy import api_base_url
+from load import lab_example, order_with, to_wire
+from poll import TimedOut, wait_until
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sandbox import OUTPUTS, ROOT, load_outputs
+from sandbox import OUTPUTS, ROOT, default_environment, load_outputs
+from stack import build_zip
 
 from seed import seed
 
@@ -96,17 +99,6 @@ class Line:
     unit_price: Decimal
 
 
-def _wire_number(value: Any) -> float:
-    # Only for the HTTP body: a 2-decimal Decimal's shortest float repr reads back as the same Decimal.
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(type(value).__name__)
-
-
-def to_wire(document: Any) -> str:
-    return json.dumps(document, default=_wire_number, ensure_ascii=False)
-
-
 def draw_lines(rng: random.Random, products: list[str], max_lines: int) -> list[Line]:
     prices = [Decimal(p) for p in ("0.99", "12.50", "99.90", "150.00", "2500.00", "37.45")]
     chosen = rng.sample(products, rng.randint(1, min(max_lines, len(products))))
@@ -115,8 +107,7 @@ def draw_lines(rng: random.Random, products: list[str], max_lines: int) -> list[
 
 def make_order(template: dict[str, Any], order_id: str, lines: list[Line], rng: random.Random) -> dict[str, Any]:
     """A valid order shaped like the lab's example, with varied optional fields, formats and amounts."""
-    order = copy.deepcopy(template)
-    order["order_id"] = order_id
+    order = order_with(order_id, [(line.product_id, line.quantity, line.unit_price) for line in lines], template)
     order["order_date"] = rng.choice(["2024-03-05", "2024-03-05T10:30:00Z", "2024-03-05T10:30:00.250-03:00"])
     customer, shipping = order["customer"], order["shipping"]
     customer["first_name"] = rng.choice(["Mariana", "João", "Ana Luísa", "Pedro", "Zoë"])
@@ -135,38 +126,18 @@ def make_order(template: dict[str, Any], order_id: str, lines: list[Line], rng: 
             for key in optional[:-1]:
                 holder = holder[key]
             holder.pop(optional[-1], None)
-    order["items"] = [
-        {
-            "product_id": line.product_id,
-            "description": f"item {k}",
-            "quantity": line.quantity,
-            "unit_price": line.unit_price,
-        }
-        for k, line in enumerate(lines)
-    ]
-    total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
+    total = order["payment"]["amount"]
     shipping["cost"] = rng.choice([Decimal("0.00"), Decimal("50.00"), Decimal("19.90")])
     order["payment"]["amount"] = total + shipping["cost"] if rng.random() < 0.5 else total
     return order
 
 
-def lab_template() -> dict[str, Any]:
-    template: dict[str, Any] = json.loads(
-        (ROOT / "seed" / "orders" / "lab-example.json").read_text("utf-8"), parse_float=Decimal
-    )
-    return template
-
-
 # ------------------------------------------------------------------------------------------ numbers
-def percentile(values: list[float], p: float) -> float:
-    """Linear interpolation between closest ranks (the 'inclusive' method)."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    rank = (len(ordered) - 1) * p / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+def percentile(values: list[float], p: int) -> float:
+    """The p-th percentile (1 to 99), interpolated between closest ranks: statistics' 'inclusive' method."""
+    if len(values) < 2:  # statistics.quantiles needs two points before Python 3.13
+        return float(values[0]) if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 def distribution(values: list[float], scale: float = 1.0, digits: int = 3) -> dict[str, float | int]:
@@ -333,23 +304,26 @@ class FinalWatcher(threading.Thread):
 
     def wait_final(self, expected: int, deadline: float, advance: Callable[[int], None], what: str) -> None:
         shown = 0
-        while True:
+
+        def all_final() -> bool:
+            nonlocal shown
             if self.error is not None:
                 raise BenchError(f"{what}: reading the table failed: {self.error!r}") from self.error
             count = len(self.seen)
             if count > shown:
                 advance(count - shown)
                 shown = count
-            if count >= expected:
-                return
-            if time.monotonic() > deadline:
-                with self._lock:
-                    missing = list(self._pending)[:5]
-                raise BenchError(
-                    f"{what}: only {count} of {expected} orders final before the deadline; "
-                    f"still waiting for e.g. {missing}; is the consumer's event-source mapping enabled?"
-                )
-            time.sleep(0.05)
+            return count >= expected
+
+        try:
+            wait_until(all_final, timeout=deadline - time.monotonic(), interval=0.05, what=what)
+        except TimedOut:
+            with self._lock:
+                missing = list(self._pending)[:5]
+            raise BenchError(
+                f"{what}: only {len(self.seen)} of {expected} orders final before the deadline; "
+                f"still waiting for e.g. {missing}; is the consumer's event-source mapping enabled?"
+            ) from None
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -373,7 +347,7 @@ class Bench:
         self.session = session
         self.progress = progress
         self.run_id = uuid.uuid4().hex[:8].upper()
-        self.template = lab_template()
+        self.template = lab_example()
         self.products = [f"BENCH-{self.run_id}-P{k}" for k in range(10)]
         self.notes: list[str] = []
 
@@ -564,19 +538,23 @@ class Bench:
 
     def _wait_report(self, s3: Any, bucket: str, key: str) -> tuple[float, str | None]:
         """When the report was first seen (monotonic), and its LastModified (S3 keeps whole seconds only)."""
-        deadline = self.deadline()
-        while True:
+
+        def head() -> dict[str, Any] | None:
             try:
-                head = s3.head_object(Bucket=bucket, Key=key)
+                found: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
                     raise
-            else:
-                modified = head.get("LastModified")
-                return time.monotonic(), modified.isoformat() if modified else None
-            if time.monotonic() > deadline:
-                raise BenchError(f"no file report at s3://{bucket}/{key} before the deadline")
-            time.sleep(POLL_INTERVAL)
+                return None
+            return found
+
+        try:
+            modified = wait_until(head, timeout=self.options.timeout, interval=POLL_INTERVAL, what=key).get(
+                "LastModified"
+            )
+        except TimedOut:
+            raise BenchError(f"no file report at s3://{bucket}/{key} before the deadline") from None
+        return time.monotonic(), modified.isoformat() if modified else None
 
 
 # ------------------------------------------------------------------------------------------ floors
@@ -678,11 +656,10 @@ class Floors:
         return bool(lam.get_function_configuration(FunctionName=name).get("State") == "Active")
 
     def _until(self, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise BenchError(f"floor {what} not ready within {timeout:.0f} s")
-            time.sleep(0.1)
+        try:
+            wait_until(check, timeout=timeout, interval=0.1, what=what)
+        except TimedOut:
+            raise BenchError(f"floor {what} not ready within {timeout:.0f} s") from None
 
     def delete(self) -> None:
         """Delete whatever was created; each step on its own, so one failure does not leave the rest."""
@@ -771,7 +748,7 @@ def in_process(count: int, repeats: int) -> dict[str, Any]:
     from orders.validation import OrderValidator, parse_json
 
     rng = random.Random(42)  # noqa: S311 (reproducible payloads, not secrets)
-    template = lab_template()
+    template = lab_example()
     products = [f"PRD-{k:04d}" for k in range(40)]
     texts = [to_wire(make_order(template, f"INPROC-{k:06d}", draw_lines(rng, products, 8), rng)) for k in range(count)]
     validator = OrderValidator()
@@ -1052,21 +1029,9 @@ def run(options: Options, console: Console) -> dict[str, Any]:
     return result
 
 
-def sandbox_environment() -> None:
-    """The sandbox's AWS as the Makefile exports it, so `python tools/bench.py` works on its own too."""
-    defaults = {
-        "AWS_ENDPOINT_URL": "http://localhost:4566",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    }
-    for name, value in defaults.items():
-        os.environ.setdefault(name, value)
-
-
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
-    sandbox_environment()
+    default_environment()
     console = Console()
     signal.signal(signal.SIGTERM, _interrupt)
     try:

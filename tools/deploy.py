@@ -9,54 +9,43 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import io
 import json
 import os
 import sys
 import time
-import zipfile
-from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 from sandbox import OUTPUTS, ROOT
+from stack import (
+    CAPABILITIES,
+    SETTLED,
+    TEMPLATE,
+    artifact_bucket,
+    build_zip,
+    code_key,
+    describe_stack,
+    ensure_bucket,
+    is_no_changes,
+    outputs_of,
+    put_if_missing,
+    save_outputs,
+    wait,
+)
 
-FUNCTIONS = ROOT / "functions"
-TEMPLATE = ROOT / "infra" / "template.yaml"
 DEFAULT_STACK = "order-pipeline"
-
-
-def build_zip(source: Path = FUNCTIONS) -> bytes:
-    """A reproducible zip of the function code: same sources, same bytes, same key."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(source.rglob("*")):
-            if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
-                continue
-            info = zipfile.ZipInfo(str(path.relative_to(source)), date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
-
-
-def _account_and_region(session: boto3.session.Session) -> tuple[str, str]:
-    account = session.client("sts").get_caller_identity()["Account"]
-    return str(account), session.region_name or "us-east-1"
+POLL_DELAY = 0.25  # seconds between two reads of the stack: the emulators settle in about a second
+TIMEOUT = 600
 
 
 def upload_code(session: boto3.session.Session, stack: str, code: bytes) -> tuple[str, str]:
+    account = str(session.client("sts").get_caller_identity()["Account"])
+    region = session.region_name or "us-east-1"
     s3 = session.client("s3")
-    account, region = _account_and_region(session)
-    bucket = f"{stack}-artifacts-{account}-{region}"
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError:
-        options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        s3.create_bucket(Bucket=bucket, **options)
-    key = f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
-    s3.put_object(Bucket=bucket, Key=key, Body=code)
+    bucket, key = artifact_bucket(stack, account, region), code_key(code)
+    ensure_bucket(s3, bucket, account, region)
+    put_if_missing(s3, bucket, key, code, account)
     return bucket, key
 
 
@@ -94,37 +83,23 @@ def update_code(session: boto3.session.Session, description: dict[str, Any], cod
     return len(stale)
 
 
-def _stack(cfn: Any, stack: str) -> dict[str, Any] | None:
-    try:
-        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
-    except ClientError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
-    return stacks[0] if stacks else None
-
-
-def _wait(cfn: Any, stack: str, timeout: float = 600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        current = _stack(cfn, stack)
-        status = current["StackStatus"] if current else "DELETED"
-        if not status.endswith("_IN_PROGRESS"):
-            if status not in {"CREATE_COMPLETE", "UPDATE_COMPLETE"} or current is None:
-                events = cfn.describe_stack_events(StackName=stack)["StackEvents"][:15] if current else []
-                reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events]
-                raise SystemExit(f"stack {stack} ended {status}:\n  " + "\n  ".join(reasons))
-            return current
-        if time.monotonic() > deadline:
-            raise SystemExit(f"stack {stack} still {status} after {timeout:.0f} s")
-        time.sleep(0.25)
+def _settled(cfn: Any, stack: str, waiter: str) -> dict[str, Any]:
+    """Wait with boto3's waiter; the description once the stack is complete, else exit with the events' reasons."""
+    stopped = wait(cfn, waiter, delay=POLL_DELAY, timeout=TIMEOUT, StackName=stack)
+    current = describe_stack(cfn, stack)
+    status = current["StackStatus"] if current else "DELETED"
+    if current is None or status not in SETTLED:
+        events = cfn.describe_stack_events(StackName=stack)["StackEvents"][:15] if current else []
+        reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events]
+        raise SystemExit(f"stack {stack} ended {status} ({stopped}):\n  " + "\n  ".join(reasons))
+    return current
 
 
 def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str]) -> dict[str, Any]:
     """Create or update the stack; when only functions/ changed, update the functions' code alone."""
     cfn = session.client("cloudformation")
     code = build_zip()
-    current = _stack(cfn, stack)
+    current = describe_stack(cfn, stack)
     if current is not None and _only_code_changed(cfn, current, parameters):
         updated = update_code(session, current, code, stack)
         print(f"template unchanged; code of {updated} function(s) updated", file=sys.stderr)
@@ -135,22 +110,21 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
         "StackName": stack,
         "TemplateBody": TEMPLATE.read_text("utf-8"),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
-        "Capabilities": ["CAPABILITY_IAM"],
+        "Capabilities": CAPABILITIES,
     }
     if current and current["StackStatus"] in {"ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_COMPLETE"}:
         cfn.delete_stack(StackName=stack)
-        while _stack(cfn, stack) is not None and _stack(cfn, stack)["StackStatus"] != "DELETE_COMPLETE":  # type: ignore[index]
-            time.sleep(0.25)
+        wait(cfn, "stack_delete_complete", delay=POLL_DELAY, timeout=TIMEOUT, StackName=stack)
         current = None
     if current is None:
         cfn.create_stack(**request)
-    else:
-        try:
-            cfn.update_stack(**request)
-        except ClientError as exc:
-            if "No updates are to be performed" not in str(exc):
-                raise
-    return _wait(cfn, stack)
+        return _settled(cfn, stack, "stack_create_complete")
+    try:
+        cfn.update_stack(**request)
+    except ClientError as exc:
+        if not is_no_changes(str(exc)):
+            raise
+    return _settled(cfn, stack, "stack_update_complete")
 
 
 def resume_consumers(session: boto3.session.Session, description: dict[str, Any]) -> None:
@@ -170,13 +144,11 @@ def api_base_url(outputs: dict[str, str], endpoint: str | None) -> str:
 
 
 def write_outputs(stack_description: dict[str, Any], endpoint: str | None) -> dict[str, str]:
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack_description.get("Outputs", [])}
-    outputs["StackName"] = stack_description["StackName"]
+    outputs = outputs_of(stack_description)
     outputs["ApiBaseUrl"] = api_base_url(outputs, endpoint)
     if endpoint:
         outputs["Endpoint"] = endpoint
-    OUTPUTS.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUTS.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", "utf-8")
+    save_outputs(OUTPUTS, outputs)
     return outputs
 
 

@@ -8,18 +8,19 @@ folders (one per Lambda worker, from tempfile.gettempdir()) go to .sandbox/tmp, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from sandbox import SANDBOX
+from poll import TimedOut, wait_until
+from sandbox import SANDBOX, default_environment
 
 PID_FILE = SANDBOX / "ministack.pid"
 LOG_FILE = SANDBOX / "ministack.log"
@@ -96,17 +97,21 @@ def start(persist: bool) -> int:
 
 
 def wait(timeout: float, process: subprocess.Popen[bytes] | None = None) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def settled() -> str | None:
         if answering(timeout=0.5):
-            print(f"MiniStack answering at {endpoint()}")
-            return 0
-        if process is not None and process.poll() is not None:
-            print(f"MiniStack exited with {process.returncode}; see {LOG_FILE}", file=sys.stderr)
-            return 1
-        time.sleep(0.05)
-    print(f"no emulator answered at {endpoint()} within {timeout:.0f} s; see {LOG_FILE}", file=sys.stderr)
-    return 1
+            return "answering"
+        return "exited" if process is not None and process.poll() is not None else None
+
+    try:
+        state = wait_until(settled, timeout=timeout, interval=0.05, what="MiniStack")
+    except TimedOut:
+        print(f"no emulator answered at {endpoint()} within {timeout:.0f} s; see {LOG_FILE}", file=sys.stderr)
+        return 1
+    if state == "exited" and process is not None:
+        print(f"MiniStack exited with {process.returncode}; see {LOG_FILE}", file=sys.stderr)
+        return 1
+    print(f"MiniStack answering at {endpoint()}")
+    return 0
 
 
 def pause_consumers(timeout: float = 60) -> None:
@@ -118,11 +123,8 @@ def pause_consumers(timeout: float = 60) -> None:
     """
     import boto3  # only here: start/stop must work before the virtualenv has it
 
-    session = boto3.session.Session(  # the local emulator: its dummy credentials unless told otherwise
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    )
+    default_environment()  # the local emulator: its dummy credentials unless told otherwise
+    session = boto3.session.Session()
     lam = session.client("lambda", endpoint_url=endpoint())
     sqs = session.client("sqs", endpoint_url=endpoint())
     mappings = lam.list_event_source_mappings().get("EventSourceMappings", [])
@@ -133,19 +135,26 @@ def pause_consumers(timeout: float = 60) -> None:
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
         name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
         queues.append(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    deadline = time.monotonic() + timeout
-    while queues and time.monotonic() < deadline:
-        busy = [
-            url
-            for url in queues
-            if sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
+
+    def idle() -> bool:
+        return all(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
                 "Attributes"
             ]["ApproximateNumberOfMessagesNotVisible"]
-            != "0"
-        ]
-        if not busy:
-            return
-        time.sleep(0.2)
+            == "0"
+            for url in queues
+        )
+
+    with contextlib.suppress(TimedOut):  # stop anyway: what is in flight comes back after its visibility timeout
+        wait_until(idle, timeout=timeout, interval=0.2, what="in-flight batches")
+
+
+def _gone(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def stop() -> int:
@@ -158,14 +167,9 @@ def stop() -> int:
     if PERSIST_MARK.exists() and answering():
         pause_consumers()
     os.killpg(pid, signal.SIGTERM)  # a clean shutdown lets MiniStack save its state
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
+    try:
+        wait_until(lambda: _gone(pid), timeout=10, interval=0.05, what=f"MiniStack (pid {pid}) stopping")
+    except TimedOut:
         os.killpg(pid, signal.SIGKILL)
     PID_FILE.unlink(missing_ok=True)
     shutil.rmtree(TMP_DIR, ignore_errors=True)  # nothing of the group is left to use it

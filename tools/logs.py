@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import boto3
-from sandbox import load_outputs
+from sandbox import default_environment, load_outputs
 
 FUNCTIONS = {
     "api": "ApiFunctionName",
@@ -17,6 +17,7 @@ FUNCTIONS = {
 
 
 def main(argv: list[str]) -> int:
+    default_environment()
     outputs = load_outputs()
     wanted = argv or list(FUNCTIONS)
     unknown = [name for name in wanted if name not in FUNCTIONS]
@@ -27,18 +28,13 @@ def main(argv: list[str]) -> int:
     for name in wanted:
         group = f"/aws/lambda/{outputs[FUNCTIONS[name]]}"
         print(f"=== {group}")
-        kwargs = {"logGroupName": group}
         try:
-            while True:
-                page = logs.filter_log_events(**kwargs)
+            for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
                 for event in page.get("events", []):
                     line = event["message"].rstrip()
                     if line.startswith(("START ", "END ", "REPORT ")):
                         continue
                     print(line)
-                if not page.get("nextToken"):
-                    break
-                kwargs["nextToken"] = page["nextToken"]
         except logs.exceptions.ResourceNotFoundException:
             print("(no logs yet)")
     return 0

@@ -27,6 +27,8 @@ import typer
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from logs import FUNCTIONS
+from poll import TimedOut, wait_until
+from records import StackOutputs
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
@@ -132,7 +134,7 @@ def _aws_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 @dataclass
 class Sandbox:
-    outputs: dict[str, str]
+    outputs: StackOutputs
     session: boto3.session.Session = field(default_factory=boto3.session.Session)
 
     def client(self, name: str) -> Any:
@@ -140,7 +142,7 @@ class Sandbox:
 
     @property
     def api(self) -> str:
-        return self.outputs["ApiBaseUrl"].rstrip("/")
+        return self.outputs.ApiBaseUrl.rstrip("/")
 
 
 def connect() -> Sandbox:
@@ -151,10 +153,10 @@ def connect() -> Sandbox:
         fail(str(exc.code), code=2)
     if not running:
         fail(_not_running())
-    if not OUTPUTS.exists():
-        fail(f"no stack outputs at {OUTPUTS}: the sandbox is not deployed: run `make up`")
-    outputs: dict[str, str] = json.loads(OUTPUTS.read_text("utf-8"))
-    return Sandbox(outputs)
+    try:
+        return Sandbox(StackOutputs.read(OUTPUTS))
+    except SystemExit as exc:
+        fail(str(exc.code))
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -185,7 +187,7 @@ def _print_body(response: requests.Response) -> None:
 
 
 def _seed(sandbox: Sandbox, products: list[dict[str, Any]], only_missing: bool) -> int:
-    table = sandbox.outputs["OrdersTable"]
+    table = sandbox.outputs.OrdersTable
     written = 0
     with _progress(BarColumn(), MofNCompleteColumn(), disable=len(products) < PROGRESS_FROM) as progress:
         task = progress.add_task(f"seeding {table}", total=len(products))
@@ -241,7 +243,7 @@ def _order_counts(sandbox: Sandbox) -> Table:
     table.add_column("orders", justify="right")
     for status in STATUSES:
         pages = paginator.paginate(
-            TableName=sandbox.outputs["OrdersTable"],
+            TableName=sandbox.outputs.OrdersTable,
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :status",
             ExpressionAttributeValues={":status": {"S": f"STATUS#{status}"}},
@@ -254,7 +256,7 @@ def _order_counts(sandbox: Sandbox) -> Table:
 def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
     scan = sandbox.client("dynamodb").get_paginator("scan")
     pages = scan.paginate(
-        TableName=sandbox.outputs["OrdersTable"],
+        TableName=sandbox.outputs.OrdersTable,
         FilterExpression="begins_with(PK, :prefix) AND SK = :stock",
         ExpressionAttributeValues={":prefix": {"S": f"PRODUCT#{prefix}"}, ":stock": {"S": "STOCK"}},
     )
@@ -302,8 +304,8 @@ def status(
     outputs = Table(title=f"stack outputs ({emulator.endpoint()})", title_justify="left")
     outputs.add_column("output")
     outputs.add_column("value", no_wrap=True)
-    for key in sorted(sandbox.outputs):
-        outputs.add_row(key, Text(sandbox.outputs[key]))
+    for key, value in sorted(sandbox.outputs.as_dict().items()):
+        outputs.add_row(key, Text(value))
     out.print(outputs)
     with out.status("reading the queues and the table"):
         queues = _queue_table(sandbox)
@@ -356,36 +358,38 @@ def _follow_order(sandbox: Sandbox, order_id: str, timeout: float, interval: flo
     """Poll GET /orders/{id}, printing each status change, until the order is final."""
     http = requests.Session()
     url = f"{sandbox.api}/orders/{quote(order_id, safe='')}"
-    deadline = time.monotonic() + timeout
-    last = None
+    states: list[str] = []
+
+    def final() -> dict[str, Any] | None:
+        response = http.get(url, timeout=30)
+        if response.status_code == 404:
+            fail(f"order {order_id} not found: check the id (a 202 or the file report says it was accepted)")
+        if response.status_code != 200:
+            fail(f"GET /orders/{order_id} answered {response.status_code}: {mask_text(response.text[:300])}")
+        order: dict[str, Any] = response.json()
+        state = str(order.get("order_status"))
+        if not states or state != states[-1]:
+            line = Text(f"{_now()}  ")
+            line.append(order_id)
+            line.append("  ")
+            line.append(state, style=STATUS_STYLES.get(state, "bold"))
+            out.print(line)
+            states.append(state)
+        return order if state in FINAL else None
+
     with out.status(f"following {order_id}"):
-        while True:
-            response = http.get(url, timeout=30)
-            if response.status_code == 404:
-                fail(f"order {order_id} not found: check the id (a 202 or the file report says it was accepted)")
-            if response.status_code != 200:
-                fail(f"GET /orders/{order_id} answered {response.status_code}: {mask_text(response.text[:300])}")
-            order: dict[str, Any] = response.json()
-            state = str(order.get("order_status"))
-            if state != last:
-                line = Text(f"{_now()}  ")
-                line.append(order_id)
-                line.append("  ")
-                line.append(state, style=STATUS_STYLES.get(state, "bold"))
-                out.print(line)
-                last = state
-            if state in FINAL:
-                out.print(_items_table(order))
-                history = _history_table(order)
-                if history is not None:
-                    out.print(history)
-                return order
-            if time.monotonic() > deadline:
-                fail(
-                    f"order {order_id} still {state} after {timeout:.0f} s: check `sandbox status` (queues, DLQs) "
-                    "and `sandbox logs processor`"
-                )
-            time.sleep(interval)
+        try:
+            order = wait_until(final, timeout=timeout, interval=interval, what=f"order {order_id}")
+        except TimedOut:
+            fail(
+                f"order {order_id} still {states[-1]} after {timeout:.0f} s: check `sandbox status` (queues, DLQs) "
+                "and `sandbox logs processor`"
+            )
+    out.print(_items_table(order))
+    history = _history_table(order)
+    if history is not None:
+        out.print(history)
+    return order
 
 
 def _check_locally(body: bytes) -> None:
@@ -455,28 +459,29 @@ def watch(
 def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: float) -> dict[str, Any]:
     """Poll GET /restocks/{id}, printing each change, until its release has run (released_at is set)."""
     url = f"{api}/restocks/{quote(restock_id, safe='')}"
-    deadline = time.monotonic() + timeout
-    last = None
+    states: list[str] = []
+
+    def released() -> dict[str, Any] | None:
+        response = http.get(url, timeout=30)
+        if response.status_code != 200:
+            fail(f"GET /restocks/{restock_id} answered {response.status_code}: {response.text[:300]}")
+        restock: dict[str, Any] = response.json()
+        state = "released" if restock.get("released_at") else str(restock.get("restock_status"))
+        if not states or state != states[-1]:
+            line = Text(f"{_now()}  restock {restock_id}  ")
+            line.append(state, style="green" if state == "released" else "yellow")
+            out.print(line)
+            states.append(state)
+        return restock if restock.get("released_at") else None
+
     with out.status(f"following restock {restock_id}"):
-        while True:
-            response = http.get(url, timeout=30)
-            if response.status_code != 200:
-                fail(f"GET /restocks/{restock_id} answered {response.status_code}: {response.text[:300]}")
-            restock: dict[str, Any] = response.json()
-            state = "released" if restock.get("released_at") else str(restock.get("restock_status"))
-            if state != last:
-                line = Text(f"{_now()}  restock {restock_id}  ")
-                line.append(state, style="green" if state == "released" else "yellow")
-                out.print(line)
-                last = state
-            if restock.get("released_at"):
-                return restock
-            if time.monotonic() > deadline:
-                fail(
-                    f"restock {restock_id} still {state} after {timeout:.0f} s: check `sandbox status` "
-                    "(restocks queue, DLQ) and `sandbox logs restocker`"
-                )
-            time.sleep(0.3)
+        try:
+            return wait_until(released, timeout=timeout, interval=0.3, what=f"restock {restock_id}")
+        except TimedOut:
+            fail(
+                f"restock {restock_id} still {states[-1]} after {timeout:.0f} s: check `sandbox status` "
+                "(restocks queue, DLQ) and `sandbox logs restocker`"
+            )
 
 
 def _released_table(http: requests.Session, api: str, order_ids: list[str], total: int) -> Table:
@@ -559,18 +564,16 @@ def _etag(s3: Any, bucket: str, key: str) -> str | None:
 
 def _wait_for_report(s3: Any, bucket: str, key: str, timeout: float) -> dict[str, Any]:
     """The report at `key` once it exists (its name is the file's own: no earlier file's report is there)."""
-    deadline = time.monotonic() + timeout
     with out.status(f"waiting for s3://{bucket}/{key}"):
-        while True:
-            if _etag(s3, bucket, key) is not None:
-                report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                return report
-            if time.monotonic() > deadline:
-                fail(
-                    f"no report at {key} after {timeout:.0f} s: check `sandbox status` (files queue, DLQ) "
-                    "and `sandbox logs file-validator`"
-                )
-            time.sleep(0.3)
+        try:
+            wait_until(lambda: _etag(s3, bucket, key), timeout=timeout, interval=0.3, what=f"report {key}")
+        except TimedOut:
+            fail(
+                f"no report at {key} after {timeout:.0f} s: check `sandbox status` (files queue, DLQ) "
+                "and `sandbox logs file-validator`"
+            )
+    report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return report
 
 
 def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
@@ -654,7 +657,7 @@ def upload(
     """Put a file in the data lake under incoming/ (restock/ with --restock), wait for its report, print it."""
     object_key = _object_key(file, key, restock)
     sandbox = connect()
-    s3, bucket = sandbox.client("s3"), sandbox.outputs["DataLakeBucket"]
+    s3, bucket = sandbox.client("s3"), sandbox.outputs.DataLakeBucket
     before = _etag(s3, bucket, object_key)
     size = file.stat().st_size
     with _progress(BarColumn(), DownloadColumn(), disable=size < BIG_FILE) as progress:
@@ -712,7 +715,7 @@ def notifications_command(
 ) -> None:
     """Print what reached both SNS topics since the last call (CPF and e-mail masked), then forget it."""
     sandbox = connect()
-    url = inbox.ensure_inbox(sandbox.session, sandbox.outputs)
+    url = inbox.ensure_inbox(sandbox.session, sandbox.outputs.as_dict())
     if not follow:
         envelopes = inbox.drain(sandbox.session, url, wait_seconds=wait)
         if not envelopes:
@@ -767,14 +770,9 @@ class LogCursor:
             request["startTime"] = self.start
         if self.pattern:
             request["filterPattern"] = self.pattern
-        events: list[dict[str, Any]] = []
         try:
-            while True:
-                page = self.logs.filter_log_events(**request)
-                events += page.get("events", [])
-                if not page.get("nextToken"):
-                    break
-                request["nextToken"] = page["nextToken"]
+            pages = self.logs.get_paginator("filter_log_events").paginate(**request)
+            events: list[dict[str, Any]] = [event for page in pages for event in page.get("events", [])]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return 0, []  # no invocation yet
@@ -903,23 +901,18 @@ def seed_command(
     out.print(f"seed: {written} of {len(products)} products written from {path}")
 
 
-def _all_keys(db: Any, table: str) -> list[dict[str, Any]]:
-    pages = db.get_paginator("scan").paginate(TableName=table, ProjectionExpression="PK, SK")
+def _all_keys(table: Any) -> list[dict[str, Any]]:
+    # The resource's client reads and writes plain Python values, as the batch writer takes them.
+    pages = table.meta.client.get_paginator("scan").paginate(TableName=table.name, ProjectionExpression="PK, SK")
     return [{"PK": item["PK"], "SK": item["SK"]} for page in pages for item in page.get("Items", [])]
 
 
-def _delete(db: Any, table: str, keys: list[dict[str, Any]], progress: Progress, task: Any) -> None:
-    for start in range(0, len(keys), 25):
-        requests_ = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
-        for attempt in range(8):
-            unprocessed = db.batch_write_item(RequestItems={table: requests_}).get("UnprocessedItems", {})
-            requests_ = unprocessed.get(table, [])
-            if not requests_:
-                break
-            time.sleep(0.05 * 2**attempt)
-        else:
-            fail(f"DynamoDB kept {len(requests_)} deletes unprocessed: run `sandbox reset` again")
-        progress.advance(task, min(25, len(keys) - start))
+def _delete(table: Any, keys: list[dict[str, Any]], progress: Progress, task: Any) -> None:
+    """boto3's batch writer sends the deletes 25 at a time and sends again whatever DynamoDB left unprocessed."""
+    with table.batch_writer() as batch:
+        for key in keys:
+            batch.delete_item(Key=key)
+            progress.advance(task)
 
 
 @app.command()
@@ -932,7 +925,7 @@ def reset(
     """Delete every order, pending item, product, restock and file marker; keep the stack; then seed again."""
     sandbox = connect()
     products = [] if no_seed else _read_products(seed_file or _default_seed_file())
-    table = sandbox.outputs["OrdersTable"]
+    table = sandbox.outputs.OrdersTable
     if not yes:
         try:
             confirmed = typer.confirm(
@@ -942,15 +935,15 @@ def reset(
             confirmed = False
         if not confirmed:
             fail("reset cancelled: nothing deleted")
-    db = sandbox.client("dynamodb")
+    items = sandbox.session.resource("dynamodb").Table(table)
     deleted = 0
     for _ in range(3):  # again if orders were written meanwhile
         with out.status(f"scanning {table}"):
-            keys = _all_keys(db, table)
+            keys = _all_keys(items)
         if not keys:
             break
         with _progress(BarColumn(), MofNCompleteColumn(), disable=len(keys) < PROGRESS_FROM) as progress:
-            _delete(db, table, keys, progress, progress.add_task(f"deleting from {table}", total=len(keys)))
+            _delete(items, keys, progress, progress.add_task(f"deleting from {table}", total=len(keys)))
         deleted += len(keys)
     out.print(f"reset: {deleted} items deleted from {table}")
     if products:

@@ -26,6 +26,7 @@ Exit status 0 only when the books balance. A summary is written to .sandbox/soak
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -44,7 +45,9 @@ import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from chaos import ChaosMonkey, sandbox_root, stack_functions
+from load import lab_example, order_with, to_wire
 from notifications import drain, subscribe_queue
+from poll import TimedOut, wait_until
 from sandbox import ROOT, SANDBOX, load_outputs
 
 from seed import seed
@@ -63,6 +66,7 @@ CHAOS_INTERVAL = 2.0
 # (0.5 s to 16 s, about 30 s in all): longer than a short MiniStack failure storm, not than a long one (a worker that
 # dies while it starts makes MiniStack kill every worker of that function; docs/RELIABILITY.md, "Chaos").
 ATTEMPTS, FIRST_BACKOFF = 7, 0.5
+PRICE = Decimal("12.50")  # every soak item's unit price: the books count units, not money
 
 
 @dataclass
@@ -81,14 +85,6 @@ class Books:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _order(template: dict[str, Any], order_id: str, lines: list[tuple[str, int]]) -> dict[str, Any]:
-    order = copy.deepcopy(template)
-    order["order_id"] = order_id
-    order["items"] = [{"product_id": p, "quantity": q, "unit_price": 12.5} for p, q in lines]
-    order["payment"]["amount"] = float(sum(Decimal("12.5") * q for _, q in lines))
-    return order
-
-
 def _invalid(order: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     broken = copy.deepcopy(order)
     kind = rng.choice(["quantity", "state", "cpf", "amount"])
@@ -99,7 +95,7 @@ def _invalid(order: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     elif kind == "cpf":
         broken["customer"]["cpf"] = "123"
     else:
-        broken["payment"]["amount"] = 0.01
+        broken["payment"]["amount"] = Decimal("0.01")
     return broken
 
 
@@ -186,13 +182,14 @@ def _soak(
         [{"product_id": p, "description": "soak", "available": a} for p, a in initial.items()],
     )
     inbox = subscribe_queue(session, f"soak-{run_id.lower()}", [outputs["ErrorTopicArn"], outputs["PendingTopicArn"]])
-    template = json.loads((ROOT / "seed" / "orders" / "lab-example.json").read_text("utf-8"))
+    template = lab_example()
     books = Books()
     orders = [
-        _order(
-            template,
+        order_with(
             f"SOAK-{run_id}-{i:06d}",
-            [(p, rng.randint(1, 3)) for p in rng.sample(products, rng.randint(1, 3))],
+            [(p, rng.randint(1, 3), PRICE) for p in rng.sample(products, rng.randint(1, 3))],
+            template,
+            description="soak",
         )
         for i in range(n)
     ]
@@ -262,7 +259,13 @@ def _soak(
     def post(order: dict[str, Any]) -> None:
         if not hasattr(http, "session"):
             http.session = requests.Session()
-        response, unanswered = _post(http.session, f"{base}/orders", attempts, json=order)
+        response, unanswered = _post(
+            http.session,
+            f"{base}/orders",
+            attempts,
+            data=to_wire(order).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         status = None if response is None else response.status_code
         with books.lock:
             books.retried_requests += 1 if unanswered else 0
@@ -335,7 +338,7 @@ def _soak(
         rng.shuffle(chunk)
         jsonl = (start // 250) % 2 == 1
         key = f"incoming/soak/{run_id}-{start:06d}.{'jsonl' if jsonl else 'json'}"
-        body = "\n".join(json.dumps(o) for o in chunk) if jsonl else json.dumps({"orders": chunk})
+        body = "\n".join(to_wire(o) for o in chunk) if jsonl else to_wire({"orders": chunk})
         etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode())["ETag"]
         file_keys.append(key)
         report_keys[key] = report_key(key, etag)
@@ -352,7 +355,8 @@ def _soak(
 
     deadline = time.monotonic() + timeout
     reports: dict[str, dict[str, Any]] = {}
-    while len(reports) < len(file_keys):
+
+    def all_reported() -> bool:
         for key in file_keys:
             if key in reports:
                 continue
@@ -361,9 +365,12 @@ def _soak(
                 reports[key] = json.loads(body)
             except s3.exceptions.NoSuchKey:
                 pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"only {len(reports)} of {len(file_keys)} file reports arrived")
-        time.sleep(0.5)
+        return len(reports) == len(file_keys)
+
+    try:
+        wait_until(all_reported, timeout=deadline - time.monotonic(), interval=0.5, what="file reports")
+    except TimedOut:
+        raise SystemExit(f"only {len(reports)} of {len(file_keys)} file reports arrived") from None
     restock_report = reports.pop(restock_file)
     file_keys.remove(restock_file)
     restock_ids = list(restocks) + list(restock_report["accepted_restock_ids"])
@@ -388,14 +395,17 @@ def _soak(
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    while True:
+    waiting: list[str] = []  # accepted orders not final (yet)
+
+    def all_final() -> bool:
         records = statuses()
-        waiting = [i for i in set(books.accepted) if records.get(i, {}).get("order_status", {}).get("S") not in FINAL]
-        if not waiting:
-            break
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+        waiting[:] = [
+            i for i in set(books.accepted) if records.get(i, {}).get("order_status", {}).get("S") not in FINAL
+        ]
+        return not waiting
+
+    with contextlib.suppress(TimedOut):  # the books below say which orders did not finish
+        wait_until(all_final, timeout=deadline - time.monotonic(), interval=0.5, what="orders final")
     processed_at = time.monotonic() - started
     say(f"  orders final after {processed_at:.1f} s")
     with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -419,10 +429,15 @@ def _soak(
         )["Attributes"]
         return sum(int(v) for v in attributes.values())
 
-    settled = 0
-    while settled < 3 and time.monotonic() < deadline:
-        settled = settled + 1 if not unreleased() and not restock_queue_busy() else 0
-        time.sleep(0.5)
+    calm = 0
+
+    def calm_three_times() -> bool:
+        nonlocal calm
+        calm = calm + 1 if not unreleased() and not restock_queue_busy() else 0
+        return calm >= 3
+
+    with contextlib.suppress(TimedOut):
+        wait_until(calm_three_times, timeout=deadline - time.monotonic(), interval=0.5, what="restocks released")
     records = statuses()
     say(f"  restocks released after {time.monotonic() - started:.1f} s")
     kills = monkey.stop() if monkey is not None else []
@@ -440,12 +455,17 @@ def _soak(
         return order_id if order_id in books.poison else None
 
     dead: dict[str, dict[str, str]] = {"orders": {}, "restocks": {}, "files": {}}
-    while True:
+
+    def poison_dead() -> set[str | None]:
+        return {poison(body) for body in dead["orders"].values()} - {None}
+
+    def all_poison_dead() -> bool:
         dead["orders"].update(_dead_letters(sqs, outputs["OrderDeadLetterQueueUrl"], markers))
-        dlq_ids = {poison(body) for body in dead["orders"].values()} - {None}
-        if dlq_ids == set(books.poison) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+        return poison_dead() == set(books.poison)
+
+    with contextlib.suppress(TimedOut):
+        wait_until(all_poison_dead, timeout=deadline - time.monotonic(), interval=0.5, what="poison in the DLQ")
+    dlq_ids = poison_dead()
     dead["restocks"] = _dead_letters(sqs, outputs["RestockDeadLetterQueueUrl"], markers)
     dead["files"] = _dead_letters(sqs, outputs["FileDeadLetterQueueUrl"], markers)
     stray_dead = {queue: sum(1 for b in bodies.values() if poison(b) is None) for queue, bodies in dead.items()}

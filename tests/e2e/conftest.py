@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 
@@ -11,6 +10,7 @@ import pytest
 from chaos import sandbox_root
 from e2e_support import ROOT, Api, Gateway, Inbox, unique
 from notifications import subscribe_queue
+from records import StackOutputs
 from sandbox import default_environment
 
 from seed import seed
@@ -21,8 +21,10 @@ def outputs() -> dict[str, str]:
     path = ROOT / ".sandbox" / "outputs.json"
     if not path.exists():
         pytest.fail("the sandbox is not deployed (.sandbox/outputs.json missing): run `make up`, or `make test`")
-    data: dict[str, str] = json.loads(path.read_text("utf-8"))
-    return data
+    try:
+        return StackOutputs.read(path).as_dict()
+    except SystemExit as exc:
+        pytest.fail(str(exc.code))
 
 
 @pytest.fixture(scope="session")

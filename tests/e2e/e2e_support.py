@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -17,7 +15,9 @@ import fastjsonschema
 import gateway
 import pytest
 import requests
+from load import order_with, to_wire
 from notifications import drain
+from poll import TimedOut, wait_until
 
 from orders.report import report_key
 
@@ -28,34 +28,14 @@ T = TypeVar("T")
 
 def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
     """Call `check` until it returns a truthy value or stops raising AssertionError; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-            last = result
-        except AssertionError as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout:.0f} s; last: {last!r}")
-        time.sleep(interval)
+    try:
+        return wait_until(check, timeout=timeout, interval=interval, what=what, retry_on=(AssertionError,))
+    except TimedOut as exc:
+        pytest.fail(str(exc))
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
-
-
-def _number(value: Any) -> float:
-    # Only for the HTTP body: the shortest float repr of a 2-decimal value reads back as the same Decimal.
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(type(value).__name__)
-
-
-def to_wire(order: Any) -> str:
-    return json.dumps(order, default=_number, ensure_ascii=False)
 
 
 class Api:
@@ -179,20 +159,9 @@ def read_report(
     return eventually(read, timeout=timeout, interval=0.2, what=f"report {report_at}")
 
 
-def lab_example() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((ORDERS / "lab-example.json").read_text("utf-8"), parse_float=Decimal)
-    return loaded
-
-
 def make_order(lines: list[tuple[str, int]], order_id: str | None = None) -> dict[str, Any]:
-    """The lab's example with its own order_id and the given (product_id, quantity) lines; amount recomputed."""
-    order = copy.deepcopy(lab_example())
-    order["order_id"] = order_id or unique("E2E-ORD")
-    order["items"] = [
-        {"product_id": pid, "description": "e2e", "quantity": qty, "unit_price": Decimal("10.50")} for pid, qty in lines
-    ]
-    order["payment"]["amount"] = sum((Decimal("10.50") * qty for _, qty in lines), Decimal(0))
-    return order
+    """The lab's example with its own order_id and the given (product_id, quantity) lines at R$ 10.50 each."""
+    return order_with(order_id or unique("E2E-ORD"), [(p, q, Decimal("10.50")) for p, q in lines], description="e2e")
 
 
 class Inbox:

@@ -6,7 +6,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from e2e_support import ORDERS, eventually, lab_example, make_order, to_wire, unique
+from e2e_support import ORDERS, eventually, make_order, unique
+from load import lab_example, to_wire
 
 
 def test_lab_example_verbatim_is_accepted_and_processed(api):

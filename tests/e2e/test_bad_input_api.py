@@ -11,7 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from e2e_support import lab_example, to_wire, unique
+from e2e_support import unique
+from load import lab_example, to_wire
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
 BODY, ORDER = "(corpo)", "(pedido)"

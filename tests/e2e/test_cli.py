@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ import pytest
 from click.testing import Result
 from e2e_support import ORDERS, ROOT, Api, eventually, make_order, to_wire, unique
 from gateway import BUILT_IN_REFUSAL
+from poll import TimedOut, wait_until
 from sandbox_cli import app
 from typer.testing import CliRunner
 
@@ -72,15 +72,17 @@ def following(*args: str) -> Iterator[Callable[[str, float], str]]:
     threading.Thread(target=read, daemon=True).start()
 
     def wait_for(text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def printed() -> str | None:
             try:
                 line = lines.get(timeout=0.2)
             except queue.Empty:
-                continue
-            if text in line:
-                return line
-        pytest.fail(f"{text!r} not printed by `sandbox {' '.join(args)}` within {timeout:.0f} s")
+                return None
+            return line if text in line else None
+
+        try:
+            return wait_until(printed, timeout=timeout, interval=0, what=f"{text!r} printed")
+        except TimedOut:
+            pytest.fail(f"{text!r} not printed by `sandbox {' '.join(args)}` within {timeout:.0f} s")
 
     try:
         yield wait_for

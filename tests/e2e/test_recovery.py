@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import eventually, lab_example, make_order, to_wire, unique
+from e2e_support import eventually, make_order, unique
+from load import lab_example, to_wire
 
 from orders.restock import Restock
 from orders.validation import OrderValidator

@@ -53,8 +53,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Clients, Stubber, Stu
     for stub in stubs:
         stub.activate()
     monkeypatch.setattr(Clients, "for_region", classmethod(lambda cls, region: clients))
-    no_wait = aws_deploy.make_poll(0)
-    monkeypatch.setattr(aws_deploy, "make_poll", lambda interval: no_wait)
+    monkeypatch.setattr(aws_deploy, "DELAYS", {"aws": 0, "emulator": 0})
     yield (clients, *stubs)
     for stub in stubs:
         stub.assert_no_pending_responses()
@@ -335,18 +334,18 @@ def test_a_dry_run_of_a_new_stack_deletes_the_change_set_the_stack_and_what_it_u
             "TemplateBody": ANY,
         },
     )
-    cfn.add_response(
-        "describe_change_set",
-        {
-            "ChangeSetName": "aws-deploy",
-            "StackName": "orders",
-            "Status": "CREATE_COMPLETE",
-            "Changes": [
-                {"ResourceChange": {"Action": "Add", "LogicalResourceId": lid, "ResourceType": rtype}}
-                for lid, rtype in [("OrdersTable", "AWS::DynamoDB::Table"), ("OrderQueue", "AWS::SQS::Queue")]
-            ],
-        },
-    )
+    created = {
+        "ChangeSetName": "aws-deploy",
+        "StackName": "orders",
+        "Status": "CREATE_COMPLETE",
+        "Changes": [
+            {"ResourceChange": {"Action": "Add", "LogicalResourceId": lid, "ResourceType": rtype}}
+            for lid, rtype in [("OrdersTable", "AWS::DynamoDB::Table"), ("OrderQueue", "AWS::SQS::Queue")]
+        ],
+    }
+    cfn.add_response("describe_change_set", {"Status": "CREATE_IN_PROGRESS"}, {"ChangeSetName": change_set})
+    cfn.add_response("describe_change_set", created, {"ChangeSetName": change_set})  # the waiter's last read
+    cfn.add_response("describe_change_set", created, {"ChangeSetName": change_set})  # every page of the changes
     cfn.add_response("delete_change_set", {}, {"ChangeSetName": change_set})
     cfn.add_response("delete_stack", {}, {"StackName": stack_id})
     cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": stack_id})
@@ -422,15 +421,14 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
     template_summary(cfn)
     cfn.add_response("create_change_set", {"Id": change_set, "StackId": stack_id})
     change = {"Action": "Modify", "LogicalResourceId": "ApiFunction", "ResourceType": "AWS::Lambda::Function"}
-    cfn.add_response(
-        "describe_change_set",
-        {
-            "ChangeSetName": "aws-deploy",
-            "StackName": "orders",
-            "Status": "CREATE_COMPLETE",
-            "Changes": [{"ResourceChange": {**change, "Replacement": "False"}}],
-        },
-    )
+    created = {
+        "ChangeSetName": "aws-deploy",
+        "StackName": "orders",
+        "Status": "CREATE_COMPLETE",
+        "Changes": [{"ResourceChange": {**change, "Replacement": "False"}}],
+    }
+    cfn.add_response("describe_change_set", created)
+    cfn.add_response("describe_change_set", created)
     old_event = {"StackId": stack_id, "EventId": "old", "StackName": "orders", "Timestamp": NOW}
     cfn.add_response("describe_stack_events", {"StackEvents": [old_event]})
     cfn.add_response("execute_change_set", {}, {"ChangeSetName": change_set})
@@ -440,9 +438,11 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
         "LogicalResourceId": "ApiFunction",
         "ResourceStatus": "UPDATE_COMPLETE",
     }
-    cfn.add_response("describe_stack_events", {"StackEvents": [update_event, old_event]})
     outputs = [{"OutputKey": "ApiUrl", "OutputValue": "https://abc.execute-api.sa-east-1.amazonaws.com/dev"}]
-    cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs))
+    cfn.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": stack_id})  # boto3's waiter
+    cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": stack_id})
+    cfn.add_response("describe_stack_events", {"StackEvents": [update_event, old_event]})
+    cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": stack_id})
 
     assert main(["deploy", "--stack", "orders", "--region", REGION, "--yes"], environ={}) == 0
 
@@ -545,6 +545,7 @@ def test_destroy_empties_the_data_lake_deletes_the_stack_and_the_artifacts(
     s3.add_response("delete_objects", {}, {"Bucket": lake, "Delete": ANY, "ExpectedBucketOwner": ACCOUNT})
     cfn.add_response("describe_stack_events", {"StackEvents": []})
     cfn.add_response("delete_stack", {}, {"StackName": stack_id})
+    cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": stack_id})  # boto3's waiter
     cfn.add_response("describe_stack_events", {"StackEvents": []})
     cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": stack_id})
     s3.add_response("list_object_versions", {"Versions": [{"Key": "functions/a.zip", "VersionId": "null"}]})

@@ -1,0 +1,43 @@
+"""tools/poll.py: the one wait-until of the tools and the e2e suite."""
+
+from __future__ import annotations
+
+import pytest
+from poll import TimedOut, wait_until
+
+
+def test_it_returns_the_first_truthy_answer() -> None:
+    answers = iter([None, 0, [], {"order_status": "Novo Pedido"}])
+
+    assert wait_until(lambda: next(answers), timeout=5, interval=0) == {"order_status": "Novo Pedido"}
+
+
+def test_it_gives_up_at_the_deadline_naming_what_and_the_last_answer() -> None:
+    with pytest.raises(TimedOut, match=r"order ORD-1 not reached within 0 s; last: \[\]") as timed_out:
+        wait_until(lambda: [], timeout=0, what="order ORD-1")
+
+    assert timed_out.value.what == "order ORD-1"
+
+
+def test_the_pause_doubles_up_to_the_longest(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr("poll.time.sleep", pauses.append)
+    answers = iter([None] * 5 + [True])
+
+    wait_until(lambda: next(answers), timeout=60, interval=0.1, max_interval=0.3)
+
+    assert pauses == pytest.approx([0.1, 0.2, 0.3, 0.3, 0.3])
+
+
+def test_only_the_named_exceptions_mean_not_yet() -> None:
+    calls = iter([AssertionError("not yet"), "done"])
+
+    def check() -> str:
+        answer = next(calls)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert wait_until(check, timeout=5, interval=0, retry_on=(AssertionError,)) == "done"
+    with pytest.raises(KeyError):
+        wait_until(lambda: {}["missing"], timeout=5, interval=0, retry_on=(AssertionError,))

@@ -1,0 +1,53 @@
+"""Waiting for what the sandbox does asynchronously: one wait-until with a deadline and a backoff.
+
+boto3's waiters cover what AWS describes (a stack, a change set, a function's update); this covers the rest:
+an order's final status, a file's report, a process that exits. Standard library only: the emulator's
+start/stop and the deploy hook run before the virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class TimedOut(TimeoutError):
+    """`check` gave nothing before the deadline; `last` is what it gave (or raised) the last time."""
+
+    def __init__(self, what: str, timeout: float, last: Any) -> None:
+        super().__init__(f"{what} not reached within {timeout:.0f} s; last: {last!r}")
+        self.what, self.timeout, self.last = what, timeout, last
+
+
+def wait_until(
+    check: Callable[[], T],
+    *,
+    timeout: float,
+    what: str = "condition",
+    interval: float = 0.1,
+    max_interval: float | None = None,
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Call `check` until it returns something truthy, and return that; raise TimedOut after `timeout` seconds.
+
+    The pause between two calls starts at `interval` and doubles up to `max_interval` (no backoff by default).
+    An exception in `retry_on` counts as "not yet"; any other propagates at once.
+    """
+    deadline = time.monotonic() + timeout
+    pause, longest = interval, max(interval, max_interval or interval)
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+            last: Any = result
+        except retry_on as exc:
+            last = exc
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimedOut(what, timeout, last)
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, longest)

@@ -1,0 +1,129 @@
+"""The deploy core both deployers share: the code zip, the artifact bucket, stack reads, boto3's waiters, outputs.
+
+tools/deploy.py (the sandbox) and tools/aws_deploy.py (real AWS, through a change set) differ only in how they
+ask CloudFormation for the change. This module also runs inside the LocalStack and MiniStack containers (the
+deploy hook), so it needs only boto3 and the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError, WaiterError
+from sandbox import ROOT
+
+FUNCTIONS = ROOT / "functions"
+TEMPLATE = ROOT / "infra" / "template.yaml"
+CAPABILITIES = ["CAPABILITY_IAM"]  # the template creates roles, all without explicit names
+# CloudFormation says "nothing to change" only in a message (an update's ValidationError, a FAILED change set's
+# StatusReason): there is no code for it. The AWS CLI matches these same texts.
+NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
+SETTLED = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
+
+
+def build_zip(source: Path = FUNCTIONS) -> bytes:
+    """A reproducible zip of the function code: same sources, same bytes, same key."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            info = zipfile.ZipInfo(str(path.relative_to(source)), date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def code_key(code: bytes) -> str:
+    """Content-addressed, as `aws cloudformation package` names what it uploads."""
+    return f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
+
+
+def artifact_bucket(stack: str, account: str, region: str) -> str:
+    return f"{stack}-artifacts-{account}-{region}"
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_missing(exc: ClientError) -> bool:
+    return error_code(exc) in {"404", "NoSuchBucket", "NoSuchKey", "NotFound"}
+
+
+def is_no_changes(message: str) -> bool:
+    return any(text in message for text in NO_CHANGES)
+
+
+def ensure_bucket(s3: Any, bucket: str, account: str, region: str) -> bool:
+    """Create the artifact bucket unless this account has it; True when this call created it."""
+    try:
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
+        return False
+    except ClientError as exc:
+        if error_code(exc) in {"403", "AccessDenied"}:
+            raise SystemExit(
+                f"bucket {bucket} exists but this account cannot use it (another account owns the name,"
+                " or you lack s3:ListBucket on it): choose another --stack"
+            ) from exc
+        if not is_missing(exc):
+            raise
+    options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **options)
+    return True
+
+
+def put_if_missing(s3: Any, bucket: str, key: str, body: bytes, account: str) -> bool:
+    """Upload unless the content-addressed key is already there (`aws cloudformation package` skips it too)."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)
+        return False
+    except ClientError as exc:
+        if not is_missing(exc):
+            raise
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ExpectedBucketOwner=account)
+    return True
+
+
+def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
+    try:
+        stacks: list[dict[str, Any]] = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        # A missing stack has no error code of its own: a ValidationError "Stack with id X does not exist".
+        if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
+            return None
+        raise
+    return stacks[0] if stacks else None
+
+
+def wait(cfn: Any, waiter: str, *, delay: float, timeout: float, **request: Any) -> str | None:
+    """Run one of boto3's CloudFormation waiters; None once it succeeds, else why it stopped.
+
+    The waiter's own failure states (ROLLBACK_COMPLETE, a FAILED change set...) and running out of time both
+    come back as text: each deployer knows what to tell its user.
+    """
+    attempts = int(timeout / max(delay, 0.1)) + 1
+    try:
+        cfn.get_waiter(waiter).wait(**request, WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+    except WaiterError as exc:
+        last = exc.last_response or {}
+        return str(last.get("StatusReason") or (last.get("Error") or {}).get("Message") or exc)
+    return None
+
+
+def outputs_of(description: dict[str, Any]) -> dict[str, str]:
+    """The stack's outputs by key, with its name (StackName)."""
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+    outputs["StackName"] = description["StackName"]
+    return outputs
+
+
+def save_outputs(path: Path, outputs: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", "utf-8")
