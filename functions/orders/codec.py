@@ -26,9 +26,8 @@ def encode_order(order: Order) -> str:
 
 
 def _same_amount(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return str(value.normalize())  # 2800.00 and 2800.0 are one amount
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    # 2800.00 and 2800.0 are one amount
+    return json_default(value.normalize() if isinstance(value, Decimal) else value)
 
 
 def fingerprint(order: Order) -> str:

@@ -85,7 +85,7 @@ class PreparedWrite:
 
 
 def stamp(moment: datetime) -> str:
-    """How the table writes an instant (received_at, resent_at ...): ISO 8601 in UTC, milliseconds, so that
+    """How the table writes an instant (received_at, processed_at ...): ISO 8601 in UTC, milliseconds, so that
     instants compare as text."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
@@ -195,13 +195,8 @@ class OrderStore:
                 refusal = Refusal.of(exc)
                 if not refusal.cancelled:
                     raise
-                reasons = refusal.reasons
-                failed = {n for n in range(len(reasons)) if refusal.failed_at(n)}
-                if (
-                    not failed
-                    or len(reasons) != len(pending)
-                    or any(c not in {"None", "ConditionalCheckFailed"} for c in reasons)
-                ):
+                failed = refusal.conditions_failed(len(pending))
+                if not failed:
                     break
                 for n in sorted(failed):
                     order_id = pending[n][0].order_id
@@ -463,9 +458,9 @@ class OrderStore:
                 refusal = Refusal.of(exc)
                 if not refusal.cancelled:
                     raise
-                reasons = refusal.reasons
-                if len(reasons) == len(chunk) and set(reasons) <= {"None", "ConditionalCheckFailed"}:
-                    pending = [o for o, code in zip(chunk, reasons, strict=True) if code == "None"] + pending
+                failed = refusal.conditions_failed(len(chunk))
+                if failed:
+                    pending = [o for n, o in enumerate(chunk) if n not in failed] + pending
                     continue
                 for order_id in chunk:  # the store did not say which: one at a time, each on its own condition
                     with unless_condition_failed():
@@ -481,17 +476,15 @@ class OrderStore:
         """Record that the restock's message is in the queue: it leaves the sweeper's partition (best effort, as
         mark_sent)."""
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=restock_key(restock_id),
-                UpdateExpression="REMOVE GSI1PK, GSI1SK",
-                ConditionExpression="GSI1PK = :unsent",
-                ExpressionAttributeValues={":unsent": {"S": CLAIMED_RESTOCKS}},
-            )
-        except ClientError as exc:
-            if not Refusal.of(exc).condition_failed:
-                log("WARNING", "sent restock not marked; the sweeper will send it again", error=repr(exc))
-        except BotoCoreError as exc:
+            with unless_condition_failed():
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=restock_key(restock_id),
+                    UpdateExpression="REMOVE GSI1PK, GSI1SK",
+                    ConditionExpression="GSI1PK = :unsent",
+                    ExpressionAttributeValues={":unsent": {"S": CLAIMED_RESTOCKS}},
+                )
+        except (BotoCoreError, ClientError) as exc:
             log("WARNING", "sent restock not marked; the sweeper will send it again", error=repr(exc))
 
     # -- restocks -------------------------------------------------------------------------------

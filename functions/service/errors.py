@@ -88,6 +88,16 @@ class Refusal:
         """Whether the transaction's write `n` failed its condition."""
         return len(self.reasons) > n and self.reasons[n] == "ConditionalCheckFailed"
 
+    def conditions_failed(self, writes: int) -> set[int]:
+        """The positions of a cancelled transaction of `writes` writes whose condition failed, when the store names
+        each write's reason and nothing but conditions went wrong; empty otherwise (the caller then goes one write
+        at a time, each on its own condition)."""
+        if not self.cancelled or len(self.reasons) != writes:
+            return set()
+        if any(code not in {"None", "ConditionalCheckFailed"} for code in self.reasons):
+            return set()
+        return {n for n in range(writes) if self.failed_at(n)}
+
     def busy(self) -> StoreBusy:
         """The retryable error this refusal is, for a caller that has ruled out every condition."""
         return StoreBusy(f"transaction cancelled: {self.reasons}" if self.cancelled else self.code)

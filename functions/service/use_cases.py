@@ -196,8 +196,9 @@ class FileIngestion:
                 raise FileUnfinished(f"{start} of {len(entries)} entries done")
             part = FileReport(bucket=report.bucket, key=report.key, kind=report.kind)
             self._accept_chunk(file_id, start, entries[start : start + CHUNK], part)
-            self._store.save_file_part(file_id, start, part.part())
-            report.absorb(part.part())
+            outcome = part.part()
+            self._store.save_file_part(file_id, start, outcome)
+            report.absorb(outcome)
         report.rejections.sort(key=lambda rejection: rejection.index)
 
     def _accept_chunk(self, file_id: str, start: int, entries: list[Entry], report: FileReport) -> None:
