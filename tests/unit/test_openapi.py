@@ -1,4 +1,5 @@
-"""docs/openapi.yaml: generated from the order schema, valid OpenAPI 3.0, and true to the template and the handler."""
+"""docs/openapi.yaml: generated from the order schema and tools/api_shapes.py, valid OpenAPI 3.1, and true to the
+template and the handler."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+import gateway
 import model
 import openapi
 import pytest
@@ -137,19 +139,15 @@ def _handler_statuses(function: str) -> set[str]:
 
 
 def _json_schema(node: Any, doc: dict[str, Any]) -> Any:
-    """An OpenAPI 3.0 Schema Object as plain JSON Schema: references inlined, `nullable` as a null type."""
+    """An OpenAPI 3.1 Schema Object with its references inlined, for fastjsonschema (which reads no `$ref` to
+    #/components)."""
     if isinstance(node, list):
         return [_json_schema(value, doc) for value in node]
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
         return _json_schema(_resolve(doc, node["$ref"]), doc)
-    converted = {key: _json_schema(value, doc) for key, value in node.items() if key not in {"nullable", "example"}}
-    if node.get("nullable"):
-        converted["type"] = [node["type"], "null"]
-        if "enum" in converted:
-            converted["enum"] = [*converted["enum"], None]
-    return converted
+    return {key: _json_schema(value, doc) for key, value in node.items()}
 
 
 # -------------------------------------------------------------------------------- drift
@@ -174,7 +172,7 @@ def test_check_fails_when_the_document_has_drifted(tmp_path: Path, monkeypatch: 
 def test_the_order_request_schema_is_the_api_model_without_its_draft_4_header(
     committed: dict[str, Any], order_schema: dict[str, Any]
 ) -> None:
-    # The one documented conversion: OpenAPI 3.0 has no `$schema`; patterns, enums and bounds stay as they are.
+    # The one documented conversion: the draft-4 `$schema` goes (OpenAPI 3.1 speaks 2020-12); every rule stays as it is.
     expected = {key: value for key, value in model.api_model(order_schema).items() if key != "$schema"}
     assert committed["components"]["schemas"]["Order"] == expected
 
@@ -196,26 +194,27 @@ def test_the_order_request_schema_keeps_every_rule_of_the_schema_file(
     assert not [path for path in (p for p, _ in _walk(order)) if "/x-" in path], "our x-* keywords stay ours"
 
 
-def test_a_keyword_without_an_openapi_3_0_equivalent_is_refused() -> None:
-    with pytest.raises(ValueError, match="list of types"):
-        openapi.oas_schema({"type": "object", "properties": {"a": {"type": ["string", "null"]}}})
-    with pytest.raises(ValueError, match="patternProperties"):
-        openapi.oas_schema({"type": "object", "patternProperties": {"^x": {}}})
-    # A property merely named like a keyword is fine.
-    assert openapi.oas_schema({"properties": {"id": {"type": "string"}}}) == {"properties": {"id": {"type": "string"}}}
+def test_a_draft_4_keyword_that_means_something_else_in_openapi_3_1_is_refused() -> None:
+    with pytest.raises(ValueError, match="exclusiveMinimum"):
+        openapi.order_schema({"type": "object", "properties": {"a": {"minimum": 0, "exclusiveMinimum": True}}})
+    with pytest.raises(ValueError, match="items"):
+        openapi.order_schema({"type": "object", "properties": {"a": {"items": [{"type": "string"}]}}})
+    # A property merely named like a keyword is fine, and the draft-4 header goes.
+    schema = {"$schema": "http://json-schema.org/draft-04/schema#", "properties": {"id": {"type": "string"}}}
+    assert openapi.order_schema(schema) == {"properties": {"id": {"type": "string"}}}
 
 
 # -------------------------------------------------------------------------------- a valid OpenAPI 3 document
 
 
-def test_the_document_has_the_shape_of_openapi_3_0(committed: dict[str, Any]) -> None:
+def test_the_document_has_the_shape_of_openapi_3_1(committed: dict[str, Any]) -> None:
     try:  # not a dependency: when someone has it, it checks the whole specification too
         from openapi_spec_validator import validate
     except ImportError:
         pass
     else:
         validate(committed)
-    assert re.fullmatch(r"3\.0\.\d+", committed["openapi"])
+    assert re.fullmatch(r"3\.1\.\d+", committed["openapi"])
     assert committed["info"]["title"] and committed["info"]["version"]
     assert {f"{method.upper()} {path}" for path, method, _ in _operations(committed)} == ROUTES
     operation_ids = [operation["operationId"] for _, _, operation in _operations(committed)]
@@ -350,32 +349,27 @@ def test_the_handler_statuses_are_read_from_its_code() -> None:
     assert _handler_statuses("post_order") == {"202", "400", "409", "415", "503"}
 
 
-def test_the_documented_messages_are_the_handlers_own_words() -> None:
+def _documented_messages(committed: dict[str, Any]) -> dict[str, list[str]]:
+    """The texts each answer's schema allows as its `message`, by schema name."""
+    texts = {}
+    for name, schema in committed["components"]["schemas"].items():
+        message = schema.get("properties", {}).get("message", {})
+        if "const" in message or "enum" in message:
+            texts[name] = [message["const"]] if "const" in message else message["enum"]
+    return texts
+
+
+def test_the_documented_messages_are_the_handlers_own_words(committed: dict[str, Any]) -> None:
     handler = API_HANDLER.read_text("utf-8")
-    for text in (
-        openapi.ACCEPTED,
-        openapi.INVALID,
-        openapi.DUPLICATE,
-        openapi.UNSUPPORTED_MEDIA,
-        openapi.UNAVAILABLE,
-        openapi.ORDER_NOT_FOUND,
-        openapi.PRODUCT_NOT_FOUND,
-        openapi.RESTOCK_ACCEPTED,
-        openapi.RESTOCK_REPLAYED,
-        openapi.RESTOCK_INVALID,
-        openapi.RESTOCK_CONFLICT,
-        openapi.RESTOCK_UNSUPPORTED_MEDIA,
-        openapi.RESTOCK_NOT_FOUND,
-    ):
-        assert f'"{text}"' in handler, text
+    messages = _documented_messages(committed)
+    assert messages.pop("GatewayRefusal") == [gateway.BUILT_IN_REFUSAL["message"]]  # the gateway's words, not ours
+    assert len(messages) == 13, sorted(messages)
+    for name, texts in messages.items():
+        for text in texts:
+            assert f'"{text}"' in handler, f"{name}: {text}"
 
 
 def test_the_documented_restock_rules_are_the_validators(committed: dict[str, Any]) -> None:
-    assert (openapi.MAX_RESTOCK_QUANTITY, openapi.MAX_RESTOCK_BYTES, openapi.RELEASED_PAGE) == (
-        restock.MAX_RESTOCK_QUANTITY,
-        restock.MAX_RESTOCK_BYTES,
-        restock.RELEASED_PAGE,
-    )
     quantity = fastjsonschema.compile(_json_schema(committed["components"]["schemas"]["Restock"], committed))
     for value in (0, 1, restock.MAX_RESTOCK_QUANTITY, restock.MAX_RESTOCK_QUANTITY + 1, -1, "10", True, 1.5):
         try:
@@ -418,3 +412,8 @@ def test_the_documented_statuses_are_the_domains(committed: dict[str, Any]) -> N
             restock.RESTOCK_RECEIVED,
             restock.RESTOCK_APPLIED,
         ]
+
+
+def test_every_answer_shape_is_used_by_the_document(committed: dict[str, Any]) -> None:
+    refs = {node["$ref"] for _, node in _walk(committed) if isinstance(node, dict) and "$ref" in node}
+    assert {openapi.REF.format(model=name) for name in committed["components"]["schemas"]} <= refs

@@ -1,0 +1,254 @@
+"""The API's answers as pydantic models: tools/openapi.py generates docs/openapi.yaml's schemas from them, and
+tests/e2e/test_api_shapes.py validates the running API's answers with them.
+
+Statuses, limits and the id rule are read from functions/ and the order schema. The answers' texts are literals of
+functions/handlers/api.py, which has no constants to import (tests/unit/test_openapi.py checks each is there).
+Tools only: functions/ has no dependencies, so the handler never imports this module.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from gateway import BUILT_IN_REFUSAL
+from model import SCHEMA
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "functions"))
+
+from orders import model as domain  # noqa: E402  (the domain package lives in functions/)
+from orders.restock import (  # noqa: E402
+    MAX_RESTOCK_QUANTITY,
+    RELEASED_PAGE,
+    RESTOCK_APPLIED,
+    RESTOCK_RECEIVED,
+)
+
+# The texts of functions/handlers/api.py's answers.
+ACCEPTED = "Pedido enviado para processamento."
+REPLAYED = "Pedido já recebido com este mesmo conteúdo; nada foi duplicado."
+INVALID = "Pedido inválido."
+DUPLICATE = "Pedido duplicado."
+UNSUPPORTED_MEDIA = "Envie o pedido com Content-Type: application/json."
+NOT_UTF8 = "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."
+UNAVAILABLE = "Serviço indisponível no momento; tente novamente."
+ORDER_NOT_FOUND = "Pedido não encontrado."
+PRODUCT_NOT_FOUND = "Produto não encontrado."
+RESTOCK_ACCEPTED = "Reposição enviada para processamento."
+RESTOCK_REPLAYED = "Reposição já recebida; aplicada uma única vez."
+RESTOCK_INVALID = "Reposição inválida."
+RESTOCK_CONFLICT = "Idempotency-Key já usada por uma reposição de outro produto ou quantidade."
+RESTOCK_UNSUPPORTED_MEDIA = "Envie a reposição com Content-Type: application/json."
+RESTOCK_NOT_FOUND = "Reposição não encontrada."
+RESTOCK_BAD_CURSOR = "Parâmetro after inválido: use o valor de next da página anterior."
+
+# The ids' rule of the order schema (order_id), which product and restock ids and Idempotency-Key follow too.
+ID_RULE = {k: v for k, v in json.loads(SCHEMA.read_text("utf-8"))["properties"]["order_id"].items() if k[0] != "x"}
+Id = Annotated[str, Field(min_length=ID_RULE["minLength"], max_length=ID_RULE["maxLength"], pattern=ID_RULE["pattern"])]
+Money = Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]{2}$", examples=["2500.00"])]  # handlers/api.py `_money`
+OrderStatus = Literal[domain.RECEIVED, domain.NEW_ORDER, domain.PRODUCT_PENDING]
+ItemStatus = Literal[domain.RECEIVED, domain.RESERVED, domain.PENDING]
+RestockStatus = Literal[RESTOCK_RECEIVED, RESTOCK_APPLIED]
+Quantity = Annotated[int, Field(ge=1, le=MAX_RESTOCK_QUANTITY)]
+
+
+class Answer(BaseModel):
+    # Strict, and no key the handler does not write: a live answer with another shape fails the e2e suite.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+def _message(name: str, doc: str, *texts: str) -> type[Answer]:
+    """An answer that is only a message, one of these texts."""
+    return create_model(name, __base__=Answer, __doc__=doc, __module__=__name__, message=(Literal[texts], ...))
+
+
+class FieldError(Answer):
+    """One refused field: `(corpo)` is the body as a whole."""
+
+    field: str
+    message: str
+
+
+def _invalid(name: str, text: str) -> type[Answer]:
+    """A 400 of the handler: its message, and every error at once."""
+    return create_model(
+        name,
+        __base__=Answer,
+        __doc__=_invalid.__doc__,
+        __module__=__name__,
+        message=(Literal[text], ...),
+        errors=(list[FieldError], Field(min_length=1)),
+    )
+
+
+class Accepted(Answer):
+    """An order recorded as Recebido and queued, or a replay of one."""
+
+    order_id: str
+    replayed: bool = Field(description="True when the same order was received before.")
+    message: Literal[ACCEPTED, REPLAYED]
+
+
+class StatusChange(Answer):
+    """One change of an order's status."""
+
+    status: OrderStatus
+    at: str = Field(description="ISO 8601, UTC.")
+    reason: str = Field(description="Why, in Portuguese, for the customer's eyes.")
+
+
+class OrderItemView(Answer):
+    """One item of an order and its own status."""
+
+    product_id: str
+    quantity: int = Field(ge=1)
+    unit_price: Money | None
+    item_status: ItemStatus
+
+
+class OrderView(Answer):
+    """The order and every change of its status."""
+
+    order_id: str
+    order_status: OrderStatus
+    order_date: str | None = Field(description="As sent.")
+    received_at: str | None = Field(description="ISO 8601, UTC.")
+    processed_at: str | None = Field(description="ISO 8601, UTC; null while Recebido.")
+    released_at: str | None = Field(
+        description="ISO 8601, UTC: when a restock reserved the last of its waiting items and it became Novo Pedido; "
+        "null for an order that never waited, or still waits."
+    )
+    status_history: list[StatusChange] = Field(description="Every change of order_status, oldest first.")
+    items_total: Money | None
+    items: list[OrderItemView]
+
+
+class Product(Answer):
+    """A product's stock."""
+
+    product_id: str
+    description: str | None = Field(
+        description="Null for a product the seed did not describe (first named by a waiting order or a restock)."
+    )
+    available: int
+    reserved: int
+    waiting_items: int = Field(description="Order items waiting for this product (Pendente), served by its restocks.")
+
+
+class Restock(BaseModel):
+    """The body of a restock; other fields are ignored."""
+
+    model_config = ConfigDict(strict=True)
+
+    quantity: Quantity
+
+
+class RestockAccepted(Answer):
+    """A restock recorded and queued, or the one already received under its Idempotency-Key."""
+
+    restock_id: Id = Field(description="The Idempotency-Key, or the one generated.")
+    product_id: str
+    quantity: Quantity
+    restock_status: RestockStatus
+    replayed: bool = Field(description="True when the key was received before.")
+    message: Literal[RESTOCK_ACCEPTED, RESTOCK_REPLAYED]
+
+
+class RestockView(Answer):
+    """A restock, how many orders it served, and one page of them."""
+
+    restock_id: str
+    product_id: str
+    quantity: int = Field(ge=1)
+    restock_status: RestockStatus
+    received_at: str | None = Field(description="ISO 8601, UTC; null for a restock that reached the queue another way.")
+    applied_at: str | None = Field(description="ISO 8601, UTC; null while Recebida.")
+    released_at: str | None = Field(
+        description="ISO 8601, UTC: when the release of the waiting items ended; null before."
+    )
+    released_count: int = Field(ge=0, description="How many orders had a waiting item reserved by this restock.")
+    released_orders: list[str] = Field(
+        description="One page of the orders whose waiting items this restock reserved, oldest in the queue first; "
+        f"at most {RELEASED_PAGE:,}."
+    )
+    next: str | None = Field(description="Pass as `?after=` for the next page; null on the last page.")
+
+
+class GatewayMessage(BaseModel):
+    """An answer of API Gateway itself: the function was not called."""
+
+    message: str
+
+
+Invalid = _invalid("Invalid", INVALID)
+RestockInvalid = _invalid("RestockInvalid", RESTOCK_INVALID)
+GatewayRefusal = _message("GatewayRefusal", "LocalStack's gateway refused the body.", *BUILT_IN_REFUSAL.values())
+Duplicate = _message(
+    "Duplicate", "The order_id was already received with another document; nothing was kept.", DUPLICATE
+)
+NOT_JSON = "A Content-Type that is not JSON, or a charset other than UTF-8."
+UnsupportedMedia = _message("UnsupportedMedia", NOT_JSON, UNSUPPORTED_MEDIA, NOT_UTF8)
+RestockUnsupportedMedia = _message("RestockUnsupportedMedia", NOT_JSON, RESTOCK_UNSUPPORTED_MEDIA, NOT_UTF8)
+Unavailable = _message(
+    "Unavailable",
+    "The store or the queue refused; nothing was kept: send the same request again (a restock with the same "
+    "Idempotency-Key is applied once).",
+    UNAVAILABLE,
+)
+OrderNotFound = _message("OrderNotFound", "Unknown order.", ORDER_NOT_FOUND)
+ProductNotFound = _message("ProductNotFound", "Unknown product.", PRODUCT_NOT_FOUND)
+RestockNotFound = _message("RestockNotFound", "Unknown restock.", RESTOCK_NOT_FOUND)
+RestockConflict = _message(
+    "RestockConflict",
+    "The Idempotency-Key was already used by a restock of another product or quantity; nothing was applied.",
+    RESTOCK_CONFLICT,
+)
+BadCursor = _message("BadCursor", "An `after` that is not the `next` of a page.", RESTOCK_BAD_CURSOR)
+
+
+class _Schema(GenerateJsonSchema):
+    """No field titles (pydantic titles each field after its name, "Order Id"), and keys in the order written."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def sort(self, value: Any, parent_key: str | None = None) -> Any:
+        return value
+
+
+def components(ref_template: str) -> dict[str, Any]:
+    """The JSON Schemas (2020-12, OpenAPI 3.1's dialect) of every shape of this module, by name."""
+    models = [
+        value
+        for value in globals().values()
+        if isinstance(value, type)
+        and issubclass(value, BaseModel)
+        and value.__module__ == __name__
+        and value is not Answer
+    ]
+    _, top = models_json_schema(
+        [(model, "validation") for model in models], ref_template=ref_template, schema_generator=_Schema
+    )
+    defs: dict[str, Any] = top["$defs"]
+    return defs
+
+
+def regenerate(output: Path, generate: Callable[[], str], description: str | None, command: str) -> int:
+    """The main of a generator: write `output`, or with `--check` exit 1 when it differs from what is generated.
+
+    Shared by the generators of committed files (tools/model.py may use it too).
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if {output.name} differs")
+    wanted = generate()
+    if not parser.parse_args().check:
+        output.write_text(wanted, "utf-8")
+    elif (output.read_text("utf-8") if output.exists() else "") != wanted:
+        print(f"{output} differs from what is generated; run `{command}`")
+        return 1
+    return 0
