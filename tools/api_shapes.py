@@ -62,16 +62,16 @@ class Answer(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
-def _message(name: str, doc: str, *texts: str) -> type[Answer]:
-    """An answer that is only a message, one of these texts."""
-    return create_model(name, __base__=Answer, __doc__=doc, __module__=__name__, message=(Literal[texts], ...))
-
-
 class FieldError(Answer):
-    """One refused field: `(corpo)` is the body as a whole."""
+    """One refused field (or the body as a whole), and why, in Portuguese."""
 
     field: str
     message: str
+
+
+def _message(name: str, doc: str, *texts: str) -> type[Answer]:
+    """An answer that is only a message, one of these texts."""
+    return create_model(name, __base__=Answer, __doc__=doc, __module__=__name__, message=(Literal[texts], ...))
 
 
 def _invalid(name: str, text: str) -> type[Answer]:

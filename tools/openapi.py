@@ -6,6 +6,7 @@ reasons come from functions/. `python tools/openapi.py` rewrites the file; `--ch
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,17 +84,6 @@ def _json(*models: type[BaseModel], example: BaseModel | None = None, descriptio
     return {"description": description or models[0].__doc__, "content": {"application/json": media}}
 
 
-def _id_parameter(name: str, what: str, otherwise: str = "is simply not found (404)") -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": f"The {what}'s id. The API takes any string here; an id that could never have been accepted "
-        f"(not 1-64 characters of [A-Za-z0-9_-]) {otherwise}.",
-        "schema": {"type": "string", "minLength": 1},
-    }
-
-
 def _refused(model: type[BaseModel], text: str, errors: list[Any]) -> BaseModel:
     return model(message=text, errors=[shapes.FieldError(**error.as_dict()) for error in errors])
 
@@ -106,6 +96,8 @@ def _examples(document: Any) -> dict[str, BaseModel]:
         validator.validate(parse_json(json.dumps({**document, "customer": {**document["customer"], "cpf": "123"}})))
     except OrderRejected as exc:
         invalid = _refused(shapes.Invalid, shapes.INVALID, exc.errors)
+    else:
+        raise ValueError("the validator accepts a CPF of 3 digits: choose another invalid example")
     waited = decide(order, {item.product_id: item.quantity for item in order.items if item.product_id != WAITED})
     history = [
         history_entry(RECEIVED, RECEIVED_AT, API_RECEIVED),
@@ -114,12 +106,12 @@ def _examples(document: Any) -> dict[str, BaseModel]:
     ]
     items = [
         {
-            "product_id": i.product_id,
-            "quantity": i.quantity,
-            "unit_price": f"{i.unit_price:.2f}",
+            "product_id": item.product_id,
+            "quantity": item.quantity,
+            "unit_price": f"{item.unit_price:.2f}",
             "item_status": RESERVED,
         }
-        for i in order.items
+        for item in order.items
     ]
     restock = {"restock_id": RESTOCK_ID, "product_id": WAITED, "quantity": RESTOCK.quantity}
     return {
@@ -162,143 +154,167 @@ def _examples(document: Any) -> dict[str, BaseModel]:
     }
 
 
-def _gateway(*, routed_by_id: bool) -> dict[str, Any]:
-    """The answers of API Gateway itself: 403 for a path no resource matches, 429 when the stage throttles."""
-    no_route = {"403": {"$ref": "#/components/responses/NoRoute"}} if routed_by_id else {}
-    return {**no_route, "429": {"$ref": "#/components/responses/Throttled"}}
+def _operation(
+    route: str,
+    tag: str,
+    operation_id: str,
+    summary: str,
+    *,
+    responses: dict[str, Any],
+    description: str | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    request: dict[str, Any] | None = None,
+    refused_id: bool = False,
+) -> dict[str, Any]:
+    """One route ("POST /orders") as {path: {method: operation}}: the path's ids lead its parameters, and API
+    Gateway's own answers join its responses: 403 where the path has an id (a path no resource matches), 429 when the
+    stage throttles. `refused_id`: a bad id is a 400 of that field, not a 404."""
+    method, path = route.split(" ")
+    otherwise = "is refused (400, field `{}`)" if refused_id else "is simply not found (404)"
+    ids = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": f"The {name.removesuffix('_id')}'s id. The API takes any string here; an id that could "
+            f"never have been accepted (not 1-64 characters of [A-Za-z0-9_-]) {otherwise.format(name)}.",
+            "schema": {"type": "string", "minLength": 1},
+        }
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+    operation: dict[str, Any] = {"tags": [tag], "operationId": operation_id, "summary": summary}
+    if description:
+        operation["description"] = description
+    if ids or parameters:
+        operation["parameters"] = ids + (parameters or [])
+    if request:
+        operation["requestBody"] = {"required": True, "content": {"application/json": request}}
+    no_route = {"403": {"$ref": "#/components/responses/NoRoute"}} if ids else {}
+    operation["responses"] = {**responses, **no_route, "429": {"$ref": "#/components/responses/Throttled"}}
+    return {path: {method.lower(): operation}}
 
 
 def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
     """The whole OpenAPI document, from the order schema and the lab's example order."""
     examples = _examples(example)
-    post_order = {
-        "tags": ["orders"],
-        "operationId": "postOrder",
-        "summary": "Submit an order for processing",
-        "description": "Validates the order against the schema and the rules a schema cannot say (every error at "
-        "once), claims its order_id and queues it. Unknown extra fields are accepted and dropped (not stored); the "
-        f"incoming order_status is ignored. Body limit {MAX_ORDER_BYTES // 1024} KiB.",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": ORDER, "example": example}}},
-        "responses": {
-            "202": _json(
-                shapes.Accepted,
-                example=examples["accepted"],
-                description="Accepted: recorded as Recebido and queued. The same order sent again (the same JSON "
-                "document, whatever its whitespace, key order or trailing zeros) is an idempotent replay: 202 again "
-                "with `replayed: true`, nothing created twice, and sent again while it is still Recebido (a client's "
-                "retry after a 502 or a timeout is safe).",
-            ),
-            "400": _json(
-                shapes.Invalid,
-                shapes.GatewayRefusal,
-                example=examples["invalid"],
-                description=f"Invalid order or body: every error at once, by field (`{BODY}`: the body, `(pedido)`: "
-                f"not an object). Where the gateway enforces its model, a body the model refuses gets one `{BODY}` "
-                "error from the gateway instead; LocalStack 4.14 does not apply that gateway response and answers "
-                '`GatewayRefusal` (README, "One contract, three gateways").',
-            ),
-            "409": _json(shapes.Duplicate),
-            "415": _json(shapes.UnsupportedMedia),
-            "503": _json(shapes.Unavailable),
-            **_gateway(routed_by_id=False),
-        },
-    }
-    get_order = {
-        "tags": ["orders"],
-        "operationId": "getOrder",
-        "summary": "An order's status and items",
-        "description": "After a 202 it never answers 404: it shows Recebido until processed.",
-        "parameters": [_id_parameter("order_id", "order")],
-        "responses": {
-            "200": _json(shapes.OrderView, example=examples["order"]),
-            "404": _json(shapes.OrderNotFound),
-            **_gateway(routed_by_id=True),
-        },
-    }
-    get_product = {
-        "tags": ["products"],
-        "operationId": "getProduct",
-        "summary": "A product's stock",
-        "parameters": [_id_parameter("product_id", "product")],
-        "responses": {
-            "200": _json(shapes.Product, example=examples["product"]),
-            "404": _json(shapes.ProductNotFound),
-            **_gateway(routed_by_id=True),
-        },
-    }
-    post_restock = {
-        "tags": ["restocks"],
-        "operationId": "postRestock",
-        "summary": "Add stock to a product and serve the orders waiting for it",
-        "description": "Validates the restock (every error at once), claims its Idempotency-Key as its restock_id and "
-        "queues it: the restocker raises `available` once, then reserves the product's waiting items strictly first "
-        "come, first served (by the time each order was queued, never by order_date); an order whose last waiting "
-        "item is reserved becomes Novo Pedido. A product nobody stocked yet is accepted: its first restock creates "
-        f"its stock. Unknown extra fields are ignored. Body limit {MAX_RESTOCK_BYTES // 1024} KiB.",
-        "parameters": [
-            _id_parameter("product_id", "product", otherwise="is refused (400, field `product_id`)"),
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "description": "The restock's id, chosen by the client (e.g. the invoice number) so that a retry is "
-                "applied once: the same key again, with the same product and quantity, answers 202 with `replayed: "
-                "true`; with another product or quantity, 409. A key names one restock whatever its product. When "
-                "absent, one is generated and returned as restock_id. A key that is not 1-64 characters of "
-                "[A-Za-z0-9_-] is refused (400, field `Idempotency-Key`).",
-                "schema": {"type": "string", **shapes.ID_RULE},
-                "example": RESTOCK_ID,
+    paths = {
+        **_operation(
+            "POST /orders",
+            "orders",
+            "postOrder",
+            "Submit an order for processing",
+            description="Validates the order against the schema and the rules a schema cannot say (every error at "
+            "once), claims its order_id and queues it. Unknown extra fields are accepted and dropped (not stored); the "
+            f"incoming order_status is ignored. Body limit {MAX_ORDER_BYTES // 1024} KiB.",
+            request={"schema": ORDER, "example": example},
+            responses={
+                "202": _json(
+                    shapes.Accepted,
+                    example=examples["accepted"],
+                    description="Accepted: recorded as Recebido and queued. The same order sent again (the same JSON "
+                    "document, whatever its whitespace, key order or trailing zeros) is an idempotent replay: 202 "
+                    "again with `replayed: true`, nothing created twice, and sent again while it is still Recebido (a "
+                    "client's retry after a 502 or a timeout is safe).",
+                ),
+                "400": _json(
+                    shapes.Invalid,
+                    shapes.GatewayRefusal,
+                    example=examples["invalid"],
+                    description=f"Invalid order or body: every error at once, by field (`{BODY}`: the body, "
+                    "`(pedido)`: not an object). Where the gateway enforces its model, a body the model refuses gets "
+                    f"one `{BODY}` error from the gateway instead; LocalStack 4.14 does not apply that gateway "
+                    'response and answers `GatewayRefusal` (README, "One contract, three gateways").',
+                ),
+                "409": _json(shapes.Duplicate),
+                "415": _json(shapes.UnsupportedMedia),
+                "503": _json(shapes.Unavailable),
             },
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(shapes.Restock), "example": RESTOCK.model_dump()}},
-        },
-        "responses": {
-            "202": _json(
-                shapes.RestockAccepted,
-                example=examples["restock_accepted"],
-                description="Accepted: recorded as Recebida and queued. For a key already received with the same "
-                "product and quantity: that restock again, with its current status and `replayed: true`; nothing more "
-                "is applied.",
-            ),
-            "400": _json(
-                shapes.RestockInvalid,
-                example=examples["restock_invalid"],
-                description="Invalid restock: every error of the header, path and body at once, by field "
-                f"(`Idempotency-Key`, `product_id`, `quantity`, `{BODY}`: the body, or not an object).",
-            ),
-            "409": _json(shapes.RestockConflict),
-            "415": _json(shapes.RestockUnsupportedMedia),
-            "503": _json(shapes.Unavailable),
-            **_gateway(routed_by_id=True),
-        },
-    }
-    get_restock = {
-        "tags": ["restocks"],
-        "operationId": "getRestock",
-        "summary": "A restock's status and the orders it served",
-        "description": "After a 202 it never answers 404: it shows Recebida until applied, then Aplicada; released_at "
-        "is set when the release of the product's waiting items has run to its end. released_count counts the orders "
-        f"it served; released_orders lists up to {RELEASED_PAGE:,} of them, oldest in the queue first, and `next`, "
-        "when not null, is the `after` that asks for the page after this one.",
-        "parameters": [
-            _id_parameter("restock_id", "restock"),
-            {
-                "name": "after",
-                "in": "query",
-                "required": False,
-                "description": "The `next` of the page before, as it was answered (an opaque, URL-safe text); absent "
-                "for the first page. Anything else is refused (400).",
-                "schema": {"type": "string"},
+        ),
+        **_operation(
+            "GET /orders/{order_id}",
+            "orders",
+            "getOrder",
+            "An order's status and items",
+            description="After a 202 it never answers 404: it shows Recebido until processed.",
+            responses={"200": _json(shapes.OrderView, example=examples["order"]), "404": _json(shapes.OrderNotFound)},
+        ),
+        **_operation(
+            "GET /products/{product_id}",
+            "products",
+            "getProduct",
+            "A product's stock",
+            responses={"200": _json(shapes.Product, example=examples["product"]), "404": _json(shapes.ProductNotFound)},
+        ),
+        **_operation(
+            "POST /products/{product_id}/restock",
+            "restocks",
+            "postRestock",
+            "Add stock to a product and serve the orders waiting for it",
+            refused_id=True,
+            description="Validates the restock (every error at once), claims its Idempotency-Key as its restock_id "
+            "and queues it: the restocker raises `available` once, then reserves the product's waiting items strictly "
+            "first come, first served (by the time each order was queued, never by order_date); an order whose last "
+            "waiting item is reserved becomes Novo Pedido. A product nobody stocked yet is accepted: its first restock "
+            f"creates its stock. Unknown extra fields are ignored. Body limit {MAX_RESTOCK_BYTES // 1024} KiB.",
+            parameters=[
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "The restock's id, chosen by the client (e.g. the invoice number) so that a retry "
+                    "is applied once: the same key again, with the same product and quantity, answers 202 with "
+                    "`replayed: true`; with another product or quantity, 409. A key names one restock whatever its "
+                    "product. When absent, one is generated and returned as restock_id. A key that is not 1-64 "
+                    "characters of [A-Za-z0-9_-] is refused (400, field `Idempotency-Key`).",
+                    "schema": {"type": "string", **shapes.ID_RULE},
+                    "example": RESTOCK_ID,
+                },
+            ],
+            request={"schema": _ref(shapes.Restock), "example": RESTOCK.model_dump()},
+            responses={
+                "202": _json(
+                    shapes.RestockAccepted,
+                    example=examples["restock_accepted"],
+                    description="Accepted: recorded as Recebida and queued. For a key already received with the same "
+                    "product and quantity: that restock again, with its current status and `replayed: true`; nothing "
+                    "more is applied.",
+                ),
+                "400": _json(
+                    shapes.RestockInvalid,
+                    example=examples["restock_invalid"],
+                    description="Invalid restock: every error of the header, path and body at once, by field "
+                    f"(`Idempotency-Key`, `product_id`, `quantity`, `{BODY}`: the body, or not an object).",
+                ),
+                "409": _json(shapes.RestockConflict),
+                "415": _json(shapes.RestockUnsupportedMedia),
+                "503": _json(shapes.Unavailable),
             },
-        ],
-        "responses": {
-            "200": _json(shapes.RestockView, example=examples["restock"]),
-            "400": _json(shapes.BadCursor),
-            "404": _json(shapes.RestockNotFound),
-            **_gateway(routed_by_id=True),
-        },
+        ),
+        **_operation(
+            "GET /restocks/{restock_id}",
+            "restocks",
+            "getRestock",
+            "A restock's status and the orders it served",
+            description="After a 202 it never answers 404: it shows Recebida until applied, then Aplicada; "
+            "released_at is set when the release of the product's waiting items has run to its end. released_count "
+            f"counts the orders it served; released_orders lists up to {RELEASED_PAGE:,} of them, oldest in the queue "
+            "first, and `next`, when not null, is the `after` that asks for the page after this one.",
+            parameters=[
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "description": "The `next` of the page before, as it was answered (an opaque, URL-safe text); "
+                    "absent for the first page. Anything else is refused (400).",
+                    "schema": {"type": "string"},
+                },
+            ],
+            responses={
+                "200": _json(shapes.RestockView, example=examples["restock"]),
+                "400": _json(shapes.BadCursor),
+                "404": _json(shapes.RestockNotFound),
+            },
+        ),
     }
     return {
         "openapi": "3.1.0",
@@ -333,13 +349,7 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
             },
         ],
         "tags": [{"name": "orders"}, {"name": "products"}, {"name": "restocks"}],
-        "paths": {
-            "/orders": {"post": post_order},
-            "/orders/{order_id}": {"get": get_order},
-            "/products/{product_id}": {"get": get_product},
-            "/products/{product_id}/restock": {"post": post_restock},
-            "/restocks/{restock_id}": {"get": get_restock},
-        },
+        "paths": paths,
         "components": {
             "schemas": {"Order": order_schema(schema), **shapes.components(REF)},
             "responses": {
