@@ -49,6 +49,7 @@ RESTOCK_BAD_CURSOR = "Parâmetro after inválido: use o valor de next da página
 
 # The ids' rule of the order schema (order_id), which product and restock ids and Idempotency-Key follow too.
 ID_RULE = {k: v for k, v in json.loads(SCHEMA.read_text("utf-8"))["properties"]["order_id"].items() if k[0] != "x"}
+ID_TEXT = f"{ID_RULE['minLength']}-{ID_RULE['maxLength']} characters of {ID_RULE['pattern'].strip('^+$')}"
 Id = Annotated[str, Field(min_length=ID_RULE["minLength"], max_length=ID_RULE["maxLength"], pattern=ID_RULE["pattern"])]
 Money = Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]{2}$", examples=["2500.00"])]  # handlers/api.py `_money`
 OrderStatus = Literal[domain.RECEIVED, domain.NEW_ORDER, domain.PRODUCT_PENDING]

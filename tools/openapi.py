@@ -177,7 +177,7 @@ def _operation(
             "in": "path",
             "required": True,
             "description": f"The {name.removesuffix('_id')}'s id. The API takes any string here; an id that could "
-            f"never have been accepted (not 1-64 characters of [A-Za-z0-9_-]) {otherwise.format(name)}.",
+            f"never have been accepted (not {shapes.ID_TEXT}) {otherwise.format(name)}.",
             "schema": {"type": "string", "minLength": 1},
         }
         for name in re.findall(r"{(\w+)}", path)
@@ -264,8 +264,8 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                     "description": "The restock's id, chosen by the client (e.g. the invoice number) so that a retry "
                     "is applied once: the same key again, with the same product and quantity, answers 202 with "
                     "`replayed: true`; with another product or quantity, 409. A key names one restock whatever its "
-                    "product. When absent, one is generated and returned as restock_id. A key that is not 1-64 "
-                    "characters of [A-Za-z0-9_-] is refused (400, field `Idempotency-Key`).",
+                    f"product. When absent, one is generated and returned as restock_id. A key that is not "
+                    f"{shapes.ID_TEXT} is refused (400, field `Idempotency-Key`).",
                     "schema": {"type": "string", **shapes.ID_RULE},
                     "example": RESTOCK_ID,
                 },
