@@ -17,15 +17,8 @@ from api_shapes import NOT_UTF8  # noqa: F401  (tests/unit/test_small_defects.py
 from model import SCHEMA, api_model
 from pydantic import BaseModel
 
+from orders import restock
 from orders.model import NEW_ORDER, RECEIVED, RESERVED, OrderRejected, history_entry
-from orders.restock import (
-    MAX_RESTOCK_BYTES,
-    RELEASED_PAGE,
-    RESTOCK_APPLIED,
-    RESTOCK_RECEIVED,
-    quantity_errors,
-    release_reason,
-)
 from orders.stock import decide
 from orders.validation import BODY, MAX_ORDER_BYTES, OrderValidator, parse_json
 
@@ -102,7 +95,7 @@ def _examples(document: Any) -> dict[str, BaseModel]:
     history = [
         history_entry(RECEIVED, RECEIVED_AT, API_RECEIVED),
         history_entry(waited.status, PROCESSED_AT, waited.reason),
-        history_entry(NEW_ORDER, ORDER_RELEASED_AT, release_reason(RESTOCK_ID)),
+        history_entry(NEW_ORDER, ORDER_RELEASED_AT, restock.release_reason(RESTOCK_ID)),
     ]
     items = [
         {
@@ -113,7 +106,7 @@ def _examples(document: Any) -> dict[str, BaseModel]:
         }
         for item in order.items
     ]
-    restock = {"restock_id": RESTOCK_ID, "product_id": WAITED, "quantity": RESTOCK.quantity}
+    delivery = {"restock_id": RESTOCK_ID, "product_id": WAITED, "quantity": RESTOCK.quantity}
     return {
         "accepted": shapes.Accepted(order_id=order.order_id, replayed=False, message=shapes.ACCEPTED),
         "invalid": invalid,
@@ -138,12 +131,12 @@ def _examples(document: Any) -> dict[str, BaseModel]:
             waiting_items=0,
         ),
         "restock_accepted": shapes.RestockAccepted(
-            **restock, restock_status=RESTOCK_RECEIVED, replayed=False, message=shapes.RESTOCK_ACCEPTED
+            **delivery, restock_status=restock.RESTOCK_RECEIVED, replayed=False, message=shapes.RESTOCK_ACCEPTED
         ),
-        "restock_invalid": _refused(shapes.RestockInvalid, shapes.RESTOCK_INVALID, quantity_errors(0)),
+        "restock_invalid": _refused(shapes.RestockInvalid, shapes.RESTOCK_INVALID, restock.quantity_errors(0)),
         "restock": shapes.RestockView(
-            **restock,
-            restock_status=RESTOCK_APPLIED,
+            **delivery,
+            restock_status=restock.RESTOCK_APPLIED,
             received_at=RESTOCKED_AT,
             applied_at=APPLIED_AT,
             released_at=RESTOCK_RELEASED_AT,
@@ -254,8 +247,9 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
             description="Validates the restock (every error at once), claims its Idempotency-Key as its restock_id "
             "and queues it: the restocker raises `available` once, then reserves the product's waiting items strictly "
             "first come, first served (by the time each order was queued, never by order_date); an order whose last "
-            "waiting item is reserved becomes Novo Pedido. A product nobody stocked yet is accepted: its first restock "
-            f"creates its stock. Unknown extra fields are ignored. Body limit {MAX_RESTOCK_BYTES // 1024} KiB.",
+            "waiting item is reserved becomes Novo Pedido. A product nobody stocked yet is accepted: its first "
+            "restock creates its stock. Unknown extra fields are ignored. Body limit "
+            f"{restock.MAX_RESTOCK_BYTES // 1024} KiB.",
             parameters=[
                 {
                     "name": "Idempotency-Key",
@@ -297,8 +291,8 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
             "A restock's status and the orders it served",
             description="After a 202 it never answers 404: it shows Recebida until applied, then Aplicada; "
             "released_at is set when the release of the product's waiting items has run to its end. released_count "
-            f"counts the orders it served; released_orders lists up to {RELEASED_PAGE:,} of them, oldest in the queue "
-            "first, and `next`, when not null, is the `after` that asks for the page after this one.",
+            f"counts the orders it served; released_orders lists up to {restock.RELEASED_PAGE:,} of them, oldest in "
+            "the queue first, and `next`, when not null, is the `after` that asks for the page after this one.",
             parameters=[
                 {
                     "name": "after",
