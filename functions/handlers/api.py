@@ -9,26 +9,19 @@ from decimal import Decimal
 from email.message import Message
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.model import OrderRejected
 from orders.restock import RestockRejected, cursor_position, is_valid_id, page_cursor
-from orders.validation import OrderValidator
-from service.adapters import DuplicateOrder, OrderQueue, OrderStore, RestockQueue
-from service.config import ApiSettings
+from service.bootstrap import ApiWiring
+from service.errors import DuplicateOrder, StoreBusy
 from service.logs import log
-from service.use_cases import OrderIntake, RestockConflict, RestockIntake
+from service.use_cases import RestockConflict
 
-_settings = ApiSettings.from_env()
-_store = OrderStore(boto3.client("dynamodb"), _settings.table_name)
-_sqs = boto3.client("sqs")
-_intake = OrderIntake(
-    OrderValidator(strict_documents=_settings.strict_documents),
-    _store,
-    OrderQueue(_sqs, _settings.order_queue_url),
-)
-_restocks = RestockIntake(_store, RestockQueue(_sqs, _settings.restock_queue_url))
+_wired = ApiWiring()
+_store = _wired.store
+_intake = _wired.orders
+_restocks = _wired.restocks
 
 
 NOT_UTF8 = "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."
@@ -98,7 +91,7 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
         return _response(400, {"message": "Pedido inválido.", "errors": [e.as_dict() for e in exc.errors]})
     except DuplicateOrder:
         return _response(409, {"message": "Pedido duplicado."})
-    except (BotoCoreError, ClientError):
+    except (BotoCoreError, ClientError, StoreBusy):
         # The claim was undone and logged (OrderIntake.submit): nothing is stuck, the client may retry.
         return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
     message = (
@@ -171,7 +164,7 @@ def post_restock(event: dict[str, Any], product_id: str) -> dict[str, Any]:
     except RestockConflict:
         message = "Idempotency-Key já usada por uma reposição de outro produto ou quantidade."
         return _response(409, {"message": message})
-    except (BotoCoreError, ClientError):
+    except (BotoCoreError, ClientError, StoreBusy):
         return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
     restock = receipt.restock
     message = (

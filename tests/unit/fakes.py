@@ -1,6 +1,6 @@
-"""Fakes of the adapters (same methods as OrderStore, OrderQueue, RestockQueue, Notifier, FileStore) that record
-state, with the conditions the real writes enforce. tests/e2e/test_contract.py runs the same scenarios against
-FakeStore and the real OrderStore, so the two cannot drift apart."""
+"""Fakes of the ports (service.ports: Store, OrderQueue, RestockQueue, Notifier, DataLake) that record state, with the
+conditions the real writes enforce. tests/e2e/test_contract.py runs the same scenarios against FakeStore and the real
+DynamoStore, so the two cannot drift apart."""
 
 from __future__ import annotations
 
@@ -12,21 +12,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from orders.codec import encode_order, fingerprint
+from orders.lifecycle import ItemRelease, decided, received, stamp
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
-from orders.restock import (
-    RELEASED_PAGE,
-    RESTOCK_APPLIED,
-    RESTOCK_RECEIVED,
-    PendingItem,
-    Restock,
-    queue_position,
-    release_reason,
-)
+from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position
 from orders.stock import PendingNotice, StockDecision
-from service.adapters import (
-    CLAIMED_ORDERS,
+from service.errors import (
     AlreadyProcessed,
     DuplicateOrder,
     DuplicateRestock,
@@ -34,7 +25,6 @@ from service.adapters import (
     OrderChanged,
     StockChanged,
     StoreBusy,
-    _received_reason,
 )
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -98,7 +88,7 @@ class FakeStore:
 
     def now(self) -> str:
         """A clock that moves one second per call, so the order of events shows in their timestamps."""
-        return (_EPOCH + timedelta(seconds=next(self._clock))).isoformat(timespec="milliseconds")
+        return stamp(_EPOCH + timedelta(seconds=next(self._clock)))
 
     # -- orders -----------------------------------------------------------------------------------
     def claim(self, order: Order, source: str) -> None:
@@ -106,20 +96,9 @@ class FakeStore:
         if order.order_id in self.orders:
             existing = copy.deepcopy(self.orders[order.order_id])
             raise DuplicateOrder(order.order_id, existing.get("source"), existing)
-        now = self.now()
-        self.orders[order.order_id] = {
-            "PK": f"ORDER#{order.order_id}",
-            "SK": "ORDER",
-            "order_id": order.order_id,
-            "order_status": RECEIVED,
-            "message": encode_order(order),
-            "body_hash": fingerprint(order),
-            "unsent": True,  # in GSI1's UNSENT#order partition until mark_sent
-            "source": source,
-            "order_date": order.order_date,
-            "received_at": now,
-            "status_history": [history_entry(RECEIVED, now, _received_reason(source))],
-        }
+        record = received(order, source, self.now())
+        # In GSI1's UNSENT#order partition until mark_sent.
+        self.orders[order.order_id] = {"PK": f"ORDER#{order.order_id}", "SK": "ORDER", **record, "unsent": True}
 
     def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
         taken: dict[str, str | None] = {}
@@ -193,32 +172,19 @@ class FakeStore:
                 order.order_id, item.product_id, item.quantity, queued_at
             )
         now = self.now()
+        history = [
+            *(current.get("status_history", []) if current else []),
+            history_entry(decision.status, now, decision.reason),
+        ]
         self.orders[order.order_id] = {
-            "order_id": order.order_id,
-            "order_status": decision.status,
+            **(current or {}),
+            **copy.deepcopy(decided(decision, now)),
             "source": current["source"] if current else "queue",
-            "order_date": order.order_date,
             "received_at": current.get("received_at", now) if current else now,
-            "processed_at": now,
-            "document": copy.deepcopy(order.document),
-            "items": [
-                {
-                    "product_id": d.item.product_id,
-                    "quantity": Decimal(d.item.quantity),
-                    "unit_price": d.item.unit_price,
-                    "item_status": d.status,
-                }
-                for d in decision.items
-            ],
-            "items_total": order.items_total,
-            "pending_count": Decimal(len(decision.pending)),
-            "status_history": [
-                *(current.get("status_history", []) if current else []),
-                history_entry(decision.status, now, decision.reason),
-            ],
-            "pending_notified": False,
-            **({"body_hash": current["body_hash"]} if current and "body_hash" in current else {}),
+            "status_history": history,
         }
+        self.orders[order.order_id].pop("message", None)
+        self.orders[order.order_id].pop("unsent", None)
 
     def mark_notified(self, order_id: str) -> None:
         self.orders[order_id]["pending_notified"] = True
@@ -232,14 +198,21 @@ class FakeStore:
         return copy.deepcopy(self.parts.get(file_id, {}))
 
     # -- claims left behind -----------------------------------------------------------------------
-    def stuck_claims(self, partition: str, received_before: str, limit: int) -> list[dict[str, Any]]:
-        self.calls.append(f"stuck_claims {partition}")
-        if partition == CLAIMED_ORDERS:
-            records = [r for r in self.orders.values() if r.get("unsent") and r["order_status"] == RECEIVED]
-        else:
-            records = [r for r in self.restocks.values() if r.get("unsent")]
-        found = sorted((r for r in records if r["received_at"] < received_before), key=lambda r: r["received_at"])
-        return copy.deepcopy(found[:limit])
+    @staticmethod
+    def _unsent(records: Iterable[dict[str, Any]], received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        before = stamp(received_before)
+        found = [r for r in records if r.get("unsent") and r["received_at"] < before]
+        return copy.deepcopy(sorted(found, key=lambda r: r["received_at"])[:limit])
+
+    def unsent_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        self.calls.append("unsent_orders")
+        # An order processed (or its status set by a test) has left the partition, whatever its flag says.
+        claimed = [r for r in self.orders.values() if r["order_status"] == RECEIVED]
+        return self._unsent(claimed, received_before, limit)
+
+    def unsent_restocks(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        self.calls.append("unsent_restocks")
+        return self._unsent(self.restocks.values(), received_before, limit)
 
     def mark_sent(self, order_ids: list[str]) -> None:
         self.calls.append(f"mark_sent {','.join(order_ids)}")
@@ -334,10 +307,8 @@ class FakeStore:
             self.before_reserve.pop(0)()
         if self.reserve_failures:
             raise self.reserve_failures.pop(0)
-        items = order.get("items", [])
-        index = next(n for n, i in enumerate(items) if i["product_id"] == item.product_id)
-        count = order.get("pending_count")
-        left = int(count) if count is not None else sum(1 for i in items if i.get("item_status") == PENDING)
+        release = ItemRelease.of(order, item.product_id, restock_id)
+        index, left, count = release.index, release.left, order.get("pending_count")
         pid = item.product_id
         if self.stock.get(pid, -1) < item.quantity:
             raise StockChanged(pid)
@@ -369,20 +340,12 @@ class FakeStore:
         del self.pending[(item.order_id, pid)]
         current["items"][index]["item_status"] = RESERVED
         current["pending_count"] = Decimal(left - 1)
-        reason = release_reason(restock_id)
-        last = left <= 1
-        if last:
+        if release.completes:
             now = self.now()
             current.update(order_status=NEW_ORDER, released_at=now)
-            current["status_history"] = [*current.get("status_history", []), history_entry(NEW_ORDER, now, reason)]
-            self.notices[(pid, item.order_id)] = {
-                "order_id": item.order_id,
-                "customer_email": order.get("document", {}).get("customer", {}).get("email", ""),
-                "reason": reason,
-                "released_at": now,
-                "items": [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in items],
-            }
-        return last
+            current["status_history"] = [*current.get("status_history", []), release.history(now)]
+            self.notices[(pid, item.order_id)] = release.notice(order, now)
+        return release.completes
 
     def release_notices(self, product_id: str) -> list[dict[str, Any]]:
         return [copy.deepcopy(notice) for (pid, _), notice in sorted(self.notices.items()) if pid == product_id]

@@ -17,7 +17,7 @@ from orders.model import FieldError
 from orders.report import FileReport, report_key
 from orders.stock import PendingNotice
 from orders.validation import OrderValidator
-from service.adapters import Notifier
+from service.adapters import SnsNotifier
 from service.batch import Heartbeat
 from service.config import ApiSettings, MissingSetting
 from service.logs import log
@@ -267,7 +267,7 @@ class RecordingSns:
 def test_notifications_mask_ids_shaped_like_personal_data_in_subject_and_message() -> None:
     # Given a rejected file line and a pending order whose ids look like a CPF and an e-mail
     sns = RecordingSns()
-    notifier = Notifier(sns)
+    notifier = SnsNotifier(sns)
     report = FileReport(bucket="lake", key="incoming/a.json")
     report.reject(0, "zz.secret.person@example.org", [FieldError("order_id", "formato inválido")])
 
