@@ -101,12 +101,10 @@ class FakeStore:
         self.orders[order.order_id] = {"PK": f"ORDER#{order.order_id}", "SK": "ORDER", **record, "unsent": True}
 
     def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
-        taken: dict[str, str | None] = {}
+        taken = {o.order_id: self.orders[o.order_id].get("source") for o, _ in claims if o.order_id in self.orders}
         for order, source in claims:
-            try:
+            if order.order_id not in taken:
                 self.claim(order, source)
-            except DuplicateOrder as exc:
-                taken[order.order_id] = exc.source
         return taken
 
     def release(self, order_id: str, source: str) -> None:
@@ -361,21 +359,31 @@ class FakeStore:
         self.files[file_id] = (report, report_key)
 
 
-class FakeQueue:
+class _FakeSender:
+    """What both fake queues share: the calls, what was sent, and the ways a send fails."""
+
     def __init__(self, calls: list[str] | None = None) -> None:
-        self.sent: list[Order] = []
         self.calls = calls if calls is not None else []
         self.send_error: Exception | None = None
         self.refuse: set[str] = set()
-        self.refuse_times: int | None = None  # refuse only this many calls, then take everything
         self.crash: BaseException | None = None  # the Lambda dies mid-way (timeout, out of memory)
 
-    def send(self, order: Order) -> None:
-        self.calls.append(f"send {order.order_id}")
+    def _sending(self, what: str) -> None:
+        self.calls.append(f"send {what}")
         if self.crash is not None:
             raise self.crash
         if self.send_error is not None:
             raise self.send_error
+
+
+class FakeQueue(_FakeSender):
+    def __init__(self, calls: list[str] | None = None) -> None:
+        super().__init__(calls)
+        self.sent: list[Order] = []
+        self.refuse_times: int | None = None  # refuse only this many calls, then take everything
+
+    def send(self, order: Order) -> None:
+        self._sending(order.order_id)
         self.sent.append(order)
 
     def send_batch(self, orders: list[Order]) -> list[str]:
@@ -394,23 +402,17 @@ class FakeQueue:
         return [o.order_id for o in self.sent]
 
 
-class FakeRestockQueue:
-    """The restock FIFO queue; every message sent is kept, duplicates included (the restocker must cope)."""
+class FakeRestockQueue(_FakeSender):
+    """The restock FIFO queue; every message sent is kept, duplicates included (the restocker must cope). `refuse`
+    holds the product_ids whose restocks it refuses."""
 
     def __init__(self, calls: list[str] | None = None) -> None:
+        super().__init__(calls)
         self.sent: list[Restock] = []
         self.releases: list[tuple[str, str, str | None]] = []  # requests to look at a product's queue again
-        self.calls = calls if calls is not None else []
-        self.send_error: Exception | None = None
-        self.refuse: set[str] = set()  # product_ids whose restocks the queue refuses
-        self.crash: BaseException | None = None  # the Lambda dies mid-way (timeout, out of memory)
 
     def send(self, restock: Restock) -> None:
-        self.calls.append(f"send {restock.restock_id}")
-        if self.crash is not None:
-            raise self.crash
-        if self.send_error is not None:
-            raise self.send_error
+        self._sending(restock.restock_id)
         if restock.product_id in self.refuse:
             raise ConnectionError(f"SQS refused {restock.restock_id}")
         self.sent.append(restock)
