@@ -310,7 +310,8 @@ class CodeModel:
 
         The writes are the dict literals of the method that builds them: this one when `TransactItems` is a
         local list, or the adapter's methods returning the type of the parameter it comes from
-        (`commit(write: PreparedWrite)` sends what `prepare_commit(...) -> PreparedWrite` built).
+        (`commit(write: PreparedWrite)` sends what `prepare_commit(...) -> PreparedWrite` built), and of the
+        helpers it calls on self.
         """
         [items] = [k.value for k in call.keywords if k.arg == "TransactItems"]
         root = items
@@ -328,6 +329,15 @@ class CodeModel:
                 for m in c.body
                 if isinstance(m, ast.FunctionDef) and m.returns is not None and ast.unparse(m.returns) == wanted
             ]
+        # A builder may have its writes made by the store's helpers (`self._update(...)`): those are read too.
+        builders += [
+            helper
+            for builder in list(builders)
+            for node in ast.walk(builder)
+            if isinstance(node, ast.Call)
+            and _is_self_attribute(node.func)
+            and (helper := self._method(frame.instance.cls, node.func.attr)) is not None  # type: ignore[attr-defined]
+        ]
         writes: set[str] = set()
         instance_frame = Frame(self, frame.instance, {}, None, {})
         for builder in builders:

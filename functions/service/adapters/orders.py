@@ -14,7 +14,7 @@ from orders.lifecycle import decided, received
 from orders.model import PENDING, RECEIVED, Order, history_entry
 from orders.restock import queue_position
 from orders.stock import StockDecision
-from service.adapters.table import Table, item, now, refusal, value
+from service.adapters.table import NEW, Table, now, refusal, value
 from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
 from service.keys import (
     CLAIMED_ORDERS,
@@ -64,16 +64,7 @@ class DynamoOrders(Table):
         pending = list(claims)
         taken: dict[str, str | None] = {}
         while pending:
-            writes = [
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": item(self._claim_record(order, source)),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-                for order, source in pending
-            ]
+            writes = [self._put(self._claim_record(order, source), NEW) for order, source in pending]
             with refusal() as refused:
                 self._db.transact_write_items(TransactItems=writes)
             if not refused:
@@ -125,35 +116,21 @@ class DynamoOrders(Table):
             "#source = if_not_exists(#source, :queue)",
             "#history = list_append(if_not_exists(#history, :none), :entry)",
         ]
-        writes: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": order_key(order.order_id),
-                    # The claim's message for the sweeper goes: the order is no longer waiting to be sent.
-                    "UpdateExpression": "SET " + ", ".join(assignments) + " REMOVE #message",
-                    "ConditionExpression": "attribute_not_exists(PK) OR #status = :received",
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }
-            }
-        ]
+        # The claim's message for the sweeper goes: the order is no longer waiting to be sent.
+        expression = "SET " + ", ".join(assignments) + " REMOVE #message"
+        condition = "attribute_not_exists(PK) OR #status = :received"
+        writes = [self._update(order_key(order.order_id), expression, condition, names, values)]
         for reserved in decision.reserved:
             # Nobody may be waiting for the product: a new order never takes stock ahead of an older pending item.
             writes.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": product_key(reserved.product_id),
-                        "UpdateExpression": "SET #available = #available - :q, #reserved = #reserved + :q",
-                        "ConditionExpression": (
-                            "attribute_exists(PK) AND #available >= :q"
-                            " AND (attribute_not_exists(#waiting) OR #waiting <= :zero)"
-                        ),
-                        "ExpressionAttributeNames": STOCK_NAMES,
-                        "ExpressionAttributeValues": {":q": {"N": str(reserved.quantity)}, ":zero": {"N": "0"}},
-                    }
-                }
+                self._update(
+                    product_key(reserved.product_id),
+                    "SET #available = #available - :q, #reserved = #reserved + :q",
+                    "attribute_exists(PK) AND #available >= :q"
+                    " AND (attribute_not_exists(#waiting) OR #waiting <= :zero)",
+                    STOCK_NAMES,
+                    {":q": {"N": str(reserved.quantity)}, ":zero": {"N": "0"}},
+                )
             )
         position = queue_position(queued_at or datetime.now(UTC), order.order_id) if decision.pending else ""
         queued = {i.product_id for i in decision.queued}
@@ -162,11 +139,7 @@ class DynamoOrders(Table):
             # others while the stock would cover it (the caller then has the queue looked at again). Otherwise a
             # restock released in between would leave it waiting beside free stock: decide again.
             behind = waiting.product_id in queued
-            condition = (
-                "#waiting > :zero AND #available >= :q"
-                if behind
-                else "attribute_not_exists(#available) OR #available < :q"
-            )
+            quantities = {":pid": {"S": waiting.product_id}, ":q": {"N": str(waiting.quantity)}, ":one": {"N": "1"}}
             marker = {
                 "PK": order_pk(order.order_id),
                 "SK": pending_sk(waiting.product_id),
@@ -179,22 +152,16 @@ class DynamoOrders(Table):
                 "GSI1SK": position,
             }
             writes += [
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": product_key(waiting.product_id),
-                        "UpdateExpression": "SET product_id = if_not_exists(product_id, :pid) ADD #waiting :one",
-                        "ConditionExpression": condition,
-                        "ExpressionAttributeNames": {"#available": "available", "#waiting": "waiting"},
-                        "ExpressionAttributeValues": {
-                            ":pid": {"S": waiting.product_id},
-                            ":q": {"N": str(waiting.quantity)},
-                            ":one": {"N": "1"},
-                            **({":zero": {"N": "0"}} if behind else {}),
-                        },
-                    }
-                },
-                {"Put": {"TableName": self._table, "Item": item(marker)}},
+                self._update(
+                    product_key(waiting.product_id),
+                    "SET product_id = if_not_exists(product_id, :pid) ADD #waiting :one",
+                    "#waiting > :zero AND #available >= :q"
+                    if behind
+                    else "attribute_not_exists(#available) OR #available < :q",
+                    {"#available": "available", "#waiting": "waiting"},
+                    quantities | ({":zero": {"N": "0"}} if behind else {}),
+                ),
+                self._put(marker),
             ]
         return PreparedWrite(order.order_id, writes, uuid.uuid4().hex)
 

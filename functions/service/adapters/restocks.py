@@ -60,46 +60,35 @@ class DynamoRestocks(Table):
         """Raise the product's `available` by the restock, in the same transaction that marks the restock
         applied; return False when it was applied before (a second delivery changes nothing)."""
         moment = now()
-        writes = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": restock_key(restock.restock_id),
-                    "UpdateExpression": (
-                        "SET restock_status = :applied, applied_at = :now, product_id = :pid, quantity = :q,"
-                        " entity = :entity REMOVE GSI1PK, GSI1SK"
-                    ),
-                    # A restock sent straight to the queue was never claimed: it is applied all the same.
-                    "ConditionExpression": "attribute_not_exists(PK) OR restock_status = :received",
-                    "ExpressionAttributeValues": {
-                        ":applied": {"S": RESTOCK_APPLIED},
-                        ":received": {"S": RESTOCK_RECEIVED},
-                        ":now": {"S": moment},
-                        ":pid": {"S": restock.product_id},
-                        ":q": {"N": str(restock.quantity)},
-                        ":entity": {"S": "restock"},
-                    },
-                }
+        marked = self._update(
+            restock_key(restock.restock_id),
+            "SET restock_status = :applied, applied_at = :now, product_id = :pid, quantity = :q, entity = :entity"
+            " REMOVE GSI1PK, GSI1SK",
+            # A restock sent straight to the queue was never claimed: it is applied all the same.
+            "attribute_not_exists(PK) OR restock_status = :received",
+            values={
+                ":applied": {"S": RESTOCK_APPLIED},
+                ":received": {"S": RESTOCK_RECEIVED},
+                ":now": {"S": moment},
+                ":pid": {"S": restock.product_id},
+                ":q": {"N": str(restock.quantity)},
+                ":entity": {"S": "restock"},
             },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": product_key(restock.product_id),
-                    # A product nobody stocked before gets its record here: orders may already wait for it.
-                    "UpdateExpression": (
-                        "SET product_id = if_not_exists(product_id, :pid), restocked_at = :now,"
-                        " #reserved = if_not_exists(#reserved, :zero) ADD #available :q"
-                    ),
-                    "ExpressionAttributeNames": {"#available": "available", "#reserved": "reserved"},
-                    "ExpressionAttributeValues": {
-                        ":pid": {"S": restock.product_id},
-                        ":now": {"S": moment},
-                        ":zero": {"N": "0"},
-                        ":q": {"N": str(restock.quantity)},
-                    },
-                }
+        )
+        raised = self._update(
+            product_key(restock.product_id),
+            # A product nobody stocked before gets its record here: orders may already wait for it.
+            "SET product_id = if_not_exists(product_id, :pid), restocked_at = :now,"
+            " #reserved = if_not_exists(#reserved, :zero) ADD #available :q",
+            names={"#available": "available", "#reserved": "reserved"},
+            values={
+                ":pid": {"S": restock.product_id},
+                ":now": {"S": moment},
+                ":zero": {"N": "0"},
+                ":q": {"N": str(restock.quantity)},
             },
-        ]
+        )
+        writes = [marked, raised]
         # No token of ours (botocore adds a fresh one per call): the marker's condition is the idempotency, across
         # any time span.
         with refusal() as refused:

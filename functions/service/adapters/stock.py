@@ -10,7 +10,7 @@ from orders.lifecycle import ItemRelease
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RESERVED
 from orders.restock import PendingItem
 from service.adapters.orders import STOCK_NAMES
-from service.adapters.table import Table, item, now, refusal, value
+from service.adapters.table import Table, now, refusal, value
 from service.errors import ItemGone, OrderChanged, StockChanged
 from service.keys import (
     RELEASED,
@@ -115,19 +115,14 @@ class DynamoStock(Table):
             condition += "#count = :count"
         else:  # an order written before pending_count existed
             condition += "attribute_not_exists(#count)"
-        writes: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": product_key(waiting.product_id),
-                    "UpdateExpression": (
-                        "SET #available = #available - :q, #reserved = #reserved + :q ADD #waiting :minus"
-                    ),
-                    "ConditionExpression": "#available >= :q",
-                    "ExpressionAttributeNames": STOCK_NAMES,
-                    "ExpressionAttributeValues": {":q": {"N": str(waiting.quantity)}, ":minus": {"N": "-1"}},
-                }
-            },
+        writes = [
+            self._update(
+                product_key(waiting.product_id),
+                "SET #available = #available - :q, #reserved = #reserved + :q ADD #waiting :minus",
+                "#available >= :q",
+                STOCK_NAMES,
+                {":q": {"N": str(waiting.quantity)}, ":minus": {"N": "-1"}},
+            ),
             {
                 "Delete": {
                     "TableName": self._table,
@@ -135,16 +130,7 @@ class DynamoStock(Table):
                     "ConditionExpression": "attribute_exists(PK)",
                 }
             },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": order_key(waiting.order_id),
-                    "UpdateExpression": "SET " + ", ".join(assignments),
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }
-            },
+            self._update(order_key(waiting.order_id), "SET " + ", ".join(assignments), condition, names, values),
         ]
         if restock_id is not None:
             # Recorded with the reservation itself, so a restock interrupted and delivered again lists every order
@@ -159,27 +145,18 @@ class DynamoStock(Table):
                 "quantity": waiting.quantity,
                 "released_at": moment,
             }
-            writes += [
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": restock_key(restock_id),
-                        "UpdateExpression": "ADD released_count :one",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}},
-                    }
-                },
-                {"Put": {"TableName": self._table, "Item": item(served)}},
-            ]
+            counted = self._update(restock_key(restock_id), "ADD released_count :one", values={":one": {"N": "1"}})
+            writes += [counted, self._put(served)]
         if release.completes:
             # The outbox: the order-released message is published after the commit, from this record, so a
             # failed publish is retried by the next release of the product instead of being lost.
+            notice = release.notice(order, moment)
             outbox = {
                 "PK": notices_pk(waiting.product_id),
                 "SK": order_pk(waiting.order_id),
                 "entity": "release_notice",
-                **release.notice(order, moment),
             }
-            writes.append({"Put": {"TableName": self._table, "Item": item(outbox)}})
+            writes.append(self._put(outbox | notice))
         with refusal() as refused:
             self._db.transact_write_items(TransactItems=writes)
         if refused.failed_at(0):

@@ -96,12 +96,33 @@ def refusal() -> Iterator[Refusal]:
         refused.reasons = [str(r.get("Code", "None")) for r in response.get("CancellationReasons", [])]
 
 
+NEW = "attribute_not_exists(PK)"  # the condition of a record that must not exist yet
+
+
 class Table:
     """A repository over the single table (service.keys has its layout)."""
 
     def __init__(self, client: Any, table: str) -> None:
         self._db = client
         self._table = table
+
+    def _update(
+        self, key: dict[str, Any], expression: str, condition: str = "", names: Any = None, values: Any = None
+    ) -> dict[str, Any]:
+        """One Update of a transaction."""
+        update = {
+            "TableName": self._table,
+            "Key": key,
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+        }
+        update |= {"ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+        return {"Update": {name: part for name, part in update.items() if part}}
+
+    def _put(self, record: dict[str, Any], condition: str = "") -> dict[str, Any]:
+        """One Put of a transaction."""
+        put = {"TableName": self._table, "Item": item(record), "ConditionExpression": condition}
+        return {"Put": {name: part for name, part in put.items() if part}}
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         """The record at `key`, read consistently, as plain values."""
@@ -114,7 +135,7 @@ class Table:
             self._db.put_item(
                 TableName=self._table,
                 Item=item(record),
-                ConditionExpression="attribute_not_exists(PK)",
+                ConditionExpression=NEW,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         if not refused or refused.error is None:
