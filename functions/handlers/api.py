@@ -102,14 +102,10 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
     return _response(202, {"order_id": receipt.order.order_id, "replayed": receipt.replayed, "message": message})
 
 
-def _possible_id(value: str) -> bool:
-    # Ids are 1-64 characters of [A-Za-z0-9_-] (orders/schema.json): anything else cannot exist, and must
-    # not reach DynamoDB as a key (an empty or oversized key is a ValidationException, not a 404).
-    return is_valid_id(value)
-
-
+# An id is 1-64 characters of [A-Za-z0-9_-] (orders/schema.json): anything else cannot exist, and must not reach
+# DynamoDB as a key (an empty or oversized key is a ValidationException, not a 404).
 def get_order(order_id: str) -> dict[str, Any]:
-    record = _store.get_order(order_id) if _possible_id(order_id) else None
+    record = _store.get_order(order_id) if is_valid_id(order_id) else None
     if record is None:
         return _response(404, {"message": "Pedido não encontrado."})
     return _response(
@@ -137,7 +133,7 @@ def get_order(order_id: str) -> dict[str, Any]:
 
 
 def get_product(product_id: str) -> dict[str, Any]:
-    record = _store.get_product(product_id) if _possible_id(product_id) else None
+    record = _store.get_product(product_id) if is_valid_id(product_id) else None
     if record is None:
         return _response(404, {"message": "Produto não encontrado."})
     return _response(
@@ -191,7 +187,7 @@ def get_restock(restock_id: str, query: dict[str, Any]) -> dict[str, Any]:
     position = None if after is None else cursor_position(str(after))
     if after is not None and position is None:
         return _response(400, {"message": "Parâmetro after inválido: use o valor de next da página anterior."})
-    record = _store.get_restock(restock_id) if _possible_id(restock_id) else None
+    record = _store.get_restock(restock_id) if is_valid_id(restock_id) else None
     if record is None:
         return _response(404, {"message": "Reposição não encontrada."})
     orders, last = _store.released_orders(restock_id, position)

@@ -37,18 +37,26 @@ def received(order: Order, source: str, now: str) -> dict[str, Any]:
         "message": encode_order(order),
         "body_hash": fingerprint(order),
         "status_history": [history_entry(RECEIVED, now, reason)],
-        "items": [
-            {"product_id": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price, "item_status": RECEIVED}
-            for i in order.items
-        ],
+        "items": _items(order, dict.fromkeys((i.product_id for i in order.items), RECEIVED)),
         "items_total": order.items_total,
     }
+
+
+def _items(order: Order, statuses: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "product_id": i.product_id,
+            "quantity": i.quantity,
+            "unit_price": i.unit_price,
+            "item_status": statuses[i.product_id],
+        }
+        for i in order.items
+    ]
 
 
 def decided(decision: StockDecision, now: str) -> dict[str, Any]:
     """The fields a stock decision sets on the order (its history gains `history_entry(status, now, reason)`)."""
     order = decision.order
-    statuses = {d.item.product_id: d.status for d in decision.items}
     return {
         "entity": "order",
         "order_id": order.order_id,
@@ -56,15 +64,7 @@ def decided(decision: StockDecision, now: str) -> dict[str, Any]:
         "order_date": order.order_date,
         "processed_at": now,
         "document": order.document,
-        "items": [
-            {
-                "product_id": i.product_id,
-                "quantity": i.quantity,
-                "unit_price": i.unit_price,
-                "item_status": statuses[i.product_id],
-            }
-            for i in order.items
-        ],
+        "items": _items(order, {d.item.product_id: d.status for d in decision.items}),
         "items_total": order.items_total,
         "pending_count": len(decision.pending),
         "pending_notified": False,

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
-from service.adapters.files import DynamoFiles, S3DataLake
-from service.adapters.messages import SnsNotifier, SqsOrderQueue, SqsRestockQueue
-from service.adapters.orders import DynamoOrders, PreparedWrite
+from service.adapters.files import DynamoFiles
+from service.adapters.files import S3DataLake as S3DataLake
+from service.adapters.messages import SnsNotifier as SnsNotifier
+from service.adapters.messages import SqsOrderQueue as SqsOrderQueue
+from service.adapters.messages import SqsRestockQueue as SqsRestockQueue
+from service.adapters.orders import DynamoOrders
+from service.adapters.orders import PreparedWrite as PreparedWrite
 from service.adapters.restocks import DynamoRestocks
 from service.adapters.stock import DynamoStock
-from service.keys import CLAIMED_ORDERS, CLAIMED_RESTOCKS
+from service.keys import CLAIMED_ORDERS as CLAIMED_ORDERS
+from service.keys import CLAIMED_RESTOCKS as CLAIMED_RESTOCKS
 
 
 class DynamoStore(DynamoOrders, DynamoStock, DynamoRestocks, DynamoFiles):
@@ -16,15 +21,3 @@ class DynamoStore(DynamoOrders, DynamoStock, DynamoRestocks, DynamoFiles):
 
 
 OrderStore = DynamoStore  # the name tests/e2e and tools/soak.py read the table through
-
-__all__ = [
-    "CLAIMED_ORDERS",
-    "CLAIMED_RESTOCKS",
-    "DynamoStore",
-    "OrderStore",
-    "PreparedWrite",
-    "S3DataLake",
-    "SnsNotifier",
-    "SqsOrderQueue",
-    "SqsRestockQueue",
-]

@@ -215,10 +215,7 @@ class DynamoOrders(Table):
             failed = refused.conditions_failed(len(chunk))
             if failed:
                 pending = [o for n, o in enumerate(chunk) if n not in failed] + pending
-            elif refused:  # the store did not say which: one at a time, each on its own condition
-                self._mark_each(chunk)
-
-    def _mark_each(self, order_ids: list[str]) -> None:
-        for order_id in order_ids:
-            with refusal():
-                self._db.update_item(TableName=self._table, Key=order_key(order_id), **_SENT)
+                continue
+            for order_id in chunk if refused else []:  # the store did not say which: one at a time
+                with refusal():
+                    self._db.update_item(TableName=self._table, Key=order_key(order_id), **_SENT)
