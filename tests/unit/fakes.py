@@ -295,24 +295,24 @@ class FakeStore:
         waiting = [item for item in self.pending.values() if item.product_id == product_id]
         return sorted(waiting, key=lambda item: item.queued_at)[:limit]
 
-    def still_pending(self, item: PendingItem) -> bool:
-        return (item.order_id, item.product_id) in self.pending
+    def still_pending(self, waiting: PendingItem) -> bool:
+        return (waiting.order_id, waiting.product_id) in self.pending
 
-    def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
-        """One transaction over the product, the item's marker and the order (as read by the caller)."""
-        self.reserve_attempts.append((item.order_id, item.product_id))
+    def reserve_pending(self, waiting: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
+        """One transaction over the product, the waiting's marker and the order (as read by the caller)."""
+        self.reserve_attempts.append((waiting.order_id, waiting.product_id))
         if self.before_reserve:
             self.before_reserve.pop(0)()
         if self.reserve_failures:
             raise self.reserve_failures.pop(0)
-        release = ItemRelease.of(order, item.product_id, restock_id)
+        release = ItemRelease.of(order, waiting.product_id, restock_id)
         index, left, count = release.index, release.left, order.get("pending_count")
-        pid = item.product_id
-        if self.stock.get(pid, -1) < item.quantity:
+        pid = waiting.product_id
+        if self.stock.get(pid, -1) < waiting.quantity:
             raise StockChanged(pid)
-        if (item.order_id, pid) not in self.pending:
-            raise ItemGone(item.order_id)
-        current = self.orders.get(item.order_id)
+        if (waiting.order_id, pid) not in self.pending:
+            raise ItemGone(waiting.order_id)
+        current = self.orders.get(waiting.order_id)
         if (
             current is None
             or current.get("order_status") != PRODUCT_PENDING
@@ -324,25 +324,25 @@ class FakeStore:
                 else current.get("pending_count") is None or int(current["pending_count"]) != left
             )
         ):
-            raise OrderChanged(item.order_id)
+            raise OrderChanged(waiting.order_id)
         if restock_id is not None:
             restock = {**self.restocks.get(restock_id, {})}
             restock["released_count"] = Decimal(restock.get("released_count", 0)) + 1
             if item_size(restock) > MAX_ITEM_BYTES:  # the whole transaction is cancelled with ValidationError
                 raise StoreBusy("transaction cancelled: ['None', 'None', 'None', 'ValidationError']")
             self.restocks[restock_id] = restock
-            self.released.setdefault(restock_id, {})[item.queued_at] = item.order_id
-        self.stock[pid] -= item.quantity
-        self.reserved[pid] = self.reserved.get(pid, 0) + item.quantity
+            self.released.setdefault(restock_id, {})[waiting.queued_at] = waiting.order_id
+        self.stock[pid] -= waiting.quantity
+        self.reserved[pid] = self.reserved.get(pid, 0) + waiting.quantity
         self.waiting[pid] = self.waiting.get(pid, 0) - 1
-        del self.pending[(item.order_id, pid)]
+        del self.pending[(waiting.order_id, pid)]
         current["items"][index]["item_status"] = RESERVED
         current["pending_count"] = Decimal(left - 1)
         if release.completes:
             now = self.now()
             current.update(order_status=NEW_ORDER, released_at=now)
             current["status_history"] = [*current.get("status_history", []), release.history(now)]
-            self.notices[(pid, item.order_id)] = release.notice(order, now)
+            self.notices[(pid, waiting.order_id)] = release.notice(order, now)
         return release.completes
 
     def release_notices(self, product_id: str) -> list[dict[str, Any]]:

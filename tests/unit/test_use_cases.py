@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
 import socket
 from collections.abc import Callable
 from decimal import Decimal
@@ -13,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeStore
+from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeStore
 
 from orders.codec import encode_order
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, OrderRejected
@@ -23,6 +24,7 @@ from orders.validation import OrderValidator, load_schema
 from service.adapters import DynamoStore, PreparedWrite
 from service.adapters import orders as order_table
 from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
+from service.ports import DataLake, Notifier, OrderQueue, RestockQueue, Store
 from service.use_cases import FileIngestion, FileUnfinished, OrderIntake, OrderProcessor, RetryLater
 
 BUCKET = "lake"
@@ -46,6 +48,22 @@ def one_item(lab: dict[str, Any], order_id: str, product_id: str, quantity: int)
     document["items"] = [{"product_id": product_id, "quantity": quantity, "unit_price": Decimal("10.00")}]
     document["payment"]["amount"] = Decimal("10.00") * quantity
     return validator.validate(document)
+
+
+# ================================================================ the fakes are the ports
+PORTS = [(Store, FakeStore), (OrderQueue, FakeQueue), (RestockQueue, FakeRestockQueue), (Notifier, FakeNotifier)]
+
+
+@pytest.mark.parametrize(("port", "fake"), [*PORTS, (DataLake, FakeFiles)], ids=lambda p: p.__name__)
+def test_each_fake_has_every_method_of_its_port_with_the_same_parameters(port: type, fake: type) -> None:
+    # What the fakes do is held to the real adapters by tests/e2e/test_contract.py; that they answer the same calls,
+    # here (mypy checks the real adapters against the ports).
+    methods = {name: m for cls in port.__mro__ if cls is not object for name, m in vars(cls).items()}
+    wanted = {name: m for name, m in methods.items() if inspect.isfunction(m) and not name.startswith("_")}
+
+    assert wanted
+    for name, method in wanted.items():
+        assert list(inspect.signature(getattr(fake, name)).parameters) == list(inspect.signature(method).parameters)
 
 
 # ================================================================ intake (POST /orders)
