@@ -17,15 +17,7 @@ from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED
 from orders.report import FileReport
 from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position
 from orders.stock import PendingNotice, StockDecision
-from service.errors import (
-    AlreadyProcessed,
-    DuplicateOrder,
-    DuplicateRestock,
-    ItemGone,
-    OrderChanged,
-    StockChanged,
-    StoreBusy,
-)
+from service import errors
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB refuses to write a bigger item (ValidationException)
@@ -95,7 +87,7 @@ class FakeStore:
         self.calls.append(f"claim {order.order_id}")
         if order.order_id in self.orders:
             existing = copy.deepcopy(self.orders[order.order_id])
-            raise DuplicateOrder(order.order_id, existing.get("source"), existing)
+            raise errors.DuplicateOrder(order.order_id, existing.get("source"), existing)
         record = received(order, source, self.now())
         # In GSI1's UNSENT#order partition until mark_sent.
         self.orders[order.order_id] = {"PK": f"ORDER#{order.order_id}", "SK": "ORDER", **record, "unsent": True}
@@ -148,17 +140,17 @@ class FakeStore:
         order = decision.order
         current = self.orders.get(order.order_id)
         if current and current["order_status"] != RECEIVED:
-            raise AlreadyProcessed(order.order_id)
+            raise errors.AlreadyProcessed(order.order_id)
         for item in decision.reserved:  # the stock is there, and nobody waits for it
             if self.stock.get(item.product_id, -1) < item.quantity or self.waiting.get(item.product_id, 0) > 0:
-                raise StockChanged(order.order_id)
+                raise errors.StockChanged(order.order_id)
         queued = {item.product_id for item in decision.queued}
         for item in decision.pending:  # an item joins the queue only in the state it was decided in
             pid = item.product_id
             fits = pid in self.stock and self.stock[pid] >= item.quantity
             behind_others = fits and self.waiting.get(pid, 0) > 0
             if (pid in queued and not behind_others) or (pid not in queued and fits):
-                raise StockChanged(order.order_id)
+                raise errors.StockChanged(order.order_id)
         for item in decision.reserved:
             self.stock[item.product_id] -= item.quantity
             self.reserved[item.product_id] = self.reserved.get(item.product_id, 0) + item.quantity
@@ -228,7 +220,7 @@ class FakeStore:
         self.calls.append(f"claim_restock {restock.restock_id}")
         existing = self.restocks.get(restock.restock_id)
         if existing is not None:
-            raise DuplicateRestock(restock.restock_id, copy.deepcopy(existing))
+            raise errors.DuplicateRestock(restock.restock_id, copy.deepcopy(existing))
         self.restocks[restock.restock_id] = {
             "PK": f"RESTOCK#{restock.restock_id}",
             "SK": "RESTOCK",
@@ -309,9 +301,9 @@ class FakeStore:
         index, left, count = release.index, release.left, order.get("pending_count")
         pid = waiting.product_id
         if self.stock.get(pid, -1) < waiting.quantity:
-            raise StockChanged(pid)
+            raise errors.StockChanged(pid)
         if (waiting.order_id, pid) not in self.pending:
-            raise ItemGone(waiting.order_id)
+            raise errors.ItemGone(waiting.order_id)
         current = self.orders.get(waiting.order_id)
         if (
             current is None
@@ -324,12 +316,12 @@ class FakeStore:
                 else current.get("pending_count") is None or int(current["pending_count"]) != left
             )
         ):
-            raise OrderChanged(waiting.order_id)
+            raise errors.OrderChanged(waiting.order_id)
         if restock_id is not None:
             restock = {**self.restocks.get(restock_id, {})}
             restock["released_count"] = Decimal(restock.get("released_count", 0)) + 1
             if item_size(restock) > MAX_ITEM_BYTES:  # the whole transaction is cancelled with ValidationError
-                raise StoreBusy("transaction cancelled: ['None', 'None', 'None', 'ValidationError']")
+                raise errors.StoreBusy("transaction cancelled: ['None', 'None', 'None', 'ValidationError']")
             self.restocks[restock_id] = restock
             self.released.setdefault(restock_id, {})[waiting.queued_at] = waiting.order_id
         self.stock[pid] -= waiting.quantity
