@@ -107,10 +107,15 @@ class Table:
         self._table = table
 
     def _update(
-        self, key: dict[str, Any], expression: str, condition: str = "", names: Any = None, values: Any = None
+        self,
+        key: dict[str, Any],
+        expression: str,
+        condition: str = "",
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One Update of a transaction."""
-        update = {
+        update: dict[str, Any] = {
             "TableName": self._table,
             "Key": key,
             "UpdateExpression": expression,
