@@ -9,26 +9,19 @@ from decimal import Decimal
 from email.message import Message
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.model import OrderRejected
 from orders.restock import RestockRejected, cursor_position, is_valid_id, page_cursor
-from orders.validation import OrderValidator
-from service.adapters import DuplicateOrder, OrderQueue, OrderStore, RestockQueue
-from service.config import ApiSettings
+from service.bootstrap import ApiWiring
+from service.errors import DuplicateOrder, StoreBusy
 from service.logs import log
-from service.use_cases import OrderIntake, RestockConflict, RestockIntake
+from service.use_cases import RestockConflict
 
-_settings = ApiSettings.from_env()
-_store = OrderStore(boto3.client("dynamodb"), _settings.table_name)
-_sqs = boto3.client("sqs")
-_intake = OrderIntake(
-    OrderValidator(strict_documents=_settings.strict_documents),
-    _store,
-    OrderQueue(_sqs, _settings.order_queue_url),
-)
-_restocks = RestockIntake(_store, RestockQueue(_sqs, _settings.restock_queue_url))
+_wired = ApiWiring()
+_store = _wired.store
+_intake = _wired.orders
+_restocks = _wired.restocks
 
 
 NOT_UTF8 = "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."
@@ -98,7 +91,7 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
         return _response(400, {"message": "Pedido inválido.", "errors": [e.as_dict() for e in exc.errors]})
     except DuplicateOrder:
         return _response(409, {"message": "Pedido duplicado."})
-    except (BotoCoreError, ClientError):
+    except (BotoCoreError, ClientError, StoreBusy):
         # The claim was undone and logged (OrderIntake.submit): nothing is stuck, the client may retry.
         return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
     message = (
@@ -109,14 +102,10 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
     return _response(202, {"order_id": receipt.order.order_id, "replayed": receipt.replayed, "message": message})
 
 
-def _possible_id(value: str) -> bool:
-    # Ids are 1-64 characters of [A-Za-z0-9_-] (orders/schema.json): anything else cannot exist, and must
-    # not reach DynamoDB as a key (an empty or oversized key is a ValidationException, not a 404).
-    return is_valid_id(value)
-
-
+# An id is 1-64 characters of [A-Za-z0-9_-] (orders/schema.json): anything else cannot exist, and must not reach
+# DynamoDB as a key (an empty or oversized key is a ValidationException, not a 404).
 def get_order(order_id: str) -> dict[str, Any]:
-    record = _store.get_order(order_id) if _possible_id(order_id) else None
+    record = _store.get_order(order_id) if is_valid_id(order_id) else None
     if record is None:
         return _response(404, {"message": "Pedido não encontrado."})
     return _response(
@@ -144,7 +133,7 @@ def get_order(order_id: str) -> dict[str, Any]:
 
 
 def get_product(product_id: str) -> dict[str, Any]:
-    record = _store.get_product(product_id) if _possible_id(product_id) else None
+    record = _store.get_product(product_id) if is_valid_id(product_id) else None
     if record is None:
         return _response(404, {"message": "Produto não encontrado."})
     return _response(
@@ -171,7 +160,7 @@ def post_restock(event: dict[str, Any], product_id: str) -> dict[str, Any]:
     except RestockConflict:
         message = "Idempotency-Key já usada por uma reposição de outro produto ou quantidade."
         return _response(409, {"message": message})
-    except (BotoCoreError, ClientError):
+    except (BotoCoreError, ClientError, StoreBusy):
         return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
     restock = receipt.restock
     message = (
@@ -198,7 +187,7 @@ def get_restock(restock_id: str, query: dict[str, Any]) -> dict[str, Any]:
     position = None if after is None else cursor_position(str(after))
     if after is not None and position is None:
         return _response(400, {"message": "Parâmetro after inválido: use o valor de next da página anterior."})
-    record = _store.get_restock(restock_id) if _possible_id(restock_id) else None
+    record = _store.get_restock(restock_id) if is_valid_id(restock_id) else None
     if record is None:
         return _response(404, {"message": "Reposição não encontrada."})
     orders, last = _store.released_orders(restock_id, position)

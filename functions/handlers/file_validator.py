@@ -8,36 +8,16 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-import boto3
-
-from orders.validation import OrderValidator
-from service.adapters import FileStore, Notifier, OrderQueue, OrderStore, RestockQueue
-from service.batch import BatchFailures, Heartbeat, time_left_of
-from service.config import FileSettings
+from service.batch import time_left_of
+from service.bootstrap import FileValidatorWiring
 from service.logs import bound, log
-from service.use_cases import FileIngestion, FileUnfinished
+from service.use_cases import FileUnfinished
 
-_settings = FileSettings.from_env()
-_sqs = boto3.client("sqs")
-_notifier = Notifier(boto3.client("sns"))
-_ingestion = FileIngestion(
-    OrderValidator(strict_documents=_settings.strict_documents),
-    OrderStore(boto3.client("dynamodb"), _settings.table_name),
-    OrderQueue(_sqs, _settings.order_queue_url),
-    FileStore(boto3.client("s3")),
-    _notifier,
-    _settings.error_topic_arn,
-    restocks=RestockQueue(_sqs, _settings.restock_queue_url),
-)
-_failures = BatchFailures(
-    _sqs,
-    _settings.file_queue_url,
-    _notifier,
-    _settings.error_topic_arn,
-    _settings.max_receive_count,
-    queue="files",
-)
-_heartbeat = Heartbeat(_sqs, _settings.file_queue_url)
+_wired = FileValidatorWiring()
+_ingestion = _wired.ingestion
+_failures = _wired.failures
+_heartbeat = _wired.heartbeat
+_sqs = _wired.sqs
 
 
 def _s3_records(body: str) -> list[dict[str, Any]]:
@@ -61,7 +41,7 @@ def _ingest(message: dict[str, Any], time_left: Callable[[], float] | None) -> N
                 _ingestion.ingest(bucket, key, str(tag), time_left)
     except FileUnfinished as exc:
         # The same notification again, as a new message: it resumes after the chunks this invocation kept.
-        _sqs.send_message(QueueUrl=_settings.file_queue_url, MessageBody=message["body"])
+        _sqs.send_message(QueueUrl=_wired.file_queue_url, MessageBody=message["body"])
         log("WARNING", "file continues in a new message", message_id=message_id, progress=str(exc))
 
 

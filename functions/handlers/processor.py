@@ -5,33 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-
 from orders.codec import decode_order
 from orders.model import Order
-from service.adapters import Notifier, OrderStore, RestockQueue
-from service.batch import BatchFailures, run_in_group_order
-from service.config import ProcessorSettings
+from service.batch import run_in_group_order
+from service.bootstrap import ProcessorWiring
 from service.logs import bound
-from service.use_cases import OrderProcessor
 
-_settings = ProcessorSettings.from_env()
-_notifier = Notifier(boto3.client("sns"))
-_sqs = boto3.client("sqs")
-_processor = OrderProcessor(
-    OrderStore(boto3.client("dynamodb"), _settings.table_name),
-    _notifier,
-    _settings.pending_topic_arn,
-    releases=RestockQueue(_sqs, _settings.restock_queue_url),
-)
-_failures = BatchFailures(
-    _sqs,
-    _settings.order_queue_url,
-    _notifier,
-    _settings.error_topic_arn,
-    _settings.max_receive_count,
-    queue="orders",
-)
+_wired = ProcessorWiring()
+_processor = _wired.processor
+_failures = _wired.failures
 
 
 def _decoded(record: dict[str, Any]) -> Order | Exception:

@@ -5,33 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
-
 from orders.restock import validate_restock
-from service.adapters import Notifier, OrderStore, RestockQueue
-from service.batch import BatchFailures, Heartbeat, run_in_group_order, time_left_of
-from service.config import RestockSettings
+from service.batch import run_in_group_order, time_left_of
+from service.bootstrap import RestockerWiring
 from service.logs import bound
-from service.use_cases import StockRelease
 
-_settings = RestockSettings.from_env()
-_notifier = Notifier(boto3.client("sns"))
-_sqs = boto3.client("sqs")
-_release = StockRelease(
-    OrderStore(boto3.client("dynamodb"), _settings.table_name),
-    _notifier,
-    _settings.pending_topic_arn,
-    releases=RestockQueue(_sqs, _settings.restock_queue_url),
-)
-_failures = BatchFailures(
-    _sqs,
-    _settings.restock_queue_url,
-    _notifier,
-    _settings.error_topic_arn,
-    _settings.max_receive_count,
-    queue="restocks",
-)
-_heartbeat = Heartbeat(_sqs, _settings.restock_queue_url)
+_wired = RestockerWiring()
+_release = _wired.release
+_failures = _wired.failures
+_heartbeat = _wired.heartbeat
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

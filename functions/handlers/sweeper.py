@@ -8,21 +8,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import boto3
-
-from service.adapters import OrderQueue, OrderStore, RestockQueue
-from service.config import SweeperSettings
+from service.bootstrap import SweeperWiring
 from service.logs import log
-from service.use_cases import Sweeper
 
-_settings = SweeperSettings.from_env()
-_sqs = boto3.client("sqs")
-_sweeper = Sweeper(
-    OrderStore(boto3.client("dynamodb"), _settings.table_name),
-    OrderQueue(_sqs, _settings.order_queue_url),
-    RestockQueue(_sqs, _settings.restock_queue_url),
-    stuck_after=_settings.stuck_after_seconds,
-)
+_wired = SweeperWiring()
+_settings = _wired.settings
+_sweeper = _wired.sweeper
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:

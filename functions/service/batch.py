@@ -7,12 +7,13 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.adapters import Notifier
 from service.logs import log
+from service.ports import Notifier
 
 MAX_BACKOFF_SECONDS = 60
 
@@ -37,18 +38,16 @@ def _order_id(body: str) -> str | None:
     return order_id if isinstance(order_id, str) else None
 
 
+@dataclass
 class BatchFailures:
     """Turns failed records into a partial batch response, with a back-off per record."""
 
-    def __init__(
-        self, sqs: Any, queue_url: str, notifier: Notifier, error_topic_arn: str, max_receive_count: int, queue: str
-    ) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
-        self._notifier = notifier
-        self._error_topic_arn = error_topic_arn
-        self._max_receive_count = max_receive_count
-        self._queue = queue
+    sqs: Any
+    queue_url: str
+    notifier: Notifier
+    error_topic_arn: str
+    max_receive_count: int
+    queue: str  # the queue's name in the dead-letter notice
 
     def respond(self, failures: Sequence[tuple[dict[str, Any], BaseException | None]]) -> dict[str, Any]:
         """`failures` holds (record, error); error is None for a record held back only to keep FIFO order."""
@@ -59,7 +58,7 @@ class BatchFailures:
             receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
             if error is None:
                 delay = 0
-            elif receives >= self._max_receive_count:
+            elif receives >= self.max_receive_count:
                 delay = 0  # the next receive moves it to the dead-letter queue: let that happen now
                 self._dead_lettered(record, error, receives)
             else:
@@ -70,7 +69,7 @@ class BatchFailures:
     def _dead_lettered(self, record: dict[str, Any], error: BaseException, receives: int) -> None:
         notice = {
             "event": "message_dead_lettered",
-            "queue": self._queue,
+            "queue": self.queue,
             "message_id": record["messageId"],
             "order_id": _order_id(record.get("body", "")),
             "receive_count": receives,
@@ -78,7 +77,7 @@ class BatchFailures:
         }
         log("ERROR", "message goes to the dead-letter queue", **notice)
         try:
-            self._notifier.dead_letter(self._error_topic_arn, notice)
+            self.notifier.dead_letter(self.error_topic_arn, notice)
         except (BotoCoreError, ClientError) as exc:  # the message itself is safe in the DLQ either way
             log("ERROR", "dead-letter notice not published", message_id=record["messageId"], error=repr(exc))
 
@@ -87,9 +86,7 @@ class BatchFailures:
         if not handle:
             return
         try:
-            self._sqs.change_message_visibility(
-                QueueUrl=self._queue_url, ReceiptHandle=handle, VisibilityTimeout=seconds
-            )
+            self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=seconds)
         except (BotoCoreError, ClientError) as exc:  # the queue's own visibility timeout applies instead
             log("WARNING", "retry delay not set", message_id=record.get("messageId"), error=repr(exc))
 
@@ -118,6 +115,7 @@ def run_in_group_order(
     return failures
 
 
+@dataclass
 class Heartbeat:
     """Keeps a batch's messages invisible in short steps while the handler works on them.
 
@@ -129,10 +127,9 @@ class Heartbeat:
     it costs is an early redelivery, which every consumer here absorbs (it is idempotent).
     """
 
-    def __init__(self, sqs: Any, queue_url: str, window: int = 20) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
-        self._window = window
+    sqs: Any
+    queue_url: str
+    window: int = 20
 
     @contextmanager
     def beating(self, records: Sequence[dict[str, Any]]) -> Iterator[None]:
@@ -151,16 +148,16 @@ class Heartbeat:
             thread.join()  # no beat may land after the caller sets its own retry delays
 
     def _keep_beating(self, handles: list[str], stop: threading.Event) -> None:
-        while not stop.wait(self._window / 3):
+        while not stop.wait(self.window / 3):
             self._beat(handles)
 
     def _beat(self, handles: list[str]) -> None:
         for start in range(0, len(handles), 10):
             entries = [
-                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": self._window}
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": self.window}
                 for n, handle in enumerate(handles[start : start + 10])
             ]
             try:
-                self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+                self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
             except (BotoCoreError, ClientError) as exc:
                 log("WARNING", "visibility heartbeat failed", error=repr(exc))

@@ -1,9 +1,11 @@
-"""Configuration read once per cold start; a missing variable fails loudly."""
+"""Configuration read once per cold start, into one frozen object per function; a missing variable fails loudly."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Self
 
 
 class MissingSetting(RuntimeError):
@@ -24,23 +26,6 @@ def _flag(name: str) -> bool:
     return value == "true"
 
 
-@dataclass(frozen=True)
-class ApiSettings:
-    table_name: str
-    order_queue_url: str
-    strict_documents: bool
-    restock_queue_url: str
-
-    @classmethod
-    def from_env(cls) -> ApiSettings:
-        return cls(
-            _require("TABLE_NAME"),
-            _require("ORDER_QUEUE_URL"),
-            _flag("STRICT_DOCUMENTS"),
-            _require("RESTOCK_QUEUE_URL"),
-        )
-
-
 def _count(name: str) -> int:
     value = _require(name)
     if not value.isdigit() or int(value) < 1:
@@ -48,85 +33,58 @@ def _count(name: str) -> int:
     return int(value)
 
 
-@dataclass(frozen=True)
-class FileSettings:
-    table_name: str
-    order_queue_url: str
-    error_topic_arn: str
-    strict_documents: bool
-    file_queue_url: str
-    max_receive_count: int
-    restock_queue_url: str
-
-    @classmethod
-    def from_env(cls) -> FileSettings:
-        return cls(
-            _require("TABLE_NAME"),
-            _require("ORDER_QUEUE_URL"),
-            _require("ERROR_TOPIC_ARN"),
-            _flag("STRICT_DOCUMENTS"),
-            _require("FILE_QUEUE_URL"),
-            _count("MAX_RECEIVE_COUNT"),
-            _require("RESTOCK_QUEUE_URL"),
-        )
+def env(name: str, read: Callable[[str], Any] = _require) -> Any:
+    """A setting read from the environment variable `name` (a text, a flag or a count)."""
+    return field(metadata={"env": name, "read": read})
 
 
 @dataclass(frozen=True)
-class ProcessorSettings:
-    table_name: str
-    pending_topic_arn: str
-    error_topic_arn: str
-    order_queue_url: str
-    max_receive_count: int
-    restock_queue_url: str
+class Settings:
+    table_name: str = env("TABLE_NAME")
 
     @classmethod
-    def from_env(cls) -> ProcessorSettings:
-        return cls(
-            _require("TABLE_NAME"),
-            _require("PENDING_TOPIC_ARN"),
-            _require("ERROR_TOPIC_ARN"),
-            _require("ORDER_QUEUE_URL"),
-            _count("MAX_RECEIVE_COUNT"),
-            _require("RESTOCK_QUEUE_URL"),
-        )
+    def from_env(cls) -> Self:
+        return cls(**{f.name: f.metadata["read"](f.metadata["env"]) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
-class RestockSettings:
-    table_name: str
-    pending_topic_arn: str
-    error_topic_arn: str
-    restock_queue_url: str
-    max_receive_count: int
-
-    @classmethod
-    def from_env(cls) -> RestockSettings:
-        return cls(
-            _require("TABLE_NAME"),
-            _require("PENDING_TOPIC_ARN"),
-            _require("ERROR_TOPIC_ARN"),
-            _require("RESTOCK_QUEUE_URL"),
-            _count("MAX_RECEIVE_COUNT"),
-        )
+class ApiSettings(Settings):
+    order_queue_url: str = env("ORDER_QUEUE_URL")
+    strict_documents: bool = env("STRICT_DOCUMENTS", _flag)
+    restock_queue_url: str = env("RESTOCK_QUEUE_URL")
 
 
 @dataclass(frozen=True)
-class SweeperSettings:
-    table_name: str
-    order_queue_url: str
-    restock_queue_url: str
-    stuck_after_seconds: int  # a claim older than this, still unfinished, is sent again
-    passes: int  # sweeps per scheduled run (the schedule's finest grain is one minute)
-    pass_gap_seconds: int
+class QueueSettings(Settings):
+    """A function fed by a queue: its failures go back with a back-off, and to the error topic at the last try."""
 
-    @classmethod
-    def from_env(cls) -> SweeperSettings:
-        return cls(
-            _require("TABLE_NAME"),
-            _require("ORDER_QUEUE_URL"),
-            _require("RESTOCK_QUEUE_URL"),
-            _count("STUCK_AFTER_SECONDS"),
-            _count("SWEEP_PASSES"),
-            _count("SWEEP_GAP_SECONDS"),
-        )
+    error_topic_arn: str = env("ERROR_TOPIC_ARN")
+    max_receive_count: int = env("MAX_RECEIVE_COUNT", _count)
+    restock_queue_url: str = env("RESTOCK_QUEUE_URL")
+
+
+@dataclass(frozen=True)
+class FileSettings(QueueSettings):
+    order_queue_url: str = env("ORDER_QUEUE_URL")
+    strict_documents: bool = env("STRICT_DOCUMENTS", _flag)
+    file_queue_url: str = env("FILE_QUEUE_URL")
+
+
+@dataclass(frozen=True)
+class ProcessorSettings(QueueSettings):
+    pending_topic_arn: str = env("PENDING_TOPIC_ARN")
+    order_queue_url: str = env("ORDER_QUEUE_URL")
+
+
+@dataclass(frozen=True)
+class RestockSettings(QueueSettings):
+    pending_topic_arn: str = env("PENDING_TOPIC_ARN")
+
+
+@dataclass(frozen=True)
+class SweeperSettings(Settings):
+    order_queue_url: str = env("ORDER_QUEUE_URL")
+    restock_queue_url: str = env("RESTOCK_QUEUE_URL")
+    stuck_after_seconds: int = env("STUCK_AFTER_SECONDS", _count)  # a claim older than this, unsent, is sent again
+    passes: int = env("SWEEP_PASSES", _count)  # sweeps per scheduled run (the schedule's finest grain is one minute)
+    pass_gap_seconds: int = env("SWEEP_GAP_SECONDS", _count)

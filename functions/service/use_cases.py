@@ -7,7 +7,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,24 +29,17 @@ from orders.restock import (
 )
 from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, parse_order_body
-from service.adapters import (
-    CLAIMED_ORDERS,
-    CLAIMED_RESTOCKS,
+from service.errors import (
     AlreadyProcessed,
     DuplicateOrder,
     DuplicateRestock,
-    FileStore,
     ItemGone,
-    Notifier,
     OrderChanged,
-    OrderQueue,
-    OrderStore,
-    RestockQueue,
     StockChanged,
     StoreBusy,
-    stamp,
 )
 from service.logs import bound, log
+from service.ports import DataLake, Notifier, OrderQueue, Orders, RestockQueue, Restocks, Store
 
 ENQUEUE_FAILED = "a fila de pedidos recusou o envio após várias tentativas; reenvie este pedido"
 DUPLICATE = "pedido duplicado: order_id já recebido"
@@ -69,6 +62,7 @@ class OrderReceipt:
     replayed: bool  # the same order was received before: this retry created nothing new
 
 
+@dataclass
 class OrderIntake:
     """POST /orders: validate, claim the order_id, enqueue; undo the claim if the send fails.
 
@@ -77,26 +71,25 @@ class OrderIntake:
     deduplication and the processor's "only from Recebido" keep that exactly once). Another order reusing the id
     is a DuplicateOrder (409)."""
 
-    def __init__(self, validator: OrderValidator, store: OrderStore, queue: OrderQueue) -> None:
-        self._validator = validator
-        self._store = store
-        self._queue = queue
+    validator: OrderValidator
+    store: Orders
+    queue: OrderQueue
 
     def submit(self, body: str | bytes | None) -> OrderReceipt:
-        order = self._validator.validate(parse_order_body(body))
+        order = self.validator.validate(parse_order_body(body))
         source = f"api:{uuid.uuid4()}"
         with bound(order_id=order.order_id):
             try:
-                self._store.claim(order, source)
+                self.store.claim(order, source)
             except DuplicateOrder as exc:
                 return self._replay(order, exc)
             try:
-                self._queue.send(order)
+                self.queue.send(order)
             except Exception as exc:
-                self._store.release(order.order_id, source)
+                self.store.release(order.order_id, source)
                 log("ERROR", "order not enqueued; claim released", error=repr(exc))
                 raise
-            self._store.mark_sent([order.order_id])
+            self.store.mark_sent([order.order_id])
             log("INFO", "order accepted", source="api")
         return OrderReceipt(order, replayed=False)
 
@@ -105,38 +98,26 @@ class OrderIntake:
             raise duplicate
         if duplicate.existing.get("order_status") == RECEIVED:
             # The first attempt may have died between its claim and its send: send now (a no-op if it was sent).
-            self._queue.send(order)
-            self._store.mark_sent([order.order_id])
+            self.queue.send(order)
+            self.store.mark_sent([order.order_id])
         log("INFO", "order replayed", order_status=duplicate.existing.get("order_status"))
         return OrderReceipt(order, replayed=True)
 
 
+@dataclass
 class FileIngestion:
     """One data-lake file: every order in it is accepted or rejected with reasons, and reported once."""
 
-    def __init__(
-        self,
-        validator: OrderValidator,
-        store: OrderStore,
-        queue: OrderQueue,
-        files: FileStore,
-        notifier: Notifier,
-        error_topic_arn: str,
-        send_attempts: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
-        restocks: RestockQueue | None = None,
-        reserve_seconds: float = 10.0,
-    ) -> None:
-        self._validator = validator
-        self._store = store
-        self._queue = queue
-        self._restocks = restocks
-        self._reserve_seconds = reserve_seconds  # time kept back at the end of an invocation
-        self._files = files
-        self._notifier = notifier
-        self._error_topic_arn = error_topic_arn
-        self._send_attempts = send_attempts
-        self._sleep = sleep
+    validator: OrderValidator
+    store: Store
+    queue: OrderQueue
+    files: DataLake
+    notifier: Notifier
+    error_topic_arn: str
+    send_attempts: int = 4
+    sleep: Callable[[float], None] = time.sleep
+    restocks: RestockQueue | None = None
+    reserve_seconds: float = 10.0  # time kept back at the end of an invocation
 
     def ingest(
         self, bucket: str, key: str, event_tag: str, time_left: Callable[[], float] | None = None
@@ -144,13 +125,13 @@ class FileIngestion:
         """Return the report, or None when this very S3 event was already handled. Raises FileUnfinished when
         `time_left()` runs short: the chunks done are kept, and the same event handled again resumes after them."""
         file_id = f"{bucket}/{key}#{event_tag}"
-        if self._store.file_done(file_id):
+        if self.store.file_done(file_id):
             log("INFO", "duplicate S3 event ignored", file_key=key)
             return None
         restock_file = key.startswith(RESTOCK_PREFIX)
         report = FileReport(bucket=bucket, key=key, kind="restocks" if restock_file else "orders")
         clock = time.perf_counter()
-        data = self._files.read(bucket, key, MAX_FILE_BYTES)
+        data = self.files.read(bucket, key, MAX_FILE_BYTES)
         if data is None:
             report.file_error = f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes"
         else:
@@ -165,10 +146,10 @@ class FileIngestion:
                 else:
                     self._accept_entries(file_id, entries, report, time_left)
         target = report_key(key, event_tag)
-        self._files.write_report(bucket, target, report)
+        self.files.write_report(bucket, target, report)
         if report.has_problems:
-            self._notifier.file_report(self._error_topic_arn, report)
-        self._store.mark_file_done(file_id, report, target)
+            self.notifier.file_report(self.error_topic_arn, report)
+        self.store.mark_file_done(file_id, report, target)
         log(
             "INFO",
             "file ingested",
@@ -185,19 +166,19 @@ class FileIngestion:
     ) -> None:
         # Chunk by chunk, so the processor starts on the first orders while later ones are still read; each chunk's
         # outcome is kept, so a validator killed or out of time resumes after the last chunk it finished.
-        done = self._store.file_parts(file_id)
+        done = self.store.file_parts(file_id)
         if done:
             log("INFO", "file resumed", chunks_done=len(done))
         for start in range(0, len(entries), CHUNK):
             if start in done:
                 report.absorb(done[start])
                 continue
-            if time_left is not None and time_left() < self._reserve_seconds:
+            if time_left is not None and time_left() < self.reserve_seconds:
                 raise FileUnfinished(f"{start} of {len(entries)} entries done")
             part = FileReport(bucket=report.bucket, key=report.key, kind=report.kind)
             self._accept_chunk(file_id, start, entries[start : start + CHUNK], part)
             outcome = part.part()
-            self._store.save_file_part(file_id, start, outcome)
+            self.store.save_file_part(file_id, start, outcome)
             report.absorb(outcome)
         report.rejections.sort(key=lambda rejection: rejection.index)
 
@@ -210,7 +191,7 @@ class FileIngestion:
                 report.reject(index, None, [entry.error])
                 continue
             try:
-                order = self._validator.validate(entry.document)
+                order = self.validator.validate(entry.document)
             except OrderRejected as exc:
                 report.reject(index, exc.order_id, exc.errors)
                 continue
@@ -224,7 +205,7 @@ class FileIngestion:
         report.timings["validate_seconds"] += time.perf_counter() - clock
 
         clock = time.perf_counter()
-        existing = self._store.claim_many([(order, source) for _, order, source in claims]) if claims else {}
+        existing = self.store.claim_many([(order, source) for _, order, source in claims]) if claims else {}
         to_send = []
         for index, order, source in claims:
             if order.order_id in existing and existing[order.order_id] != source:
@@ -238,17 +219,17 @@ class FileIngestion:
         for index, order, source in to_send:
             if order.order_id in refused:
                 # Never left claimed but unsent: undo the claim and report the order as not taken.
-                self._store.release(order.order_id, source)
+                self.store.release(order.order_id, source)
                 report.reject(index, order.order_id, [FieldError("(fila)", ENQUEUE_FAILED)])
             else:
                 report.accepted.append(order.order_id)
-        self._store.mark_sent([order.order_id for _, order, _ in to_send if order.order_id not in refused])
+        self.store.mark_sent([order.order_id for _, order, _ in to_send if order.order_id not in refused])
         report.timings["enqueue_seconds"] += time.perf_counter() - clock
 
     def _accept_restocks(self, file_id: str, entries: list[Entry], report: FileReport) -> None:
         """Each line `{"product_id", "quantity"}` is one restock; its id comes from the file and the line, so the
         same S3 event handled twice applies each line once."""
-        if self._restocks is None:
+        if self.restocks is None:
             report.file_error = "este ambiente não recebe arquivos de reposição"
             return
         if len(entries) > MAX_RESTOCK_LINES:
@@ -267,56 +248,49 @@ class FileIngestion:
                 continue
             source = f"s3://{file_id}:{index}"
             try:
-                self._store.claim_restock(restock, source)
+                self.store.claim_restock(restock, source)
             except DuplicateRestock as exc:
                 if exc.existing.get("source") != source:  # cannot happen unless two files share a hash prefix
                     report.reject(index, restock.product_id, [FieldError("(linha)", KEY_REUSED)])
                     continue
             try:
-                self._restocks.send(restock)
+                self.restocks.send(restock)
             except Exception as exc:
-                self._store.release_restock_claim(restock.restock_id, source)
+                self.store.release_restock_claim(restock.restock_id, source)
                 log("ERROR", "restock not enqueued; claim released", restock_id=restock.restock_id, error=repr(exc))
                 report.reject(index, restock.product_id, [FieldError("(fila)", ENQUEUE_FAILED)])
                 continue
-            self._store.mark_restock_sent(restock.restock_id)
+            self.store.mark_restock_sent(restock.restock_id)
             report.accepted.append(restock.restock_id)
 
     def _send(self, orders: list[Order]) -> set[str]:
         """Send with bounded retries of what SQS refused; return the order_ids it never took."""
         pending = orders
-        for attempt in range(self._send_attempts):
-            refused = set(self._queue.send_batch(pending))
+        for attempt in range(self.send_attempts):
+            refused = set(self.queue.send_batch(pending))
             if not refused:
                 return set()
             pending = [order for order in pending if order.order_id in refused]
             log("WARNING", "orders not enqueued, retrying", count=len(pending), attempt=attempt + 1)
-            if attempt + 1 < self._send_attempts:
-                self._sleep(0.1 * 2**attempt)
+            if attempt + 1 < self.send_attempts:
+                self.sleep(0.1 * 2**attempt)
         return {order.order_id for order in pending}
 
 
+@dataclass
 class OrderProcessor:
     """Decide stock for one order and write it in one transaction; idempotent under redelivery."""
 
-    def __init__(
-        self,
-        store: OrderStore,
-        notifier: Notifier,
-        pending_topic_arn: str,
-        max_attempts: int = 6,
-        sleep: Callable[[float], None] = time.sleep,
-        releases: RestockQueue | None = None,
-    ) -> None:
-        self._store = store
-        self._notifier = notifier
-        self._pending_topic_arn = pending_topic_arn
-        self._max_attempts = max_attempts
-        self._sleep = sleep
-        self._releases = releases
-        self._stock: dict[str, int] = {}
-        self._waiting: dict[str, int] = {}
-        self._known: set[str] = set()
+    store: Store
+    notifier: Notifier
+    pending_topic_arn: str
+    max_attempts: int = 6
+    sleep: Callable[[float], None] = time.sleep
+    releases: RestockQueue | None = None
+    # The batch's stock figures (prefetch): available, waiting, and which products they cover.
+    _stock: dict[str, int] = field(default_factory=dict, init=False)
+    _waiting: dict[str, int] = field(default_factory=dict, init=False)
+    _known: set[str] = field(default_factory=set, init=False)
 
     def prefetch(self, orders: list[Order]) -> None:
         """Read the stock of every product of a batch in one round trip, for the first decision of each order.
@@ -325,14 +299,14 @@ class OrderProcessor:
         so a stale figure costs a re-read, never an oversell. The cache lives for one batch.
         """
         wanted = {item.product_id for order in orders for item in order.items}
-        self._stock, self._waiting = self._store.stock_levels(wanted) if wanted else ({}, {})
+        self._stock, self._waiting = self.store.stock_levels(wanted) if wanted else ({}, {})
         self._known = wanted
 
     def _stock_for(self, order: Order, fresh: bool) -> tuple[dict[str, int], dict[str, int]]:
         """(available, waiting) of the order's products: cached for the batch, or read again when `fresh`."""
         products = [item.product_id for item in order.items]
         if fresh or not self._known.issuperset(products):
-            available, waiting = self._store.stock_levels(products)
+            available, waiting = self.store.stock_levels(products)
             for pid in products:  # a product without a record has neither
                 self._stock[pid], self._waiting[pid] = available.get(pid, 0), waiting.get(pid, 0)
             self._known.update(products)
@@ -342,12 +316,12 @@ class OrderProcessor:
         """`queued_at`: when the order entered the orders queue, its place in a product's queue if it waits."""
         write = None
         fresh = False
-        for attempt in range(self._max_attempts):
+        for attempt in range(self.max_attempts):
             if write is None:  # a first try, or stock changed under us: decide again on fresh stock
                 decision = decide(order, *self._stock_for(order, fresh))
-                write = self._store.prepare_commit(decision, queued_at)
+                write = self.store.prepare_commit(decision, queued_at)
             try:
-                self._store.commit(write)
+                self.store.commit(write)
             except AlreadyProcessed:
                 return self._redelivered(order)
             except StockChanged:
@@ -357,7 +331,7 @@ class OrderProcessor:
             except StoreBusy as exc:
                 # The same prepared write, with the same ClientRequestToken, after a short back-off.
                 log("WARNING", "write retried", order_id=order.order_id, attempt=attempt + 1, reason=str(exc))
-                self._sleep(min(0.02 * 2**attempt, 0.5))
+                self.sleep(min(0.02 * 2**attempt, 0.5))
                 continue
             for item in decision.reserved:
                 self._stock[item.product_id] = self._stock.get(item.product_id, 0) - item.quantity
@@ -368,10 +342,10 @@ class OrderProcessor:
                 self._notify(PendingNotice.of(decision))
             log("INFO", "order processed", order_id=order.order_id, order_status=decision.status)
             return decision.status
-        raise RetryLater(f"order {order.order_id}: stock kept changing after {self._max_attempts} attempts")
+        raise RetryLater(f"order {order.order_id}: stock kept changing after {self.max_attempts} attempts")
 
     def _redelivered(self, order: Order) -> str:
-        record = self._store.get_order(order.order_id) or {}
+        record = self.store.get_order(order.order_id) or {}
         status = str(record.get("order_status"))
         if status == PRODUCT_PENDING:
             # The first delivery may have committed and then failed to ask for its queues to be looked at again,
@@ -384,17 +358,17 @@ class OrderProcessor:
         return status
 
     def _notify(self, notice: PendingNotice) -> None:
-        self._notifier.pending_stock(self._pending_topic_arn, notice)
-        self._store.mark_notified(notice.order_id)
+        self.notifier.pending_stock(self.pending_topic_arn, notice)
+        self.store.mark_notified(notice.order_id)
 
     def _look_again(self, order_id: str, product_ids: list[str]) -> None:
         """An item that joined a queue while the stock would have covered it may be older than the queue's head,
         which does not fit: only a release of the product can tell, so ask the restocker for one."""
-        if self._releases is None:
+        if self.releases is None:
             return
         for product_id in product_ids:
             dedup = hashlib.sha256(f"{order_id}/{product_id}".encode()).hexdigest()
-            self._releases.release(product_id, dedup_id=f"queue-{dedup}")
+            self.releases.release(product_id, dedup_id=f"queue-{dedup}")
 
 
 class RestockConflict(Exception):
@@ -408,13 +382,13 @@ class RestockReceipt:
     replayed: bool  # True when the key was seen before: nothing new was applied
 
 
+@dataclass
 class RestockIntake:
     """POST /products/{product_id}/restock: validate, claim the idempotency key, enqueue; undo the claim if the
     send fails. The same key sent again is answered with the first restock, never applied twice."""
 
-    def __init__(self, store: OrderStore, queue: RestockQueue) -> None:
-        self._store = store
-        self._queue = queue
+    store: Restocks
+    queue: RestockQueue
 
     def submit(self, product_id: str, body: str | bytes | None, key: str | None) -> RestockReceipt:
         key_errors = []
@@ -429,16 +403,16 @@ class RestockIntake:
         source = f"api:{uuid.uuid4()}"
         with bound(restock_id=restock.restock_id, product_id=restock.product_id):
             try:
-                self._store.claim_restock(restock, source)
+                self.store.claim_restock(restock, source)
             except DuplicateRestock as exc:
                 return self._replay(restock, exc.existing)
             try:
-                self._queue.send(restock)
+                self.queue.send(restock)
             except Exception as exc:
-                self._store.release_restock_claim(restock.restock_id, source)
+                self.store.release_restock_claim(restock.restock_id, source)
                 log("ERROR", "restock not enqueued; claim released", error=repr(exc))
                 raise
-            self._store.mark_restock_sent(restock.restock_id)
+            self.store.mark_restock_sent(restock.restock_id)
             log("INFO", "restock accepted", quantity=restock.quantity)
         return RestockReceipt(restock, RESTOCK_RECEIVED, replayed=False)
 
@@ -449,12 +423,13 @@ class RestockIntake:
         if status == RESTOCK_RECEIVED:
             # The first send may have been lost with its response: sending again is safe, because the queue
             # drops a duplicate id and the restock's record lets it be applied only once.
-            self._queue.send(restock)
-            self._store.mark_restock_sent(restock.restock_id)
+            self.queue.send(restock)
+            self.store.mark_restock_sent(restock.restock_id)
         log("INFO", "restock replayed", restock_status=status)
         return RestockReceipt(restock, status, replayed=True)
 
 
+@dataclass
 class StockRelease:
     """Apply a restock and serve the product's waiting items, strictly first come, first served.
 
@@ -462,27 +437,17 @@ class StockRelease:
     every reservation is still conditional, so nothing oversells if they did.
     """
 
-    def __init__(
-        self,
-        store: OrderStore,
-        notifier: Notifier,
-        pending_topic_arn: str,
-        attempts: int = 5,
-        sleep: Callable[[float], None] = time.sleep,
-        releases: RestockQueue | None = None,
-        reserve_seconds: float = 15.0,
-    ) -> None:
-        self._store = store
-        self._notifier = notifier
-        self._pending_topic_arn = pending_topic_arn
-        self._attempts = attempts
-        self._sleep = sleep
-        self._releases = releases
-        self._reserve_seconds = reserve_seconds  # time kept back at the end of an invocation
+    store: Store
+    notifier: Notifier
+    pending_topic_arn: str
+    attempts: int = 5
+    sleep: Callable[[float], None] = time.sleep
+    releases: RestockQueue | None = None
+    reserve_seconds: float = 15.0  # time kept back at the end of an invocation
 
     def apply(self, restock: Restock, time_left: Callable[[], float] | None = None) -> list[PendingItem]:
         """Raise the stock once per restock_id, then release; a redelivery only releases (always safe)."""
-        if self._store.apply_restock(restock):
+        if self.store.apply_restock(restock):
             log("INFO", "restock applied", quantity=restock.quantity)
         else:
             log("INFO", "restock already applied: releasing only")
@@ -495,7 +460,7 @@ class StockRelease:
         try:
             served, finished = self.release(product_id, restock_id, time_left)
             if finished and restock_id is not None:
-                self._store.mark_restock_released(restock_id)
+                self.store.mark_restock_released(restock_id)
         finally:
             # Whatever happened above, every order completed so far gets its message (from the outbox).
             self.publish_releases(product_id)
@@ -510,23 +475,23 @@ class StockRelease:
         idle = 0
 
         def short_of_time() -> bool:
-            if time_left is None or self._releases is None or time_left() >= self._reserve_seconds:
+            if time_left is None or self.releases is None or time_left() >= self.reserve_seconds:
                 return False
-            self._releases.release(product_id, dedup_id=f"more-{uuid.uuid4().hex}", restock_id=restock_id)
+            self.releases.release(product_id, dedup_id=f"more-{uuid.uuid4().hex}", restock_id=restock_id)
             log("WARNING", "release continues in a new message", served=len(served))
             return True
 
         while True:
             if short_of_time():
                 return served, False
-            product = self._store.get_product(product_id) or {}
+            product = self.store.get_product(product_id) or {}
             available, waiting = int(product.get("available", 0)), int(product.get("waiting", 0))
             if waiting <= 0:
                 return served, True
-            queue = self._store.pending_queue(product_id)
+            queue = self.store.pending_queue(product_id)
             # On AWS the index may still show an item reserved a moment ago: a head that does not fit is checked
             # against the table before it is allowed to stop the queue.
-            while queue and queue[0].quantity > available and not self._store.still_pending(queue[0]):
+            while queue and queue[0].quantity > available and not self.store.still_pending(queue[0]):
                 queue.pop(0)
             plan = plan_release(available, queue)
             if queue and not plan:
@@ -548,24 +513,24 @@ class StockRelease:
                 # release of thousands would not fit the time kept back, and the function would time out.
                 self.publish_releases(product_id)
             idle = 0 if progressed else idle + 1
-            if idle >= self._attempts:
+            if idle >= self.attempts:
                 # On AWS a GSI lags its table for a moment: `waiting` counts items the index does not show yet.
                 raise RetryLater(f"product {product_id}: {waiting} waiting, none could be served now")
             if not progressed:
-                self._sleep(0.1 * idle)
+                self.sleep(0.1 * idle)
 
     def _reserve(self, item: PendingItem, restock_id: str | None) -> None:
-        for attempt in range(self._attempts):
-            order = self._store.get_order(item.order_id)
+        for attempt in range(self.attempts):
+            order = self.store.get_order(item.order_id)
             if order is None:
                 raise ItemGone(item.order_id)
             try:
-                completed = self._store.reserve_pending(item, order, restock_id)
+                completed = self.store.reserve_pending(item, order, restock_id)
             except OrderChanged:
                 continue  # another item of the same order was released meanwhile
             except StoreBusy as exc:
                 log("WARNING", "reservation retried", order_id=item.order_id, attempt=attempt + 1, reason=str(exc))
-                self._sleep(min(0.02 * 2**attempt, 0.5))
+                self.sleep(min(0.02 * 2**attempt, 0.5))
                 continue
             log("INFO", "pending item reserved", order_id=item.order_id, quantity=item.quantity, completed=completed)
             return
@@ -573,9 +538,9 @@ class StockRelease:
 
     def publish_releases(self, product_id: str) -> None:
         """Publish each order-released message recorded with its reservation, then forget it (at least once)."""
-        for notice in self._store.release_notices(product_id):
-            self._notifier.order_released(self._pending_topic_arn, notice)
-            self._store.clear_release_notice(product_id, str(notice["order_id"]))
+        for notice in self.store.release_notices(product_id):
+            self.notifier.order_released(self.pending_topic_arn, notice)
+            self.store.clear_release_notice(product_id, str(notice["order_id"]))
             log("INFO", "order released", order_id=notice["order_id"])
 
 
@@ -585,6 +550,7 @@ class SweepResult:
     restocks: int
 
 
+@dataclass
 class Sweeper:
     """Sends again what was claimed and never sent: an order or a restock still in the unsent partition of GSI1
     `stuck_after` seconds after its claim (its claimant died between the claim and the send, or could not record
@@ -595,34 +561,25 @@ class Sweeper:
     from `Recebida`. Once sent, a claim is marked like any other, so the sweeper sends it at most once more; if
     that message dead-letters, it waits in its DLQ (`make dlq`, `make redrive`)."""
 
-    def __init__(
-        self,
-        store: OrderStore,
-        orders: OrderQueue,
-        restocks: RestockQueue,
-        stuck_after: float = 20.0,
-        limit: int = 1000,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._store = store
-        self._orders = orders
-        self._restocks = restocks
-        self._stuck_after = timedelta(seconds=stuck_after)
-        self._limit = limit
-        self._clock = clock
+    store: Store
+    orders: OrderQueue
+    restocks: RestockQueue
+    stuck_after: float = 20.0  # seconds
+    limit: int = 1000
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def sweep(self) -> SweepResult:
-        before = stamp(self._clock() - self._stuck_after)
-        claims = self._store.stuck_claims(CLAIMED_ORDERS, before, self._limit)
+        before = self.clock() - timedelta(seconds=self.stuck_after)
+        claims = self.store.unsent_orders(before, self.limit)
         orders = [decode_order(str(c["message"])) for c in claims if c.get("message")]
-        refused = set(self._orders.send_batch(orders)) if orders else set()
+        refused = set(self.orders.send_batch(orders)) if orders else set()
         resent = [order.order_id for order in orders if order.order_id not in refused]
-        self._store.mark_sent(resent)
+        self.store.mark_sent(resent)
         restocks = 0
-        for record in self._store.stuck_claims(CLAIMED_RESTOCKS, before, self._limit):
+        for record in self.store.unsent_restocks(before, self.limit):
             restock = Restock(str(record["restock_id"]), str(record["product_id"]), int(record["quantity"]))
-            self._restocks.send(restock)
-            self._store.mark_restock_sent(restock.restock_id)
+            self.restocks.send(restock)
+            self.store.mark_restock_sent(restock.restock_id)
             restocks += 1
         if resent or restocks:
             log(

@@ -1,5 +1,6 @@
-"""The contract of the store: the same scenarios against the unit suite's fake (tests/unit/fakes.py) and against the
-real adapter on the running sandbox's table, so the fake cannot drift from what DynamoDB does.
+"""The contract of the store's ports (service.ports): the same scenarios against the unit suite's fake
+(tests/unit/fakes.py) and against the real adapters (service.adapters.DynamoStore) on the running sandbox's table, so
+the fake cannot drift from what DynamoDB does.
 
 Each scenario uses ids of its own; on the real side a read through GSI1 (which may lag its table on AWS) is
 polled with a deadline."""
@@ -17,25 +18,20 @@ import pytest
 from e2e_support import ROOT, eventually, unique
 
 from orders.codec import fingerprint
-from orders.model import NEW_ORDER, PRODUCT_PENDING, RECEIVED, Order
+from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order
 from orders.report import FileReport
 from orders.restock import Restock
 from orders.stock import decide
 from orders.validation import OrderValidator
-from service.adapters import (
-    CLAIMED_ORDERS,
-    CLAIMED_RESTOCKS,
-    DuplicateOrder,
-    DuplicateRestock,
-    OrderStore,
-    stamp,
-)
+from service.adapters import DynamoStore
+from service.errors import AlreadyProcessed, DuplicateOrder, DuplicateRestock, ItemGone, OrderChanged, StockChanged
 
 sys.path.insert(0, str(ROOT / "tests" / "unit"))  # the fakes under contract live with the unit suite
 from fakes import FakeStore  # noqa: E402
 
 SEED = ROOT / "seed" / "orders" / "valid-pending-stock.json"
-LATER = stamp(datetime.now(UTC) + timedelta(days=1))  # every claim of the test was received before this
+LATER = datetime.now(UTC) + timedelta(days=1)  # every claim of the test was received before this
+EARLIER = datetime(2020, 1, 1, tzinfo=UTC)  # and none before this (the fake's clock starts in 2024)
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -43,15 +39,16 @@ def store(request: pytest.FixtureRequest) -> Any:
     if request.param == "fake":
         return FakeStore()
     aws, outputs = request.getfixturevalue("aws"), request.getfixturevalue("outputs")
-    return OrderStore(aws.client("dynamodb"), outputs["OrdersTable"])
+    return DynamoStore(aws.client("dynamodb"), outputs["OrdersTable"])
 
 
-def an_order(*quantities: int) -> Order:
-    """An order of its own, one new product per quantity."""
+def an_order(*quantities: int, products: list[str] | None = None) -> Order:
+    """An order of its own, one product per quantity (new ones unless named)."""
     document = json.loads(SEED.read_text("utf-8"), parse_float=Decimal)  # money is Decimal, as the API parses it
     item = document["items"][0]
     document["order_id"] = unique("CONTRACT")
-    document["items"] = [{**item, "product_id": unique("CT-PRD"), "quantity": q} for q in quantities]
+    names = products or [unique("CT-PRD") for _ in quantities]
+    document["items"] = [{**item, "product_id": p, "quantity": q} for p, q in zip(names, quantities, strict=True)]
     document["payment"]["amount"] = sum(q * item["unit_price"] for q in quantities) + document["shipping"]["cost"]
     return OrderValidator().validate(document)
 
@@ -60,8 +57,16 @@ def settles(check: Callable[[], bool]) -> None:
     eventually(check, timeout=10)
 
 
-def unsent(store: Any, partition: str, field: str) -> set[str]:
-    return {str(record[field]) for record in store.stuck_claims(partition, LATER, 1000)}
+def unsent_orders(store: Any, before: datetime = LATER) -> set[str]:
+    return {str(record["order_id"]) for record in store.unsent_orders(before, 1000)}
+
+
+def unsent_restocks(store: Any, before: datetime = LATER) -> set[str]:
+    return {str(record["restock_id"]) for record in store.unsent_restocks(before, 1000)}
+
+
+def waiting(store: Any, product: str) -> list[str]:
+    return [item.order_id for item in store.pending_queue(product)]
 
 
 # ---------------------------------------------------------------- orders
@@ -103,11 +108,11 @@ def test_claim_many_reports_the_ids_taken_before_with_their_source(store: Any) -
 def test_a_claim_waits_for_the_sweeper_until_it_is_marked_sent(store: Any) -> None:
     order = an_order(1)
     store.claim(order, "api:1")
-    settles(lambda: order.order_id in unsent(store, CLAIMED_ORDERS, "order_id"))
+    settles(lambda: order.order_id in unsent_orders(store))
 
     store.mark_sent([order.order_id])
 
-    settles(lambda: order.order_id not in unsent(store, CLAIMED_ORDERS, "order_id"))
+    settles(lambda: order.order_id not in unsent_orders(store))
     record = store.get_order(order.order_id)
     assert record["order_status"] == RECEIVED and "message" not in record
 
@@ -119,8 +124,9 @@ def test_an_order_without_stock_waits_and_a_restock_releases_it(store: Any) -> N
     store.claim(order, "api:1")
     decision = decide(order, *store.stock_levels([product]))
     store.commit(store.prepare_commit(decision, datetime.now(UTC)))
-    waiting = store.get_order(order.order_id)
-    settles(lambda: [i.order_id for i in store.pending_queue(product)] == [order.order_id])
+    store.mark_notified(order.order_id)
+    pending = store.get_order(order.order_id)
+    settles(lambda: waiting(store, product) == [order.order_id])
     [item] = store.pending_queue(product)
 
     # When a restock of three arrives and the waiting item is reserved for it
@@ -130,7 +136,8 @@ def test_an_order_without_stock_waits_and_a_restock_releases_it(store: Any) -> N
 
     # Then the order is released, once, with its history, its outbox notice and its place in the restock
     released = store.get_order(order.order_id)
-    assert waiting["order_status"] == PRODUCT_PENDING and int(waiting["pending_count"]) == 1
+    assert pending["order_status"] == PRODUCT_PENDING and int(pending["pending_count"]) == 1
+    assert pending["pending_notified"] is True and "message" not in pending
     assert (applied, again, last) == (True, False, True)
     assert released["order_status"] == NEW_ORDER
     assert [e["status"] for e in released["status_history"]] == [RECEIVED, PRODUCT_PENDING, NEW_ORDER]
@@ -149,12 +156,12 @@ def test_an_order_without_stock_waits_and_a_restock_releases_it(store: Any) -> N
 def test_a_restock_is_claimed_once_released_only_by_its_source_and_swept_until_sent(store: Any) -> None:
     restock = Restock(unique("CT-R"), unique("CT-PRD"), 4)
     store.claim_restock(restock, "api:mine")
-    settles(lambda: restock.restock_id in unsent(store, CLAIMED_RESTOCKS, "restock_id"))
+    settles(lambda: restock.restock_id in unsent_restocks(store))
 
     with pytest.raises(DuplicateRestock) as duplicate:
         store.claim_restock(restock, "api:other")
     store.mark_restock_sent(restock.restock_id)
-    settles(lambda: restock.restock_id not in unsent(store, CLAIMED_RESTOCKS, "restock_id"))
+    settles(lambda: restock.restock_id not in unsent_restocks(store))
     store.release_restock_claim(restock.restock_id, "api:other")
     kept = store.get_restock(restock.restock_id)
     store.release_restock_claim(restock.restock_id, "api:mine")
@@ -176,3 +183,88 @@ def test_a_file_keeps_its_chunks_until_it_is_done(store: Any) -> None:
 
     assert store.file_parts(file_id) == {100: part}
     assert (before, store.file_done(file_id)) == (False, True)
+
+
+def test_a_decision_is_recorded_once_and_one_on_stale_stock_is_decided_again(store: Any) -> None:
+    # Given a product with one unit, and an order claimed for it
+    order = an_order(1)
+    [product] = [item.product_id for item in order.items]
+    store.apply_restock(Restock(unique("CT-R"), product, 1))
+    store.claim(order, "api:1")
+    decision = decide(order, *store.stock_levels([product]))
+
+    # When it is recorded, then decided and recorded again, and another order decided on the same figures follows
+    store.commit(store.prepare_commit(decision))
+    with pytest.raises(AlreadyProcessed):
+        store.commit(store.prepare_commit(decision))
+    stale = an_order(1, products=[product])
+    with pytest.raises(StockChanged):
+        store.commit(store.prepare_commit(decide(stale, {product: 1})))
+
+    # Then the unit went to the first order, once, and the second was not written
+    recorded = store.get_order(order.order_id)
+    assert recorded["order_status"] == NEW_ORDER and [i["item_status"] for i in recorded["items"]] == [RESERVED]
+    assert [e["status"] for e in recorded["status_history"]] == [RECEIVED, NEW_ORDER]
+    assert store.stock_levels([product, unique("CT-NONE")]) == ({product: 0}, {product: 0})
+    assert store.get_order(stale.order_id) is None
+
+
+def test_waiting_items_are_served_first_come_first_served_and_each_once(store: Any) -> None:
+    # Given two orders waiting for a product, recorded in the opposite order of their arrival in the queue
+    product, other = unique("CT-PRD"), unique("CT-PRD")
+    first, second = an_order(2, 1, products=[product, other]), an_order(1, products=[product])
+    arrived = datetime.now(UTC)
+    for order, at in ((second, arrived + timedelta(seconds=1)), (first, arrived)):
+        store.commit(store.prepare_commit(decide(order, *store.stock_levels([product, other])), at))
+    settles(lambda: waiting(store, product) == [first.order_id, second.order_id])
+    head, tail = store.pending_queue(product)
+    [first_other] = store.pending_queue(other)
+    restock = Restock(unique("CT-R"), product, 4)
+    store.apply_restock(restock)
+    read_before = store.get_order(first.order_id)
+
+    # When the head is reserved, then again; the tail; and the first order's other item without stock, then on a
+    # stale read of its order
+    completes = store.reserve_pending(head, store.get_order(first.order_id), restock.restock_id)
+    with pytest.raises(ItemGone):
+        store.reserve_pending(head, store.get_order(first.order_id), restock.restock_id)
+    last = store.reserve_pending(tail, store.get_order(second.order_id), restock.restock_id)
+    with pytest.raises(StockChanged):  # nothing of the other product yet
+        store.reserve_pending(first_other, store.get_order(first.order_id), None)
+    store.apply_restock(Restock(unique("CT-R"), other, 1))
+    with pytest.raises(OrderChanged):  # read before its first item was reserved
+        store.reserve_pending(first_other, read_before, None)
+
+    # Then each was served once, in queue order, and only the second order is complete
+    assert (completes, last) == (False, True)
+    assert [i["item_status"] for i in store.get_order(first.order_id)["items"]] == [RESERVED, PENDING]
+    assert store.get_order(second.order_id)["order_status"] == NEW_ORDER
+    page, after = store.released_orders(restock.restock_id, limit=1)
+    assert (page, store.released_orders(restock.restock_id, after, limit=1)) == (
+        [first.order_id],
+        ([second.order_id], None),
+    )
+    assert int(store.get_restock(restock.restock_id)["released_count"]) == 2
+    assert [n["order_id"] for n in store.release_notices(product)] == [second.order_id]
+    assert (store.still_pending(head), store.still_pending(first_other)) == (False, True)
+    settles(lambda: waiting(store, product) == [])
+
+
+def test_the_sweeper_sees_only_claims_still_unsent(store: Any) -> None:
+    # Given claims of orders and restocks, one of each moved on (processed, applied)
+    left, processed = an_order(1), an_order(1)
+    store.claim(left, "api:left")
+    store.claim(processed, "api:processed")
+    store.commit(store.prepare_commit(decide(processed, {})))
+    stuck, applied = Restock(unique("CT-R"), unique("CT-PRD"), 1), Restock(unique("CT-R"), unique("CT-PRD"), 1)
+    store.claim_restock(stuck, "api:stuck")
+    store.claim_restock(applied, "api:applied")
+    store.apply_restock(applied)
+    store.mark_restock_released(applied.restock_id)
+
+    # Then only the ones left are seen, and only as received before the instant asked about
+    settles(lambda: left.order_id in unsent_orders(store) and processed.order_id not in unsent_orders(store))
+    settles(lambda: stuck.restock_id in unsent_restocks(store) and applied.restock_id not in unsent_restocks(store))
+    assert left.order_id not in unsent_orders(store, EARLIER)
+    assert stuck.restock_id not in unsent_restocks(store, EARLIER)
+    assert store.get_restock(applied.restock_id)["released_at"]

@@ -1,6 +1,6 @@
-"""Fakes of the adapters (same methods as OrderStore, OrderQueue, RestockQueue, Notifier, FileStore) that record
-state, with the conditions the real writes enforce. tests/e2e/test_contract.py runs the same scenarios against
-FakeStore and the real OrderStore, so the two cannot drift apart."""
+"""Fakes of the ports (service.ports: Store, OrderQueue, RestockQueue, Notifier, DataLake) that record state, with the
+conditions the real writes enforce. tests/e2e/test_contract.py runs the same scenarios against FakeStore and the real
+DynamoStore, so the two cannot drift apart."""
 
 from __future__ import annotations
 
@@ -12,30 +12,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from orders.codec import encode_order, fingerprint
+from orders.lifecycle import ItemRelease, decided, received, stamp
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
-from orders.restock import (
-    RELEASED_PAGE,
-    RESTOCK_APPLIED,
-    RESTOCK_RECEIVED,
-    PendingItem,
-    Restock,
-    queue_position,
-    release_reason,
-)
+from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position
 from orders.stock import PendingNotice, StockDecision
-from service.adapters import (
-    CLAIMED_ORDERS,
-    AlreadyProcessed,
-    DuplicateOrder,
-    DuplicateRestock,
-    ItemGone,
-    OrderChanged,
-    StockChanged,
-    StoreBusy,
-    _received_reason,
-)
+from service import errors
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB refuses to write a bigger item (ValidationException)
@@ -98,36 +80,23 @@ class FakeStore:
 
     def now(self) -> str:
         """A clock that moves one second per call, so the order of events shows in their timestamps."""
-        return (_EPOCH + timedelta(seconds=next(self._clock))).isoformat(timespec="milliseconds")
+        return stamp(_EPOCH + timedelta(seconds=next(self._clock)))
 
     # -- orders -----------------------------------------------------------------------------------
     def claim(self, order: Order, source: str) -> None:
         self.calls.append(f"claim {order.order_id}")
         if order.order_id in self.orders:
             existing = copy.deepcopy(self.orders[order.order_id])
-            raise DuplicateOrder(order.order_id, existing.get("source"), existing)
-        now = self.now()
-        self.orders[order.order_id] = {
-            "PK": f"ORDER#{order.order_id}",
-            "SK": "ORDER",
-            "order_id": order.order_id,
-            "order_status": RECEIVED,
-            "message": encode_order(order),
-            "body_hash": fingerprint(order),
-            "unsent": True,  # in GSI1's UNSENT#order partition until mark_sent
-            "source": source,
-            "order_date": order.order_date,
-            "received_at": now,
-            "status_history": [history_entry(RECEIVED, now, _received_reason(source))],
-        }
+            raise errors.DuplicateOrder(order.order_id, existing.get("source"), existing)
+        record = received(order, source, self.now())
+        # In GSI1's UNSENT#order partition until mark_sent.
+        self.orders[order.order_id] = {"PK": f"ORDER#{order.order_id}", "SK": "ORDER", **record, "unsent": True}
 
     def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
-        taken: dict[str, str | None] = {}
+        taken = {o.order_id: self.orders[o.order_id].get("source") for o, _ in claims if o.order_id in self.orders}
         for order, source in claims:
-            try:
+            if order.order_id not in taken:
                 self.claim(order, source)
-            except DuplicateOrder as exc:
-                taken[order.order_id] = exc.source
         return taken
 
     def release(self, order_id: str, source: str) -> None:
@@ -171,17 +140,17 @@ class FakeStore:
         order = decision.order
         current = self.orders.get(order.order_id)
         if current and current["order_status"] != RECEIVED:
-            raise AlreadyProcessed(order.order_id)
+            raise errors.AlreadyProcessed(order.order_id)
         for item in decision.reserved:  # the stock is there, and nobody waits for it
             if self.stock.get(item.product_id, -1) < item.quantity or self.waiting.get(item.product_id, 0) > 0:
-                raise StockChanged(order.order_id)
+                raise errors.StockChanged(order.order_id)
         queued = {item.product_id for item in decision.queued}
         for item in decision.pending:  # an item joins the queue only in the state it was decided in
             pid = item.product_id
             fits = pid in self.stock and self.stock[pid] >= item.quantity
             behind_others = fits and self.waiting.get(pid, 0) > 0
             if (pid in queued and not behind_others) or (pid not in queued and fits):
-                raise StockChanged(order.order_id)
+                raise errors.StockChanged(order.order_id)
         for item in decision.reserved:
             self.stock[item.product_id] -= item.quantity
             self.reserved[item.product_id] = self.reserved.get(item.product_id, 0) + item.quantity
@@ -193,32 +162,19 @@ class FakeStore:
                 order.order_id, item.product_id, item.quantity, queued_at
             )
         now = self.now()
+        history = [
+            *(current.get("status_history", []) if current else []),
+            history_entry(decision.status, now, decision.reason),
+        ]
         self.orders[order.order_id] = {
-            "order_id": order.order_id,
-            "order_status": decision.status,
+            **(current or {}),
+            **copy.deepcopy(decided(decision, now)),
             "source": current["source"] if current else "queue",
-            "order_date": order.order_date,
             "received_at": current.get("received_at", now) if current else now,
-            "processed_at": now,
-            "document": copy.deepcopy(order.document),
-            "items": [
-                {
-                    "product_id": d.item.product_id,
-                    "quantity": Decimal(d.item.quantity),
-                    "unit_price": d.item.unit_price,
-                    "item_status": d.status,
-                }
-                for d in decision.items
-            ],
-            "items_total": order.items_total,
-            "pending_count": Decimal(len(decision.pending)),
-            "status_history": [
-                *(current.get("status_history", []) if current else []),
-                history_entry(decision.status, now, decision.reason),
-            ],
-            "pending_notified": False,
-            **({"body_hash": current["body_hash"]} if current and "body_hash" in current else {}),
+            "status_history": history,
         }
+        self.orders[order.order_id].pop("message", None)
+        self.orders[order.order_id].pop("unsent", None)
 
     def mark_notified(self, order_id: str) -> None:
         self.orders[order_id]["pending_notified"] = True
@@ -232,14 +188,21 @@ class FakeStore:
         return copy.deepcopy(self.parts.get(file_id, {}))
 
     # -- claims left behind -----------------------------------------------------------------------
-    def stuck_claims(self, partition: str, received_before: str, limit: int) -> list[dict[str, Any]]:
-        self.calls.append(f"stuck_claims {partition}")
-        if partition == CLAIMED_ORDERS:
-            records = [r for r in self.orders.values() if r.get("unsent") and r["order_status"] == RECEIVED]
-        else:
-            records = [r for r in self.restocks.values() if r.get("unsent")]
-        found = sorted((r for r in records if r["received_at"] < received_before), key=lambda r: r["received_at"])
-        return copy.deepcopy(found[:limit])
+    @staticmethod
+    def _unsent(records: Iterable[dict[str, Any]], received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        before = stamp(received_before)
+        found = [r for r in records if r.get("unsent") and r["received_at"] < before]
+        return copy.deepcopy(sorted(found, key=lambda r: r["received_at"])[:limit])
+
+    def unsent_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        self.calls.append("unsent_orders")
+        # An order processed (or its status set by a test) has left the partition, whatever its flag says.
+        claimed = [r for r in self.orders.values() if r["order_status"] == RECEIVED]
+        return self._unsent(claimed, received_before, limit)
+
+    def unsent_restocks(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        self.calls.append("unsent_restocks")
+        return self._unsent(self.restocks.values(), received_before, limit)
 
     def mark_sent(self, order_ids: list[str]) -> None:
         self.calls.append(f"mark_sent {','.join(order_ids)}")
@@ -257,7 +220,7 @@ class FakeStore:
         self.calls.append(f"claim_restock {restock.restock_id}")
         existing = self.restocks.get(restock.restock_id)
         if existing is not None:
-            raise DuplicateRestock(restock.restock_id, copy.deepcopy(existing))
+            raise errors.DuplicateRestock(restock.restock_id, copy.deepcopy(existing))
         self.restocks[restock.restock_id] = {
             "PK": f"RESTOCK#{restock.restock_id}",
             "SK": "RESTOCK",
@@ -324,26 +287,24 @@ class FakeStore:
         waiting = [item for item in self.pending.values() if item.product_id == product_id]
         return sorted(waiting, key=lambda item: item.queued_at)[:limit]
 
-    def still_pending(self, item: PendingItem) -> bool:
-        return (item.order_id, item.product_id) in self.pending
+    def still_pending(self, waiting: PendingItem) -> bool:
+        return (waiting.order_id, waiting.product_id) in self.pending
 
-    def reserve_pending(self, item: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
-        """One transaction over the product, the item's marker and the order (as read by the caller)."""
-        self.reserve_attempts.append((item.order_id, item.product_id))
+    def reserve_pending(self, waiting: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
+        """One transaction over the product, the waiting's marker and the order (as read by the caller)."""
+        self.reserve_attempts.append((waiting.order_id, waiting.product_id))
         if self.before_reserve:
             self.before_reserve.pop(0)()
         if self.reserve_failures:
             raise self.reserve_failures.pop(0)
-        items = order.get("items", [])
-        index = next(n for n, i in enumerate(items) if i["product_id"] == item.product_id)
-        count = order.get("pending_count")
-        left = int(count) if count is not None else sum(1 for i in items if i.get("item_status") == PENDING)
-        pid = item.product_id
-        if self.stock.get(pid, -1) < item.quantity:
-            raise StockChanged(pid)
-        if (item.order_id, pid) not in self.pending:
-            raise ItemGone(item.order_id)
-        current = self.orders.get(item.order_id)
+        release = ItemRelease.of(order, waiting.product_id, restock_id)
+        index, left, count = release.index, release.left, order.get("pending_count")
+        pid = waiting.product_id
+        if self.stock.get(pid, -1) < waiting.quantity:
+            raise errors.StockChanged(pid)
+        if (waiting.order_id, pid) not in self.pending:
+            raise errors.ItemGone(waiting.order_id)
+        current = self.orders.get(waiting.order_id)
         if (
             current is None
             or current.get("order_status") != PRODUCT_PENDING
@@ -355,34 +316,26 @@ class FakeStore:
                 else current.get("pending_count") is None or int(current["pending_count"]) != left
             )
         ):
-            raise OrderChanged(item.order_id)
+            raise errors.OrderChanged(waiting.order_id)
         if restock_id is not None:
             restock = {**self.restocks.get(restock_id, {})}
             restock["released_count"] = Decimal(restock.get("released_count", 0)) + 1
             if item_size(restock) > MAX_ITEM_BYTES:  # the whole transaction is cancelled with ValidationError
-                raise StoreBusy("transaction cancelled: ['None', 'None', 'None', 'ValidationError']")
+                raise errors.StoreBusy("transaction cancelled: ['None', 'None', 'None', 'ValidationError']")
             self.restocks[restock_id] = restock
-            self.released.setdefault(restock_id, {})[item.queued_at] = item.order_id
-        self.stock[pid] -= item.quantity
-        self.reserved[pid] = self.reserved.get(pid, 0) + item.quantity
+            self.released.setdefault(restock_id, {})[waiting.queued_at] = waiting.order_id
+        self.stock[pid] -= waiting.quantity
+        self.reserved[pid] = self.reserved.get(pid, 0) + waiting.quantity
         self.waiting[pid] = self.waiting.get(pid, 0) - 1
-        del self.pending[(item.order_id, pid)]
+        del self.pending[(waiting.order_id, pid)]
         current["items"][index]["item_status"] = RESERVED
         current["pending_count"] = Decimal(left - 1)
-        reason = release_reason(restock_id)
-        last = left <= 1
-        if last:
+        if release.completes:
             now = self.now()
             current.update(order_status=NEW_ORDER, released_at=now)
-            current["status_history"] = [*current.get("status_history", []), history_entry(NEW_ORDER, now, reason)]
-            self.notices[(pid, item.order_id)] = {
-                "order_id": item.order_id,
-                "customer_email": order.get("document", {}).get("customer", {}).get("email", ""),
-                "reason": reason,
-                "released_at": now,
-                "items": [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in items],
-            }
-        return last
+            current["status_history"] = [*current.get("status_history", []), release.history(now)]
+            self.notices[(pid, waiting.order_id)] = release.notice(order, now)
+        return release.completes
 
     def release_notices(self, product_id: str) -> list[dict[str, Any]]:
         return [copy.deepcopy(notice) for (pid, _), notice in sorted(self.notices.items()) if pid == product_id]
@@ -398,21 +351,31 @@ class FakeStore:
         self.files[file_id] = (report, report_key)
 
 
-class FakeQueue:
+class _FakeSender:
+    """What both fake queues share: the calls, what was sent, and the ways a send fails."""
+
     def __init__(self, calls: list[str] | None = None) -> None:
-        self.sent: list[Order] = []
         self.calls = calls if calls is not None else []
         self.send_error: Exception | None = None
         self.refuse: set[str] = set()
-        self.refuse_times: int | None = None  # refuse only this many calls, then take everything
         self.crash: BaseException | None = None  # the Lambda dies mid-way (timeout, out of memory)
 
-    def send(self, order: Order) -> None:
-        self.calls.append(f"send {order.order_id}")
+    def _sending(self, what: str) -> None:
+        self.calls.append(f"send {what}")
         if self.crash is not None:
             raise self.crash
         if self.send_error is not None:
             raise self.send_error
+
+
+class FakeQueue(_FakeSender):
+    def __init__(self, calls: list[str] | None = None) -> None:
+        super().__init__(calls)
+        self.sent: list[Order] = []
+        self.refuse_times: int | None = None  # refuse only this many calls, then take everything
+
+    def send(self, order: Order) -> None:
+        self._sending(order.order_id)
         self.sent.append(order)
 
     def send_batch(self, orders: list[Order]) -> list[str]:
@@ -431,23 +394,17 @@ class FakeQueue:
         return [o.order_id for o in self.sent]
 
 
-class FakeRestockQueue:
-    """The restock FIFO queue; every message sent is kept, duplicates included (the restocker must cope)."""
+class FakeRestockQueue(_FakeSender):
+    """The restock FIFO queue; every message sent is kept, duplicates included (the restocker must cope). `refuse`
+    holds the product_ids whose restocks it refuses."""
 
     def __init__(self, calls: list[str] | None = None) -> None:
+        super().__init__(calls)
         self.sent: list[Restock] = []
         self.releases: list[tuple[str, str, str | None]] = []  # requests to look at a product's queue again
-        self.calls = calls if calls is not None else []
-        self.send_error: Exception | None = None
-        self.refuse: set[str] = set()  # product_ids whose restocks the queue refuses
-        self.crash: BaseException | None = None  # the Lambda dies mid-way (timeout, out of memory)
 
     def send(self, restock: Restock) -> None:
-        self.calls.append(f"send {restock.restock_id}")
-        if self.crash is not None:
-            raise self.crash
-        if self.send_error is not None:
-            raise self.send_error
+        self._sending(restock.restock_id)
         if restock.product_id in self.refuse:
             raise ConnectionError(f"SQS refused {restock.restock_id}")
         self.sent.append(restock)

@@ -8,8 +8,10 @@ import io
 import json
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeSqs, FakeStore
 
 from orders.masking import mask_document, mask_text
@@ -17,7 +19,7 @@ from orders.model import FieldError
 from orders.report import FileReport, report_key
 from orders.stock import PendingNotice
 from orders.validation import OrderValidator
-from service.adapters import Notifier
+from service.adapters import DynamoStore, SnsNotifier
 from service.batch import Heartbeat
 from service.config import ApiSettings, MissingSetting
 from service.logs import log
@@ -139,6 +141,21 @@ def test_post_whose_send_fails_is_503_and_leaves_nothing(api: Api, lab_text: str
     assert api.store.orders == {}, "the claim is undone, so a retry is not a 409"
     api.queue.send_error = None
     assert api.post(lab_text)["statusCode"] == 202
+
+
+def test_post_whose_claim_is_throttled_is_503(api: Api, lab_text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The store's adapters turn throttling into StoreBusy (service.adapters.table.refusal): still a 503 to retry.
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    monkeypatch.setattr(
+        api.module, "_intake", OrderIntake(OrderValidator(), DynamoStore(dynamodb, "orders"), api.queue)
+    )
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("put_item", service_error_code="ProvisionedThroughputExceededException")
+
+        response = api.post(lab_text)
+
+    assert response["statusCode"] == 503
+    assert api.queue.sent == []
 
 
 def test_get_order_shows_recebido_right_after_202(api: Api, lab_text: str) -> None:
@@ -267,7 +284,7 @@ class RecordingSns:
 def test_notifications_mask_ids_shaped_like_personal_data_in_subject_and_message() -> None:
     # Given a rejected file line and a pending order whose ids look like a CPF and an e-mail
     sns = RecordingSns()
-    notifier = Notifier(sns)
+    notifier = SnsNotifier(sns)
     report = FileReport(bucket="lake", key="incoming/a.json")
     report.reject(0, "zz.secret.person@example.org", [FieldError("order_id", "formato inválido")])
 

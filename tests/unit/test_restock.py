@@ -40,17 +40,9 @@ from orders.restock import (
 )
 from orders.stock import decide
 from orders.validation import OrderValidator
-from service.adapters import (
-    DuplicateRestock,
-    ItemGone,
-    Notifier,
-    OrderChanged,
-    OrderStore,
-    RestockQueue,
-    StockChanged,
-    StoreBusy,
-)
+from service.adapters import DynamoStore, SnsNotifier, SqsRestockQueue
 from service.batch import BatchFailures, Heartbeat
+from service.errors import DuplicateRestock, ItemGone, OrderChanged, StockChanged, StoreBusy
 from service.use_cases import (
     ENQUEUE_FAILED,
     FileIngestion,
@@ -1339,7 +1331,7 @@ def reserve(dynamodb: Any, order: dict[str, Any]) -> tuple[bool, list[dict[str, 
     seen = capture(dynamodb, "TransactWriteItems")
     with Stubber(dynamodb) as stub:
         stub.add_response("transact_write_items", {})
-        last = OrderStore(dynamodb, TABLE).reserve_pending(ITEM, order, "R-1")
+        last = DynamoStore(dynamodb, TABLE).reserve_pending(ITEM, order, "R-1")
         stub.assert_no_pending_responses()
     return last, seen[0]["TransactItems"]
 
@@ -1349,7 +1341,7 @@ def test_apply_restock_marks_the_restock_and_adds_the_units_in_one_transaction(d
     with Stubber(dynamodb) as stub:
         stub.add_response("transact_write_items", {})
 
-        assert OrderStore(dynamodb, TABLE).apply_restock(Restock("R-1", P, 5)) is True
+        assert DynamoStore(dynamodb, TABLE).apply_restock(Restock("R-1", P, 5)) is True
 
     [request] = seen
     marker, product = (w["Update"] for w in request["TransactItems"])
@@ -1377,7 +1369,7 @@ def test_apply_restock_marks_the_restock_and_adds_the_units_in_one_transaction(d
 def test_apply_restock_translates_aws_errors(dynamodb: Any, failure: dict[str, Any], expected: Any) -> None:
     with Stubber(dynamodb) as stub:
         stub.add_client_error("transact_write_items", **failure)
-        store = OrderStore(dynamodb, TABLE)
+        store = DynamoStore(dynamodb, TABLE)
         if expected is False:
             assert store.apply_restock(Restock("R-1", P, 5)) is False
         else:
@@ -1398,7 +1390,7 @@ def test_apply_restock_without_reasons_reads_the_marker(dynamodb: Any, status: s
             {"Item": {**key, "restock_status": {"S": status}}},
             {"TableName": TABLE, "Key": key, "ConsistentRead": True},
         )
-        store = OrderStore(dynamodb, TABLE)
+        store = DynamoStore(dynamodb, TABLE)
         if expected is False:
             assert store.apply_restock(Restock("R-1", P, 5)) is False
         else:
@@ -1441,7 +1433,7 @@ def test_reserve_pending_maps_each_failed_condition_to_what_the_caller_does_next
         stub.add_client_error("transact_write_items", **failure)
 
         with pytest.raises(expected) as caught:
-            OrderStore(dynamodb, TABLE).reserve_pending(ITEM, order_record(2), "R-1")
+            DynamoStore(dynamodb, TABLE).reserve_pending(ITEM, order_record(2), "R-1")
 
         stub.assert_no_pending_responses()
     assert expected is ClientError or isinstance(caught.value.__cause__, ClientError)
@@ -1548,7 +1540,7 @@ def test_other_restock_writes_declare_only_placeholders_they_use(dynamodb: Any, 
     transactions = capture(dynamodb, "TransactWriteItems")
     updates = capture(dynamodb, "UpdateItem")
     deletes = capture(dynamodb, "DeleteItem")
-    store = OrderStore(dynamodb, TABLE)
+    store = DynamoStore(dynamodb, TABLE)
     with Stubber(dynamodb) as stub:
         for operation in ("transact_write_items", "update_item", "delete_item"):
             stub.add_response(operation, {})
@@ -1565,7 +1557,7 @@ def test_other_restock_writes_declare_only_placeholders_they_use(dynamodb: Any, 
 
 
 def test_a_processed_order_records_its_pending_count_and_history(dynamodb: Any, lab: dict[str, Any]) -> None:
-    store = OrderStore(dynamodb, TABLE)
+    store = DynamoStore(dynamodb, TABLE)
     order = make_order(lab, "ORD-X", [(P, 1), (Q, 2)])
 
     update = store.prepare_commit(decide(order, {P: 1})).items[0]["Update"]
@@ -1601,7 +1593,7 @@ def test_stock_levels_read_available_and_waiting_of_each_product(dynamodb: Any) 
     with Stubber(dynamodb) as stub:
         stub.add_response("batch_get_item", {"Responses": {TABLE: found}}, {"RequestItems": request})
 
-        levels = OrderStore(dynamodb, TABLE).stock_levels(names)
+        levels = DynamoStore(dynamodb, TABLE).stock_levels(names)
 
     assert levels == (
         {"FREE": 5, "QUEUED": 5, "NEVER-WAITED": 4, "ONLY-WAITING": 0},
@@ -1621,7 +1613,7 @@ def test_stock_is_read_in_rounds_of_at_most_100_keys(dynamodb: Any) -> None:
         for _ in range(3):
             stub.add_response("batch_get_item", {"Responses": {TABLE: []}})
 
-        OrderStore(dynamodb, TABLE).stock_levels(names)
+        DynamoStore(dynamodb, TABLE).stock_levels(names)
 
     assert sizes == [100, 100, 50]
 
@@ -1648,7 +1640,7 @@ def test_pending_queue_reads_the_index_oldest_first(dynamodb: Any) -> None:
     with Stubber(dynamodb) as stub:
         stub.add_response("query", {"Items": [marker("ORD-A", OLDER, 2), marker("ORD-B", NEWER, 3)]}, expected)
 
-        queue = OrderStore(dynamodb, TABLE).pending_queue(P)
+        queue = DynamoStore(dynamodb, TABLE).pending_queue(P)
 
     assert queue == [
         PendingItem("ORD-A", P, 2, f"{OLDER}#ORD-A"),
@@ -1667,7 +1659,7 @@ def test_claim_restock_of_a_used_key_returns_what_it_was_received_with(dynamodb:
         )
 
         with pytest.raises(DuplicateRestock) as caught:
-            OrderStore(dynamodb, TABLE).claim_restock(Restock("KEY-1", P, 4), "api:2")
+            DynamoStore(dynamodb, TABLE).claim_restock(Restock("KEY-1", P, 4), "api:2")
 
     assert caught.value.existing == {"product_id": P, "quantity": 4, "restock_status": "Aplicada"}
 
@@ -1687,7 +1679,7 @@ def test_release_restock_claim_leaves_a_claim_that_is_no_longer_ours(dynamodb: A
             },
         )
 
-        OrderStore(dynamodb, TABLE).release_restock_claim("R-1", "api:1")
+        DynamoStore(dynamodb, TABLE).release_restock_claim("R-1", "api:1")
 
         stub.assert_no_pending_responses()
 
@@ -1711,7 +1703,7 @@ def test_release_notices_are_read_consistently_and_cleared_one_by_one(dynamodb: 
             },
         )
         stub.add_response("delete_item", {}, {"TableName": TABLE, "Key": {"PK": notice["PK"], "SK": notice["SK"]}})
-        store = OrderStore(dynamodb, TABLE)
+        store = DynamoStore(dynamodb, TABLE)
 
         [found] = store.release_notices(P)
         store.clear_release_notice(P, "ORD-X")
@@ -1731,7 +1723,7 @@ def test_restock_queue_groups_by_product_and_deduplicates_by_restock_id() -> Non
     with Stubber(sqs) as stub:
         stub.add_response("send_message", {}, expected)
 
-        RestockQueue(sqs, "https://sqs.example/restocks.fifo").send(Restock("R-1", P, 5))
+        SqsRestockQueue(sqs, "https://sqs.example/restocks.fifo").send(Restock("R-1", P, 5))
 
         stub.assert_no_pending_responses()
 
@@ -1745,7 +1737,7 @@ def publish_released(notice: dict[str, Any]) -> dict[str, Any]:
             "publish", {}, {"TopicArn": PENDING_TOPIC, "Subject": ANY, "Message": ANY, "MessageAttributes": ANY}
         )
 
-        Notifier(sns).order_released(PENDING_TOPIC, notice)
+        SnsNotifier(sns).order_released(PENDING_TOPIC, notice)
 
     [params] = seen
     return params

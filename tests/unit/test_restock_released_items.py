@@ -18,7 +18,7 @@ from fakes import MAX_ITEM_BYTES, FakeNotifier, FakeRestockQueue, FakeStore, ite
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, Order
 from orders.restock import RELEASED_PAGE, PendingItem, Restock, cursor_position, page_cursor, queue_position
 from orders.validation import OrderValidator
-from service.adapters import OrderStore
+from service.adapters import DynamoStore
 from service.use_cases import OrderProcessor, StockRelease
 
 QUEUED = datetime(2024, 3, 1, 13, 0, tzinfo=UTC)  # when SQS took the orders
@@ -223,7 +223,7 @@ def test_each_reservation_writes_the_same_bounded_change_to_the_restock_record(d
     with Stubber(dynamodb) as stub:
         for item in items:
             stub.add_response("transact_write_items", {})
-            OrderStore(dynamodb, TABLE).reserve_pending(item, order_record(item.order_id), "R-1")
+            DynamoStore(dynamodb, TABLE).reserve_pending(item, order_record(item.order_id), "R-1")
 
     # Then each changes the restock record by a count only: nothing in it grows with the orders served
     record_key = {"PK": {"S": "RESTOCK#R-1"}, "SK": {"S": "RESTOCK"}}
@@ -263,7 +263,7 @@ def test_released_orders_reads_one_more_than_a_page_to_know_whether_another_foll
     with Stubber(dynamodb) as stub:
         stub.add_response("query", {"Items": served_items("A", "B", "C")}, query_of(None, 3))
         stub.add_response("query", {"Items": served_items("C")}, query_of("pos-B", 3))
-        store = OrderStore(dynamodb, TABLE)
+        store = DynamoStore(dynamodb, TABLE)
 
         first = store.released_orders("R-1", limit=2)
         last = store.released_orders("R-1", after=first[1], limit=2)
@@ -279,7 +279,7 @@ def test_released_orders_goes_on_where_dynamodb_stopped_a_query_short(dynamodb: 
         stub.add_response("query", {"Items": served_items("A"), "LastEvaluatedKey": stopped}, query_of(None, 3))
         stub.add_response("query", {"Items": served_items("B")}, {**query_of("pos-A", 2)})
 
-        assert OrderStore(dynamodb, TABLE).released_orders("R-1", limit=2) == (["A", "B"], None)
+        assert DynamoStore(dynamodb, TABLE).released_orders("R-1", limit=2) == (["A", "B"], None)
 
         stub.assert_no_pending_responses()
 
@@ -300,7 +300,7 @@ def test_release_notices_reads_every_page_of_the_outbox(dynamodb: Any) -> None:
         stub.add_response("query", {"Items": [notice("A")], "LastEvaluatedKey": notice("A")})
         stub.add_response("query", {"Items": [notice("B")]}, {**request, "ExclusiveStartKey": notice("A")})
 
-        notices = OrderStore(dynamodb, TABLE).release_notices(P)
+        notices = DynamoStore(dynamodb, TABLE).release_notices(P)
 
         stub.assert_no_pending_responses()
     assert [n["order_id"] for n in notices] == ["A", "B"]

@@ -158,17 +158,21 @@ class AwsCall:
 
 
 def _settings_fields(tree: ast.Module) -> dict[str, dict[str, str]]:
-    """config.py: for each settings class, field -> environment variable (from `cls(_require("X"), ...)`)."""
-    found: dict[str, dict[str, str]] = {}
-    for node in tree.body:
-        if not isinstance(node, ast.ClassDef):
-            continue
-        names = [s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
-        for call in ast.walk(node):
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "cls":
-                envs = [a.args[0].value if isinstance(a, ast.Call) and a.args else None for a in call.args]
-                found[node.name] = {n: str(e) for n, e in zip(names, envs, strict=True) if isinstance(e, str)}
-    return found
+    """config.py: for each settings class, field -> environment variable (from `name: str = env("X")`, its bases'
+    fields included)."""
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+
+    def fields_of(name: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for base in classes[name].bases:
+            found |= fields_of(base.id) if isinstance(base, ast.Name) and base.id in classes else {}
+        for s in classes[name].body:
+            if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name) and isinstance(s.value, ast.Call):
+                if isinstance(s.value.func, ast.Name) and s.value.func.id == "env":
+                    found[s.target.id] = s.value.args[0].value  # type: ignore[attr-defined]
+        return found
+
+    return {name: fields_of(name) for name in classes}
 
 
 class CodeModel:
@@ -182,19 +186,35 @@ class CodeModel:
             return ast.parse(text, relative)
 
         self.classes: dict[str, ast.ClassDef] = {}
-        for path in sorted((FUNCTIONS / "service").glob("*.py")):
-            for node in parse(f"service/{path.name}").body:
+        for path in sorted((FUNCTIONS / "service").rglob("*.py")):
+            for node in parse(path.relative_to(FUNCTIONS).as_posix()).body:
                 if isinstance(node, ast.ClassDef):
+                    assert node.name not in self.classes, f"two classes named {node.name} under service/"
                     self.classes[node.name] = node
         self.settings = _settings_fields(parse("service/config.py"))
         self._parse = parse
 
     # -- evaluation -----------------------------------------------------------------------------
-    def _method(self, cls: str, name: str) -> ast.FunctionDef | None:
-        for node in self.classes[cls].body:
-            if isinstance(node, ast.FunctionDef) and node.name == name:
-                return node
+    def lineage(self, cls: str) -> list[ast.ClassDef]:
+        """The class and its bases defined under service/, in method resolution order (single chains and mixins)."""
+        node = self.classes[cls]
+        bases = [b.id for b in node.bases if isinstance(b, ast.Name) and b.id in self.classes]
+        return [node, *(c for base in bases for c in self.lineage(base))]
+
+    def _find(
+        self, cls: str, name: str, after: ast.ClassDef | None = None
+    ) -> tuple[ast.ClassDef, ast.FunctionDef] | None:
+        """The method `name` of `cls` as Python finds it (for `super()`, in the classes after `after`)."""
+        lineage = self.lineage(cls)
+        for owner in lineage[lineage.index(after) + 1 :] if after is not None else lineage:
+            for node in owner.body:
+                if isinstance(node, ast.FunctionDef) and node.name == name:
+                    return owner, node
         return None
+
+    def _method(self, cls: str, name: str) -> ast.FunctionDef | None:
+        found = self._find(cls, name)
+        return found[1] if found else None
 
     @staticmethod
     def _params(function: ast.FunctionDef) -> list[str]:
@@ -202,23 +222,40 @@ class CodeModel:
         static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.decorator_list)
         return names if static else names[1:]
 
-    def _bind(self, function: ast.FunctionDef, call: ast.Call, frame: Frame) -> dict[str, Any]:
-        params = self._params(function) + [a.arg for a in function.args.kwonlyargs]
+    @staticmethod
+    def _bind_names(params: list[str], call: ast.Call, frame: Frame) -> dict[str, Any]:
         bound = {name: frame.value(arg) for name, arg in zip(params, call.args, strict=False)}
         bound.update({k.arg: frame.value(k.value) for k in call.keywords if k.arg})
         return bound
 
+    def _bind(self, function: ast.FunctionDef, call: ast.Call, frame: Frame) -> dict[str, Any]:
+        return self._bind_names(self._params(function) + [a.arg for a in function.args.kwonlyargs], call, frame)
+
     def instantiate(self, cls: str, call: ast.Call, frame: Frame) -> Instance:
         instance = Instance(cls)
-        init = self._method(cls, "__init__")
-        if init is not None:
-            init_frame = Frame(self, instance, self._bind(init, call, frame), init, {})
-            for node in ast.walk(init):
-                if isinstance(node, ast.Assign):
-                    for assigned in node.targets:
-                        if _is_self_attribute(assigned):
-                            instance.fields[assigned.attr] = init_frame.value(node.value)  # type: ignore[attr-defined]
+        self._initialise(instance, call, frame, None)
         return instance
+
+    def _initialise(self, instance: Instance, call: ast.Call, frame: Frame, after: ast.ClassDef | None) -> None:
+        found = self._find(instance.cls, "__init__", after)
+        if found is None:  # a dataclass: its fields, in order, are its arguments
+            fields = [
+                s.target.id
+                for c in reversed(self.lineage(instance.cls))
+                for s in c.body
+                if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+            ]
+            instance.fields.update(self._bind_names(fields, call, frame))
+            return
+        owner, init = found
+        init_frame = Frame(self, instance, self._bind(init, call, frame), init, {})
+        for statement in init.body:  # in order: a field may be built from one assigned before it
+            if isinstance(statement, ast.Assign):
+                for assigned in statement.targets:
+                    if _is_self_attribute(assigned):
+                        instance.fields[assigned.attr] = init_frame.value(statement.value)  # type: ignore[attr-defined]
+            elif isinstance(statement, ast.Expr) and _is_super_init(statement.value):
+                self._initialise(instance, statement.value, init_frame, owner)  # type: ignore[arg-type]
 
     # -- following calls ------------------------------------------------------------------------
     def calls_of(
@@ -273,7 +310,8 @@ class CodeModel:
 
         The writes are the dict literals of the method that builds them: this one when `TransactItems` is a
         local list, or the adapter's methods returning the type of the parameter it comes from
-        (`commit(write: PreparedWrite)` sends what `prepare_commit(...) -> PreparedWrite` built).
+        (`commit(write: PreparedWrite)` sends what `prepare_commit(...) -> PreparedWrite` built), and of the
+        helpers it calls on self.
         """
         [items] = [k.value for k in call.keywords if k.arg == "TransactItems"]
         root = items
@@ -287,9 +325,19 @@ class CodeModel:
             wanted = ast.unparse(parameter.annotation)  # type: ignore[arg-type]
             builders = [
                 m
-                for m in self.classes[frame.instance.cls].body
+                for c in self.lineage(frame.instance.cls)
+                for m in c.body
                 if isinstance(m, ast.FunctionDef) and m.returns is not None and ast.unparse(m.returns) == wanted
             ]
+        # A builder may have its writes made by the store's helpers (`self._update(...)`): those are read too.
+        builders += [
+            helper
+            for builder in list(builders)
+            for node in ast.walk(builder)
+            if isinstance(node, ast.Call)
+            and _is_self_attribute(node.func)
+            and (helper := self._method(frame.instance.cls, node.func.attr)) is not None  # type: ignore[attr-defined]
+        ]
         writes: set[str] = set()
         instance_frame = Frame(self, frame.instance, {}, None, {})
         for builder in builders:
@@ -318,8 +366,7 @@ class CodeModel:
                 continue
             for node in ast.walk(function):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                    owner = node.func.value
-                    held = frame.globals.get(owner.id) if isinstance(owner, ast.Name) else None
+                    held = frame.value(node.func.value)
                     if isinstance(held, Instance):
                         callee = self._method(held.cls, node.func.attr)
                         assert callee is not None, f"{held.cls}.{node.func.attr} is called but not defined"
@@ -331,6 +378,14 @@ class CodeModel:
 
 def _is_self_attribute(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+
+
+def _is_super_init(node: ast.AST) -> bool:
+    """`super().__init__(...)`."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"):
+        return False
+    owner = node.func.value
+    return isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super"
 
 
 class Frame:
@@ -373,7 +428,7 @@ class Frame:
             if isinstance(owner, SettingsObject):
                 env = self.model.settings.get(owner.cls, {}).get(node.attr)
                 return Setting(env) if env else None
-            return None
+            return owner.fields.get(node.attr) if isinstance(owner, Instance) else None
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
@@ -517,29 +572,32 @@ def test_the_code_model_sees_the_calls_that_matter(resources: dict[str, dict[str
     assert not any(action.startswith("sns:") for action, _ in api)
 
 
-def test_a_new_boto3_call_in_an_adapter_needs_a_new_grant(resources: dict[str, dict[str, Any]]) -> None:
-    source = (FUNCTIONS / "service" / "adapters.py").read_text("utf-8")
-    anchor = "    def get_product(self, product_id: str) -> dict[str, Any] | None:\n"
-    assert anchor in source
-    changed = source.replace(anchor, anchor + "        self._db.scan(TableName=self._table)\n")
+STOCK_ADAPTER = "service/adapters/stock.py"
+GET_PRODUCT = "    def get_product(self, product_id: str) -> dict[str, Any] | None:\n"
 
-    needs = required(resources, "ApiFunction", CodeModel({"service/adapters.py": changed}))
+
+def test_a_new_boto3_call_in_an_adapter_needs_a_new_grant(resources: dict[str, dict[str, Any]]) -> None:
+    source = (FUNCTIONS / STOCK_ADAPTER).read_text("utf-8")
+    assert GET_PRODUCT in source
+    changed = source.replace(GET_PRODUCT, GET_PRODUCT + "        self._db.scan(TableName=self._table)\n")
+
+    needs = required(resources, "ApiFunction", CodeModel({STOCK_ADAPTER: changed}))
 
     assert ("dynamodb:Scan", "Arn:OrdersTable") in needs
     assert ("dynamodb:Scan", "Arn:OrdersTable") not in granted(resources, "ApiFunctionRole")
 
 
 def test_an_unknown_client_method_is_reported_not_ignored(resources: dict[str, dict[str, Any]]) -> None:
-    source = (FUNCTIONS / "service" / "adapters.py").read_text("utf-8")
-    anchor = "    def get_product(self, product_id: str) -> dict[str, Any] | None:\n"
-    changed = source.replace(anchor, anchor + "        self._db.describe_table(TableName=self._table)\n")
+    source = (FUNCTIONS / STOCK_ADAPTER).read_text("utf-8")
+    changed = source.replace(GET_PRODUCT, GET_PRODUCT + "        self._db.describe_table(TableName=self._table)\n")
 
     with pytest.raises(AssertionError, match="describe_table"):
-        required(resources, "ApiFunction", CodeModel({"service/adapters.py": changed}))
+        required(resources, "ApiFunction", CodeModel({STOCK_ADAPTER: changed}))
 
 
 def test_clients_are_built_only_where_the_analysis_looks() -> None:
-    # The derivation follows clients built at a handler's module level; one built anywhere else would be missed.
+    # The derivation follows clients built at a handler's module level or in a wiring's __init__ (service/bootstrap.py);
+    # one built anywhere else would be missed.
     stray = []
     for path in sorted(FUNCTIONS.rglob("*.py")):
         tree = ast.parse(path.read_text("utf-8"))
@@ -548,6 +606,13 @@ def test_clients_are_built_only_where_the_analysis_looks() -> None:
             for statement in tree.body
             if isinstance(statement, ast.Assign) and path.parent.name == "handlers"
             for node in ast.walk(statement)
+        } | {
+            id(node)
+            for statement in tree.body
+            if isinstance(statement, ast.ClassDef) and path.name == "bootstrap.py"
+            for init in statement.body
+            if isinstance(init, ast.FunctionDef) and init.name == "__init__"
+            for node in ast.walk(init)
         }
         for node in ast.walk(tree):
             func = node.func if isinstance(node, ast.Call) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
 import socket
 from collections.abc import Callable
 from decimal import Decimal
@@ -13,15 +14,17 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeStore
+from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeStore
 
 from orders.codec import encode_order
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, OrderRejected
 from orders.report import FileReport, report_key
 from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, load_schema
-from service import adapters
-from service.adapters import AlreadyProcessed, DuplicateOrder, OrderStore, PreparedWrite, StockChanged, StoreBusy
+from service.adapters import DynamoStore, PreparedWrite
+from service.adapters import orders as order_table
+from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
+from service.ports import DataLake, Notifier, OrderQueue, RestockQueue, Store
 from service.use_cases import FileIngestion, FileUnfinished, OrderIntake, OrderProcessor, RetryLater
 
 BUCKET = "lake"
@@ -45,6 +48,22 @@ def one_item(lab: dict[str, Any], order_id: str, product_id: str, quantity: int)
     document["items"] = [{"product_id": product_id, "quantity": quantity, "unit_price": Decimal("10.00")}]
     document["payment"]["amount"] = Decimal("10.00") * quantity
     return validator.validate(document)
+
+
+# ================================================================ the fakes are the ports
+PORTS = [(Store, FakeStore), (OrderQueue, FakeQueue), (RestockQueue, FakeRestockQueue), (Notifier, FakeNotifier)]
+
+
+@pytest.mark.parametrize(("port", "fake"), [*PORTS, (DataLake, FakeFiles)], ids=lambda p: p.__name__)
+def test_each_fake_has_every_method_of_its_port_with_the_same_parameters(port: type, fake: type) -> None:
+    # What the fakes do is held to the real adapters by tests/e2e/test_contract.py; that they answer the same calls,
+    # here (mypy checks the real adapters against the ports).
+    methods = {name: m for cls in port.__mro__ if cls is not object for name, m in vars(cls).items()}
+    wanted = {name: m for name, m in methods.items() if inspect.isfunction(m) and not name.startswith("_")}
+
+    assert wanted
+    for name, method in wanted.items():
+        assert list(inspect.signature(getattr(fake, name)).parameters) == list(inspect.signature(method).parameters)
 
 
 # ================================================================ intake (POST /orders)
@@ -532,7 +551,7 @@ def test_an_unexpected_store_error_is_not_swallowed(order: Order) -> None:
     assert len(store.commit_attempts) == 1
 
 
-# ================================================================ the real OrderStore: AWS errors become domain errors
+# ================================================================ the real DynamoStore: AWS errors become domain errors
 @pytest.fixture
 def dynamodb() -> Any:
     return boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
@@ -560,7 +579,7 @@ def _cancelled(*codes: str) -> dict[str, Any]:
     ],
 )
 def test_commit_translates_aws_errors(dynamodb: Any, order: Order, error: dict[str, Any], expected: type) -> None:
-    store = OrderStore(dynamodb, "orders")
+    store = DynamoStore(dynamodb, "orders")
     write = store.prepare_commit(decide(order, {"PRD-1001": 1, "PRD-2002": 2}))
     with Stubber(dynamodb) as stub:
         stub.add_client_error("transact_write_items", **error)
@@ -577,7 +596,7 @@ def test_commit_lets_other_errors_through(dynamodb: Any, order: Order) -> None:
         stub.add_client_error("transact_write_items", service_error_code="ValidationException", service_message="x")
 
         with pytest.raises(ClientError):
-            store = OrderStore(dynamodb, "orders")
+            store = DynamoStore(dynamodb, "orders")
             store.commit(store.prepare_commit(decide(order, {})))
 
 
@@ -594,7 +613,7 @@ def test_commit_without_reasons_reads_the_order(dynamodb: Any, order: Order, sto
         )
 
         with pytest.raises(expected):
-            store = OrderStore(dynamodb, "orders")
+            store = DynamoStore(dynamodb, "orders")
             store.commit(store.prepare_commit(decide(order, {"PRD-1001": 1, "PRD-2002": 2})))
 
         stub.assert_no_pending_responses()
@@ -606,7 +625,7 @@ def test_commit_writes_order_reservations_and_pending_items_in_one_transaction(d
     with Stubber(dynamodb) as stub:
         stub.add_response("transact_write_items", {})
 
-        store = OrderStore(dynamodb, "orders")
+        store = DynamoStore(dynamodb, "orders")
         store.commit(store.prepare_commit(decide(order, {"PRD-1001": 1})))
 
     writes = seen[0]["TransactItems"]
@@ -629,7 +648,7 @@ def test_an_item_queued_behind_others_is_written_only_if_they_still_wait_and_the
     # PRD-2002 has the units, but an older item waits for it: this one queues behind, under exactly that state.
     decision = decide(order, {"PRD-1001": 5, "PRD-2002": 9}, {"PRD-2002": 1})
 
-    writes = OrderStore(dynamodb, "orders").prepare_commit(decision).items
+    writes = DynamoStore(dynamodb, "orders").prepare_commit(decision).items
 
     assert [d.item.product_id for d in decision.items if d.queued] == ["PRD-2002"]
     wait = writes[2]["Update"]
@@ -649,7 +668,7 @@ def test_the_largest_order_fits_one_transaction_even_with_every_item_pending(
     lab["payment"]["amount"] = Decimal(maximum)
     order = OrderValidator().validate(lab)
 
-    writes = OrderStore(dynamodb, "orders").prepare_commit(decide(order, {})).items
+    writes = DynamoStore(dynamodb, "orders").prepare_commit(decide(order, {})).items
 
     assert len(order.items) == maximum
     assert len(writes) == 1 + 2 * maximum <= 100
@@ -662,10 +681,10 @@ def test_a_retried_write_is_the_same_request_and_a_new_decision_a_new_token(
     # ten minutes with other parameters: a StoreBusy retry sends the very same request; anything
     # prepared anew (a redelivery, a decision on fresh stock) carries a token of its own.
     clock = iter(["2024-01-01T00:00:00.000+00:00", "2024-01-01T00:00:01.000+00:00"])
-    monkeypatch.setattr(adapters, "_now", lambda: next(clock))
+    monkeypatch.setattr(order_table, "now", lambda: next(clock))
     seen: list[dict[str, Any]] = []
     dynamodb.meta.events.register(TRANSACT_PARAMS, lambda params, **_: seen.append(params))
-    store = OrderStore(dynamodb, "orders")
+    store = DynamoStore(dynamodb, "orders")
     decision = decide(order, {"PRD-1001": 1, "PRD-2002": 2})
     write, again = store.prepare_commit(decision), store.prepare_commit(decision)
     with Stubber(dynamodb) as stub:
@@ -691,7 +710,7 @@ def test_claim_of_a_taken_order_id_names_the_first_source(dynamodb: Any, order: 
         )
 
         with pytest.raises(DuplicateOrder) as caught:
-            OrderStore(dynamodb, "orders").claim(order, "api:2")
+            DynamoStore(dynamodb, "orders").claim(order, "api:2")
 
     assert caught.value.source == "s3://lake/incoming/a.json#seq-1:0"
 
@@ -804,7 +823,7 @@ def test_a_stale_cache_costs_a_re_read_never_an_oversell(lab: dict[str, Any]) ->
 
 # ================================================================ claims of a file chunk in one transaction
 def test_claim_many_retries_without_the_orders_already_received(dynamodb: Any, lab: dict[str, Any]) -> None:
-    store = OrderStore(dynamodb, "orders")
+    store = DynamoStore(dynamodb, "orders")
     claims = [(one_item(lab, f"ORD-{n}", "P", 1), f"s3://f#e:{n}") for n in range(3)]
     with Stubber(dynamodb) as stub:
         # Given ORD-1 was already received from the API
@@ -829,7 +848,7 @@ def test_claim_many_retries_without_the_orders_already_received(dynamodb: Any, l
 
 
 def test_claim_many_without_reasons_falls_back_to_one_claim_at_a_time(dynamodb: Any, lab: dict[str, Any]) -> None:
-    store = OrderStore(dynamodb, "orders")
+    store = DynamoStore(dynamodb, "orders")
     claims = [(one_item(lab, f"ORD-{n}", "P", 1), f"s3://f#e:{n}") for n in range(2)]
     with Stubber(dynamodb) as stub:
         stub.add_client_error("transact_write_items", service_error_code="TransactionCanceledException")

@@ -1,0 +1,107 @@
+"""An order's life as it is recorded: received, decided, and completed by the release of its last waiting item.
+
+The store (and its fake) write what these return; the decisions themselves (the status history, whether a released
+item is the order's last) are made here, once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from orders.codec import encode_order, fingerprint
+from orders.model import NEW_ORDER, PENDING, RECEIVED, Order, history_entry
+from orders.restock import release_reason
+from orders.stock import StockDecision
+
+
+def stamp(moment: datetime) -> str:
+    """How an instant is recorded (received_at, processed_at ...): ISO 8601 in UTC, milliseconds, so that instants
+    compare as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def received(order: Order, source: str, now: str) -> dict[str, Any]:
+    """The order as claimed, `Recebido`: with its message, which the sweeper sends again if the claimant dies before
+    its send, and its fingerprint, which tells a client's retry of the same body (202 again) from another order
+    reusing the id (409)."""
+    reason = "pedido recebido pela API" if source.startswith("api:") else "pedido recebido em arquivo do data lake"
+    return {
+        "entity": "order",
+        "order_id": order.order_id,
+        "order_status": RECEIVED,
+        "order_date": order.order_date,
+        "received_at": now,
+        "source": source,
+        "message": encode_order(order),
+        "body_hash": fingerprint(order),
+        "status_history": [history_entry(RECEIVED, now, reason)],
+        "items": _items(order, dict.fromkeys((i.product_id for i in order.items), RECEIVED)),
+        "items_total": order.items_total,
+    }
+
+
+def _items(order: Order, statuses: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "product_id": i.product_id,
+            "quantity": i.quantity,
+            "unit_price": i.unit_price,
+            "item_status": statuses[i.product_id],
+        }
+        for i in order.items
+    ]
+
+
+def decided(decision: StockDecision, now: str) -> dict[str, Any]:
+    """The fields a stock decision sets on the order (its history gains `history_entry(status, now, reason)`)."""
+    order = decision.order
+    return {
+        "entity": "order",
+        "order_id": order.order_id,
+        "order_status": decision.status,
+        "order_date": order.order_date,
+        "processed_at": now,
+        "document": order.document,
+        "items": _items(order, {d.item.product_id: d.status for d in decision.items}),
+        "items_total": order.items_total,
+        "pending_count": len(decision.pending),
+        "pending_notified": False,
+    }
+
+
+@dataclass(frozen=True)
+class ItemRelease:
+    """One waiting item of a stored order reserved for a restock, judged on the order as it was read."""
+
+    index: int  # the item's place in the order's items
+    left: int  # the order's pending items before this one is reserved
+    counted: bool  # whether the order records pending_count (an order written before it existed does not)
+    reason: str  # why the order becomes `Novo Pedido`, for its history and its message
+
+    @classmethod
+    def of(cls, order: Mapping[str, Any], product_id: str, restock_id: str | None) -> ItemRelease:
+        items = order.get("items", [])
+        index = next(n for n, i in enumerate(items) if i["product_id"] == product_id)
+        count = order.get("pending_count")
+        left = int(count) if count is not None else sum(1 for i in items if i.get("item_status") == PENDING)
+        return cls(index, left, count is not None, release_reason(restock_id))
+
+    @property
+    def completes(self) -> bool:
+        """Whether it is the order's last pending item: the order is then `Novo Pedido`."""
+        return self.left <= 1
+
+    def history(self, now: str) -> dict[str, str]:
+        return history_entry(NEW_ORDER, now, self.reason)
+
+    def notice(self, order: Mapping[str, Any], now: str) -> dict[str, Any]:
+        """The order-released message, kept in the outbox with the reservation and published after it."""
+        return {
+            "order_id": order["order_id"],
+            "customer_email": order.get("document", {}).get("customer", {}).get("email", ""),
+            "reason": self.reason,
+            "released_at": now,
+            "items": [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in order.get("items", [])],
+        }

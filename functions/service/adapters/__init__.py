@@ -1,0 +1,23 @@
+"""The ports of service.ports on AWS: the single table's repositories, one module per aggregate over table.Table
+(the one reading of DynamoDB's errors), and the queues, topics and data lake."""
+
+from __future__ import annotations
+
+from service.adapters.files import DynamoFiles
+from service.adapters.files import S3DataLake as S3DataLake
+from service.adapters.messages import SnsNotifier as SnsNotifier
+from service.adapters.messages import SqsOrderQueue as SqsOrderQueue
+from service.adapters.messages import SqsRestockQueue as SqsRestockQueue
+from service.adapters.orders import DynamoOrders
+from service.adapters.orders import PreparedWrite as PreparedWrite
+from service.adapters.restocks import DynamoRestocks
+from service.adapters.stock import DynamoStock
+from service.keys import CLAIMED_ORDERS as CLAIMED_ORDERS
+from service.keys import CLAIMED_RESTOCKS as CLAIMED_RESTOCKS
+
+
+class DynamoStore(DynamoOrders, DynamoStock, DynamoRestocks, DynamoFiles):
+    """Every repository of the single table over one client: what a function wires once."""
+
+
+OrderStore = DynamoStore  # the name tests/e2e and tools/soak.py read the table through

@@ -1,0 +1,221 @@
+"""The orders in the single table: claims, the one transaction that records a decided order, and the sweeper's
+partition of claims not known to be sent."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orders.lifecycle import decided, received
+from orders.model import PENDING, RECEIVED, Order, history_entry
+from orders.restock import queue_position
+from orders.stock import StockDecision
+from service.adapters.table import NEW, Table, now, refusal, value
+from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
+from service.keys import (
+    CLAIMED_ORDERS,
+    order_key,
+    order_pk,
+    pending_sk,
+    product_key,
+    queue_partition,
+    status_partition,
+)
+from service.logs import log
+
+# Attribute names of a product's stock, always through placeholders (some are DynamoDB reserved words).
+STOCK_NAMES = {"#available": "available", "#reserved": "reserved", "#waiting": "waiting"}
+# Once its message is sent, an order moves from GSI1's UNSENT#order partition to `STATUS#Recebido`, so the sweeper
+# never sends a backlog of sent messages again.
+_SENT = {
+    "UpdateExpression": "SET GSI1PK = :received REMOVE message",
+    "ConditionExpression": "GSI1PK = :unsent",
+    "ExpressionAttributeValues": {":received": {"S": status_partition(RECEIVED)}, ":unsent": {"S": CLAIMED_ORDERS}},
+}
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    order_id: str
+    items: list[dict[str, Any]]
+    token: str
+
+
+class DynamoOrders(Table):
+    def _claim_record(self, order: Order, source: str) -> dict[str, Any]:
+        record = received(order, source, now())
+        gsi = {"GSI1PK": CLAIMED_ORDERS, "GSI1SK": f"{record['received_at']}#{order.order_id}"}
+        return {"PK": order_pk(order.order_id), "SK": "ORDER", **record, **gsi}
+
+    def claim(self, order: Order, source: str) -> None:
+        """Record the order as `Recebido`, once per order_id; raise DuplicateOrder otherwise."""
+        refused, existing = self._create(self._claim_record(order, source), order_key(order.order_id))
+        if refused:
+            raise DuplicateOrder(order.order_id, existing.get("source"), existing) from refused.error
+
+    def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
+        """Claim up to 100 distinct orders in one transaction; return {order_id: existing source} of those
+        already received (they are left as they were). Falls back to one claim at a time when the store does
+        not say which condition failed."""
+        pending = list(claims)
+        taken: dict[str, str | None] = {}
+        while pending:
+            writes = [self._put(self._claim_record(order, source), NEW) for order, source in pending]
+            with refusal() as refused:
+                self._db.transact_write_items(TransactItems=writes)
+            if not refused:
+                return taken
+            failed = refused.conditions_failed(len(pending))
+            if not failed:
+                break
+            for n in sorted(failed):
+                order_id = pending[n][0].order_id
+                taken[order_id] = (self.get_order(order_id) or {}).get("source")
+            pending = [claim for n, claim in enumerate(pending) if n not in failed]
+        for order, source in pending:  # the slow, always-correct way
+            try:
+                self.claim(order, source)
+            except DuplicateOrder as exc:
+                taken[order.order_id] = exc.source
+        return taken
+
+    def release(self, order_id: str, source: str) -> None:
+        """Undo a claim whose message never reached the queue (only if still ours and unprocessed)."""
+        self._release_claim(order_key(order_id), "order_status", RECEIVED, source)
+
+    def get_order(self, order_id: str) -> dict[str, Any] | None:
+        return self._get(order_key(order_id))
+
+    def prepare_commit(self, decision: StockDecision, queued_at: datetime | None = None) -> PreparedWrite:
+        """The one transaction that records a decided order and its reservations; a pending item takes its place
+        in its product's queue by `queued_at`, the instant the order entered the orders queue (now if unknown).
+
+        It carries its own ClientRequestToken: sending the same prepared write again (after throttling
+        or a conflict) is idempotent on DynamoDB's side; a new decision gets a new token.
+        """
+        order, status, moment = decision.order, decision.status, now()
+        fields = {
+            **decided(decision, moment),
+            "GSI1PK": status_partition(status),
+            "GSI1SK": f"{order.order_date}#{order.order_id}",
+        }
+        names = {f"#f{n}": name for n, name in enumerate(fields)}
+        values = {f":f{n}": value(v) for n, v in enumerate(fields.values())}
+        assignments = [f"#f{n} = :f{n}" for n in range(len(fields))]
+        # An order sent straight to the queue was never claimed: it gets its received_at now.
+        names.update({"#received_at": "received_at", "#source": "source", "#status": "order_status"})
+        names.update({"#history": "status_history", "#message": "message"})
+        values.update({":now": {"S": moment}, ":queue": {"S": "queue"}, ":received": {"S": RECEIVED}})
+        values.update({":entry": value([history_entry(status, moment, decision.reason)]), ":none": {"L": []}})
+        assignments += [
+            "#received_at = if_not_exists(#received_at, :now)",
+            "#source = if_not_exists(#source, :queue)",
+            "#history = list_append(if_not_exists(#history, :none), :entry)",
+        ]
+        # The claim's message for the sweeper goes: the order is no longer waiting to be sent.
+        expression = "SET " + ", ".join(assignments) + " REMOVE #message"
+        condition = "attribute_not_exists(PK) OR #status = :received"
+        writes = [self._update(order_key(order.order_id), expression, condition, names, values)]
+        for reserved in decision.reserved:
+            # Nobody may be waiting for the product: a new order never takes stock ahead of an older pending item.
+            writes.append(
+                self._update(
+                    product_key(reserved.product_id),
+                    "SET #available = #available - :q, #reserved = #reserved + :q",
+                    "attribute_exists(PK) AND #available >= :q"
+                    " AND (attribute_not_exists(#waiting) OR #waiting <= :zero)",
+                    STOCK_NAMES,
+                    {":q": {"N": str(reserved.quantity)}, ":zero": {"N": "0"}},
+                )
+            )
+        position = queue_position(queued_at or datetime.now(UTC), order.order_id) if decision.pending else ""
+        queued = {i.product_id for i in decision.queued}
+        for waiting in decision.pending:
+            # The item joins its product's queue only in the state it was decided in: for want of stock, or behind
+            # others while the stock would cover it (the caller then has the queue looked at again). Otherwise a
+            # restock released in between would leave it waiting beside free stock: decide again.
+            behind = waiting.product_id in queued
+            quantities = {":pid": {"S": waiting.product_id}, ":q": {"N": str(waiting.quantity)}, ":one": {"N": "1"}}
+            marker = {
+                "PK": order_pk(order.order_id),
+                "SK": pending_sk(waiting.product_id),
+                "entity": "pending_item",
+                "order_id": order.order_id,
+                "product_id": waiting.product_id,
+                "quantity": waiting.quantity,
+                "item_status": PENDING,
+                "GSI1PK": queue_partition(waiting.product_id),
+                "GSI1SK": position,
+            }
+            writes += [
+                self._update(
+                    product_key(waiting.product_id),
+                    "SET product_id = if_not_exists(product_id, :pid) ADD #waiting :one",
+                    "#waiting > :zero AND #available >= :q"
+                    if behind
+                    else "attribute_not_exists(#available) OR #available < :q",
+                    {"#available": "available", "#waiting": "waiting"},
+                    quantities | ({":zero": {"N": "0"}} if behind else {}),
+                ),
+                self._put(marker),
+            ]
+        return PreparedWrite(order.order_id, writes, uuid.uuid4().hex)
+
+    def commit(self, write: PreparedWrite) -> None:
+        """Send a prepared write; a cancellation becomes what the caller must do next: AlreadyProcessed (the order
+        is no longer `Recebido`), StockChanged (decide again) or StoreBusy (send the same write again)."""
+        with refusal() as refused:
+            self._db.transact_write_items(TransactItems=write.items, ClientRequestToken=write.token)
+        if not refused:
+            return
+        if not refused.reasons:  # some emulators omit the reasons: find out which condition failed by reading
+            current = self.get_order(write.order_id)
+            processed = current is not None and current.get("order_status") != RECEIVED
+            raise (AlreadyProcessed if processed else StockChanged)(write.order_id) from refused.error
+        if refused.failed_at(0):
+            raise AlreadyProcessed(write.order_id) from refused.error
+        if "ConditionalCheckFailed" in refused.reasons[1:]:
+            raise StockChanged(write.order_id) from refused.error
+        raise refused.busy() from refused.error
+
+    def mark_notified(self, order_id: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=order_key(order_id),
+            UpdateExpression="SET pending_notified = :true",
+            ExpressionAttributeValues={":true": {"BOOL": True}},
+        )
+
+    def unsent_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Orders claimed before `received_before` whose message is not known to be sent, oldest first."""
+        return self._unsent(CLAIMED_ORDERS, received_before, limit)
+
+    def mark_sent(self, order_ids: list[str]) -> None:
+        """Record that these claimed orders' messages are in the queue: each leaves the sweeper's partition for
+        `STATUS#Recebido`, unless it moved on already (processed, or released). Up to 100 per transaction.
+
+        Best effort: the messages are sent either way, and a claim left unmarked is only sent again by the sweeper,
+        which the queue's deduplication and the processor's conditions make harmless."""
+        try:
+            self._mark_sent(order_ids)
+        except (BotoCoreError, ClientError, StoreBusy) as exc:
+            log("WARNING", "sent orders not marked; the sweeper will send them again", error=repr(exc))
+
+    def _mark_sent(self, order_ids: list[str]) -> None:
+        pending = list(dict.fromkeys(order_ids))
+        while pending:
+            chunk, pending = pending[:100], pending[100:]
+            writes = [{"Update": {"TableName": self._table, "Key": order_key(order_id), **_SENT}} for order_id in chunk]
+            with refusal() as refused:
+                self._db.transact_write_items(TransactItems=writes)
+            failed = refused.conditions_failed(len(chunk))
+            if failed:
+                pending = [o for n, o in enumerate(chunk) if n not in failed] + pending
+                continue
+            for order_id in chunk if refused else []:  # the store did not say which: one at a time
+                with refusal():
+                    self._db.update_item(TableName=self._table, Key=order_key(order_id), **_SENT)

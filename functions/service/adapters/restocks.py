@@ -1,0 +1,145 @@
+"""The restocks in the single table: claims, the transaction that applies one, and the orders each served."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, Restock
+from service.adapters.table import Table, now, refusal
+from service.errors import DuplicateRestock, StoreBusy
+from service.keys import CLAIMED_RESTOCKS, RELEASED, product_key, released_key, restock_key, restock_pk
+from service.logs import log
+
+
+class DynamoRestocks(Table):
+    def claim_restock(self, restock: Restock, source: str) -> None:
+        """Record the restock as received, once per restock_id; raise DuplicateRestock otherwise."""
+        received_at = now()
+        record = {
+            "PK": restock_pk(restock.restock_id),
+            "SK": "RESTOCK",
+            "entity": "restock",
+            "restock_status": RESTOCK_RECEIVED,
+            "source": source,
+            "received_at": received_at,
+            "GSI1PK": CLAIMED_RESTOCKS,
+            "GSI1SK": f"{received_at}#{restock.restock_id}",
+            **restock.as_message(),
+        }
+        refused, existing = self._create(record, restock_key(restock.restock_id))
+        if refused:
+            raise DuplicateRestock(restock.restock_id, existing) from refused.error
+
+    def release_restock_claim(self, restock_id: str, source: str) -> None:
+        """Undo a restock claim whose message never reached the queue (only if still ours and not applied)."""
+        self._release_claim(restock_key(restock_id), "restock_status", RESTOCK_RECEIVED, source)
+
+    def unsent_restocks(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Restocks claimed before `received_before` whose message is not known to be sent, oldest first."""
+        return self._unsent(CLAIMED_RESTOCKS, received_before, limit)
+
+    def mark_restock_sent(self, restock_id: str) -> None:
+        """Record that the restock's message is in the queue: it leaves the sweeper's partition (best effort, as
+        mark_sent)."""
+        try:
+            with refusal():
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=restock_key(restock_id),
+                    UpdateExpression="REMOVE GSI1PK, GSI1SK",
+                    ConditionExpression="GSI1PK = :unsent",
+                    ExpressionAttributeValues={":unsent": {"S": CLAIMED_RESTOCKS}},
+                )
+        except (BotoCoreError, ClientError, StoreBusy) as exc:
+            log("WARNING", "sent restock not marked; the sweeper will send it again", error=repr(exc))
+
+    def apply_restock(self, restock: Restock) -> bool:
+        """Raise the product's `available` by the restock, in the same transaction that marks the restock
+        applied; return False when it was applied before (a second delivery changes nothing)."""
+        moment = now()
+        marked = self._update(
+            restock_key(restock.restock_id),
+            "SET restock_status = :applied, applied_at = :now, product_id = :pid, quantity = :q, entity = :entity"
+            " REMOVE GSI1PK, GSI1SK",
+            # A restock sent straight to the queue was never claimed: it is applied all the same.
+            "attribute_not_exists(PK) OR restock_status = :received",
+            values={
+                ":applied": {"S": RESTOCK_APPLIED},
+                ":received": {"S": RESTOCK_RECEIVED},
+                ":now": {"S": moment},
+                ":pid": {"S": restock.product_id},
+                ":q": {"N": str(restock.quantity)},
+                ":entity": {"S": "restock"},
+            },
+        )
+        raised = self._update(
+            product_key(restock.product_id),
+            # A product nobody stocked before gets its record here: orders may already wait for it.
+            "SET product_id = if_not_exists(product_id, :pid), restocked_at = :now,"
+            " #reserved = if_not_exists(#reserved, :zero) ADD #available :q",
+            names={"#available": "available", "#reserved": "reserved"},
+            values={
+                ":pid": {"S": restock.product_id},
+                ":now": {"S": moment},
+                ":zero": {"N": "0"},
+                ":q": {"N": str(restock.quantity)},
+            },
+        )
+        writes = [marked, raised]
+        # No token of ours (botocore adds a fresh one per call): the marker's condition is the idempotency, across
+        # any time span.
+        with refusal() as refused:
+            self._db.transact_write_items(TransactItems=writes)
+        if not refused:
+            return True
+        if refused.failed_at(0):
+            return False
+        if (
+            not refused.reasons
+            and (self.get_restock(restock.restock_id) or {}).get("restock_status") == RESTOCK_APPLIED
+        ):
+            return False
+        raise refused.busy() from refused.error
+
+    def get_restock(self, restock_id: str) -> dict[str, Any] | None:
+        """The restock record: its status and `released_count`, not the orders it served (see released_orders)."""
+        return self._get(restock_key(restock_id))
+
+    def released_orders(
+        self, restock_id: str, after: str | None = None, limit: int = RELEASED_PAGE
+    ) -> tuple[list[str], str | None]:
+        """One page of the orders a restock served, in queue order, starting after the queue position `after`;
+        and the position the next page starts after (None on the last page)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :released)",
+            "ExpressionAttributeValues": {":pk": {"S": restock_pk(restock_id)}, ":released": {"S": RELEASED}},
+            "ProjectionExpression": "SK, order_id",
+            "ConsistentRead": True,
+            "Limit": limit + 1,  # one more than the page: whether a next page exists, without an empty last one
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = released_key(restock_id, after)
+        found: list[dict[str, Any]] = []
+        while len(found) <= limit:
+            response = self._db.query(**request)
+            found += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            request["Limit"] = limit + 1 - len(found)
+        page = found[:limit]
+        more = len(found) > limit
+        return [r["order_id"]["S"] for r in page], page[-1]["SK"]["S"].removeprefix(RELEASED) if more else None
+
+    def mark_restock_released(self, restock_id: str) -> None:
+        """Record that the restock's release ran to its end (the orders it served are recorded as it goes)."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=restock_key(restock_id),
+            UpdateExpression="SET released_at = :now",
+            ExpressionAttributeValues={":now": {"S": now()}},
+        )

@@ -1,0 +1,74 @@
+"""Each function's wiring, built once per cold start: its settings from the environment, the clients, the adapters
+and its use case. Tests wire the same use cases with the fakes of tests/unit/fakes.py."""
+
+from __future__ import annotations
+
+import boto3
+
+from orders.validation import OrderValidator
+from service.adapters import DynamoStore, S3DataLake, SnsNotifier, SqsOrderQueue, SqsRestockQueue
+from service.batch import BatchFailures, Heartbeat
+from service.config import ApiSettings, FileSettings, ProcessorSettings, QueueSettings, RestockSettings, SweeperSettings
+from service.use_cases import FileIngestion, OrderIntake, OrderProcessor, RestockIntake, StockRelease, Sweeper
+
+
+class ApiWiring:
+    def __init__(self) -> None:
+        settings = ApiSettings.from_env()
+        sqs = boto3.client("sqs")
+        self.store = DynamoStore(boto3.client("dynamodb"), settings.table_name)
+        validator = OrderValidator(strict_documents=settings.strict_documents)
+        self.orders = OrderIntake(validator, self.store, SqsOrderQueue(sqs, settings.order_queue_url))
+        self.restocks = RestockIntake(self.store, SqsRestockQueue(sqs, settings.restock_queue_url))
+
+
+class ConsumerWiring:
+    """What every queue-fed function has: the store, the notifier, the restock queue (to ask for a product's queue
+    to be looked at again), and the handling of the records it could not finish."""
+
+    def __init__(self, settings: QueueSettings, queue_url: str, queue: str) -> None:
+        self.sqs = boto3.client("sqs")
+        self.notifier = SnsNotifier(boto3.client("sns"))
+        self.store = DynamoStore(boto3.client("dynamodb"), settings.table_name)
+        self.releases = SqsRestockQueue(self.sqs, settings.restock_queue_url)
+        self.failures = BatchFailures(
+            self.sqs, queue_url, self.notifier, settings.error_topic_arn, settings.max_receive_count, queue
+        )
+        self.heartbeat = Heartbeat(self.sqs, queue_url)
+
+
+class FileValidatorWiring(ConsumerWiring):
+    def __init__(self) -> None:
+        settings = FileSettings.from_env()
+        super().__init__(settings, settings.file_queue_url, "files")
+        self.file_queue_url = settings.file_queue_url
+        validator = OrderValidator(strict_documents=settings.strict_documents)
+        orders = SqsOrderQueue(self.sqs, settings.order_queue_url)
+        files = S3DataLake(boto3.client("s3"))
+        self.ingestion = FileIngestion(
+            validator, self.store, orders, files, self.notifier, settings.error_topic_arn, restocks=self.releases
+        )
+
+
+class ProcessorWiring(ConsumerWiring):
+    def __init__(self) -> None:
+        settings = ProcessorSettings.from_env()
+        super().__init__(settings, settings.order_queue_url, "orders")
+        self.processor = OrderProcessor(self.store, self.notifier, settings.pending_topic_arn, releases=self.releases)
+
+
+class RestockerWiring(ConsumerWiring):
+    def __init__(self) -> None:
+        settings = RestockSettings.from_env()
+        super().__init__(settings, settings.restock_queue_url, "restocks")
+        self.release = StockRelease(self.store, self.notifier, settings.pending_topic_arn, releases=self.releases)
+
+
+class SweeperWiring:
+    def __init__(self) -> None:
+        self.settings = SweeperSettings.from_env()
+        store = DynamoStore(boto3.client("dynamodb"), self.settings.table_name)
+        sqs = boto3.client("sqs")
+        orders = SqsOrderQueue(sqs, self.settings.order_queue_url)
+        restocks = SqsRestockQueue(sqs, self.settings.restock_queue_url)
+        self.sweeper = Sweeper(store, orders, restocks, stuck_after=self.settings.stuck_after_seconds)
