@@ -188,14 +188,20 @@ def _schema_errors(found: list[JsonSchemaValueException]) -> list[FieldError]:
 
 # ---------------------------------------------------------------- the rules a schema cannot say
 PLACES = "valor monetário deve ter no máximo 2 casas decimais"
+_NUMBERS = (int, Decimal)
 
 
-def _places_ok(value: Any) -> bool:
-    """At most 2 decimal places (a JSON integer has none; anything else is the schema's to judge)."""
-    if type(value) is not Decimal:
+_CENT, _TENTH, _UNIT = Decimal("0.01"), Decimal("0.1"), Decimal(1)
+
+
+def _two_places(value: Decimal) -> bool:
+    """At most 2 decimal places as written: 2800.000 has 3, though it equals 2800."""
+    # same_quantum() compares exponents: it answers for the usual 150.00, 150.0 and 150 at a quarter of the cost of
+    # as_tuple(), which is left for the rest (1.5E+2 has no decimals; NaN and infinities are no amounts).
+    if value.same_quantum(_CENT) or value.same_quantum(_TENTH) or value.same_quantum(_UNIT):
         return True
     exponent = value.as_tuple().exponent
-    return isinstance(exponent, int) and exponent >= -2
+    return isinstance(exponent, int) and exponent > 0
 
 
 def _is_number(value: Any) -> TypeGuard[int | Decimal]:
@@ -219,14 +225,19 @@ def rule_errors(document: dict[str, Any], strict_documents: bool) -> list[FieldE
         if not isinstance(item, dict):
             total = None
             continue
-        product_id, quantity, price = item.get("product_id"), item.get("quantity"), item.get("unit_price")
-        if not _places_ok(price):
+        price = item.get("unit_price")
+        if type(price) is Decimal and not _two_places(price):
             places.append(FieldError(f"items[{index}].unit_price", PLACES))
-        if isinstance(product_id, str) and first.setdefault(product_id, index) != index:
-            message = f"produto repetido (já está em items[{first[product_id]}]): some as quantidades em uma linha"
-            repeats.append(FieldError(f"items[{index}].product_id", message))
+        product_id = item.get("product_id")
+        if isinstance(product_id, str):
+            if product_id in first:
+                message = f"produto repetido (já está em items[{first[product_id]}]): some as quantidades em uma linha"
+                repeats.append(FieldError(f"items[{index}].product_id", message))
+            else:
+                first[product_id] = index
         if total is not None:
-            if type(quantity) is int and _is_number(price):
+            quantity = item.get("quantity")
+            if type(quantity) is int and type(price) in _NUMBERS:  # no bool
                 try:
                     total += price * quantity
                 except ArithmeticError:  # absurd magnitudes are already reported by the schema's maximum
@@ -235,9 +246,9 @@ def rule_errors(document: dict[str, Any], strict_documents: bool) -> list[FieldE
                 total = None
     amount, cost = payment.get("amount"), shipping.get("cost")
     errors = places
-    if not _places_ok(amount):
+    if type(amount) is Decimal and not _two_places(amount):
         errors.append(FieldError("payment.amount", PLACES))
-    if not _places_ok(cost):
+    if type(cost) is Decimal and not _two_places(cost):
         errors.append(FieldError("shipping.cost", PLACES))
     order_date = document.get("order_date")
     if isinstance(order_date, str):
@@ -349,11 +360,12 @@ class OrderValidator:
         known = _known_fields(document, self._shape) if leave_out else dict(document)
         known.pop("order_status", None)  # the system decides the status
         known = _unsigned_money(known)
-        items = tuple(
-            OrderItem(item["product_id"], item["quantity"], Decimal(item["unit_price"]), item.get("description"))
-            for item in known["items"]
-        )
-        return Order(order_id=known["order_id"], order_date=known["order_date"], items=items, document=known)
+        items = []
+        for line in known["items"]:
+            price = line["unit_price"]
+            price = price if type(price) is Decimal else Decimal(price)
+            items.append(OrderItem(line["product_id"], line["quantity"], price, line.get("description")))
+        return Order(order_id=known["order_id"], order_date=known["order_date"], items=tuple(items), document=known)
 
     def _check(self, document: Any) -> tuple[list[FieldError], bool]:
         """Every error, and whether the document holds fields to leave out (unknown ones, or null ones)."""
