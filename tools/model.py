@@ -112,29 +112,48 @@ class OrderCodeGenerator(CodeGeneratorDraft04):
             self.exc("{name} must be one of {}", self.e(choices), rule="enum")
 
     def generate_required(self) -> None:
+        properties = self._definition.get("properties", {})
         self.create_variable_is_dict()
         with self.l("if {variable}_is_dict:"):
-            missing = " or ".join(f"{self._variable}.get({name!r}) is None" for name in self._definition["required"])
+            self._read_properties()
+            missing = " or ".join(
+                f"{self._property_variable(name)} is None"
+                if name in properties
+                else f"{self._variable}.get({name!r}) is None"
+                for name in self._definition["required"]
+            )
             with self.l("if {}:", missing):
                 self.exc("{name} must contain {required} properties", rule="required")
 
     def generate_properties(self) -> None:
         if "additionalProperties" in self._definition or "patternProperties" in self._definition:
             raise JsonSchemaDefinitionException("additionalProperties and patternProperties are not generated")
+        properties = self._definition["properties"]
+        required = [key for key in properties if key in self._definition.get("required", ())]
         self.create_variable_is_dict()
         with self.l("if {variable}_is_dict:"):
-            present = []
-            for key, definition in self._definition["properties"].items():
-                variable = "{}__{}".format(self._variable, re.sub(r"($[^a-zA-Z]|[^a-zA-Z0-9])", "", key))
-                self.l("{} = {variable}.get({!r})", variable, key)
-                with self.l("if {} is not None:", variable):
+            if not required:
+                self._read_properties()
+            for key, definition in properties.items():
+                with self.l("if {} is not None:", self._property_variable(key)):
                     name = "{}.{}".format(self._variable_name, self.e(key).replace("{", "{{").replace("}", "}}"))
-                    self.generate_func_code_block(definition, variable, name, clear_variables=True)
-                present.append(f"({variable} is not None)")
+                    self.generate_func_code_block(definition, self._property_variable(key), name, clear_variables=True)
             # Not an error: a note that the object holds fields the schema does not name, or null ones, which the
-            # order it describes leaves out. Counting what was read costs less than a second look at the keys.
-            with self.l("if len({variable}) != {}:", " + ".join(present)):
+            # order it describes leaves out. Counting what was read costs less than a second look at the keys; an
+            # object with every required property (the only kind whose notes are read) needs only its others counted.
+            count = [str(len(required))] + [
+                f"({self._property_variable(key)} is not None)" for key in properties if key not in required
+            ]
+            with self.l("if len({variable}) != {}:", " + ".join(count)):
                 self.exc("{name} holds fields to leave out", rule=UNKNOWN)
+
+    def _read_properties(self) -> None:
+        """Each property into a variable of its own, once, for the required check and for the property's checks."""
+        for key in self._definition.get("properties", {}):
+            self.l("{} = {variable}.get({!r})", self._property_variable(key), key)
+
+    def _property_variable(self, key: str) -> str:
+        return "{}__{}".format(self._variable, re.sub(r"($[^a-zA-Z]|[^a-zA-Z0-9])", "", key))
 
 
 def validator_code(schema: dict[str, Any]) -> str:

@@ -188,7 +188,6 @@ def _schema_errors(found: list[JsonSchemaValueException]) -> list[FieldError]:
 
 # ---------------------------------------------------------------- the rules a schema cannot say
 PLACES = "valor monetário deve ter no máximo 2 casas decimais"
-_NUMBERS = (int, Decimal)
 
 
 _CENT, _TENTH, _UNIT = Decimal("0.01"), Decimal("0.1"), Decimal(1)
@@ -237,7 +236,7 @@ def rule_errors(document: dict[str, Any], strict_documents: bool) -> list[FieldE
                 first[product_id] = index
         if total is not None:
             quantity = item.get("quantity")
-            if type(quantity) is int and type(price) in _NUMBERS:  # no bool
+            if type(quantity) is int and (type(price) is Decimal or type(price) is int):  # no bool
                 try:
                     total += price * quantity
                 except ArithmeticError:  # absurd magnitudes are already reported by the schema's maximum
