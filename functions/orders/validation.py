@@ -284,11 +284,10 @@ def _unsigned_money(known: dict[str, Any]) -> dict[str, Any]:
     """The accepted document with no negative zero in its money: -0.0 is a valid price (it is not below the minimum
     of 0), but "-0.00" is no amount to store, send or show. Copies only what changes."""
     items, payment, shipping = known["items"], known["payment"], known["shipping"]
-    if not (
-        any(_signed_zero(item["unit_price"]) for item in items)
-        or _signed_zero(payment["amount"])
-        or _signed_zero(shipping["cost"])
-    ):
+    money = [item["unit_price"] for item in items]
+    money += (payment["amount"], shipping["cost"])
+    # Accepted money is not below 0, so a signed Decimal is a negative zero.
+    if not any([type(value) is Decimal and value.is_signed() for value in money]):
         return known
     return {
         **known,
