@@ -4,13 +4,15 @@ schema validator, functions/orders/order_schema.py (fastjsonschema's generated c
 `python tools/model.py` rewrites both; `--check` fails when either has drifted.
 
 The validator is fastjsonschema's draft-4 code generator with `fast_fail=False` (every error, each with its rule,
-path and definition), read the way this API reads an order (docs/API.md):
+path and definition), reading an order the way the API documents it (README, "Validation rules"):
 - null is absent: a required field that is null is missing, an optional one that is null is left out;
 - a number is an `int` or a `Decimal` (what `parse_json` returns), never a float or a bool;
-- every string holds only characters that SQS and DynamoDB accept (the rule `characters`).
-It also leaves out the bookkeeping of an object's keys that fastjsonschema needs only for `additionalProperties`
-and `patternProperties`: the order schema uses neither (unknown fields are accepted, then dropped), so the
-generator refuses them rather than generate code that would ignore them.
+- every string holds only characters that SQS and DynamoDB accept (the rule `characters`);
+- an object with fields the schema does not name, or null ones, gets a note (rule `unknown`, not an error): the
+  order keeps a copy without them.
+For speed, each property is read once, a text enum is one set lookup, and the bookkeeping of an object's keys that
+fastjsonschema needs only for `additionalProperties` and `patternProperties` is left out: the order schema uses
+neither (unknown fields are accepted, then dropped), and the generator refuses them.
 The Lambda zip has no dependencies, so the generated module imports its two exception classes from
 orders/schema_errors.py instead of from fastjsonschema.
 """
@@ -46,30 +48,21 @@ _FASTJSONSCHEMA_IMPORT = "from fastjsonschema import JsonSchemaValueException, J
 _OUR_IMPORT = "from orders.schema_errors import JsonSchemaValueException, JsonSchemaValuesException\n"
 
 
-def inlined(schema: dict[str, Any], own_keywords: bool = False) -> dict[str, Any]:
-    """The schema with local $refs inlined, and our own keywords (x-*) dropped unless asked for."""
+def api_model(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with local $refs inlined and our own keywords (x-*) dropped."""
     definitions = schema.get("definitions", {})
 
     def convert(node: Any) -> Any:
         if isinstance(node, dict):
             if "$ref" in node:
                 return convert(definitions[node["$ref"].removeprefix("#/definitions/")])
-            return {
-                k: convert(v)
-                for k, v in node.items()
-                if (own_keywords or not k.startswith("x-")) and k != "definitions"
-            }
+            return {k: convert(v) for k, v in node.items() if not k.startswith("x-") and k != "definitions"}
         if isinstance(node, list):
             return [convert(v) for v in node]
         return node
 
-    converted: dict[str, Any] = convert(schema)
-    return converted
-
-
-def api_model(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema with local $refs inlined and our own keywords (x-*) dropped."""
-    return inlined(schema)
+    model: dict[str, Any] = convert(schema)
+    return model
 
 
 def render(template: str, model: dict[str, Any]) -> str:
@@ -158,11 +151,8 @@ class OrderCodeGenerator(CodeGeneratorDraft04):
 
 def validator_code(schema: dict[str, Any]) -> str:
     """The source of functions/orders/order_schema.py: `validate(document)` raises JsonSchemaValuesException."""
-    # Inlined, the addresses are checked in the one function rather than by a call to a function of their own.
-    flat = inlined(schema, own_keywords=True)
-    generator = OrderCodeGenerator(
-        flat, resolver=RefResolver.from_schema(flat, store={}), use_formats=False, fast_fail=False
-    )
+    resolver = RefResolver.from_schema(schema, store={})
+    generator = OrderCodeGenerator(schema, resolver=resolver, use_formats=False, fast_fail=False)
     code = generator.global_state_code + "\n" + generator.func_code + "\n"
     if code.count(_FASTJSONSCHEMA_IMPORT) != 1:
         raise RuntimeError(f"fastjsonschema {fastjsonschema.VERSION} no longer writes {_FASTJSONSCHEMA_IMPORT!r}")

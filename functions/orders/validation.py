@@ -188,8 +188,6 @@ def _schema_errors(found: list[JsonSchemaValueException]) -> list[FieldError]:
 
 # ---------------------------------------------------------------- the rules a schema cannot say
 PLACES = "valor monetário deve ter no máximo 2 casas decimais"
-
-
 _CENT, _TENTH, _UNIT = Decimal("0.01"), Decimal("0.1"), Decimal(1)
 
 
