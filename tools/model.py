@@ -6,7 +6,8 @@ schema validator, functions/orders/order_schema.py (fastjsonschema's generated c
 The validator is fastjsonschema's draft-4 code generator with `fast_fail=False` (every error, each with its rule,
 path and definition), reading an order the way the API documents it (README, "Validation rules"):
 - null is absent: a required field that is null is missing, an optional one that is null is left out;
-- a number is an `int` or a `Decimal` (what `parse_json` returns), never a float or a bool;
+- a number is an `int` or a `Decimal` (what `parse_json` returns, which refuses NaN and Infinity), never a float or
+  a bool;
 - every string holds only characters that SQS and DynamoDB accept (the rule `characters`);
 - an object with fields the schema does not name, or null ones, gets a note (rule `unknown`, not an error): the
   order keeps a copy without them.
@@ -81,8 +82,16 @@ class OrderCodeGenerator(CodeGeneratorDraft04):
         expected = self._definition["type"]
         if expected not in _PYTHON_TYPES:
             raise JsonSchemaDefinitionException(f"type {expected!r}: one of {sorted(_PYTHON_TYPES)} expected")
-        is_bool = " or isinstance({variable}, bool)" if expected in ("integer", "number") else ""
-        with self.l("if not isinstance({variable}, ({}))" + is_bool + ":", _PYTHON_TYPES[expected]):
+        if expected in ("integer", "number"):
+            # Kept, so that minimum and maximum need not ask again (fastjsonschema's own test would let floats in).
+            self.l(
+                "{variable}_is_number = isinstance({variable}, ({})) and not isinstance({variable}, bool)",
+                _PYTHON_TYPES[expected],
+            )
+            with self.l("if not {variable}_is_number:"):
+                self.exc("{name} must be {}", expected, rule="type")
+            return
+        with self.l("if not isinstance({variable}, ({})):", _PYTHON_TYPES[expected]):
             self.exc("{name} must be {}", expected, rule="type")
         if expected == "string":
             self._compile_regexps[FORBIDDEN_CHARACTERS] = re.compile(FORBIDDEN_CHARACTERS)
@@ -94,6 +103,22 @@ class OrderCodeGenerator(CodeGeneratorDraft04):
                     repr(FORBIDDEN_CHARACTERS),
                 ):
                     self.exc("{name} must hold only characters SQS and DynamoDB accept", rule="characters")
+
+    def generate_minimum(self) -> None:
+        self._limit("minimum", "<", "bigger than or equal to")
+
+    def generate_maximum(self) -> None:
+        self._limit("maximum", ">", "smaller than or equal to")
+
+    def _limit(self, rule: str, beyond: str, words: str) -> None:
+        if self._definition.get("type") not in ("integer", "number") or self._definition.get(
+            f"exclusive{rule.title()}"
+        ):
+            getattr(super(), f"generate_{rule}")()
+            return
+        with self.l("if {variable}_is_number:"):
+            with self.l("if {variable} " + beyond + " {" + rule + "}:"):
+                self.exc("{name} must be " + words + " {" + rule + "}", rule=rule)
 
     def generate_enum(self) -> None:
         choices = self._definition["enum"]

@@ -203,17 +203,19 @@ def validate(data, custom_formats={}, name_prefix=None):
                                 if data__items_item__description_len > 200:
                                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".items[{data__items_x}].description".format(**locals()) + " must be shorter than or equal to 200 characters", value=data__items_item__description, name="" + (name_prefix or "data") + ".items[{data__items_x}].description".format(**locals()) + "", definition={'type': 'string', 'maxLength': 200}, rule='maxLength'))
                         if data__items_item__quantity is not None:
-                            if not isinstance(data__items_item__quantity, (int)) or isinstance(data__items_item__quantity, bool):
+                            data__items_item__quantity_is_number = isinstance(data__items_item__quantity, (int)) and not isinstance(data__items_item__quantity, bool)
+                            if not data__items_item__quantity_is_number:
                                 errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".items[{data__items_x}].quantity".format(**locals()) + " must be integer", value=data__items_item__quantity, name="" + (name_prefix or "data") + ".items[{data__items_x}].quantity".format(**locals()) + "", definition={'type': 'integer', 'minimum': 1, 'maximum': 100000}, rule='type'))
-                            if isinstance(data__items_item__quantity, (int, float, Decimal)) and not isinstance(data__items_item__quantity, bool):
+                            if data__items_item__quantity_is_number:
                                 if data__items_item__quantity < 1:
                                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".items[{data__items_x}].quantity".format(**locals()) + " must be bigger than or equal to 1", value=data__items_item__quantity, name="" + (name_prefix or "data") + ".items[{data__items_x}].quantity".format(**locals()) + "", definition={'type': 'integer', 'minimum': 1, 'maximum': 100000}, rule='minimum'))
                                 if data__items_item__quantity > 100000:
                                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".items[{data__items_x}].quantity".format(**locals()) + " must be smaller than or equal to 100000", value=data__items_item__quantity, name="" + (name_prefix or "data") + ".items[{data__items_x}].quantity".format(**locals()) + "", definition={'type': 'integer', 'minimum': 1, 'maximum': 100000}, rule='maximum'))
                         if data__items_item__unitprice is not None:
-                            if not isinstance(data__items_item__unitprice, (int, Decimal)) or isinstance(data__items_item__unitprice, bool):
+                            data__items_item__unitprice_is_number = isinstance(data__items_item__unitprice, (int, Decimal)) and not isinstance(data__items_item__unitprice, bool)
+                            if not data__items_item__unitprice_is_number:
                                 errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".items[{data__items_x}].unit_price".format(**locals()) + " must be number", value=data__items_item__unitprice, name="" + (name_prefix or "data") + ".items[{data__items_x}].unit_price".format(**locals()) + "", definition={'type': 'number', 'minimum': 0, 'maximum': 1000000000}, rule='type'))
-                            if isinstance(data__items_item__unitprice, (int, float, Decimal)) and not isinstance(data__items_item__unitprice, bool):
+                            if data__items_item__unitprice_is_number:
                                 if data__items_item__unitprice < 0:
                                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".items[{data__items_x}].unit_price".format(**locals()) + " must be bigger than or equal to 0", value=data__items_item__unitprice, name="" + (name_prefix or "data") + ".items[{data__items_x}].unit_price".format(**locals()) + "", definition={'type': 'number', 'minimum': 0, 'maximum': 1000000000}, rule='minimum'))
                                 if data__items_item__unitprice > 1000000000:
@@ -251,9 +253,10 @@ def validate(data, custom_formats={}, name_prefix=None):
                         if data__payment__transactionid_len > 100:
                             errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".payment.transaction_id must be shorter than or equal to 100 characters", value=data__payment__transactionid, name="" + (name_prefix or "data") + ".payment.transaction_id", definition={'type': 'string', 'maxLength': 100}, rule='maxLength'))
                 if data__payment__amount is not None:
-                    if not isinstance(data__payment__amount, (int, Decimal)) or isinstance(data__payment__amount, bool):
+                    data__payment__amount_is_number = isinstance(data__payment__amount, (int, Decimal)) and not isinstance(data__payment__amount, bool)
+                    if not data__payment__amount_is_number:
                         errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".payment.amount must be number", value=data__payment__amount, name="" + (name_prefix or "data") + ".payment.amount", definition={'type': 'number', 'minimum': 0, 'maximum': 100000000000}, rule='type'))
-                    if isinstance(data__payment__amount, (int, float, Decimal)) and not isinstance(data__payment__amount, bool):
+                    if data__payment__amount_is_number:
                         if data__payment__amount < 0:
                             errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".payment.amount must be bigger than or equal to 0", value=data__payment__amount, name="" + (name_prefix or "data") + ".payment.amount", definition={'type': 'number', 'minimum': 0, 'maximum': 100000000000}, rule='minimum'))
                         if data__payment__amount > 100000000000:
@@ -283,9 +286,10 @@ def validate(data, custom_formats={}, name_prefix=None):
                         if data__shipping__method_len > 50:
                             errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".shipping.method must be shorter than or equal to 50 characters", value=data__shipping__method, name="" + (name_prefix or "data") + ".shipping.method", definition={'type': 'string', 'minLength': 1, 'maxLength': 50}, rule='maxLength'))
                 if data__shipping__cost is not None:
-                    if not isinstance(data__shipping__cost, (int, Decimal)) or isinstance(data__shipping__cost, bool):
+                    data__shipping__cost_is_number = isinstance(data__shipping__cost, (int, Decimal)) and not isinstance(data__shipping__cost, bool)
+                    if not data__shipping__cost_is_number:
                         errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".shipping.cost must be number", value=data__shipping__cost, name="" + (name_prefix or "data") + ".shipping.cost", definition={'type': 'number', 'minimum': 0, 'maximum': 1000000000}, rule='type'))
-                    if isinstance(data__shipping__cost, (int, float, Decimal)) and not isinstance(data__shipping__cost, bool):
+                    if data__shipping__cost_is_number:
                         if data__shipping__cost < 0:
                             errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".shipping.cost must be bigger than or equal to 0", value=data__shipping__cost, name="" + (name_prefix or "data") + ".shipping.cost", definition={'type': 'number', 'minimum': 0, 'maximum': 1000000000}, rule='minimum'))
                         if data__shipping__cost > 1000000000:
