@@ -295,39 +295,19 @@ def _unsigned_money(known: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# An object's known fields, and those of them that hold objects (or lists of objects) to copy the same way.
-Shape = tuple[frozenset[str], tuple[tuple[str, "Shape", bool], ...]]
-
-
-def _shape(schema: dict[str, Any], definitions: dict[str, Any]) -> Shape:
-    def resolve(node: dict[str, Any]) -> dict[str, Any]:
-        ref = node.get("$ref")
-        return node if ref is None else resolve(definitions[ref.removeprefix("#/definitions/")])
-
-    children: list[tuple[str, Shape, bool]] = []
-    properties: dict[str, Any] = resolve(schema)["properties"]
-    for name, node in properties.items():
-        node = resolve(node)
-        if "properties" in node:
-            children.append((name, _shape(node, definitions), False))
-        elif "properties" in resolve(node.get("items", {})):
-            children.append((name, _shape(node["items"], definitions), True))
-    return frozenset(properties), tuple(children)
-
-
-def _known_fields(value: dict[str, Any], shape: Shape) -> dict[str, Any]:
-    """A copy of an accepted document with only the fields the schema names, none of them null: unknown fields are
-    not stored, and the caller's document stays as it was."""
-    names, children = shape
-    known = {name: field for name, field in value.items() if name in names and field is not None}
-    for name, child, many in children:
-        if name in known:
-            known[name] = (
-                [_known_fields(element, child) for element in known[name]]
-                if many
-                else _known_fields(known[name], child)
-            )
-    return known
+def _known_fields(value: Any, schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
+    """The document restricted to the fields the schema names, none of them null: unknown fields are not stored."""
+    if "$ref" in schema:
+        schema = definitions[schema["$ref"].removeprefix("#/definitions/")]
+    if isinstance(value, dict) and "properties" in schema:
+        return {
+            name: _known_fields(value[name], sub, definitions)
+            for name, sub in schema["properties"].items()
+            if name in value and value[name] is not None
+        }
+    if isinstance(value, list) and "items" in schema:
+        return [_known_fields(element, schema["items"], definitions) for element in value]
+    return value
 
 
 # The generated code is untyped (tools/model.py writes it in fastjsonschema's style): this is its signature.
@@ -339,8 +319,7 @@ class OrderValidator:
 
     def __init__(self, strict_documents: bool = False) -> None:
         self.strict_documents = strict_documents
-        schema = load_schema()
-        self._shape = _shape(schema, schema["definitions"])
+        self._schema = load_schema()
 
     def errors(self, document: Any) -> list[FieldError]:
         """Every error of the document, the schema's first; none means the order is valid."""
@@ -352,8 +331,8 @@ class OrderValidator:
         if errors:
             order_id = document.get("order_id") if isinstance(document, dict) else None
             raise OrderRejected(errors, order_id if isinstance(order_id, str) else None)
-        # With nothing to leave out, a shallow copy will do: the caller's document stays as it was.
-        known = _known_fields(document, self._shape) if leave_out else dict(document)
+        # With nothing to leave out (the usual case), a shallow copy will do: the caller's document stays as it was.
+        known = _known_fields(document, self._schema, self._schema["definitions"]) if leave_out else dict(document)
         known.pop("order_status", None)  # the system decides the status
         known = _unsigned_money(known)
         items = []
