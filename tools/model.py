@@ -150,7 +150,7 @@ class OrderCodeGenerator(CodeGeneratorDraft04):
         required = [key for key in properties if key in self._definition.get("required", ())]
         self.create_variable_is_dict()
         with self.l("if {variable}_is_dict:"):
-            if not required:
+            if "required" not in self._definition:  # else generate_required has read them
                 self._read_properties()
             for key, definition in properties.items():
                 with self.l("if {} is not None:", self._property_variable(key)):
