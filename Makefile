@@ -107,13 +107,13 @@ deploy-aws: $(STAMP) ## deploy to real AWS: STACK=name REGION=region [EMAIL=addr
 destroy-aws: $(STAMP) ## delete the AWS stack: STACK=name REGION=region [ARGS="--empty-data-lake --delete-artifacts"]
 	@$(AWS_REAL) $(PY) tools/aws_deploy.py destroy $(AWS_TARGET) $(ARGS)
 
-model: $(STAMP) ## regenerate the API Gateway model in infra/template.yaml from the order schema
+model: $(STAMP) ## regenerate, from the order schema, the API Gateway model (infra/template.yaml) and the validator (functions/orders/order_schema.py)
 	$(PY) tools/model.py
 
 openapi: $(STAMP) ## regenerate docs/openapi.yaml from the order schema
 	$(PY) tools/openapi.py
 
-lint: $(STAMP) ## cfn-lint, ruff (lint, format), mypy --strict on functions/, API model and OpenAPI drift
+lint: $(STAMP) ## cfn-lint, ruff (lint, format), mypy --strict on functions/, API model, validator and OpenAPI drift
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/ruff check functions tools tests
 	$(VENV)/bin/ruff format --check functions tools tests

@@ -1,18 +1,20 @@
-"""One validator for both entries: the API and the data-lake files."""
+"""One validator for both entries, the API and the data-lake files: the schema's generated code, then the rules
+a schema cannot say. Every error at once, each with its field path and a Portuguese message."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, TypeGuard
 
+from orders import order_schema
 from orders.documents import is_valid_cnpj, is_valid_cpf
-from orders.fastcheck import compile_schema
 from orders.model import FieldError, Order, OrderItem, OrderRejected
-from orders.schema_check import SchemaChecker, has_forbidden_characters
+from orders.schema_errors import UNKNOWN, JsonSchemaValueException, JsonSchemaValuesException
 
 MAX_ORDER_BYTES = 64 * 1024
 BODY = "(corpo)"
@@ -126,13 +128,148 @@ def parse_order_body(body: str | bytes | None) -> Any:
         raise OrderRejected([exc.error]) from exc
 
 
-def _money_places_ok(value: Any) -> bool:
-    if isinstance(value, Decimal):
-        exponent = value.as_tuple().exponent
-        return isinstance(exponent, int) and exponent >= -2
-    return True
+# ---------------------------------------------------------------- the schema's errors, in Portuguese
+_TYPE_NAMES = {
+    "object": "deve ser um objeto",
+    "array": "deve ser uma lista",
+    "string": "deve ser texto",
+    "integer": "deve ser um número inteiro",
+    "number": "deve ser um número",
+}
+# Each rule of the schema, from its value in the definition to the message; a definition's x-message replaces the
+# message of the rules that judge a text's form (length, pattern, choices), not of its type or characters.
+_MESSAGES: dict[str, Callable[[Any], str]] = {
+    "type": lambda expected: _TYPE_NAMES[expected],
+    "characters": lambda _: "contém caracteres não permitidos (de controle ou substitutos UTF-16 isolados)",
+    "minLength": lambda least: f"deve ter ao menos {least} caractere(s)",
+    "maxLength": lambda most: f"deve ter no máximo {most} caracteres",
+    "pattern": lambda _: "formato inválido",
+    "enum": lambda choices: f"deve ser um de: {', '.join(choices)}",
+    "minimum": lambda least: f"deve ser maior ou igual a {least}",
+    "maximum": lambda most: f"deve ser menor ou igual a {most}",
+    "minItems": lambda least: f"deve ter ao menos {least} item(ns)",
+    "maxItems": lambda most: f"deve ter no máximo {most} itens",
+}
+_CUSTOM = frozenset({"minLength", "maxLength", "pattern", "enum"})
+REQUIRED = "campo obrigatório"
+WHOLE = "(pedido)"
 
 
+def _path(name: str) -> str:
+    """fastjsonschema's data.items[0].quantity as the field users see, items[0].quantity."""
+    return name.removeprefix("data").removeprefix(".")
+
+
+def _schema_errors(found: list[JsonSchemaValueException]) -> list[FieldError]:
+    """The schema's errors as users read them: one per field (the first: its type, then its characters, then its
+    form), a missing field named by itself, and nothing inside a list already too long."""
+    errors: list[FieldError] = []
+    named: set[str] = set()
+    too_long: list[str] = []
+    for error in found:
+        path = _path(error.name)
+        if path in named or any(path.startswith(f"{outer}[") for outer in too_long):
+            continue
+        named.add(path)
+        definition = error.definition
+        if error.rule == "required":
+            errors += [
+                FieldError(f"{path}.{name}" if path else name, REQUIRED)
+                for name in definition["required"]
+                if error.value.get(name) is None
+            ]
+            continue
+        if error.rule == "maxItems":
+            too_long.append(path)
+        custom = definition.get("x-message") if error.rule in _CUSTOM else None
+        errors.append(FieldError(path or WHOLE, custom or _MESSAGES[error.rule](definition.get(error.rule))))
+    return errors
+
+
+# ---------------------------------------------------------------- the rules a schema cannot say
+PLACES = "valor monetário deve ter no máximo 2 casas decimais"
+_CENT, _TENTH, _UNIT = Decimal("0.01"), Decimal("0.1"), Decimal(1)
+
+
+def _two_places(value: Decimal) -> bool:
+    """At most 2 decimal places as written: 2800.000 has 3, though it equals 2800."""
+    # same_quantum() compares exponents: it answers for the usual 150.00, 150.0 and 150 at a quarter of the cost of
+    # as_tuple(), which is left for the rest (1.5E+2 has no decimals; NaN and infinities are no amounts).
+    if value.same_quantum(_CENT) or value.same_quantum(_TENTH) or value.same_quantum(_UNIT):
+        return True
+    exponent = value.as_tuple().exponent
+    return isinstance(exponent, int) and exponent > 0
+
+
+def _is_number(value: Any) -> TypeGuard[int | Decimal]:
+    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+
+
+def rule_errors(document: dict[str, Any], strict_documents: bool) -> list[FieldError]:
+    """The rules of an order that its schema cannot say, on whatever parts of it are readable (the schema reports
+    the rest): money has at most 2 decimals, the date exists, no product is repeated, the amount is the items'
+    total with or without shipping, and in strict mode the CPF's and CNPJ's check digits hold."""
+    items, payment, shipping = document.get("items"), document.get("payment"), document.get("shipping")
+    items = items if isinstance(items, list) else []
+    payment = payment if isinstance(payment, dict) else {}
+    shipping = shipping if isinstance(shipping, dict) else {}
+    places: list[FieldError] = []
+    repeats: list[FieldError] = []
+    first: dict[str, int] = {}
+    # The items' total, or None when it cannot be read (then there is no amount to compare with it).
+    total: Decimal | None = Decimal(0) if items else None
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            total = None
+            continue
+        price = item.get("unit_price")
+        if type(price) is Decimal and not _two_places(price):
+            places.append(FieldError(f"items[{index}].unit_price", PLACES))
+        product_id = item.get("product_id")
+        if isinstance(product_id, str):
+            if product_id in first:
+                message = f"produto repetido (já está em items[{first[product_id]}]): some as quantidades em uma linha"
+                repeats.append(FieldError(f"items[{index}].product_id", message))
+            else:
+                first[product_id] = index
+        if total is not None:
+            quantity = item.get("quantity")
+            if type(quantity) is int and (type(price) is Decimal or type(price) is int):  # no bool
+                try:
+                    total += price * quantity
+                except ArithmeticError:  # absurd magnitudes are already reported by the schema's maximum
+                    total = None
+            else:
+                total = None
+    amount, cost = payment.get("amount"), shipping.get("cost")
+    errors = places
+    if type(amount) is Decimal and not _two_places(amount):
+        errors.append(FieldError("payment.amount", PLACES))
+    if type(cost) is Decimal and not _two_places(cost):
+        errors.append(FieldError("shipping.cost", PLACES))
+    order_date = document.get("order_date")
+    if isinstance(order_date, str):
+        try:
+            datetime.fromisoformat(order_date)
+        except ValueError:
+            errors.append(FieldError("order_date", "data inexistente ou fora do formato ISO 8601"))
+    errors += repeats
+    if total is not None and _is_number(amount) and _is_number(cost) and amount != total and amount != total + cost:
+        errors.append(
+            FieldError("payment.amount", f"valor {amount} difere do total dos itens ({total}) e do total com o frete")
+        )
+    if strict_documents:
+        customer, company = document.get("customer"), document.get("company")
+        cpf = customer.get("cpf") if isinstance(customer, dict) else None
+        cnpj = company.get("cnpj") if isinstance(company, dict) else None
+        if isinstance(cpf, str) and not is_valid_cpf(cpf):
+            errors.append(FieldError("customer.cpf", "CPF com dígitos verificadores inválidos"))
+        if isinstance(cnpj, str) and not is_valid_cnpj(cnpj):
+            errors.append(FieldError("company.cnpj", "CNPJ com dígitos verificadores inválidos"))
+    return errors
+
+
+# ---------------------------------------------------------------- what an accepted order keeps
 def _signed_zero(value: Any) -> bool:
     return isinstance(value, Decimal) and value.is_zero() and value.is_signed()
 
@@ -143,13 +280,12 @@ def _unsigned(value: Any) -> Any:
 
 def _unsigned_money(known: dict[str, Any]) -> dict[str, Any]:
     """The accepted document with no negative zero in its money: -0.0 is a valid price (it is not below the minimum
-    of 0), but "-0.00" is no amount to store, send or show. Copies only what changes; the caller's document stays."""
+    of 0), but "-0.00" is no amount to store, send or show. Copies only what changes."""
     items, payment, shipping = known["items"], known["payment"], known["shipping"]
-    if not (
-        any(_signed_zero(item["unit_price"]) for item in items)
-        or _signed_zero(payment["amount"])
-        or _signed_zero(shipping["cost"])
-    ):
+    money = [item["unit_price"] for item in items]
+    money += (payment["amount"], shipping["cost"])
+    # Accepted money is not below 0, so a signed Decimal is a negative zero.
+    if not any([type(value) is Decimal and value.is_signed() for value in money]):
         return known
     return {
         **known,
@@ -160,7 +296,7 @@ def _unsigned_money(known: dict[str, Any]) -> dict[str, Any]:
 
 
 def _known_fields(value: Any, schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
-    """The document restricted to the fields the schema names: unknown fields are not stored."""
+    """The document restricted to the fields the schema names, none of them null: unknown fields are not stored."""
     if "$ref" in schema:
         schema = definitions[schema["$ref"].removeprefix("#/definitions/")]
     if isinstance(value, dict) and "properties" in schema:
@@ -174,147 +310,47 @@ def _known_fields(value: Any, schema: dict[str, Any], definitions: dict[str, Any
     return value
 
 
-class OrderValidator:
-    """Validates order documents against the schema plus the rules a schema cannot say."""
+# The generated code is untyped (tools/model.py writes it in fastjsonschema's style): this is its signature.
+_schema_validate: Callable[[Any], Any] = order_schema.validate
 
-    def __init__(self, strict_documents: bool = False, schema: dict[str, Any] | None = None) -> None:
-        self._schema = schema or load_schema()
-        self._checker = SchemaChecker(self._schema)
-        self._fast = compile_schema(self._schema)
+
+class OrderValidator:
+    """Validates order documents: the schema (orders/order_schema.py, generated from schema.json), then the rules."""
+
+    def __init__(self, strict_documents: bool = False) -> None:
         self.strict_documents = strict_documents
+        self._schema = load_schema()
 
     def errors(self, document: Any) -> list[FieldError]:
-        errors = self._checker.errors(document)
-        if isinstance(document, dict):
-            errors.extend(self._rule_errors(document))
-        return errors
+        """Every error of the document, the schema's first; none means the order is valid."""
+        return self._check(document)[0]
 
     def validate(self, document: Any) -> Order:
-        strings: list[str] = []
-        verdict = self._fast(document, strings)
-        # The fast yes needs every string clean and every rule kept; anything else asks the full checker,
-        # which says why (and is the reference: should it find nothing, the order stands).
-        if not verdict or has_forbidden_characters("".join(strings)) or not self._rules_hold(document):
-            errors = self.errors(document)
-            if errors:
-                order_id = document.get("order_id") if isinstance(document, dict) else None
-                raise OrderRejected(errors, order_id if isinstance(order_id, str) else None)
-        if verdict == 1:  # nothing unknown to drop: a shallow copy will do
-            known = {name: value for name, value in document.items() if value is not None}
-        else:
-            known = _known_fields(document, self._schema, self._schema["definitions"])
+        """The order the document describes, or OrderRejected with every error."""
+        errors, leave_out = self._check(document)
+        if errors:
+            order_id = document.get("order_id") if isinstance(document, dict) else None
+            raise OrderRejected(errors, order_id if isinstance(order_id, str) else None)
+        # With nothing to leave out (the usual case), a shallow copy will do: the caller's document stays as it was.
+        known = _known_fields(document, self._schema, self._schema["definitions"]) if leave_out else dict(document)
         known.pop("order_status", None)  # the system decides the status
         known = _unsigned_money(known)
-        items = tuple(
-            OrderItem(item["product_id"], item["quantity"], Decimal(item["unit_price"]), item.get("description"))
-            for item in known["items"]
-        )
-        return Order(order_id=known["order_id"], order_date=known["order_date"], items=items, document=known)
+        items = []
+        for line in known["items"]:
+            price = line["unit_price"]
+            price = price if type(price) is Decimal else Decimal(price)
+            items.append(OrderItem(line["product_id"], line["quantity"], price, line.get("description")))
+        return Order(order_id=known["order_id"], order_date=known["order_date"], items=tuple(items), document=known)
 
-    def _rules_hold(self, doc: dict[str, Any]) -> bool:
-        """The rules of _rule_errors as one yes/no, for a document the schema already accepted."""
-        seen: set[str] = set()
-        total = Decimal(0)
-        for item in doc["items"]:
-            price, product_id = item["unit_price"], item["product_id"]
-            if (type(price) is Decimal and price.as_tuple().exponent < -2) or product_id in seen:  # type: ignore[operator]
-                return False
-            seen.add(product_id)
-            total += price * item["quantity"]
-        amount, cost = doc["payment"]["amount"], doc["shipping"]["cost"]
-        for money in (amount, cost):
-            if type(money) is Decimal and money.as_tuple().exponent < -2:  # type: ignore[operator]
-                return False
-        if amount != total and amount != total + cost:
-            return False
+    def _check(self, document: Any) -> tuple[list[FieldError], bool]:
+        """Every error, and whether the document holds fields to leave out (unknown ones, or null ones)."""
         try:
-            datetime.fromisoformat(doc["order_date"])
-        except ValueError:
-            return False
-        if self.strict_documents:
-            return is_valid_cpf(doc["customer"]["cpf"]) and is_valid_cnpj(doc["company"]["cnpj"])
-        return True
-
-    def _rule_errors(self, doc: dict[str, Any]) -> list[FieldError]:
-        errors: list[FieldError] = []
-        items: list[Any] = _of(doc, "items", list)
-        payment: dict[str, Any] = _of(doc, "payment", dict)
-        shipping: dict[str, Any] = _of(doc, "shipping", dict)
-
-        money = [(f"items[{i}].unit_price", it.get("unit_price")) for i, it in enumerate(items) if isinstance(it, dict)]
-        money += [("payment.amount", payment.get("amount")), ("shipping.cost", shipping.get("cost"))]
-        for field, value in money:
-            if not _money_places_ok(value):
-                errors.append(FieldError(field, "valor monetário deve ter no máximo 2 casas decimais"))
-
-        order_date = doc.get("order_date")
-        if isinstance(order_date, str):
-            try:
-                datetime.fromisoformat(order_date)
-            except ValueError:
-                errors.append(FieldError("order_date", "data inexistente ou fora do formato ISO 8601"))
-
-        seen: dict[str, int] = {}
-        for index, item in enumerate(items):
-            product_id = item.get("product_id") if isinstance(item, dict) else None
-            if isinstance(product_id, str):
-                if product_id in seen:
-                    errors.append(
-                        FieldError(
-                            f"items[{index}].product_id",
-                            f"produto repetido (já está em items[{seen[product_id]}]): "
-                            "some as quantidades em uma linha",
-                        )
-                    )
-                seen.setdefault(product_id, index)
-
-        total = _items_total(items)
-        amount, cost = payment.get("amount"), shipping.get("cost")
-        if total is not None and isinstance(amount, (int, Decimal)) and isinstance(cost, (int, Decimal)):
-            if _is_number(amount) and _is_number(cost) and amount != total and amount != total + cost:
-                errors.append(
-                    FieldError(
-                        "payment.amount",
-                        f"valor {amount} difere do total dos itens ({total}) e do total com o frete",
-                    )
-                )
-
-        if self.strict_documents:
-            customer: dict[str, Any] = _of(doc, "customer", dict)
-            company: dict[str, Any] = _of(doc, "company", dict)
-            cpf, cnpj = customer.get("cpf"), company.get("cnpj")
-            if isinstance(cpf, str) and not is_valid_cpf(cpf):
-                errors.append(FieldError("customer.cpf", "CPF com dígitos verificadores inválidos"))
-            if isinstance(cnpj, str) and not is_valid_cnpj(cnpj):
-                errors.append(FieldError("company.cnpj", "CNPJ com dígitos verificadores inválidos"))
-        return errors
-
-
-def _of(doc: dict[str, Any], name: str, kind: type) -> Any:
-    """doc[name] when it is of that kind, else an empty one: rules then skip what the schema reports."""
-    value = doc.get(name)
-    return value if isinstance(value, kind) else kind()
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
-
-
-def _items_total(items: list[Any]) -> Decimal | None:
-    """The items total, or None when the items are missing or unreadable (then there is nothing to compare)."""
-    if not items:
-        return None
-    total = Decimal(0)
-    for item in items:
-        if not isinstance(item, dict):
-            return None
-        quantity, price = item.get("quantity"), item.get("unit_price")
-        if not (isinstance(quantity, int) and not isinstance(quantity, bool) and isinstance(price, (int, Decimal))):
-            return None
-        if isinstance(price, bool):
-            return None
-        try:
-            total += price * quantity
-        except ArithmeticError:  # absurd magnitudes are already reported by the schema's maximum
-            return None
-    return total
+            _schema_validate(document)
+        except JsonSchemaValuesException as exc:
+            found = [error for error in exc.errors if error.rule != UNKNOWN]
+            errors, leave_out = _schema_errors(found), len(found) < len(exc.errors)
+        else:
+            errors, leave_out = [], False
+        if isinstance(document, dict):
+            errors += rule_errors(document, self.strict_documents)
+        return errors, leave_out

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orders.model import FieldError, Order, OrderRejected
-from orders.validation import BODY, MAX_ORDER_BYTES, OrderValidator, parse_order_body
+from orders.schema_errors import UNKNOWN
+from orders.validation import _MESSAGES, BODY, MAX_ORDER_BYTES, OrderValidator, _two_places, parse_order_body
 
 VALID_CPF = "529.982.247-25"
 VALID_CNPJ = "11.222.333/0001-81"
 _ENGLISH = re.compile(r"\b(must|should|required|invalid|expected|is not|not valid|too (long|short))\b", re.I)
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
 validator = OrderValidator()
 strict_validator = OrderValidator(strict_documents=True)
@@ -629,3 +637,54 @@ def test_cents_add_up_exactly(lab: dict[str, Any]) -> None:
 @pytest.mark.parametrize("make", [lambda doc: doc, lambda doc: {**doc, "extra": [1, {"a": None}]}])
 def test_errors_is_empty_for_valid_documents(lab: dict[str, Any], make: Callable[[dict[str, Any]], Any]) -> None:
     assert validator.errors(make(lab)) == []
+
+
+def test_null_optional_fields_are_left_out_of_the_copy(lab: dict[str, Any]) -> None:
+    lab["customer"]["phone"] = None
+    lab["items"][0]["description"] = None
+
+    document = validator.validate(lab).document
+
+    assert "phone" not in document["customer"] and "description" not in document["items"][0]
+    assert lab["customer"]["phone"] is None, "the caller's document must not be changed"
+
+
+def test_a_field_gets_one_error_the_first_of_type_characters_then_form(lab: dict[str, Any]) -> None:
+    lab["order_id"] = "ORD#\x00"
+    lab["customer"]["email"] = 42
+
+    errors = rejected(lab)
+
+    assert [(e.field, e.message) for e in errors] == [
+        ("order_id", "contém caracteres não permitidos (de controle ou substitutos UTF-16 isolados)"),
+        ("customer.email", "deve ser texto"),
+    ]
+
+
+def test_a_list_too_long_is_one_error_whatever_its_items(lab: dict[str, Any]) -> None:
+    lab["items"] = _items(50)
+    lab["items"][3]["quantity"] = "1"
+
+    assert [e.field for e in rejected(lab)] == ["items"]
+
+
+@given(st.decimals(allow_nan=True, allow_infinity=True) | st.decimals(places=3) | st.sampled_from(["1E+2", "-0.00"]))
+def test_two_places_reads_the_exponent_as_written(value: Decimal | str) -> None:
+    value = Decimal(value)
+    exponent = value.as_tuple().exponent
+
+    assert _two_places(value) == (isinstance(exponent, int) and exponent >= -2)
+
+
+def test_every_rule_of_the_generated_code_has_a_portuguese_message() -> None:
+    rules = set(re.findall(r"rule='(\w+)'", (FUNCTIONS / "orders" / "order_schema.py").read_text("utf-8")))
+
+    assert rules - {"required", UNKNOWN} <= set(_MESSAGES), rules
+
+
+def test_the_validator_runs_without_fastjsonschema() -> None:
+    # The Lambda zip is functions/ alone: the generated code must not import the library that generated it.
+    blocked = "import sys; sys.modules['fastjsonschema'] = None; import orders.validation"
+    result = subprocess.run([sys.executable, "-c", blocked], cwd=FUNCTIONS, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr

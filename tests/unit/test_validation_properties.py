@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orders import validation
 from orders.codec import encode_order
 from orders.files import Entry, FileRejected, read_entries
 from orders.model import FieldError, OrderRejected
@@ -331,6 +332,33 @@ def _check_validate(document: Any) -> None:
     assert [(i.product_id, i.quantity) for i in order.items] == [
         (i["product_id"], i["quantity"]) for i in document["items"]
     ]
+    assert not _holds_null(order.document) and "order_status" not in order.document, "kept what it must drop"
+
+
+def _holds_null(value: Any) -> bool:
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return value is None or any(_holds_null(child) for child in children)
+
+
+@pytest.mark.parametrize(
+    ("part", "path", "value"),
+    [
+        ("_schema_validate", ("customer", "address", "state"), "XX"),
+        ("_schema_validate", ("items", 0, "product_id"), "PRD 1001"),
+        ("rule_errors", ("items", 1, "product_id"), "PRD-1001"),
+        ("rule_errors", ("payment", "amount"), Decimal("2799.99")),
+    ],
+)
+def test_the_property_fails_for_a_validator_missing_a_part(
+    monkeypatch: pytest.MonkeyPatch, part: str, path: tuple[Any, ...], value: Any
+) -> None:
+    # The oracle does not lean on the schema or the rules: without either, the property catches what slips through.
+    monkeypatch.setattr(validation, part, (lambda document: None) if part == "_schema_validate" else (lambda *_: []))
+    document = copy.deepcopy(LAB)
+    _parent(document, path)[path[-1]] = value
+
+    with pytest.raises(AssertionError, match="breaks a rule"):
+        _check_validate(document)
 
 
 FREE_TEXT = st.text(min_size=1, max_size=5) | st.sampled_from(["\ud800", "a\udfff", "\ufffe", "\uffff", "\x00", "\x1f"])
