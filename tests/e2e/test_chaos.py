@@ -8,9 +8,10 @@ import os
 from signal import SIGKILL
 
 import pytest
-from chaos import ChaosMonkey, descendants, stack_functions, workers
 from e2e_support import ROOT, eventually, unique
-from emulator import answering
+
+from sandbox.chaos import ChaosMonkey, descendants, stack_functions, workers
+from sandbox.emulator import answering
 
 SCHEDULED_EVENT = (ROOT / "tests" / "e2e" / "events" / "scheduled.json").read_text("utf-8")
 

@@ -1,4 +1,4 @@
-"""tools/aws_deploy.py without AWS: the refusals, the confirmation, the arguments, and the change-set flow
+"""sandbox.deploy.aws without AWS: the refusals, the confirmation, the arguments, and the change-set flow
 against stubbed clients (botocore Stubber; the conftest socket guard proves no request leaves)."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aws_deploy
 import boto3
 import pytest
-from aws_deploy import Clients, check_target, confirm, main, stack_parameters
 from botocore.stub import ANY, Stubber
+
+from sandbox.deploy import aws as aws_deploy
+from sandbox.deploy.aws import Clients, check_target, confirm, main, stack_parameters
 
 REGION = "sa-east-1"
 ACCOUNT = "123456789012"

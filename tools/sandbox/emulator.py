@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from poll import TimedOut, wait_until
-from sandbox import SANDBOX, default_environment
+from sandbox.aws import DEFAULT_ENDPOINT, SANDBOX, default_environment
+from sandbox.poll import TimedOut, wait_until
 
 PID_FILE = SANDBOX / "ministack.pid"
 LOG_FILE = SANDBOX / "ministack.log"
@@ -30,7 +30,7 @@ TMP_DIR = SANDBOX / "tmp"  # MiniStack's TMPDIR: it never removes its ministack-
 
 
 def endpoint() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL", "http://localhost:4566").rstrip("/")
+    return os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT).rstrip("/")
 
 
 def answering(url: str | None = None, timeout: float = 1.0) -> bool:

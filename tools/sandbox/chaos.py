@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-from emulator import our_pid
+
+from sandbox.emulator import our_pid
 
 PROC = Path("/proc")
 FUNCTION_VARIABLE = b"AWS_LAMBDA_FUNCTION_NAME="

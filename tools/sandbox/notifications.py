@@ -1,6 +1,6 @@
 """Observe the SNS topics through an SQS inbox subscribed to both (an emulator's e-mail is a stub).
 
-`ensure_inbox` is called by the deploy hook in sandbox mode; `python tools/notifications.py` prints
+`ensure_inbox` is called by the deploy hook in sandbox mode; `python -m sandbox.notifications` prints
 and removes what arrived since the last call.
 """
 
@@ -11,7 +11,8 @@ import sys
 from typing import Any
 
 import boto3
-from sandbox import load_outputs
+
+from sandbox.aws import load_outputs
 
 
 def subscribe_queue(session: Any, queue_name: str, topic_arns: list[str]) -> str:

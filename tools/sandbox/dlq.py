@@ -13,11 +13,9 @@ import uuid
 from typing import Any
 
 import boto3
-from sandbox import ROOT, load_outputs
 
-sys.path.insert(0, str(ROOT / "functions"))
-
-from orders.masking import mask_document, mask_text  # noqa: E402  (the domain package lives in functions/)
+from orders.masking import mask_document, mask_text
+from sandbox.aws import load_outputs
 
 PAIRS = {
     "orders": ("OrderDeadLetterQueueUrl", "OrderQueueUrl"),

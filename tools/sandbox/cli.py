@@ -20,32 +20,27 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import boto3
-import emulator
-import notifications as inbox
 import requests
 import typer
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from logs import FUNCTIONS
-from poll import TimedOut, wait_until
-from records import StackOutputs
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
-from sandbox import OUTPUTS, ROOT, default_environment
 
-from seed import SeedError, load_products, seed
-
-sys.path.insert(0, str(ROOT / "functions"))
-
-# The one masking policy (by field name and by shape), as the functions use it: this is the defence in depth.
-from orders.files import READ_SUFFIXES, is_read  # noqa: E402
-from orders.masking import mask_document as mask  # noqa: E402  (the domain package lives in functions/)
-from orders.masking import mask_text  # noqa: E402
-from orders.model import OrderRejected  # noqa: E402
-from orders.report import report_key  # noqa: E402
-from orders.validation import OrderValidator, parse_order_body  # noqa: E402
+from orders.files import READ_SUFFIXES, is_read
+from orders.masking import mask_document as mask
+from orders.masking import mask_text
+from orders.model import OrderRejected
+from orders.report import report_key
+from orders.validation import OrderValidator, parse_order_body
+from sandbox import emulator
+from sandbox import notifications as inbox
+from sandbox.aws import OUTPUTS, default_environment
+from sandbox.poll import TimedOut, wait_until
+from sandbox.records import Restock, RestockBody, SeedError, SeedFile, StackOutputs
+from sandbox.seed import DEFAULT_FILE, seed
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -198,13 +193,9 @@ def _seed(sandbox: Sandbox, products: list[dict[str, Any]], only_missing: bool) 
     return written
 
 
-def _default_seed_file() -> Path:
-    return Path(os.environ.get("SEED_FILE") or ROOT / "seed" / "products.json")
-
-
-def _read_products(path: Path) -> list[dict[str, Any]]:
+def _read_products(path: Path | None) -> list[dict[str, Any]]:
     try:
-        return load_products(path)
+        return SeedFile.read(path or Path(os.environ.get("SEED_FILE") or DEFAULT_FILE)).rows()
     except SeedError as exc:
         fail(f"seed: {exc}", code=2)
 
@@ -456,23 +447,22 @@ def watch(
 # --- stock: restock -------------------------------------------------------------------------------------------
 
 
-def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: float) -> dict[str, Any]:
+def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: float) -> Restock:
     """Poll GET /restocks/{id}, printing each change, until its release has run (released_at is set)."""
     url = f"{api}/restocks/{quote(restock_id, safe='')}"
     states: list[str] = []
 
-    def released() -> dict[str, Any] | None:
+    def released() -> Restock | None:
         response = http.get(url, timeout=30)
         if response.status_code != 200:
             fail(f"GET /restocks/{restock_id} answered {response.status_code}: {response.text[:300]}")
-        restock: dict[str, Any] = response.json()
-        state = "released" if restock.get("released_at") else str(restock.get("restock_status"))
-        if not states or state != states[-1]:
+        restock = Restock.model_validate_json(response.content)
+        if not states or restock.state != states[-1]:
             line = Text(f"{_now()}  restock {restock_id}  ")
-            line.append(state, style="green" if state == "released" else "yellow")
+            line.append(restock.state, style="green" if restock.released_at else "yellow")
             out.print(line)
-            states.append(state)
-        return restock if restock.get("released_at") else None
+            states.append(restock.state)
+        return restock if restock.released_at else None
 
     with out.status(f"following restock {restock_id}"):
         try:
@@ -519,7 +509,7 @@ def restock_command(
     http = requests.Session()
     response = http.post(
         f"{sandbox.api}/products/{quote(product_id, safe='')}/restock",
-        json={"quantity": quantity},
+        data=RestockBody(quantity=quantity).model_dump_json(),
         headers=headers,
         timeout=30,
     )
@@ -539,8 +529,8 @@ def restock_command(
         fail(f"GET /products/{product_id} answered {product.status_code}: {product.text[:300]}")
     out.print(_stock_table([product.json()], limit=1))
     # The first page of the released orders is enough to show; released_count is how many there are in all.
-    released = [str(order_id) for order_id in restock.get("released_orders") or []]
-    total = int(restock.get("released_count", len(released)))
+    released = restock.released_orders
+    total = restock.released_count if restock.released_count is not None else len(released)
     if not released:
         out.print(Text("released orders: none (nobody waiting, or the oldest waiting item needs more)", style="dim"))
         return
@@ -735,12 +725,14 @@ def notifications_command(
 # --- logs -------------------------------------------------------------------------------------------------------
 
 
-class Function(StrEnum):
-    api = "api"
-    file_validator = "file-validator"
-    processor = "processor"
-    restocker = "restocker"
-    sweeper = "sweeper"
+FUNCTIONS = {
+    "api": "ApiFunctionName",
+    "file-validator": "FileValidatorFunctionName",
+    "processor": "ProcessorFunctionName",
+    "restocker": "RestockerFunctionName",
+    "sweeper": "SweeperFunctionName",
+}
+Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})  # type: ignore[misc]
 
 
 @dataclass
@@ -895,7 +887,7 @@ def seed_command(
     only_missing: Annotated[bool, typer.Option("--only-missing", help="leave products that exist untouched")] = False,
 ) -> None:
     """Set product stock from a file: `available` becomes the file's value, `reserved` is kept."""
-    path = file or _default_seed_file()
+    path = file or Path(os.environ.get("SEED_FILE") or DEFAULT_FILE)
     products = _read_products(path)
     written = _seed(connect(), products, only_missing)
     out.print(f"seed: {written} of {len(products)} products written from {path}")
@@ -924,7 +916,7 @@ def reset(
 ) -> None:
     """Delete every order, pending item, product, restock and file marker; keep the stack; then seed again."""
     sandbox = connect()
-    products = [] if no_seed else _read_products(seed_file or _default_seed_file())
+    products = [] if no_seed else _read_products(seed_file)
     table = sandbox.outputs.OrdersTable
     if not yes:
         try:

@@ -15,7 +15,7 @@ Idempotency-Key, and in a restock file with a bad line). At the end it checks, a
     and one order_released message per order released by a restock;
   - nothing of this run is in a dead-letter queue but the poison messages.
 
-`make soak CHAOS=1` also runs the chaos monkey (tools/chaos.py): from the first message until the restocks are
+`make soak CHAOS=1` also runs the chaos monkey (sandbox.chaos): from the first message until the restocks are
 released it SIGKILLs a random Lambda worker of the stack every CHAOS_INTERVAL seconds. The HTTP clients then do
 what real ones do with a 5xx or a dropped connection: send the same body again, with back-off. On top of the checks
 above, no order may stay `Recebido` longer than RECOVERY_SECONDS (sampled every second), and the summary counts
@@ -44,19 +44,20 @@ from typing import Any
 import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from chaos import ChaosMonkey, sandbox_root, stack_functions
-from load import lab_example, order_with, to_wire
-from notifications import drain, subscribe_queue
-from poll import TimedOut, wait_until
-from sandbox import ROOT, SANDBOX, load_outputs
 
-from seed import seed
-
-sys.path.insert(0, str(ROOT / "functions"))
-
-from orders.model import RECEIVED  # noqa: E402  (the domain package lives in functions/)
-from orders.report import report_key  # noqa: E402
-from service.adapters import CLAIMED_ORDERS, OrderStore  # noqa: E402
+from orders.model import RECEIVED
+from orders.report import report_key
+from sandbox.aws import load_outputs
+from sandbox.chaos import ChaosMonkey, sandbox_root, stack_functions
+from sandbox.load import lab_example, order_with, to_wire
+from sandbox.notifications import drain, subscribe_queue
+from sandbox.poll import TimedOut, wait_until
+from sandbox.records import ChaosSummary, Kill, RestockBody, RestockLine, SoakResult, StockBooks
+from sandbox.seed import seed
+from sandbox.table import orders as read_orders
+from sandbox.table import products as read_products
+from service.adapters import OrderStore
+from service.keys import CLAIMED_ORDERS, status_partition
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
 # How long an order may stay `Recebido` when workers are killed under it (docs/RELIABILITY.md, "Chaos").
@@ -142,7 +143,7 @@ def run(
     quiet: bool = False,
     chaos: bool = False,
     chaos_interval: float = CHAOS_INTERVAL,
-) -> dict[str, Any]:
+) -> SoakResult:
     """Soak and balance the books; with `chaos`, kill Lambda workers meanwhile (the monkey stops whatever happens)."""
     outputs = load_outputs()
     session = boto3.session.Session()
@@ -151,7 +152,9 @@ def run(
         functions = stack_functions(session, outputs["StackName"])
         monkey = ChaosMonkey(sandbox_root(), functions, interval=chaos_interval, seed=seed_value)
     try:
-        return _soak(outputs, session, monkey, n, clients, seed_value, timeout, quiet)
+        result = _soak(outputs, session, monkey, n, clients, seed_value, timeout, quiet)
+        result.write()
+        return result
     finally:
         if monkey is not None:
             monkey.stop()
@@ -166,7 +169,7 @@ def _soak(
     seed_value: int,
     timeout: float,
     quiet: bool,
-) -> dict[str, Any]:
+) -> SoakResult:
     rng = random.Random(seed_value)  # noqa: S311 (reproducible test data, not secrets)
     s3, sqs, db = session.client("s3"), session.client("sqs"), session.client("dynamodb")
     base = outputs["ApiBaseUrl"]
@@ -198,10 +201,8 @@ def _soak(
     stop_sampling = threading.Event()
 
     def sample_stock() -> None:
-        keys = [{"PK": {"S": f"PRODUCT#{p}"}, "SK": {"S": "STOCK"}} for p in products]
         while not stop_sampling.is_set():
-            items = db.batch_get_item(RequestItems={outputs["OrdersTable"]: {"Keys": keys}})["Responses"]
-            lowest = min(int(i["available"]["N"]) for i in items[outputs["OrdersTable"]])
+            lowest = min(int(i["available"]["N"]) for i in read_products(db, outputs["OrdersTable"], products))
             books.min_available_seen = min(books.min_available_seen, lowest)
             stop_sampling.wait(0.2)
 
@@ -217,7 +218,7 @@ def _soak(
                 "ExpressionAttributeValues": {":pk": {"S": partition}, ":run": {"S": f"SOAK-{run_id}-"}},
                 "ProjectionExpression": "order_id, received_at",
             }
-            for partition in (CLAIMED_ORDERS, f"STATUS#{RECEIVED}")
+            for partition in (CLAIMED_ORDERS, status_partition(RECEIVED))
         ]
         while not stop_sampling.is_set():
             now = datetime.now(UTC)
@@ -298,8 +299,8 @@ def _soak(
             http.session,
             f"{base}/products/{product}/restock",
             attempts,
-            json={"quantity": quantity},
-            headers={"Idempotency-Key": restock_id},
+            data=RestockBody(quantity=quantity).model_dump_json(),
+            headers={"Content-Type": "application/json", "Idempotency-Key": restock_id},
         )
         with books.lock:
             books.retried_requests += 1 if unanswered else 0
@@ -345,11 +346,12 @@ def _soak(
 
     # And a restock file: one valid line per product, and a line that is not a restock
     restock_file = f"restock/soak/{run_id}.json"
-    lines: list[dict[str, Any]] = [{"product_id": p, "quantity": rng.randint(1, 5)} for p in products]
+    lines = [RestockLine(product_id=p, quantity=rng.randint(1, 5)) for p in products]
     for line in lines:
-        restocked[line["product_id"]] += line["quantity"]
-    lines.insert(2, {"product_id": products[0], "quantity": 0})
-    etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=restock_file, Body=json.dumps(lines).encode())["ETag"]
+        restocked[line.product_id] += line.quantity
+    lines.insert(2, RestockLine(product_id=products[0], quantity=0))
+    body = json.dumps([line.model_dump() for line in lines]).encode()
+    etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=restock_file, Body=body)["ETag"]
     file_keys.append(restock_file)
     report_keys[restock_file] = report_key(restock_file, etag)
 
@@ -383,17 +385,8 @@ def _soak(
 
     # Then every accepted order reaches a final state
     def statuses() -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        ids = sorted(set(books.accepted))
-        for start in range(0, len(ids), 100):
-            keys = [{"PK": {"S": f"ORDER#{i}"}, "SK": {"S": "ORDER"}} for i in ids[start : start + 100]]
-            request = {outputs["OrdersTable"]: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                response = db.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(outputs["OrdersTable"], []):
-                    found[item["order_id"]["S"]] = item
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        items = read_orders(db, outputs["OrdersTable"], sorted(set(books.accepted)))
+        return {item["order_id"]["S"]: item for item in items}
 
     waiting: list[str] = []  # accepted orders not final (yet)
 
@@ -481,13 +474,7 @@ def _soak(
             item = item["M"]
             if item["item_status"]["S"] == "Reservado":
                 reserved_units[item["product_id"]["S"]] += int(item["quantity"]["N"])
-    keys = [{"PK": {"S": f"PRODUCT#{p}"}, "SK": {"S": "STOCK"}} for p in products]
-    product_records = {
-        i["product_id"]["S"]: i
-        for i in db.batch_get_item(RequestItems={outputs["OrdersTable"]: {"Keys": keys, "ConsistentRead": True}})[
-            "Responses"
-        ][outputs["OrdersTable"]]
-    }
+    product_records = {i["product_id"]["S"]: i for i in read_products(db, outputs["OrdersTable"], products)}
     stock = {p: (int(i["available"]["N"]), int(i["reserved"]["N"])) for p, i in product_records.items()}
     waiting_count = {p: int(i.get("waiting", {}).get("N", "0")) for p, i in product_records.items()}
     pending_items = {p: 0 for p in products}
@@ -560,52 +547,48 @@ def _soak(
         checks[f"no order Recebido longer than {RECOVERY_SECONDS} s"] = (
             books.received_samples > 0 and longest_received <= RECOVERY_SECONDS
         )
-    summary = {
-        "run_id": run_id,
-        "orders": n,
-        "received": books.received,
-        "accepted": len(books.accepted),
-        "rejected": books.rejected,
-        "replayed": books.replayed,
-        "final": len(unique_accepted) - len(waiting),
-        "lost": len(waiting),
-        "pending_orders": len(pending_orders),
-        "restocks": len(restock_ids),
-        "released_orders": len(released),
-        "files": len(file_keys),
-        "files_with_rejections": books.files_with_rejections,
-        "poison": len(books.poison),
-        "poison_in_dlq": len(dlq_ids),
-        "oversold_units": sum(max(0, stock[p][1] - initial[p] - restocked[p]) for p in products)
+    return SoakResult(
+        run_id=run_id,
+        orders=n,
+        received=books.received,
+        accepted=len(books.accepted),
+        rejected=books.rejected,
+        replayed=books.replayed,
+        final=len(unique_accepted) - len(waiting),
+        lost=len(waiting),
+        pending_orders=len(pending_orders),
+        restocks=len(restock_ids),
+        released_orders=len(released),
+        files=len(file_keys),
+        files_with_rejections=books.files_with_rejections,
+        poison=len(books.poison),
+        poison_in_dlq=len(dlq_ids),
+        oversold_units=sum(max(0, stock[p][1] - initial[p] - restocked[p]) for p in products)
         - min(0, books.min_available_seen),
-        "stock": {
-            p: {"initial": initial[p], "restocked": restocked[p], "available": stock[p][0], "reserved": stock[p][1]}
+        stock={
+            p: StockBooks(initial=initial[p], restocked=restocked[p], available=stock[p][0], reserved=stock[p][1])
             for p in products
         },
-        "seconds_to_all_final": round(processed_at, 1),
-        "repeated_released_messages": len(released_notices) - len(set(released_notices)),
-        "retried_requests": books.retried_requests,
-        "given_up_requests": len(books.given_up),
-        "given_up": sorted(books.given_up),
-        "dead_letters_not_poison": stray_dead,
-        "recovery_limit_seconds": RECOVERY_SECONDS,
-        "longest_recebido_seconds": round(longest_received, 1),
-        "recebido_samples": books.received_samples,
-        "orders_recebido_over_limit": sorted(i for i, s in books.longest_received.items() if s > RECOVERY_SECONDS),
-        "chaos": None
+        seconds_to_all_final=round(processed_at, 1),
+        repeated_released_messages=len(released_notices) - len(set(released_notices)),
+        retried_requests=books.retried_requests,
+        given_up_requests=len(books.given_up),
+        given_up=sorted(books.given_up),
+        dead_letters_not_poison=stray_dead,
+        recovery_limit_seconds=RECOVERY_SECONDS,
+        longest_recebido_seconds=round(longest_received, 1),
+        recebido_samples=books.received_samples,
+        orders_recebido_over_limit=sorted(i for i, s in books.longest_received.items() if s > RECOVERY_SECONDS),
+        chaos=None
         if monkey is None
-        else {
-            "interval_seconds": monkey.interval,
-            "kills": len(kills),
-            "kills_per_function": monkey.kills_per_function(),
-            "killed": [asdict(k) for k in kills],
-        },
-        "checks": checks,
-        "ok": all(checks.values()),
-    }
-    SANDBOX.mkdir(exist_ok=True)
-    (SANDBOX / "soak-last.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
-    return summary
+        else ChaosSummary(
+            interval_seconds=monkey.interval,
+            kills=len(kills),
+            kills_per_function=monkey.kills_per_function(),
+            killed=[Kill(**asdict(k)) for k in kills],
+        ),
+        checks=checks,
+    )
 
 
 def main() -> int:
@@ -618,25 +601,24 @@ def main() -> int:
     parser.add_argument("--chaos-interval", type=float, default=CHAOS_INTERVAL, help="seconds between two kills")
     args = parser.parse_args()
     load_outputs()  # fails clearly when the sandbox is not deployed
-    summary = run(args.n, args.clients, args.seed, args.timeout, chaos=args.chaos, chaos_interval=args.chaos_interval)
+    result = run(args.n, args.clients, args.seed, args.timeout, chaos=args.chaos, chaos_interval=args.chaos_interval)
     print()
     keys = ("received", "accepted", "rejected", "final", "lost", "pending_orders", "restocks", "released_orders")
     for key in (*keys, "files", "poison_in_dlq", "dead_letters_not_poison", "oversold_units"):
-        print(f"  {key:<22} {summary[key]}")
-    print(f"  {'longest Recebido':<22} {summary['longest_recebido_seconds']} s (limit {RECOVERY_SECONDS} s)")
-    if summary["chaos"] is not None:
-        chaos = summary["chaos"]
-        print(f"  {'workers killed':<22} {chaos['kills']} {chaos['kills_per_function']}")
-        print(f"  {'requests retried':<22} {summary['retried_requests']} (given up: {summary['given_up_requests']})")
-        if summary["orders_recebido_over_limit"]:
-            print(f"  {'Recebido over limit':<22} {len(summary['orders_recebido_over_limit'])} orders")
-    for product, numbers in summary["stock"].items():
-        print(f"  {product:<22} {numbers}")
+        print(f"  {key:<22} {getattr(result, key)}")
+    print(f"  {'longest Recebido':<22} {result.longest_recebido_seconds} s (limit {RECOVERY_SECONDS} s)")
+    if result.chaos is not None:
+        print(f"  {'workers killed':<22} {result.chaos.kills} {result.chaos.kills_per_function}")
+        print(f"  {'requests retried':<22} {result.retried_requests} (given up: {result.given_up_requests})")
+        if result.orders_recebido_over_limit:
+            print(f"  {'Recebido over limit':<22} {len(result.orders_recebido_over_limit)} orders")
+    for product, numbers in result.stock.items():
+        print(f"  {product:<22} {numbers.model_dump()}")
     print()
-    for check, passed in summary["checks"].items():
+    for check, passed in result.checks.items():
         print(f"  [{'ok' if passed else 'FAIL'}] {check}")
-    print("\nbooks balance" if summary["ok"] else "\nBOOKS DO NOT BALANCE")
-    return 0 if summary["ok"] else 1
+    print("\nbooks balance" if result.ok else "\nBOOKS DO NOT BALANCE")
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

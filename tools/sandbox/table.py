@@ -1,0 +1,30 @@
+"""Reading the orders table as the tools do: the key layout is `service.keys` (the functions' own), batched here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from service.keys import order_key, product_key
+
+__all__ = ["batch_get", "orders", "products"]
+
+
+def batch_get(db: Any, table: str, keys: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
+    """Every item of `keys` (100 a request), asking again for what DynamoDB leaves unprocessed."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {table: {"Keys": keys[start : start + 100], **options}}
+        while request:
+            response = db.batch_get_item(RequestItems=request)
+            found += response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def orders(db: Any, table: str, order_ids: Iterable[str], **options: Any) -> list[dict[str, Any]]:
+    return batch_get(db, table, [order_key(i) for i in order_ids], ConsistentRead=True, **options)
+
+
+def products(db: Any, table: str, product_ids: Iterable[str]) -> list[dict[str, Any]]:
+    return batch_get(db, table, [product_key(p) for p in product_ids], ConsistentRead=True)
