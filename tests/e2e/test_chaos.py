@@ -52,7 +52,7 @@ def test_the_monkey_kills_one_worker_of_each_function_and_it_serves_again(
         signals.append((pid, signal))
         real_kill(pid, signal)
 
-    monkeypatch.setattr("chaos.os.kill", recording_kill)
+    monkeypatch.setattr("sandbox.chaos.os.kill", recording_kill)
     for function in stack_functions(aws, outputs["StackName"]):
         # Given the function has served once, so a worker of it is running under our emulator
         exercise(function)

@@ -23,7 +23,7 @@ from click.testing import Result
 from e2e_support import ORDERS, ROOT, Api, eventually, make_order, to_wire, unique
 from typer.testing import CliRunner
 
-from sandbox.cli import app
+from sandbox.cli import QUEUES, app
 from sandbox.gateway import BUILT_IN_REFUSAL
 from sandbox.poll import TimedOut, wait_until
 
@@ -123,15 +123,7 @@ def test_seed_then_status_shows_the_products_and_every_queue(tmp_path, outputs):
 
     # Then it shows the six queues, the orders by status and the products with their stock and waiting items
     assert result.exit_code == 0, result.output
-    queues = {
-        "orders": "OrderQueueUrl",
-        "orders DLQ": "OrderDeadLetterQueueUrl",
-        "files": "FileQueueUrl",
-        "files DLQ": "FileDeadLetterQueueUrl",
-        "restocks": "RestockQueueUrl",
-        "restocks DLQ": "RestockDeadLetterQueueUrl",
-    }
-    for label, key in queues.items():
+    for label, key in QUEUES.items():
         name = re.escape(outputs[key].rsplit("/", 1)[-1])
         assert re.search(rf"{label}\W+{name}\W+\d+\W+\d+", result.stdout), key
     for state in ("Recebido", "Novo Pedido", "Produto Pendente"):

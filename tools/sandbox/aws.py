@@ -59,7 +59,9 @@ def default_environment() -> Settings:
 
 
 def load_outputs() -> dict[str, str]:
-    """The stack outputs as the deploy hook wrote them (the standard library's json: no pydantic where this runs)."""
+    """The stack outputs as the deploy hook wrote them, for `make url` (a bare python3: no pydantic there).
+
+    Every tool that runs in the venv reads them through `records.StackOutputs`, which checks them."""
     if not OUTPUTS.exists():
         raise SystemExit(f"no {OUTPUTS}: the sandbox is not deployed; run `make up`")
     outputs: dict[str, str] = json.loads(OUTPUTS.read_text("utf-8"))

@@ -47,13 +47,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orders.report import report_key
-from sandbox.aws import OUTPUTS, ROOT, default_environment, load_outputs
+from orders.validation import OrderValidator, parse_json
+from sandbox.aws import OUTPUTS, ROOT, default_environment
 from sandbox.deploy.core import api_base_url, build_zip
+from sandbox.deploy.core import wait as wait_for
 from sandbox.load import lab_example, order_with, to_wire
 from sandbox.poll import TimedOut, wait_until
-from sandbox.records import BenchOptions, BenchResult, InProcess, Machine, MakeUp, Ratio
+from sandbox.records import BenchOptions, BenchResult, InProcess, Machine, MakeUp, Ratio, StackOutputs
 from sandbox.seed import seed
-from sandbox.table import orders as read_orders
+from sandbox.state import orders as read_orders
+from sandbox.state import queue_depth
 
 RESULTS = ROOT / "bench" / "results"
 FLOOR_CODE = Path(__file__).with_name("bench_floors")
@@ -588,7 +591,7 @@ class Floors:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        self._until(lambda: db.describe_table(TableName=self.table)["Table"]["TableStatus"] == "ACTIVE", "table")
+        self._ready(db, "table_exists", "table", TableName=self.table)
         self.queue_url = sqs.create_queue(
             QueueName=f"{self.name}.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "60"}
         )["QueueUrl"]
@@ -610,7 +613,7 @@ class Floors:
                 Environment={"Variables": {"TABLE_NAME": self.table, "QUEUE_URL": self.queue_url}},
             )["FunctionArn"]
             self.functions.append(name)
-            self._until(partial(self._active, lam, name), name)
+            self._ready(lam, "function_active_v2", name, FunctionName=name)
         self.mapping = lam.create_event_source_mapping(
             EventSourceArn=queue_arn,
             FunctionName=f"{self.name}-processor",
@@ -642,8 +645,11 @@ class Floors:
         self.bench.seed_products(self.table)
 
     @staticmethod
-    def _active(lam: Any, name: str) -> bool:
-        return bool(lam.get_function_configuration(FunctionName=name).get("State") == "Active")
+    def _ready(client: Any, waiter: str, what: str, **request: Any) -> None:
+        """boto3's waiter for a floor resource; a BenchError naming it when it does not come."""
+        stopped = wait_for(client, waiter, delay=0.1, timeout=60, **request)
+        if stopped is not None:
+            raise BenchError(f"floor {what} not ready: {stopped}")
 
     def _until(self, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
         try:
@@ -683,7 +689,7 @@ class Floors:
         """The consumer's rate alone: FILE_N orders queued first (mapping disabled), then drained."""
         lam, sqs = self.session.client("lambda"), self.session.client("sqs")
         lam.update_event_source_mapping(UUID=self.mapping, Enabled=False)
-        self._until(lambda: not self._in_flight(sqs), "queue drained", timeout=self.bench.options.timeout)
+        self._until(lambda: not any(queue_depth(sqs, self.queue_url)), "queue drained", self.bench.options.timeout)
         orders = self.bench.orders("FPROC", count, "file")
         task = self.bench.progress.add_task("processing floor: queue", total=count)
 
@@ -723,20 +729,10 @@ class Floors:
             "rate_processed_at": rate(len(processed_at), max(processed_at, default=started_wall) - started_wall),
         }
 
-    def _in_flight(self, sqs: Any) -> bool:
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        attributes = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
-        return any(attributes.get(n, "0") != "0" for n in names)
-
 
 # ------------------------------------------------------------------------------------------ in process
 def in_process(count: int, repeats: int) -> InProcess:
     """The validator against json.loads on the same payloads, best of `repeats` passes each."""
-    functions = str(ROOT / "functions")
-    if functions not in sys.path:
-        sys.path.insert(0, functions)
-    from orders.validation import OrderValidator, parse_json
-
     rng = random.Random(42)  # noqa: S311 (reproducible payloads, not secrets)
     template = lab_example()
     products = [f"PRD-{k:04d}" for k in range(40)]
@@ -968,7 +964,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run(options: Options, console: Console) -> BenchResult:
     started_wall, started = datetime.now(UTC), time.monotonic()
     make_up = ensure_sandbox(console)
-    outputs = load_outputs()
+    outputs = StackOutputs.read().as_dict()
     session = boto3.session.Session()
     progress = Progress(
         TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console

@@ -26,7 +26,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from orders.files import READ_SUFFIXES, is_read
@@ -41,6 +41,8 @@ from sandbox.aws import OUTPUTS, default_environment
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import Restock, RestockBody, SeedError, SeedFile, StackOutputs
 from sandbox.seed import DEFAULT_FILE, seed
+from sandbox.state import queue_depth
+from service.keys import STOCK, product_pk, status_partition
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -168,6 +170,10 @@ def _progress(*columns: Any, disable: bool = False) -> Progress:
     )
 
 
+def _table(title: str, *columns: str | Column) -> Table:
+    return Table(*columns, title=title, title_justify="left")
+
+
 def _now() -> str:
     return datetime.now().strftime("%H:%M:%S")
 
@@ -205,18 +211,16 @@ def _read_products(path: Path | None) -> list[dict[str, Any]]:
 
 def _queue_table(sandbox: Sandbox) -> Table:
     sqs = sandbox.client("sqs")
-    table = Table(title="queues", title_justify="left")
-    table.add_column("queue")
-    table.add_column("name", no_wrap=True)
-    table.add_column("visible", justify="right")
-    table.add_column("in flight", justify="right")
+    table = _table(
+        "queues",
+        "queue",
+        Column("name", no_wrap=True),
+        Column("visible", justify="right"),
+        Column("in flight", justify="right"),
+    )
     for label, key in QUEUES.items():
         url = sandbox.outputs[key]
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        )["Attributes"]
-        visible = int(attributes.get("ApproximateNumberOfMessages", 0))
-        in_flight = int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+        visible, in_flight = queue_depth(sqs, url)
         alarm = "DLQ" in label and visible + in_flight > 0
         table.add_row(
             label,
@@ -229,15 +233,13 @@ def _queue_table(sandbox: Sandbox) -> Table:
 
 def _order_counts(sandbox: Sandbox) -> Table:
     paginator = sandbox.client("dynamodb").get_paginator("query")
-    table = Table(title="orders by status", title_justify="left")
-    table.add_column("order_status")
-    table.add_column("orders", justify="right")
+    table = _table("orders by status", "order_status", Column("orders", justify="right"))
     for status in STATUSES:
         pages = paginator.paginate(
             TableName=sandbox.outputs.OrdersTable,
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :status",
-            ExpressionAttributeValues={":status": {"S": f"STATUS#{status}"}},
+            ExpressionAttributeValues={":status": {"S": status_partition(status)}},
             Select="COUNT",
         )
         table.add_row(Text(status, style=STATUS_STYLES[status]), str(sum(page["Count"] for page in pages)))
@@ -249,11 +251,11 @@ def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
     pages = scan.paginate(
         TableName=sandbox.outputs.OrdersTable,
         FilterExpression="begins_with(PK, :prefix) AND SK = :stock",
-        ExpressionAttributeValues={":prefix": {"S": f"PRODUCT#{prefix}"}, ":stock": {"S": "STOCK"}},
+        ExpressionAttributeValues={":prefix": {"S": product_pk(prefix)}, ":stock": {"S": STOCK}},
     )
     products = [
         {
-            "product_id": item["PK"]["S"].removeprefix("PRODUCT#"),
+            "product_id": item["PK"]["S"].removeprefix(product_pk("")),
             "description": item.get("description", {}).get("S", ""),
             "available": int(item.get("available", {}).get("N", "0")),
             "reserved": int(item.get("reserved", {}).get("N", "0")),
@@ -266,12 +268,14 @@ def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
 
 
 def _stock_table(products: list[dict[str, Any]], limit: int) -> Table:
-    table = Table(title="stock", title_justify="left")
-    table.add_column("product_id", no_wrap=True)
-    table.add_column("description")
-    table.add_column("available", justify="right")
-    table.add_column("reserved", justify="right")
-    table.add_column("waiting_items", justify="right")
+    table = _table(
+        "stock",
+        Column("product_id", no_wrap=True),
+        "description",
+        Column("available", justify="right"),
+        Column("reserved", justify="right"),
+        Column("waiting_items", justify="right"),
+    )
     for product in products[:limit]:
         available, waiting = product["available"], product["waiting_items"]
         table.add_row(
@@ -292,9 +296,7 @@ def status(
 ) -> None:
     """Stack outputs, queue depths (DLQs included), orders by status and the stock (waiting items too)."""
     sandbox = connect()
-    outputs = Table(title=f"stack outputs ({emulator.endpoint()})", title_justify="left")
-    outputs.add_column("output")
-    outputs.add_column("value", no_wrap=True)
+    outputs = _table(f"stack outputs ({emulator.endpoint()})", "output", Column("value", no_wrap=True))
     for key, value in sorted(sandbox.outputs.as_dict().items()):
         outputs.add_row(key, Text(value))
     out.print(outputs)
@@ -331,10 +333,7 @@ def _history_table(order: dict[str, Any]) -> Table | None:
     history = order.get("status_history") or []
     if not history:
         return None
-    table = Table(title="status history", title_justify="left")
-    table.add_column("status", no_wrap=True)
-    table.add_column("at", no_wrap=True)
-    table.add_column("reason")
+    table = _table("status history", Column("status", no_wrap=True), Column("at", no_wrap=True), "reason")
     for entry in history:
         state = str(entry.get("status", ""))
         table.add_row(
@@ -392,9 +391,7 @@ def _check_locally(body: bytes) -> None:
     if not errors:
         out.print(Text("valid: the API would accept it (unless its order_id was already received)", style="green"))
         return
-    table = Table(title="Pedido inválido.", title_justify="left")
-    table.add_column("field", no_wrap=True)
-    table.add_column("message")
+    table = _table("Pedido inválido.", Column("field", no_wrap=True), "message")
     for error in errors:
         table.add_row(Text(error.field), Text(error.message))
     out.print(table)
@@ -477,9 +474,7 @@ def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: 
 def _released_table(http: requests.Session, api: str, order_ids: list[str], total: int) -> Table:
     """The orders whose pending item the restock reserved, and their status now (one may still wait for another
     product)."""
-    table = Table(title=f"released orders ({total})", title_justify="left")
-    table.add_column("order_id", no_wrap=True)
-    table.add_column("order_status")
+    table = _table(f"released orders ({total})", Column("order_id", no_wrap=True), "order_status")
     for order_id in order_ids[:RELEASED_SHOWN]:
         response = http.get(f"{api}/orders/{quote(order_id, safe='')}", timeout=30)
         state = str(response.json().get("order_status")) if response.status_code == 200 else "?"
@@ -583,10 +578,7 @@ def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
     out.print(counts)
     rejections = mask(report.get("rejections") or [])
     if rejections:
-        table = Table(title="rejections", title_justify="left")
-        table.add_column("index", justify="right")
-        table.add_column(name, no_wrap=True)
-        table.add_column("errors")
+        table = _table("rejections", Column("index", justify="right"), Column(name, no_wrap=True), "errors")
         for rejection in rejections[:limit]:
             errors = "\n".join(f"{e.get('field')}: {e.get('message')}" for e in rejection.get("errors", []))
             entry = rejection.get(name)
@@ -601,8 +593,7 @@ def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
         return
     accepted = report.get("accepted_restock_ids") or []
     if accepted:
-        table = Table(title="accepted restocks", title_justify="left")
-        table.add_column("restock_id", no_wrap=True)
+        table = _table("accepted restocks", Column("restock_id", no_wrap=True))
         for restock_id in accepted[:limit]:
             table.add_row(Text(str(restock_id)))
         out.print(table)

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from orders.masking import mask_document, mask_text
-from sandbox.aws import load_outputs
+from sandbox.records import StackOutputs
 
 PAIRS = {
     "orders": ("OrderDeadLetterQueueUrl", "OrderQueueUrl"),
@@ -73,7 +73,7 @@ def main() -> int:
     parser.add_argument("command", choices=["list", "redrive"])
     parser.add_argument("--queue", choices=sorted(PAIRS), action="append", help="only this DLQ (repeatable)")
     args = parser.parse_args()
-    outputs = load_outputs()
+    outputs = StackOutputs.read().as_dict()
     sqs = boto3.client("sqs")
     for name in args.queue or sorted(PAIRS):
         dlq_key, source_key = PAIRS[name]

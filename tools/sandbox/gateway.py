@@ -24,7 +24,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from sandbox.aws import default_environment, load_outputs
+from sandbox.aws import default_environment
+from sandbox.records import StackOutputs
 
 ORDERS_PATH = "/orders"
 METHOD = "POST"
@@ -134,7 +135,7 @@ def main() -> int:
     parser.add_argument("action", choices=["status", "enforce", "restore"])
     args = parser.parse_args()
     default_environment()
-    outputs = load_outputs()
+    outputs = StackOutputs.read().as_dict()
     apigateway = boto3.session.Session().client("apigateway")
     api_id, stage = outputs["ApiId"], outputs["ApiStage"]
     if args.action == "enforce":

@@ -8,7 +8,7 @@
 
 Read once, checked at the boundary: an outputs file from an older template fails here, naming what is missing,
 not later as a KeyError. The deploy hook and `make url` run with a bare python3 (the emulator containers, the host
-before the virtualenv), so they read the outputs with `aws.load_outputs()` and never import this module.
+before the virtualenv), so `make url` reads the outputs with `aws.load_outputs()` and the hook never imports this.
 """
 
 from __future__ import annotations

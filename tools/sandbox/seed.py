@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from sandbox.aws import ROOT, load_outputs
+from sandbox.aws import ROOT
 from service.keys import product_key
 
 DEFAULT_FILE = ROOT / "seed" / "products.json"
@@ -66,13 +66,13 @@ def seed(session: Any, table: str, products: Iterable[Mapping[str, Any]], only_m
 
 
 def main() -> int:
-    from sandbox.records import SeedError, SeedFile  # the venv's path: the model checks what a user passes
+    from sandbox.records import SeedError, SeedFile, StackOutputs  # the venv's path: pydantic is there
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("file", nargs="?", type=Path, default=Path(os.environ.get("SEED_FILE") or DEFAULT_FILE))
     parser.add_argument("--only-missing", action="store_true", help="keep products that already exist")
     args = parser.parse_args()
-    table = load_outputs()["OrdersTable"]
+    table = StackOutputs.read().OrdersTable
     try:
         products = SeedFile.read(args.file).rows()
     except SeedError as exc:

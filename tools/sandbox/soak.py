@@ -47,17 +47,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.model import RECEIVED
 from orders.report import report_key
-from sandbox.aws import load_outputs
 from sandbox.chaos import ChaosMonkey, sandbox_root, stack_functions
+from sandbox.dlq import peek
 from sandbox.load import lab_example, order_with, to_wire
 from sandbox.notifications import drain, subscribe_queue
 from sandbox.poll import TimedOut, wait_until
-from sandbox.records import ChaosSummary, Kill, RestockBody, RestockLine, SoakResult, StockBooks
+from sandbox.records import ChaosSummary, Kill, RestockBody, RestockLine, SoakResult, StackOutputs, StockBooks
 from sandbox.seed import seed
-from sandbox.table import orders as read_orders
-from sandbox.table import products as read_products
+from sandbox.state import orders as read_orders
+from sandbox.state import products as read_products
+from sandbox.state import queue_depth
+from sandbox.state import restocks as read_restocks
 from service.adapters import OrderStore
-from service.keys import CLAIMED_ORDERS, status_partition
+from service.keys import CLAIMED_ORDERS, restock_pk, status_partition
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
 # How long an order may stay `Recebido` when workers are killed under it (docs/RELIABILITY.md, "Chaos").
@@ -117,22 +119,8 @@ def _post(http: requests.Session, url: str, attempts: int, **kwargs: Any) -> tup
 
 
 def _dead_letters(sqs: Any, url: str, markers: tuple[str, ...]) -> dict[str, str]:
-    """One walk through a dead-letter queue: {message id: body} of the messages that carry a marker of this run.
-
-    Each receive hides what it saw for a while, so that the next gets further into a queue that holds more than
-    ten messages (earlier runs'); the walk ends at the first receive with nothing new.
-    """
-    seen: set[str] = set()
-    found: dict[str, str] = {}
-    while True:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=10).get("Messages", [])
-        new = [m for m in batch if m["MessageId"] not in seen]
-        if not new:
-            return found
-        for message in new:
-            seen.add(message["MessageId"])
-            if any(marker in message["Body"] for marker in markers):
-                found[message["MessageId"]] = message["Body"]
+    """{message id: body} of the dead letters that carry a marker of this run (earlier runs' stay where they are)."""
+    return {m["MessageId"]: m["Body"] for m in peek(sqs, url) if any(marker in m["Body"] for marker in markers)}
 
 
 def run(
@@ -145,7 +133,7 @@ def run(
     chaos_interval: float = CHAOS_INTERVAL,
 ) -> SoakResult:
     """Soak and balance the books; with `chaos`, kill Lambda workers meanwhile (the monkey stops whatever happens)."""
-    outputs = load_outputs()
+    outputs = StackOutputs.read().as_dict()
     session = boto3.session.Session()
     monkey = None
     if chaos:
@@ -406,27 +394,15 @@ def _soak(
 
     # And every restock has run its release, and no request to look at a queue again is left
     def unreleased() -> list[str]:
-        keys = [{"PK": {"S": f"RESTOCK#{r}"}, "SK": {"S": "RESTOCK"}} for r in restock_ids]
-        done = set()
-        for start in range(0, len(keys), 100):
-            request = {outputs["OrdersTable"]: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
-            for item in db.batch_get_item(RequestItems=request)["Responses"].get(outputs["OrdersTable"], []):
-                if "released_at" in item:
-                    done.add(item["PK"]["S"].removeprefix("RESTOCK#"))
-        return [r for r in restock_ids if r not in done]
-
-    def restock_queue_busy() -> int:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=outputs["RestockQueueUrl"],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return sum(int(v) for v in attributes.values())
+        items = read_restocks(db, outputs["OrdersTable"], restock_ids)
+        done = {item["PK"]["S"] for item in items if "released_at" in item}
+        return [r for r in restock_ids if restock_pk(r) not in done]
 
     calm = 0
 
     def calm_three_times() -> bool:
         nonlocal calm
-        calm = calm + 1 if not unreleased() and not restock_queue_busy() else 0
+        calm = calm + 1 if not unreleased() and not any(queue_depth(sqs, outputs["RestockQueueUrl"])) else 0
         return calm >= 3
 
     with contextlib.suppress(TimedOut):
@@ -600,7 +576,7 @@ def main() -> int:
     parser.add_argument("--chaos", action="store_true", help="kill random Lambda workers throughout")
     parser.add_argument("--chaos-interval", type=float, default=CHAOS_INTERVAL, help="seconds between two kills")
     args = parser.parse_args()
-    load_outputs()  # fails clearly when the sandbox is not deployed
+    StackOutputs.read()  # fails clearly when the sandbox is not deployed
     result = run(args.n, args.clients, args.seed, args.timeout, chaos=args.chaos, chaos_interval=args.chaos_interval)
     print()
     keys = ("received", "accepted", "rejected", "final", "lost", "pending_orders", "restocks", "released_orders")

@@ -103,15 +103,15 @@ def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
     return stacks[0] if stacks else None
 
 
-def wait(cfn: Any, waiter: str, *, delay: float, timeout: float, **request: Any) -> str | None:
-    """Run one of boto3's CloudFormation waiters; None once it succeeds, else why it stopped.
+def wait(client: Any, waiter: str, *, delay: float, timeout: float, **request: Any) -> str | None:
+    """Run one of boto3's waiters (CloudFormation's, or the bench floors'); None once it succeeds, else why it stopped.
 
     The waiter's own failure states (ROLLBACK_COMPLETE, a FAILED change set...) and running out of time both
     come back as text: each deployer knows what to tell its user.
     """
     attempts = int(timeout / max(delay, 0.1)) + 1
     try:
-        cfn.get_waiter(waiter).wait(**request, WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+        client.get_waiter(waiter).wait(**request, WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
     except WaiterError as exc:
         last = exc.last_response or {}
         return str(last.get("StatusReason") or (last.get("Error") or {}).get("Message") or exc)
