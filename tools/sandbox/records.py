@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt, ValidationError, computed_field
 
 from sandbox.aws import OUTPUTS, SANDBOX
 
@@ -275,6 +275,7 @@ class SoakResult(BaseModel):
     chaos: ChaosSummary | None
     checks: dict[str, bool]
 
+    @computed_field  # written with the books, for whoever reads them
     @property
     def ok(self) -> bool:
         return all(self.checks.values())
