@@ -723,7 +723,7 @@ FUNCTIONS = {
     "restocker": "RestockerFunctionName",
     "sweeper": "SweeperFunctionName",
 }
-Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})  # type: ignore[misc]
+Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})
 
 
 @dataclass

@@ -219,9 +219,11 @@ class BenchResult(BaseModel):
 # --- soak -------------------------------------------------------------------------------------------------------
 
 
-class Kill(BaseModel):
-    pid: int
+class Kill(BaseModel, frozen=True):
+    """A Lambda worker the chaos monkey killed, `at` seconds after it started."""
+
     function: str
+    pid: int
     at: float
 
 

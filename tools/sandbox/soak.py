@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -52,7 +52,7 @@ from sandbox.dlq import peek
 from sandbox.load import lab_example, order_with, to_wire
 from sandbox.notifications import drain, subscribe_queue
 from sandbox.poll import TimedOut, wait_until
-from sandbox.records import ChaosSummary, Kill, RestockBody, RestockLine, SoakResult, StackOutputs, StockBooks
+from sandbox.records import ChaosSummary, RestockBody, RestockLine, SoakResult, StackOutputs, StockBooks
 from sandbox.seed import seed
 from sandbox.state import orders as read_orders
 from sandbox.state import products as read_products
@@ -561,7 +561,7 @@ def _soak(
             interval_seconds=monkey.interval,
             kills=len(kills),
             kills_per_function=monkey.kills_per_function(),
-            killed=[Kill(**asdict(k)) for k in kills],
+            killed=kills,
         ),
         checks=checks,
     )
