@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The tools are the package tools/sandbox/: `$(TOOL).x` runs sandbox/x.py with the venv; `make url` runs before it.
+TOOL := $(PY) -m sandbox
+BARE_TOOL := PYTHONPATH=tools $(PYTHON) -m sandbox
 
 # The sandbox's AWS: boto3 and every tool read AWS_ENDPOINT_URL; the credentials are the emulator's dummies.
 export AWS_ENDPOINT_URL ?= http://localhost:4566
@@ -34,12 +37,12 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 up: $(STAMP) ## start MiniStack (no Docker), deploy the stack, seed the stock, print the API URL
-	$(PY) tools/emulator.py start $(if $(filter 1,$(PERSIST)),--persist)
+	$(TOOL).emulator start $(if $(filter 1,$(PERSIST)),--persist)
 	@bash localstack/init/ready.d/10-deploy.sh > /dev/null
-	@$(PY) tools/banner.py
+	@$(TOOL).banner
 
 down: ## stop the MiniStack this project started, with all its Lambda workers and temporary folders
-	@$(PY) tools/emulator.py stop
+	@$(TOOL).emulator stop
 
 deploy: $(STAMP) ## package functions/ and create or update the stack (idempotent)
 	@bash localstack/init/ready.d/10-deploy.sh
@@ -58,12 +61,12 @@ reset: $(STAMP) ## wipe orders and stock (asks first), keep the infrastructure, 
 
 test: $(STAMP) ## unit tests, then e2e tests against the sandbox (started if none answers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
-	@$(PY) tools/emulator.py status > /dev/null || $(MAKE) --no-print-directory up
+	@$(TOOL).emulator status > /dev/null || $(MAKE) --no-print-directory up
 	@test -f .sandbox/outputs.json || bash localstack/init/ready.d/10-deploy.sh > /dev/null
 	$(PY) -m pytest tests/e2e -m "not heavy" $(PYTEST_ARGS)
 
 test-heavy: $(STAMP) ## the long load tests (a 10,000-order file), against the running sandbox; CI runs them
-	@$(PY) tools/emulator.py status > /dev/null || $(MAKE) --no-print-directory up
+	@$(TOOL).emulator status > /dev/null || $(MAKE) --no-print-directory up
 	$(PY) -m pytest tests/e2e -m heavy $(PYTEST_ARGS)
 
 unit: $(STAMP) ## unit tests only (no network)
@@ -74,11 +77,11 @@ e2e: $(STAMP) ## e2e tests against the running sandbox (without the heavy ones)
 
 API_TESTS := tests/e2e/test_api.py tests/e2e/test_bad_input_api.py tests/e2e/test_schemathesis.py
 e2e-gateway: $(STAMP) ## the API e2e tests again with the gateway enforcing its model (switched on where it is off, then back)
-	@$(PY) tools/gateway.py enforce
-	@status=0; $(PY) -m pytest $(API_TESTS) $(PYTEST_ARGS) || status=$$?; $(PY) tools/gateway.py restore; exit $$status
+	@$(TOOL).gateway enforce
+	@status=0; $(PY) -m pytest $(API_TESTS) $(PYTEST_ARGS) || status=$$?; $(TOOL).gateway restore; exit $$status
 
 url: ## print the API base URL, for a shell: API=$$(make -s url)
-	@$(PYTHON) tools/banner.py --url
+	@$(BARE_TOOL).banner --url
 
 outputs: ## print the stack outputs (.sandbox/outputs.json)
 	@cat .sandbox/outputs.json 2>/dev/null || { echo "no outputs yet: run 'make up'" >&2; exit 1; }
@@ -90,22 +93,22 @@ notifications: $(STAMP) ## print what reached the SNS topics since the last call
 	@$(VENV)/bin/sandbox notifications
 
 dlq: $(STAMP) ## list what is in the dead-letter queues (personal data masked)
-	@$(PY) tools/dlq.py list
+	@$(TOOL).dlq list
 
 redrive: $(STAMP) ## move dead-lettered messages back to their source queues (after fixing the cause)
-	@$(PY) tools/dlq.py redrive
+	@$(TOOL).dlq redrive
 
 bench: $(STAMP) ## benchmark against minimal floors: N orders (2000) by C clients (16), a FILE_N-order file (10000)
-	$(PY) tools/bench.py --n $(or $(N),2000) --clients $(or $(C),16) --file-n $(or $(FILE_N),10000) $(BENCH_ARGS)
+	$(TOOL).bench --n $(or $(N),2000) --clients $(or $(C),16) --file-n $(or $(FILE_N),10000) $(BENCH_ARGS)
 
 soak: $(STAMP) ## soak with N orders (2000) plus bad input, check the books balance; CHAOS=1 kills Lambda workers throughout
-	$(PY) tools/soak.py -n $(or $(N),2000) $(if $(filter 1,$(CHAOS)),--chaos $(if $(CHAOS_INTERVAL),--chaos-interval $(CHAOS_INTERVAL)))
+	$(TOOL).soak -n $(or $(N),2000) $(if $(filter 1,$(CHAOS)),--chaos $(if $(CHAOS_INTERVAL),--chaos-interval $(CHAOS_INTERVAL)))
 
 deploy-aws: $(STAMP) ## deploy to real AWS: STACK=name REGION=region [EMAIL=addr] [ARGS=--dry-run]
-	@$(AWS_REAL) $(PY) tools/aws_deploy.py deploy $(AWS_TARGET) $(if $(EMAIL),--notification-email $(EMAIL)) $(ARGS)
+	@$(AWS_REAL) $(TOOL).deploy.aws deploy $(AWS_TARGET) $(if $(EMAIL),--notification-email $(EMAIL)) $(ARGS)
 
 destroy-aws: $(STAMP) ## delete the AWS stack: STACK=name REGION=region [ARGS="--empty-data-lake --delete-artifacts"]
-	@$(AWS_REAL) $(PY) tools/aws_deploy.py destroy $(AWS_TARGET) $(ARGS)
+	@$(AWS_REAL) $(TOOL).deploy.aws destroy $(AWS_TARGET) $(ARGS)
 
 model: $(STAMP) ## regenerate, from the order schema, the API Gateway model (infra/template.yaml) and the validator (functions/orders/order_schema.py)
 	$(PY) tools/model.py

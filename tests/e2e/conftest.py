@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
-from chaos import sandbox_root
 from e2e_support import ROOT, Api, Gateway, Inbox, unique
-from notifications import subscribe_queue
-from records import StackOutputs
-from sandbox import default_environment
 
-from seed import seed
+from sandbox.aws import default_environment
+from sandbox.chaos import sandbox_root
+from sandbox.notifications import subscribe_queue
+from sandbox.records import StackOutputs
+from sandbox.seed import seed
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,14 @@ from typing import Any, TypeVar
 
 import boto3
 import fastjsonschema
-import gateway
 import pytest
 import requests
-from load import order_with, to_wire
-from notifications import drain
-from poll import TimedOut, wait_until
 
 from orders.report import report_key
+from sandbox import gateway
+from sandbox.load import order_with, to_wire
+from sandbox.notifications import drain
+from sandbox.poll import TimedOut, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = ROOT / "seed" / "orders"
@@ -83,7 +83,7 @@ class Api:
 class Gateway:
     """What the API's gateway does with a `POST /orders` body before the Lambda sees it, read from the API itself.
 
-    Whether it enforces its model depends on the target (tools/gateway.py): the suite asks, it is never told.
+    Whether it enforces its model depends on the target (sandbox.gateway): the suite asks, it is never told.
     """
 
     def __init__(self, aws: boto3.session.Session, api_id: str) -> None:

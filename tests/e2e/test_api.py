@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from e2e_support import ORDERS, eventually, make_order, unique
-from load import lab_example, to_wire
+
+from sandbox.load import lab_example, to_wire
 
 
 def test_lab_example_verbatim_is_accepted_and_processed(api):

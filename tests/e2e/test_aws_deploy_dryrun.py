@@ -1,4 +1,4 @@
-"""tools/aws_deploy.py against the emulator: the dry run previews the change set and leaves nothing behind;
+"""sandbox.deploy.aws against the emulator: the dry run previews the change set and leaves nothing behind;
 anything else is refused. Each test uses its own stack name, so the sandbox stack is never touched."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import sys
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from e2e_support import ROOT, unique
+from e2e_support import unique
 
-TOOL = ROOT / "tools" / "aws_deploy.py"
+TOOL = [sys.executable, "-m", "sandbox.deploy.aws"]
 REGION = "us-east-1"
 
 
@@ -23,9 +23,7 @@ def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
     }
-    return subprocess.run(
-        [sys.executable, str(TOOL), *args], capture_output=True, text=True, timeout=300, env=environ, check=False
-    )
+    return subprocess.run([*TOOL, *args], capture_output=True, text=True, timeout=300, env=environ, check=False)
 
 
 def stack_status(aws: boto3.session.Session, stack: str) -> str | None:

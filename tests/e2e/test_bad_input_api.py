@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from e2e_support import unique
-from load import lab_example, to_wire
+
+from sandbox.load import lab_example, to_wire
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
 BODY, ORDER = "(corpo)", "(pedido)"

@@ -1,4 +1,4 @@
-"""`tools/bench.py --quick` runs against the sandbox and writes every section; its speed is not judged here."""
+"""`python -m sandbox.bench --quick` runs against the sandbox and writes every section; its speed is not judged here."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from e2e_support import ROOT
+
+from sandbox.records import BenchResult
 
 SECTIONS = ("api", "datalake", "floors", "in_process", "ratios")
 POSITIVE = [
@@ -46,7 +48,7 @@ def test_the_quick_bench_writes_every_section(outputs: dict[str, str], tmp_path:
 
     # When the quick bench runs, writing into a folder of its own
     run = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "bench.py"), "--quick", "--results-dir", str(tmp_path)],
+        [sys.executable, "-m", "sandbox.bench", "--quick", "--results-dir", str(tmp_path)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -70,3 +72,4 @@ def test_the_quick_bench_writes_every_section(outputs: dict[str, str], tmp_path:
     assert all(isinstance(ratio["met"], bool) for name, ratio in result["ratios"].items() if ratio["target"])
     assert result["machine"]["nproc"] >= 1 and result["machine"]["python"]
     assert "bench failed" not in run.stdout
+    assert BenchResult.read(tmp_path / "latest.json").run_id == result["run_id"], "the model reads what it wrote"

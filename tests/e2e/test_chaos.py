@@ -8,9 +8,10 @@ import os
 from signal import SIGKILL
 
 import pytest
-from chaos import ChaosMonkey, descendants, stack_functions, workers
 from e2e_support import ROOT, eventually, unique
-from emulator import answering
+
+from sandbox.chaos import ChaosMonkey, descendants, stack_functions, workers
+from sandbox.emulator import answering
 
 SCHEDULED_EVENT = (ROOT / "tests" / "e2e" / "events" / "scheduled.json").read_text("utf-8")
 
@@ -51,7 +52,7 @@ def test_the_monkey_kills_one_worker_of_each_function_and_it_serves_again(
         signals.append((pid, signal))
         real_kill(pid, signal)
 
-    monkeypatch.setattr("chaos.os.kill", recording_kill)
+    monkeypatch.setattr("sandbox.chaos.os.kill", recording_kill)
     for function in stack_functions(aws, outputs["StackName"]):
         # Given the function has served once, so a worker of it is running under our emulator
         exercise(function)

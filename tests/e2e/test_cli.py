@@ -21,10 +21,11 @@ import boto3
 import pytest
 from click.testing import Result
 from e2e_support import ORDERS, ROOT, Api, eventually, make_order, to_wire, unique
-from gateway import BUILT_IN_REFUSAL
-from poll import TimedOut, wait_until
-from sandbox_cli import app
 from typer.testing import CliRunner
+
+from sandbox.cli import QUEUES, app
+from sandbox.gateway import BUILT_IN_REFUSAL
+from sandbox.poll import TimedOut, wait_until
 
 SANDBOX = Path(sys.executable).with_name("sandbox")
 SEED_PRODUCTS = json.loads((ROOT / "seed" / "products.json").read_text("utf-8"))
@@ -122,15 +123,7 @@ def test_seed_then_status_shows_the_products_and_every_queue(tmp_path, outputs):
 
     # Then it shows the six queues, the orders by status and the products with their stock and waiting items
     assert result.exit_code == 0, result.output
-    queues = {
-        "orders": "OrderQueueUrl",
-        "orders DLQ": "OrderDeadLetterQueueUrl",
-        "files": "FileQueueUrl",
-        "files DLQ": "FileDeadLetterQueueUrl",
-        "restocks": "RestockQueueUrl",
-        "restocks DLQ": "RestockDeadLetterQueueUrl",
-    }
-    for label, key in queues.items():
+    for label, key in QUEUES.items():
         name = re.escape(outputs[key].rsplit("/", 1)[-1])
         assert re.search(rf"{label}\W+{name}\W+\d+\W+\d+", result.stdout), key
     for state in ("Recebido", "Novo Pedido", "Produto Pendente"):
@@ -430,7 +423,7 @@ def test_reset_wipes_orders_and_stock_and_seeds_again_on_its_own_emulator(tmp_pa
     endpoint = f"http://127.0.0.1:{free_port()}"
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, SANDBOX_DIR=str(tmp_path), PYTHON=sys.executable)
     hook = [shutil.which("bash") or "/bin/bash", str(ROOT / "localstack" / "init" / "ready.d" / "10-deploy.sh")]
-    emulator = [sys.executable, str(ROOT / "tools" / "emulator.py")]
+    emulator = [sys.executable, "-m", "sandbox.emulator"]
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
 
     def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -7,14 +7,12 @@ import subprocess
 import sys
 import uuid
 
-from e2e_support import ROOT, eventually, make_order, unique
+from e2e_support import eventually, make_order, unique
 from test_processing import message_body
 
 
 def dlq_tool(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "dlq.py"), *args], capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([sys.executable, "-m", "sandbox.dlq", *args], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -10,8 +10,9 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from chaos import ChaosMonkey, workers
 from e2e_support import eventually, make_order, put_file, read_report, to_wire, unique
+
+from sandbox.chaos import ChaosMonkey, workers
 
 pytestmark = pytest.mark.heavy
 

@@ -25,8 +25,9 @@ import pytest
 import yaml
 from e2e_support import ROOT
 from markdown_it import MarkdownIt
-from sandbox_cli import app
 from typer.testing import CliRunner
+
+from sandbox.cli import app
 
 READMES = ("README.md", "README.pt-BR.md")
 DOCUMENTS = (*READMES, *(f"docs/{path.name}" for path in sorted((ROOT / "docs").glob("*.md"))))
@@ -266,7 +267,7 @@ def test_the_readmes_have_the_same_blocks() -> None:
 
 def test_the_banner_prints_a_readme_block(outputs: dict[str, str]) -> None:
     banner = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "banner.py")], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-m", "sandbox.banner"], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     printed = tuple(
         " ".join(shlex.split(line, comments=True))

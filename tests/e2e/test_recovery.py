@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 from e2e_support import eventually, make_order, unique
-from load import lab_example, to_wire
 
 from orders.restock import Restock
 from orders.validation import OrderValidator
+from sandbox.load import lab_example, to_wire
 from service.adapters import OrderStore
 
 # The sweeper runs every minute, three passes 20 s apart, for claims older than 20 s (infra/template.yaml); the

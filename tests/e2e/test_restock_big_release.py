@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from dlq import PAIRS, peek
 from e2e_support import eventually, make_order, put_file, read_report, to_wire, unique
+
+from sandbox.dlq import PAIRS, peek
 
 ORDERS = 10_000
 # Longest ids (64 characters): their list in the restock record outgrew DynamoDB's 400 KB at about 6,300 orders.

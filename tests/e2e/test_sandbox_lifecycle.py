@@ -1,5 +1,5 @@
 """`make up`/`make down` mechanics: a second MiniStack on its own port and folder, started and stopped
-by tools/emulator.py exactly as the Makefile does, must leave no process behind, Lambda workers included."""
+by sandbox.emulator exactly as the Makefile does, must leave no process behind, Lambda workers included."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def group_members(pgid: int) -> list[int]:
 
 def emulator(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "emulator.py"), command],
+        [sys.executable, "-m", "sandbox.emulator", command],
         env=env,
         capture_output=True,
         text=True,
@@ -117,7 +117,7 @@ def test_with_persistence_orders_queued_at_down_are_processed_after_up(tmp_path)
 
     def up() -> dict:
         started = subprocess.run(
-            [sys.executable, str(ROOT / "tools" / "emulator.py"), "start", "--persist"],
+            [sys.executable, "-m", "sandbox.emulator", "start", "--persist"],
             env=env,
             capture_output=True,
             text=True,

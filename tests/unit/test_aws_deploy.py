@@ -1,4 +1,4 @@
-"""tools/aws_deploy.py without AWS: the refusals, the confirmation, the arguments, and the change-set flow
+"""sandbox.deploy.aws without AWS: the refusals, the confirmation, the arguments, and the change-set flow
 against stubbed clients (botocore Stubber; the conftest socket guard proves no request leaves)."""
 
 from __future__ import annotations
@@ -9,14 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aws_deploy
 import boto3
 import pytest
-from aws_deploy import Clients, check_target, confirm, main, stack_parameters
 from botocore.stub import ANY, Stubber
+
+from sandbox.deploy import aws as aws_deploy
+from sandbox.deploy.aws import Clients, check_target, confirm, main, stack_parameters
 
 REGION = "sa-east-1"
 ACCOUNT = "123456789012"
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/orders/1"
 AWS_ENDPOINTS = [
     "https://sts.sa-east-1.amazonaws.com",
     "https://s3.sa-east-1.amazonaws.com",
@@ -308,7 +310,6 @@ def test_a_dry_run_of_a_new_stack_deletes_the_change_set_the_stack_and_what_it_u
     _, sts, s3, cfn = aws
     bucket = f"orders-artifacts-{ACCOUNT}-{REGION}"
     change_set = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/aws-deploy/1"
-    stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/orders/1"
     identity(sts)
     no_stack(cfn, "orders")
     s3.add_client_error("head_bucket", service_error_code="404", http_status_code=404)
@@ -320,7 +321,7 @@ def test_a_dry_run_of_a_new_stack_deletes_the_change_set_the_stack_and_what_it_u
     template_summary(cfn)
     cfn.add_response(
         "create_change_set",
-        {"Id": change_set, "StackId": stack_id},
+        {"Id": change_set, "StackId": STACK_ID},
         {
             "StackName": "orders",
             "ChangeSetName": ANY,
@@ -347,8 +348,8 @@ def test_a_dry_run_of_a_new_stack_deletes_the_change_set_the_stack_and_what_it_u
     cfn.add_response("describe_change_set", created, {"ChangeSetName": change_set})  # the waiter's last read
     cfn.add_response("describe_change_set", created, {"ChangeSetName": change_set})  # every page of the changes
     cfn.add_response("delete_change_set", {}, {"ChangeSetName": change_set})
-    cfn.add_response("delete_stack", {}, {"StackName": stack_id})
-    cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": stack_id})
+    cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})
+    cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})
     s3.add_response(
         "list_object_versions",
         {"Versions": [{"Key": "functions/x.zip", "VersionId": "null"}]},
@@ -413,13 +414,12 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
     aws: tuple[Clients, Stubber, Stubber, Stubber], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, sts, s3, cfn = aws
-    stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/orders/1"
     change_set = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/aws-deploy/3"
     identity(sts)
     cfn.add_response("describe_stacks", stack("CREATE_COMPLETE", Parameters=[]))
     code_already_uploaded(s3)
     template_summary(cfn)
-    cfn.add_response("create_change_set", {"Id": change_set, "StackId": stack_id})
+    cfn.add_response("create_change_set", {"Id": change_set, "StackId": STACK_ID})
     change = {"Action": "Modify", "LogicalResourceId": "ApiFunction", "ResourceType": "AWS::Lambda::Function"}
     created = {
         "ChangeSetName": "aws-deploy",
@@ -429,7 +429,7 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
     }
     cfn.add_response("describe_change_set", created)
     cfn.add_response("describe_change_set", created)
-    old_event = {"StackId": stack_id, "EventId": "old", "StackName": "orders", "Timestamp": NOW}
+    old_event = {"StackId": STACK_ID, "EventId": "old", "StackName": "orders", "Timestamp": NOW}
     cfn.add_response("describe_stack_events", {"StackEvents": [old_event]})
     cfn.add_response("execute_change_set", {}, {"ChangeSetName": change_set})
     update_event = {
@@ -439,10 +439,10 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
         "ResourceStatus": "UPDATE_COMPLETE",
     }
     outputs = [{"OutputKey": "ApiUrl", "OutputValue": "https://abc.execute-api.sa-east-1.amazonaws.com/dev"}]
-    cfn.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": stack_id})  # boto3's waiter
-    cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": stack_id})
+    cfn.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})  # boto3's waiter
+    cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": STACK_ID})
     cfn.add_response("describe_stack_events", {"StackEvents": [update_event, old_event]})
-    cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": stack_id})
+    cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": STACK_ID})
 
     assert main(["deploy", "--stack", "orders", "--region", REGION, "--yes"], environ={}) == 0
 
@@ -537,17 +537,16 @@ def test_destroy_empties_the_data_lake_deletes_the_stack_and_the_artifacts(
     aws: tuple[Clients, Stubber, Stubber, Stubber], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, sts, s3, cfn = aws
-    stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/orders/1"
     artifacts = f"orders-artifacts-{ACCOUNT}-{REGION}"
     identity(sts)
     cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
     lake = data_lake(cfn, s3, objects=3)
     s3.add_response("delete_objects", {}, {"Bucket": lake, "Delete": ANY, "ExpectedBucketOwner": ACCOUNT})
     cfn.add_response("describe_stack_events", {"StackEvents": []})
-    cfn.add_response("delete_stack", {}, {"StackName": stack_id})
-    cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": stack_id})  # boto3's waiter
+    cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})
+    cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})  # boto3's waiter
     cfn.add_response("describe_stack_events", {"StackEvents": []})
-    cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": stack_id})
+    cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})
     s3.add_response("list_object_versions", {"Versions": [{"Key": "functions/a.zip", "VersionId": "null"}]})
     s3.add_response("delete_objects", {}, {"Bucket": artifacts, "Delete": ANY, "ExpectedBucketOwner": ACCOUNT})
     s3.add_response("delete_bucket", {}, {"Bucket": artifacts, "ExpectedBucketOwner": ACCOUNT})

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chaos import ChaosMonkey, descendants, function_of, workers
+
+from sandbox.chaos import ChaosMonkey, descendants, function_of, workers
 
 OURS, THEIRS = 100, 200
 STACK = ["order-pipeline-api", "order-pipeline-processor"]
@@ -63,7 +64,7 @@ def test_only_our_workers_of_the_stack_functions_are_candidates(proc):
 
 def test_the_monkey_kills_a_worker_of_the_function_asked_for_and_records_it(proc, monkeypatch):
     signals: list[tuple[int, int]] = []
-    monkeypatch.setattr("chaos.os.kill", lambda pid, sig: signals.append((pid, sig)))
+    monkeypatch.setattr("sandbox.chaos.os.kill", lambda pid, sig: signals.append((pid, sig)))
     monkey = ChaosMonkey(OURS, STACK, seed=1, proc=proc)
 
     kill = monkey.kill_one("order-pipeline-processor")
@@ -74,5 +75,5 @@ def test_the_monkey_kills_a_worker_of_the_function_asked_for_and_records_it(proc
 
 
 def test_with_no_worker_there_is_nothing_to_kill(proc, monkeypatch):
-    monkeypatch.setattr("chaos.os.kill", lambda pid, sig: pytest.fail("nothing may be killed"))
+    monkeypatch.setattr("sandbox.chaos.os.kill", lambda pid, sig: pytest.fail("nothing may be killed"))
     assert ChaosMonkey(THEIRS, ["order-pipeline-processor"], proc=proc).kill_one() is None

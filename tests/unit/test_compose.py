@@ -40,20 +40,19 @@ READY_ENDPOINT = {
 EMULATORS = sorted(HOOK_PYTHON)
 
 # The longest a deploy may take inside each emulator, in seconds (docs/docker.md cites both):
-# tools/deploy.py gives up on the stack after 600 s, and LocalStack's first Lambda runtime-image pull
+# sandbox.deploy.local gives up on the stack after 600 s, and LocalStack's first Lambda runtime-image pull
 # happens inside that wait; MiniStack kills a ready.d script after 300 s.
 DEPLOY_LIMIT_S = {"localstack": 600, "ministack": 300}
 # Emulator start-up before the hook runs, and the seeding after the stack.
 START_UP_MARGIN_S = 60
 
-# A stand-in for tools/deploy.py: imports a sibling module (which would write tools/__pycache__),
-# writes .sandbox/outputs.json as the real one does, and exits with $STUB_EXIT.
+# A stand-in for the package's deployer (sandbox.deploy.local): imports a sibling module (which would write
+# tools/sandbox/__pycache__), writes .sandbox/outputs.json as the real one does, and exits with $STUB_EXIT.
 STUB_DEPLOY = """\
 import json, os, sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-import sibling  # noqa: F401
+from sandbox import sibling  # noqa: F401
 
 sandbox = Path(os.environ.get("SANDBOX_DIR") or Path(os.environ["PROJECT_ROOT"]) / ".sandbox")
 sandbox.mkdir(parents=True, exist_ok=True)
@@ -292,11 +291,14 @@ def test_hook_is_stored_with_lf_endings() -> None:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    """A project directory whose tools/deploy.py is the stub."""
+    """A project directory whose tools/sandbox/deploy/local.py is the stub."""
     project = tmp_path / "project"
-    (project / "tools").mkdir(parents=True)
-    (project / "tools" / "deploy.py").write_text(STUB_DEPLOY, encoding="utf-8")
-    (project / "tools" / "sibling.py").write_text("LOADED = True\n", encoding="utf-8")
+    package = project / "tools" / "sandbox"
+    (package / "deploy").mkdir(parents=True)
+    for init in (package / "__init__.py", package / "deploy" / "__init__.py"):
+        init.write_text("", encoding="utf-8")
+    (package / "deploy" / "local.py").write_text(STUB_DEPLOY, encoding="utf-8")
+    (package / "sibling.py").write_text("LOADED = True\n", encoding="utf-8")
     return project
 
 

@@ -1,4 +1,4 @@
-"""tools/gateway.py against a stubbed API Gateway client: how enforcement is read, switched on and undone."""
+"""sandbox.gateway against a stubbed API Gateway client: how enforcement is read, switched on and undone."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import gateway
 import pytest
 from botocore.stub import Stubber
+
+from sandbox import gateway
 
 API = "abc123"
 RESOURCES = {"items": [{"id": "root", "path": "/"}, {"id": "res1", "path": "/orders"}]}

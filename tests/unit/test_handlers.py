@@ -300,8 +300,8 @@ def test_notifications_mask_ids_shaped_like_personal_data_in_subject_and_message
 
 
 def test_the_dlq_listing_and_the_cli_mask_by_the_one_policy() -> None:
-    import dlq
-    import sandbox_cli
+    from sandbox import cli as sandbox_cli
+    from sandbox import dlq
 
     # A dead-lettered body, JSON or not, shows ids shaped like personal data masked
     assert dlq._preview('{"order_id": "zz.secret.person@example.org"}') == '{"order_id": "z***@example.org"}'

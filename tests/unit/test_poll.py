@@ -1,9 +1,10 @@
-"""tools/poll.py: the one wait-until of the tools and the e2e suite."""
+"""sandbox.poll: the one wait-until of the tools and the e2e suite."""
 
 from __future__ import annotations
 
 import pytest
-from poll import TimedOut, wait_until
+
+from sandbox.poll import TimedOut, wait_until
 
 
 def test_it_returns_the_first_truthy_answer() -> None:
@@ -21,7 +22,7 @@ def test_it_gives_up_at_the_deadline_naming_what_and_the_last_answer() -> None:
 
 def test_the_pause_doubles_up_to_the_longest(monkeypatch: pytest.MonkeyPatch) -> None:
     pauses: list[float] = []
-    monkeypatch.setattr("poll.time.sleep", pauses.append)
+    monkeypatch.setattr("sandbox.poll.time.sleep", pauses.append)
     answers = iter([None] * 5 + [True])
 
     wait_until(lambda: next(answers), timeout=60, interval=0.1, max_interval=0.3)

@@ -12,7 +12,6 @@ from typing import Any
 
 import openapi
 import pytest
-import sandbox_cli
 import typer
 from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeStore
 
@@ -22,6 +21,7 @@ from orders.model import OrderRejected
 from orders.report import report_key
 from orders.restock import RestockRejected, parse_restock_body
 from orders.validation import OrderValidator, parse_order_body
+from sandbox import cli as sandbox_cli
 from service.use_cases import FileIngestion, OrderIntake, RestockIntake
 
 # Words of Python's own error texts that must never reach a user.

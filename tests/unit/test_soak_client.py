@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import requests
-import soak
+
+from sandbox import soak
 
 
 class FakeHttp:

@@ -11,12 +11,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import deploy
 import model
 import pytest
 from cfn import of_type
 
-import seed
+from sandbox.deploy import core as deploy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
@@ -336,48 +335,3 @@ def test_api_base_url(endpoint: str | None, expected: str) -> None:
     outputs = {"ApiId": "abc123", "ApiStage": "dev", "ApiUrl": "https://abc123.execute-api.us-east-1.amazonaws.com/dev"}
 
     assert deploy.api_base_url(outputs, endpoint) == expected
-
-
-def test_load_products_reads_the_seed_file() -> None:
-    products = seed.load_products(REPO_ROOT / "seed" / "products.json")
-
-    assert {p["product_id"] for p in products} >= {"PRD-1001", "PRD-2002"}
-
-
-@pytest.mark.parametrize(
-    "content",
-    [
-        "not json",
-        "",
-        '{"product_id": "P1", "available": 1}',
-        "[1]",
-        '[{"available": 1}]',
-        '[{"product_id": "", "available": 1}]',
-        '[{"product_id": 7, "available": 1}]',
-        '[{"product_id": "P1"}]',
-        '[{"product_id": "P1", "available": -1}]',
-        '[{"product_id": "P1", "available": 1.5}]',
-        '[{"product_id": "P1", "available": "3"}]',
-        '[{"product_id": "P1", "available": true}]',
-        '[{"product_id": "P1", "available": null}]',
-        '[{"product_id": "P1", "available": 2}, {"product_id": "P2", "available": -2}]',
-    ],
-)
-def test_load_products_rejects_bad_files(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "products.json"
-    path.write_text(content, "utf-8")
-
-    with pytest.raises(seed.SeedError):
-        seed.load_products(path)
-
-
-def test_load_products_rejects_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(seed.SeedError):
-        seed.load_products(tmp_path / "absent.json")
-
-
-def test_load_products_accepts_zero_stock(tmp_path: Path) -> None:
-    path = tmp_path / "products.json"
-    path.write_text('[{"product_id": "P1", "available": 0, "description": "sem estoque"}]', "utf-8")
-
-    assert seed.load_products(path) == [{"product_id": "P1", "available": 0, "description": "sem estoque"}]

@@ -24,4 +24,6 @@ give_back_sandbox() {
 }
 trap give_back_sandbox EXIT
 
-"${PYTHON:-python3}" "$PROJECT_ROOT/tools/deploy.py" --sandbox "$@"
+# The tools are the package tools/sandbox/; its deployer needs only boto3 and the standard library.
+export PYTHONPATH="$PROJECT_ROOT/tools${PYTHONPATH:+:$PYTHONPATH}"
+"${PYTHON:-python3}" -m sandbox.deploy.local --sandbox "$@"

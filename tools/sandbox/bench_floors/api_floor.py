@@ -1,6 +1,6 @@
 """API floor: claim the order_id with one conditional PutItem, send the order to the FIFO queue, answer 202.
 
-The least a POST /orders can do on this emulator; `tools/bench.py` measures the pipeline against it.
+The least a POST /orders can do on this emulator; `sandbox.bench` measures the pipeline against it.
 """
 
 from __future__ import annotations

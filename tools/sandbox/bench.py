@@ -42,23 +42,24 @@ from typing import Any
 import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from deploy import api_base_url
-from load import lab_example, order_with, to_wire
-from poll import TimedOut, wait_until
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sandbox import OUTPUTS, ROOT, default_environment, load_outputs
-from stack import build_zip
 
-from seed import seed
-
-sys.path.insert(0, str(ROOT / "functions"))
-
-from orders.report import report_key  # noqa: E402  (the domain package lives in functions/)
+from orders.report import report_key
+from orders.validation import OrderValidator, parse_json
+from sandbox.aws import OUTPUTS, ROOT, default_environment
+from sandbox.deploy.core import api_base_url, build_zip
+from sandbox.deploy.core import wait as wait_for
+from sandbox.load import lab_example, order_with, to_wire
+from sandbox.poll import TimedOut, wait_until
+from sandbox.records import BenchOptions, BenchResult, InProcess, Machine, MakeUp, Ratio, StackOutputs
+from sandbox.seed import seed
+from sandbox.state import orders as read_orders
+from sandbox.state import queue_depth
 
 RESULTS = ROOT / "bench" / "results"
-FLOOR_CODE = ROOT / "tools" / "bench_floors"
+FLOOR_CODE = Path(__file__).with_name("bench_floors")
 FINAL = frozenset({"Novo Pedido", "Produto Pendente"})
 FLOOR_FINAL = frozenset({"Novo Pedido"})
 FLOOR_ROLE = "arn:aws:iam::000000000000:role/bench-floor"  # any ARN string works on the emulator
@@ -274,33 +275,25 @@ class FinalWatcher(threading.Thread):
                     ids = list(self._pending)
                 if self._window is not None:
                     ids = ids[: self._window]
-                for start in range(0, len(ids), 100):
-                    self._read(ids[start : start + 100])
+                self._read(ids)
                 self.rounds += 1
                 self._halt.wait(max(0.0, POLL_INTERVAL - (time.monotonic() - started)))
         except BaseException as exc:  # reported by wait_final in the main thread
             self.error = exc
 
     def _read(self, ids: list[str]) -> None:
-        request: dict[str, Any] = {
-            self._table: {
-                "Keys": [{"PK": {"S": f"ORDER#{i}"}, "SK": {"S": "ORDER"}} for i in ids],
-                "ConsistentRead": True,
-                "ProjectionExpression": "#i, #s, #p",
-                "ExpressionAttributeNames": {"#i": "order_id", "#s": "order_status", "#p": "processed_at"},
-            }
-        }
-        while request:
-            response = self._db.batch_get_item(RequestItems=request)
-            now = time.monotonic()
-            with self._lock:
-                for item in response.get("Responses", {}).get(self._table, []):
-                    status = item.get("order_status", {}).get("S")
-                    order_id = item["order_id"]["S"]
-                    if status in self._final and order_id not in self.seen:
-                        self.seen[order_id] = (now, status, item.get("processed_at", {}).get("S"))
-                        self._pending.pop(order_id, None)
-            request = response.get("UnprocessedKeys") or {}
+        names = {"#i": "order_id", "#s": "order_status", "#p": "processed_at"}
+        items = read_orders(
+            self._db, self._table, ids, ProjectionExpression="#i, #s, #p", ExpressionAttributeNames=names
+        )
+        now = time.monotonic()
+        with self._lock:
+            for item in items:
+                status = item.get("order_status", {}).get("S")
+                order_id = item["order_id"]["S"]
+                if status in self._final and order_id not in self.seen:
+                    self.seen[order_id] = (now, status, item.get("processed_at", {}).get("S"))
+                    self._pending.pop(order_id, None)
 
     def wait_final(self, expected: int, deadline: float, advance: Callable[[int], None], what: str) -> None:
         shown = 0
@@ -598,7 +591,7 @@ class Floors:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        self._until(lambda: db.describe_table(TableName=self.table)["Table"]["TableStatus"] == "ACTIVE", "table")
+        self._ready(db, "table_exists", "table", TableName=self.table)
         self.queue_url = sqs.create_queue(
             QueueName=f"{self.name}.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "60"}
         )["QueueUrl"]
@@ -620,7 +613,7 @@ class Floors:
                 Environment={"Variables": {"TABLE_NAME": self.table, "QUEUE_URL": self.queue_url}},
             )["FunctionArn"]
             self.functions.append(name)
-            self._until(partial(self._active, lam, name), name)
+            self._ready(lam, "function_active_v2", name, FunctionName=name)
         self.mapping = lam.create_event_source_mapping(
             EventSourceArn=queue_arn,
             FunctionName=f"{self.name}-processor",
@@ -652,8 +645,11 @@ class Floors:
         self.bench.seed_products(self.table)
 
     @staticmethod
-    def _active(lam: Any, name: str) -> bool:
-        return bool(lam.get_function_configuration(FunctionName=name).get("State") == "Active")
+    def _ready(client: Any, waiter: str, what: str, **request: Any) -> None:
+        """boto3's waiter for a floor resource; a BenchError naming it when it does not come."""
+        stopped = wait_for(client, waiter, delay=0.1, timeout=60, **request)
+        if stopped is not None:
+            raise BenchError(f"floor {what} not ready: {stopped}")
 
     def _until(self, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
         try:
@@ -693,7 +689,7 @@ class Floors:
         """The consumer's rate alone: FILE_N orders queued first (mapping disabled), then drained."""
         lam, sqs = self.session.client("lambda"), self.session.client("sqs")
         lam.update_event_source_mapping(UUID=self.mapping, Enabled=False)
-        self._until(lambda: not self._in_flight(sqs), "queue drained", timeout=self.bench.options.timeout)
+        self._until(lambda: not any(queue_depth(sqs, self.queue_url)), "queue drained", self.bench.options.timeout)
         orders = self.bench.orders("FPROC", count, "file")
         task = self.bench.progress.add_task("processing floor: queue", total=count)
 
@@ -733,20 +729,10 @@ class Floors:
             "rate_processed_at": rate(len(processed_at), max(processed_at, default=started_wall) - started_wall),
         }
 
-    def _in_flight(self, sqs: Any) -> bool:
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        attributes = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
-        return any(attributes.get(n, "0") != "0" for n in names)
-
 
 # ------------------------------------------------------------------------------------------ in process
-def in_process(count: int, repeats: int) -> dict[str, Any]:
+def in_process(count: int, repeats: int) -> InProcess:
     """The validator against json.loads on the same payloads, best of `repeats` passes each."""
-    functions = str(ROOT / "functions")
-    if functions not in sys.path:
-        sys.path.insert(0, functions)
-    from orders.validation import OrderValidator, parse_json
-
     rng = random.Random(42)  # noqa: S311 (reproducible payloads, not secrets)
     template = lab_example()
     products = [f"PRD-{k:04d}" for k in range(40)]
@@ -767,20 +753,20 @@ def in_process(count: int, repeats: int) -> dict[str, Any]:
     loads = best(lambda: [json.loads(t) for t in texts])
     validate = best(lambda: [validator.validate(d) for d in documents])
     parse_validate = best(lambda: [validator.validate(parse_json(t)) for t in texts])
-    return {
-        "orders": count,
-        "mean_payload_bytes": round(sum(len(t.encode()) for t in texts) / count),
-        "repeats": repeats,
-        "json_loads_per_s": loads,
-        "validate_per_s": validate,
-        "parse_json_validate_per_s": parse_validate,
-        "validate_vs_json_loads": round(validate / loads, 3),
-        "parse_validate_vs_json_loads": round(parse_validate / loads, 3),
-    }
+    return InProcess(
+        orders=count,
+        mean_payload_bytes=round(sum(len(t.encode()) for t in texts) / count),
+        repeats=repeats,
+        json_loads_per_s=loads,
+        validate_per_s=validate,
+        parse_json_validate_per_s=parse_validate,
+        validate_vs_json_loads=round(validate / loads, 3),
+        parse_validate_vs_json_loads=round(parse_validate / loads, 3),
+    )
 
 
 # ------------------------------------------------------------------------------------------ machine, sandbox
-def machine() -> dict[str, Any]:
+def machine() -> Machine:
     cpu = platform.processor() or None
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -794,25 +780,25 @@ def machine() -> dict[str, Any]:
     except metadata.PackageNotFoundError:
         ministack = None
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "nproc": usable,
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "ministack": ministack,
-        "endpoint": os.environ["AWS_ENDPOINT_URL"],
-    }
+    return Machine(
+        nproc=usable,
+        cpu_count=os.cpu_count(),
+        cpu_model=cpu,
+        python=platform.python_version(),
+        platform=platform.platform(),
+        ministack=ministack,
+        endpoint=os.environ["AWS_ENDPOINT_URL"],
+    )
 
 
-def ensure_sandbox(console: Console) -> dict[str, Any]:
+def ensure_sandbox(console: Console) -> MakeUp:
     """Use the running sandbox, or run `make up` (timed) when no emulator answers or it is not deployed."""
     status = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "emulator.py"), "status"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "sandbox.emulator", "status"], capture_output=True, text=True, check=False
     )
     answering = status.returncode == 0
     if answering and OUTPUTS.exists():
-        return {"measured": False, "note": "the sandbox was already running; `make down` first to time `make up`"}
+        return MakeUp(measured=False, note="the sandbox was already running; `make down` first to time `make up`")
     make = shutil.which("make")
     if make is None:
         raise BenchError("no emulator answers and `make` is not installed: run `make up` first")
@@ -822,13 +808,15 @@ def ensure_sandbox(console: Console) -> dict[str, Any]:
         raise BenchError("`make up` failed")
     seconds = round(time.monotonic() - started, 2)
     what = "start, deploy and seed" if not answering else "deploy and seed (the emulator was already running)"
-    return {"measured": True, "seconds": seconds, "cold_start": not answering, "note": f"make up: {what}"}
+    return MakeUp(measured=True, seconds=seconds, cold_start=not answering, note=f"make up: {what}")
 
 
 # ------------------------------------------------------------------------------------------ report
-def ratios(result: dict[str, Any]) -> dict[str, Any]:
+def ratios(result: BenchResult) -> dict[str, Ratio]:
+    document = result.model_dump()
+
     def at(*path: str) -> float | None:
-        value: Any = result
+        value: Any = document
         for key in path:
             if not isinstance(value, dict) or key not in value:
                 return None
@@ -847,12 +835,12 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
         "validator_vs_json_loads": at("in_process", "validate_vs_json_loads"),
         "parse_validate_vs_json_loads": at("in_process", "parse_validate_vs_json_loads"),
     }
-    out: dict[str, Any] = {}
+    found: dict[str, Ratio] = {}
     for name, value in values.items():
         op, target, meaning = TARGETS[name]
         met = None if value is None or target is None else (value >= target if op == ">=" else value <= target)
-        out[name] = {"value": value, "target": f"{op} {target}" if op else None, "met": met, "meaning": meaning}
-    return out
+        found[name] = Ratio(value=value, target=f"{op} {target}" if op else None, met=met, meaning=meaning)
+    return found
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -873,15 +861,15 @@ def _retries(counts: dict[str, int]) -> str:
     return ", ".join(f"{status}: {count}" for status, count in counts.items()) or "none"
 
 
-def render(console: Console, result: dict[str, Any]) -> None:
-    m, up = result["machine"], result["make_up"]
-    header = Table(title=f"bench {result['run_id']}: machine", show_header=False)
-    header.add_row("CPU", f"{m['cpu_model']} ({m['nproc']} usable of {m['cpu_count']})")
-    header.add_row("Python / MiniStack", f"{m['python']} / {m['ministack'] or 'not installed'}")
-    header.add_row("make up", f"{up['seconds']} s ({up['note']})" if up.get("measured") else up["note"])
+def render(console: Console, result: BenchResult) -> None:
+    m, up = result.machine, result.make_up
+    header = Table(title=f"bench {result.run_id}: machine", show_header=False)
+    header.add_row("CPU", f"{m.cpu_model} ({m.nproc} usable of {m.cpu_count})")
+    header.add_row("Python / MiniStack", f"{m.python} / {m.ministack or 'not installed'}")
+    header.add_row("make up", f"{up.seconds} s ({up.note})" if up.measured else up.note)
     console.print(header)
 
-    api, floor_api = result["api"], (result["floors"].get("api") or {})
+    api, floor_api = result.api, (result.floors.get("api") or {})
     table = Table(title=f"API path: {api.get('orders')} orders, {api.get('clients')} clients")
     for column in ("", "pipeline", "floor"):
         table.add_column(column, justify="right" if column else "left")
@@ -898,7 +886,7 @@ def render(console: Console, result: dict[str, Any]) -> None:
         table.add_row(label, cell(api) if api else "-", cell(floor_api) if floor_api else "-")
     console.print(table)
 
-    lake, proc = result["datalake"], (result["floors"].get("processing") or {})
+    lake, proc = result.datalake, (result.floors.get("processing") or {})
     if lake.get("skipped") is None:
         stages = lake["stages"]
         table = Table(
@@ -919,34 +907,25 @@ def render(console: Console, result: dict[str, Any]) -> None:
         table.add_row("processing floor rate (orders/s)", _fmt(proc.get("rate")))
         console.print(table)
 
-    inp = result["in_process"]
-    table = Table(title=f"in process: {inp['orders']:,} orders of ~{inp['mean_payload_bytes']} bytes")
-    table.add_column("")
-    table.add_column("orders/s", justify="right")
-    table.add_row("json.loads (text)", _fmt(inp["json_loads_per_s"], 0))
-    table.add_row("OrderValidator.validate (parsed)", _fmt(inp["validate_per_s"], 0))
-    table.add_row("parse_json + validate (text)", _fmt(inp["parse_json_validate_per_s"], 0))
-    console.print(table)
+    inp = result.in_process
+    if inp is not None:
+        table = Table(title=f"in process: {inp.orders:,} orders of ~{inp.mean_payload_bytes} bytes")
+        table.add_column("")
+        table.add_column("orders/s", justify="right")
+        table.add_row("json.loads (text)", _fmt(inp.json_loads_per_s, 0))
+        table.add_row("OrderValidator.validate (parsed)", _fmt(inp.validate_per_s, 0))
+        table.add_row("parse_json + validate (text)", _fmt(inp.parse_json_validate_per_s, 0))
+        console.print(table)
 
     table = Table(title="targets")
     for column in ("ratio", "value", "target", "met"):
         table.add_column(column, justify="left" if column == "ratio" else "right")
-    for ratio in result["ratios"].values():
-        met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[ratio["met"]]
-        table.add_row(ratio["meaning"], _fmt(ratio["value"], 3), ratio["target"] or "(reported)", met)
+    for ratio in result.ratios.values():
+        met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[ratio.met]
+        table.add_row(ratio.meaning, _fmt(ratio.value, 3), ratio.target or "(reported)", met)
     console.print(table)
-    for note in result["notes"]:
+    for note in result.notes:
         console.print(f"note: {note}")
-
-
-def write_results(result: dict[str, Any], directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"{stamp}-{result['run_id']}.json"
-    path.write_text(text, "utf-8")
-    (directory / "latest.json").write_text(text, "utf-8")
-    return path
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -982,50 +961,43 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: the floors are deleted in `finally`
 
 
-def run(options: Options, console: Console) -> dict[str, Any]:
+def run(options: Options, console: Console) -> BenchResult:
     started_wall, started = datetime.now(UTC), time.monotonic()
     make_up = ensure_sandbox(console)
-    outputs = load_outputs()
+    outputs = StackOutputs.read().as_dict()
     session = boto3.session.Session()
     progress = Progress(
         TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
     with progress:
         bench = Bench(options, session, progress)
-        result: dict[str, Any] = {
-            "run_id": bench.run_id,
-            "started_at": started_wall.isoformat(timespec="seconds"),
-            "options": {
-                "n": options.n,
-                "clients": options.clients,
-                "file_n": options.file_n,
-                "quick": options.quick,
-                "skip_floors": options.skip_floors,
-                "skip_datalake": options.skip_datalake,
-            },
-            "machine": machine(),
-            "make_up": make_up,
-        }
+        result = BenchResult(
+            run_id=bench.run_id,
+            started_at=started_wall.isoformat(timespec="seconds"),
+            options=BenchOptions.model_validate(options, from_attributes=True),
+            machine=machine(),
+            make_up=make_up,
+        )
         bench.say(f"bench {bench.run_id}: in-process validator ({options.in_process_n} orders)")
-        result["in_process"] = in_process(options.in_process_n, repeats=3 if options.quick else 5)
-        result["api"] = bench.api_path(outputs)
-        result["floors"] = {"skipped": True} if options.skip_floors else {}
-        result["datalake"] = {"skipped": True} if options.skip_datalake else {}
+        result.in_process = in_process(options.in_process_n, repeats=3 if options.quick else 5)
+        result.api = bench.api_path(outputs)
+        result.floors = {"skipped": True} if options.skip_floors else {}
+        result.datalake = {"skipped": True} if options.skip_datalake else {}
         if not options.skip_floors:
             with Floors(bench) as floors:
                 bench.say(f"floors created in {floors.setup_seconds:.1f} s")
-                result["floors"]["api"] = floors.api()
+                result.floors["api"] = floors.api()
                 if not options.skip_datalake:
-                    result["datalake"] = bench.datalake_path(outputs)
-                result["floors"]["processing"] = floors.processing(options.file_n)
+                    result.datalake = bench.datalake_path(outputs)
+                result.floors["processing"] = floors.processing(options.file_n)
             bench.say("floors deleted")
         elif not options.skip_datalake:
-            result["datalake"] = bench.datalake_path(outputs)
-    result["ratios"] = ratios(result)
-    if not make_up["measured"]:
-        bench.notes.append(make_up["note"])
-    result["notes"] = bench.notes
-    result["duration_seconds"] = round(time.monotonic() - started, 1)
+            result.datalake = bench.datalake_path(outputs)
+    result.ratios = ratios(result)
+    if not make_up.measured:
+        bench.notes.append(make_up.note)
+    result.notes = bench.notes
+    result.duration_seconds = round(time.monotonic() - started, 1)
     return result
 
 
@@ -1042,8 +1014,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]bench interrupted; the floors it had created are deleted[/yellow]")
         return 130
-    render(console, result)
-    path = write_results(result, options.results_dir)
+    path = result.write(options.results_dir)
+    render(console, BenchResult.read(path))
     console.print(f"results: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} (and latest.json)")
     return 0
 

@@ -13,11 +13,9 @@ import uuid
 from typing import Any
 
 import boto3
-from sandbox import ROOT, load_outputs
 
-sys.path.insert(0, str(ROOT / "functions"))
-
-from orders.masking import mask_document, mask_text  # noqa: E402  (the domain package lives in functions/)
+from orders.masking import mask_document, mask_text
+from sandbox.records import StackOutputs
 
 PAIRS = {
     "orders": ("OrderDeadLetterQueueUrl", "OrderQueueUrl"),
@@ -75,7 +73,7 @@ def main() -> int:
     parser.add_argument("command", choices=["list", "redrive"])
     parser.add_argument("--queue", choices=sorted(PAIRS), action="append", help="only this DLQ (repeatable)")
     args = parser.parse_args()
-    outputs = load_outputs()
+    outputs = StackOutputs.read().as_dict()
     sqs = boto3.client("sqs")
     for name in args.queue or sorted(PAIRS):
         dlq_key, source_key = PAIRS[name]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sandbox import ROOT
+from sandbox.aws import ROOT
 
 LAB_EXAMPLE = ROOT / "seed" / "orders" / "lab-example.json"
 

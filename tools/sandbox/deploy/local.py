@@ -17,24 +17,10 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from sandbox import OUTPUTS, ROOT
-from stack import (
-    CAPABILITIES,
-    SETTLED,
-    TEMPLATE,
-    artifact_bucket,
-    build_zip,
-    code_key,
-    describe_stack,
-    ensure_bucket,
-    is_no_changes,
-    outputs_of,
-    put_if_missing,
-    save_outputs,
-    wait,
-)
 
-DEFAULT_STACK = "order-pipeline"
+from sandbox.aws import OUTPUTS, ROOT, Settings
+from sandbox.deploy import core
+
 POLL_DELAY = 0.25  # seconds between two reads of the stack: the emulators settle in about a second
 TIMEOUT = 600
 
@@ -43,9 +29,9 @@ def upload_code(session: boto3.session.Session, stack: str, code: bytes) -> tupl
     account = str(session.client("sts").get_caller_identity()["Account"])
     region = session.region_name or "us-east-1"
     s3 = session.client("s3")
-    bucket, key = artifact_bucket(stack, account, region), code_key(code)
-    ensure_bucket(s3, bucket, account, region)
-    put_if_missing(s3, bucket, key, code, account)
+    bucket, key = core.artifact_bucket(stack, account, region), core.code_key(code)
+    core.ensure_bucket(s3, bucket, account, region)
+    core.put_if_missing(s3, bucket, key, code, account)
     return bucket, key
 
 
@@ -61,7 +47,7 @@ def _only_code_changed(cfn: Any, current: dict[str, Any], parameters: dict[str, 
     if any(deployed.get(name) != value for name, value in parameters.items()):
         return False
     body = cfn.get_template(StackName=current["StackName"]).get("TemplateBody")
-    return isinstance(body, str) and body == TEMPLATE.read_text("utf-8")
+    return isinstance(body, str) and body == core.TEMPLATE.read_text("utf-8")
 
 
 def update_code(session: boto3.session.Session, description: dict[str, Any], code: bytes, stack: str) -> int:
@@ -85,10 +71,10 @@ def update_code(session: boto3.session.Session, description: dict[str, Any], cod
 
 def _settled(cfn: Any, stack: str, waiter: str) -> dict[str, Any]:
     """Wait with boto3's waiter; the description once the stack is complete, else exit with the events' reasons."""
-    stopped = wait(cfn, waiter, delay=POLL_DELAY, timeout=TIMEOUT, StackName=stack)
-    current = describe_stack(cfn, stack)
+    stopped = core.wait(cfn, waiter, delay=POLL_DELAY, timeout=TIMEOUT, StackName=stack)
+    current = core.describe_stack(cfn, stack)
     status = current["StackStatus"] if current else "DELETED"
-    if current is None or status not in SETTLED:
+    if current is None or status not in core.SETTLED:
         events = cfn.describe_stack_events(StackName=stack)["StackEvents"][:15] if current else []
         reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events]
         raise SystemExit(f"stack {stack} ended {status} ({stopped}):\n  " + "\n  ".join(reasons))
@@ -98,8 +84,8 @@ def _settled(cfn: Any, stack: str, waiter: str) -> dict[str, Any]:
 def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str]) -> dict[str, Any]:
     """Create or update the stack; when only functions/ changed, update the functions' code alone."""
     cfn = session.client("cloudformation")
-    code = build_zip()
-    current = describe_stack(cfn, stack)
+    code = core.build_zip()
+    current = core.describe_stack(cfn, stack)
     if current is not None and _only_code_changed(cfn, current, parameters):
         updated = update_code(session, current, code, stack)
         print(f"template unchanged; code of {updated} function(s) updated", file=sys.stderr)
@@ -108,13 +94,13 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
     params = {"ArtifactBucket": bucket, "ArtifactKey": key, **parameters}
     request = {
         "StackName": stack,
-        "TemplateBody": TEMPLATE.read_text("utf-8"),
+        "TemplateBody": core.TEMPLATE.read_text("utf-8"),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
-        "Capabilities": CAPABILITIES,
+        "Capabilities": core.CAPABILITIES,
     }
     if current and current["StackStatus"] in {"ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_COMPLETE"}:
         cfn.delete_stack(StackName=stack)
-        wait(cfn, "stack_delete_complete", delay=POLL_DELAY, timeout=TIMEOUT, StackName=stack)
+        core.wait(cfn, "stack_delete_complete", delay=POLL_DELAY, timeout=TIMEOUT, StackName=stack)
         current = None
     if current is None:
         cfn.create_stack(**request)
@@ -122,7 +108,7 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
     try:
         cfn.update_stack(**request)
     except ClientError as exc:
-        if not is_no_changes(str(exc)):
+        if not core.is_no_changes(str(exc)):
             raise
     return _settled(cfn, stack, "stack_update_complete")
 
@@ -136,25 +122,19 @@ def resume_consumers(session: boto3.session.Session, description: dict[str, Any]
                 lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
 
 
-def api_base_url(outputs: dict[str, str], endpoint: str | None) -> str:
-    """The URL a host can call: the emulators' `/_aws/execute-api/{id}/{stage}`, or the AWS form with no endpoint."""
-    if endpoint:
-        return f"{endpoint.rstrip('/')}/_aws/execute-api/{outputs['ApiId']}/{outputs['ApiStage']}"
-    return outputs["ApiUrl"]
-
-
 def write_outputs(stack_description: dict[str, Any], endpoint: str | None) -> dict[str, str]:
-    outputs = outputs_of(stack_description)
-    outputs["ApiBaseUrl"] = api_base_url(outputs, endpoint)
+    outputs = core.outputs_of(stack_description)
+    outputs["ApiBaseUrl"] = core.api_base_url(outputs, endpoint)
     if endpoint:
         outputs["Endpoint"] = endpoint
-    save_outputs(OUTPUTS, outputs)
+    core.save_outputs(OUTPUTS, outputs)
     return outputs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stack", default=os.environ.get("STACK_NAME", DEFAULT_STACK))
+    settings = Settings.from_environment()
+    parser.add_argument("--stack", default=settings.stack)
     parser.add_argument("--strict-documents", default=os.environ.get("STRICT_DOCUMENTS", "false"))
     parser.add_argument("--notification-email", default=os.environ.get("NOTIFICATION_EMAIL", "alerts@example.com"))
     parser.add_argument(
@@ -164,21 +144,18 @@ def main() -> int:
 
     started = time.monotonic()
     session = boto3.session.Session()
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
     description = deploy(
         session,
         args.stack,
         {"StrictDocuments": args.strict_documents, "NotificationEmail": args.notification_email},
     )
-    outputs = write_outputs(description, endpoint)
+    outputs = write_outputs(description, settings.endpoint)
     if args.sandbox:
         resume_consumers(session, description)
-        sys.path.insert(0, str(ROOT / "tools"))
-        from notifications import ensure_inbox
+        from sandbox.notifications import ensure_inbox
+        from sandbox.seed import read_rows, seed
 
-        from seed import load_products, seed
-
-        seed(session, outputs["OrdersTable"], load_products(ROOT / "seed" / "products.json"), only_missing=True)
+        seed(session, outputs["OrdersTable"], read_rows(ROOT / "seed" / "products.json"), only_missing=True)
         ensure_inbox(session, outputs)
     print(json.dumps(outputs, indent=2, sort_keys=True))
     print(f"stack {args.stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}", file=sys.stderr)

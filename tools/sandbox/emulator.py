@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from poll import TimedOut, wait_until
-from sandbox import SANDBOX, default_environment
+from sandbox.aws import DEFAULT_ENDPOINT, SANDBOX, default_environment
+from sandbox.poll import TimedOut, wait_until
 
 PID_FILE = SANDBOX / "ministack.pid"
 LOG_FILE = SANDBOX / "ministack.log"
@@ -30,7 +30,7 @@ TMP_DIR = SANDBOX / "tmp"  # MiniStack's TMPDIR: it never removes its ministack-
 
 
 def endpoint() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL", "http://localhost:4566").rstrip("/")
+    return os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT).rstrip("/")
 
 
 def answering(url: str | None = None, timeout: float = 1.0) -> bool:
@@ -123,6 +123,8 @@ def pause_consumers(timeout: float = 60) -> None:
     """
     import boto3  # only here: start/stop must work before the virtualenv has it
 
+    from sandbox.state import queue_depth
+
     default_environment()  # the local emulator: its dummy credentials unless told otherwise
     session = boto3.session.Session()
     lam = session.client("lambda", endpoint_url=endpoint())
@@ -137,13 +139,7 @@ def pause_consumers(timeout: float = 60) -> None:
         queues.append(sqs.get_queue_url(QueueName=name)["QueueUrl"])
 
     def idle() -> bool:
-        return all(
-            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
-                "Attributes"
-            ]["ApproximateNumberOfMessagesNotVisible"]
-            == "0"
-            for url in queues
-        )
+        return all(queue_depth(sqs, url)[1] == 0 for url in queues)
 
     with contextlib.suppress(TimedOut):  # stop anyway: what is in flight comes back after its visibility timeout
         wait_until(idle, timeout=timeout, interval=0.2, what="in-flight batches")

@@ -1,10 +1,10 @@
 """Deploy the stack to real AWS as `aws cloudformation package` + `deploy` would, with boto3 only.
 
-    aws_deploy.py deploy  --stack NAME --region REGION [--notification-email E] [--strict-documents]
-                          [--yes] [--dry-run]
-    aws_deploy.py destroy --stack NAME --region REGION [--empty-data-lake] [--delete-artifacts] [--yes]
+    python -m sandbox.deploy.aws deploy  --stack NAME --region REGION [--notification-email E] [--strict-documents]
+                                         [--yes] [--dry-run]
+    python -m sandbox.deploy.aws destroy --stack NAME --region REGION [--empty-data-lake] [--delete-artifacts] [--yes]
 
-`deploy` zips functions/ (the reproducible zip of tools/stack.py, the core it shares with tools/deploy.py),
+`deploy` zips functions/ (the reproducible zip of `deploy.core`, the core it shares with `deploy.local`),
 uploads it to the bucket `<stack>-artifacts-<account>-<region>`, creates a change set with
 ArtifactBucket/ArtifactKey, shows it, executes it, waits with boto3's waiter and prints the stack events.
 `--dry-run` shows the change set and deletes it unexecuted.
@@ -28,23 +28,9 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError
-from sandbox import SANDBOX
-from stack import (
-    CAPABILITIES,
-    TEMPLATE,
-    artifact_bucket,
-    build_zip,
-    code_key,
-    describe_stack,
-    ensure_bucket,
-    error_code,
-    is_missing,
-    is_no_changes,
-    outputs_of,
-    put_if_missing,
-    save_outputs,
-    wait,
-)
+
+from sandbox.aws import SANDBOX
+from sandbox.deploy import core
 
 STACK_NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]")
 REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
@@ -203,7 +189,7 @@ def bucket_objects(s3: Any, bucket: str, account: str) -> list[dict[str, str]] |
             for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
                 found.append({"Key": entry["Key"], "VersionId": entry.get("VersionId") or "null"})
     except ClientError as exc:
-        if is_missing(exc):
+        if core.is_missing(exc):
             return None
         raise
     return found
@@ -248,12 +234,12 @@ class Artifacts:
 
 def package(s3: Any, stack: str, account: str, region: str, template_body: str) -> Artifacts:
     """Upload the code zip (and the template when it is too big to send inline), as `package` does."""
-    bucket = artifact_bucket(stack, account, region)
+    bucket = core.artifact_bucket(stack, account, region)
     artifacts = Artifacts(bucket, "", {"TemplateBody": template_body})
-    artifacts.created_bucket = ensure_bucket(s3, bucket, account, region)
-    code = build_zip()
-    artifacts.code_key = code_key(code)
-    if put_if_missing(s3, bucket, artifacts.code_key, code, account):
+    artifacts.created_bucket = core.ensure_bucket(s3, bucket, account, region)
+    code = core.build_zip()
+    artifacts.code_key = core.code_key(code)
+    if core.put_if_missing(s3, bucket, artifacts.code_key, code, account):
         artifacts.created_keys.append(artifacts.code_key)
         say(f"uploaded s3://{bucket}/{artifacts.code_key} ({len(code):,} bytes)")
     else:
@@ -261,7 +247,7 @@ def package(s3: Any, stack: str, account: str, region: str, template_body: str) 
     body = template_body.encode("utf-8")
     if len(body) > TEMPLATE_BODY_LIMIT:
         key = f"templates/{hashlib.sha256(body).hexdigest()[:20]}.yaml"
-        if put_if_missing(s3, bucket, key, body, account):
+        if core.put_if_missing(s3, bucket, key, body, account):
             artifacts.created_keys.append(key)
         artifacts.template = {"TemplateURL": f"{s3.meta.endpoint_url.rstrip('/')}/{bucket}/{key}"}
     return artifacts
@@ -290,9 +276,9 @@ def stack_parameters(
 
 def change_set_description(cfn: Any, change_set_id: str, delay: float) -> dict[str, Any] | None:
     """Wait for the change set; its description with every change, or None when there is nothing to change."""
-    failed = wait(cfn, "change_set_create_complete", delay=delay, timeout=900, ChangeSetName=change_set_id)
+    failed = core.wait(cfn, "change_set_create_complete", delay=delay, timeout=900, ChangeSetName=change_set_id)
     if failed is not None:
-        if is_no_changes(failed):
+        if core.is_no_changes(failed):
             return None
         raise SystemExit(f"the change set failed: {failed}")
     pages = list(cfn.get_paginator("describe_change_set").paginate(ChangeSetName=change_set_id))
@@ -335,7 +321,7 @@ def follow_stack(cfn: Any, stack_id: str, seen: set[str], waiter: str, delay: fl
     The events come once the waiter returns, as `aws cloudformation deploy` shows none: a waiter has no hook
     to print from while it waits.
     """
-    stopped = wait(cfn, waiter, delay=delay, timeout=3600, StackName=stack_id)
+    stopped = core.wait(cfn, waiter, delay=delay, timeout=3600, StackName=stack_id)
     for event in new_events(cfn, stack_id, seen):
         say(format_event(event))
     if stopped is not None:
@@ -347,18 +333,18 @@ def follow_stack(cfn: Any, stack_id: str, seen: set[str], waiter: str, delay: fl
 def remove_review_stack(cfn: Any, stack_id: str, delay: float) -> None:
     """Delete the empty REVIEW_IN_PROGRESS stack a CREATE change set made, and wait until it is gone."""
     cfn.delete_stack(StackName=stack_id)
-    stopped = wait(cfn, "stack_delete_complete", delay=delay, timeout=300, StackName=stack_id)
+    stopped = core.wait(cfn, "stack_delete_complete", delay=delay, timeout=300, StackName=stack_id)
     if stopped is not None:
         raise SystemExit(f"deleting the empty stack {stack_id}: {stopped}")
 
 
 def write_outputs(described: dict[str, Any], region: str) -> dict[str, str]:
-    """The stack outputs in .sandbox/aws/<stack>-<region>/outputs.json (SANDBOX_DIR for tools/seed.py)."""
-    outputs = {**outputs_of(described), "Region": region}
+    """The stack outputs in .sandbox/aws/<stack>-<region>/outputs.json (SANDBOX_DIR for `python -m sandbox.seed`)."""
+    outputs = {**core.outputs_of(described), "Region": region}
     if "ApiUrl" in outputs:
         outputs["ApiBaseUrl"] = outputs["ApiUrl"]
     path = SANDBOX / "aws" / f"{described['StackName']}-{region}" / "outputs.json"
-    save_outputs(path, outputs)
+    core.save_outputs(path, outputs)
     say(f"outputs written to {path}")
     return outputs
 
@@ -376,7 +362,7 @@ def deploy(
     delay: float,
 ) -> int:
     cfn, s3 = clients.cfn, clients.s3
-    current = describe_stack(cfn, stack)
+    current = core.describe_stack(cfn, stack)
     status = current["StackStatus"] if current else None
     if status in NOT_UPDATABLE:
         raise SystemExit(
@@ -393,7 +379,7 @@ def deploy(
             " and pending-stock topics (the template default, alerts@example.com, reaches nobody)"
         )
 
-    artifacts = package(s3, stack, account, clients.region, TEMPLATE.read_text("utf-8"))
+    artifacts = package(s3, stack, account, clients.region, core.TEMPLATE.read_text("utf-8"))
     made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
     change_set_id = ""
     executed = False
@@ -408,9 +394,9 @@ def deploy(
             StackName=stack,
             ChangeSetName=f"aws-deploy-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}",
             ChangeSetType=change_set_type,
-            Capabilities=CAPABILITIES,
+            Capabilities=core.CAPABILITIES,
             Parameters=parameters,
-            Description="tools/aws_deploy.py" + (" --dry-run" if dry_run else ""),
+            Description="sandbox.deploy.aws" + (" --dry-run" if dry_run else ""),
             **artifacts.template,
         )
         change_set_id, stack_id = created["Id"], created["StackId"]
@@ -481,7 +467,7 @@ def data_lake_bucket(cfn: Any, stack: str) -> str | None:
     try:
         resource = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="DataLakeBucket")
     except ClientError as exc:
-        if error_code(exc) == "ValidationError":
+        if core.error_code(exc) == "ValidationError":
             return None
         raise
     physical = resource["StackResourceDetail"].get("PhysicalResourceId")
@@ -501,7 +487,7 @@ def destroy(
     stdin: TextIO | None = None,
 ) -> int:
     cfn, s3 = clients.cfn, clients.s3
-    current = describe_stack(cfn, stack)
+    current = core.describe_stack(cfn, stack)
     if (
         current
         and current["StackStatus"].endswith("_IN_PROGRESS")
@@ -551,7 +537,7 @@ def destroy(
                 " failed, the bucket was not empty: run again with --empty-data-lake."
             )
         print(f"Deleted stack {stack}.")
-    bucket = artifact_bucket(stack, account, clients.region)
+    bucket = core.artifact_bucket(stack, account, clients.region)
     if delete_artifacts:
         print(f"Deleted s3://{bucket}." if delete_bucket(s3, bucket, account) else f"No bucket {bucket}.")
     else:
@@ -568,7 +554,7 @@ def destroy(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tools/aws_deploy.py",
+        prog="python -m sandbox.deploy.aws",
         description="Deploy or destroy the stack on real AWS (boto3 only; see docs/AWS.md).",
     )
     common = argparse.ArgumentParser(add_help=False)
@@ -603,7 +589,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     parser = build_parser()
     args = parser.parse_args(argv)
     environ = os.environ if environ is None else environ
-    longest = artifact_bucket(args.stack, "0" * 12, args.region)
+    longest = core.artifact_bucket(args.stack, "0" * 12, args.region)
     if len(longest) > 63:
         parser.error(f"--stack is too long for the bucket names ({longest} has {len(longest)} characters; 63 at most)")
     dry_run = args.command == "deploy" and args.dry_run

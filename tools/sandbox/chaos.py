@@ -26,21 +26,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-from emulator import our_pid
+
+from sandbox.emulator import our_pid
+from sandbox.records import Kill
 
 PROC = Path("/proc")
 FUNCTION_VARIABLE = b"AWS_LAMBDA_FUNCTION_NAME="
-
-
-@dataclass(frozen=True)
-class Kill:
-    function: str
-    pid: int
-    at: float  # seconds after the monkey started
 
 
 def _stat(pid: int, proc: Path) -> tuple[int, str] | None:
@@ -158,7 +152,7 @@ class ChaosMonkey:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             return None  # it ended between the look and the kill
-        kill = Kill(victim_function, pid, round(time.monotonic() - self._started, 1))
+        kill = Kill(function=victim_function, pid=pid, at=round(time.monotonic() - self._started, 1))
         self.kills.append(kill)
         return kill
 

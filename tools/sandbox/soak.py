@@ -15,7 +15,7 @@ Idempotency-Key, and in a restock file with a bad line). At the end it checks, a
     and one order_released message per order released by a restock;
   - nothing of this run is in a dead-letter queue but the poison messages.
 
-`make soak CHAOS=1` also runs the chaos monkey (tools/chaos.py): from the first message until the restocks are
+`make soak CHAOS=1` also runs the chaos monkey (sandbox.chaos): from the first message until the restocks are
 released it SIGKILLs a random Lambda worker of the stack every CHAOS_INTERVAL seconds. The HTTP clients then do
 what real ones do with a 5xx or a dropped connection: send the same body again, with back-off. On top of the checks
 above, no order may stay `Recebido` longer than RECOVERY_SECONDS (sampled every second), and the summary counts
@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -44,19 +44,22 @@ from typing import Any
 import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from chaos import ChaosMonkey, sandbox_root, stack_functions
-from load import lab_example, order_with, to_wire
-from notifications import drain, subscribe_queue
-from poll import TimedOut, wait_until
-from sandbox import ROOT, SANDBOX, load_outputs
 
-from seed import seed
-
-sys.path.insert(0, str(ROOT / "functions"))
-
-from orders.model import RECEIVED  # noqa: E402  (the domain package lives in functions/)
-from orders.report import report_key  # noqa: E402
-from service.adapters import CLAIMED_ORDERS, OrderStore  # noqa: E402
+from orders.model import RECEIVED
+from orders.report import report_key
+from sandbox.chaos import ChaosMonkey, sandbox_root, stack_functions
+from sandbox.dlq import peek
+from sandbox.load import lab_example, order_with, to_wire
+from sandbox.notifications import drain, subscribe_queue
+from sandbox.poll import TimedOut, wait_until
+from sandbox.records import ChaosSummary, RestockBody, RestockLine, SoakResult, StackOutputs, StockBooks
+from sandbox.seed import seed
+from sandbox.state import orders as read_orders
+from sandbox.state import products as read_products
+from sandbox.state import queue_depth
+from sandbox.state import restocks as read_restocks
+from service.adapters import OrderStore
+from service.keys import CLAIMED_ORDERS, restock_pk, status_partition
 
 FINAL = {"Novo Pedido", "Produto Pendente"}
 # How long an order may stay `Recebido` when workers are killed under it (docs/RELIABILITY.md, "Chaos").
@@ -116,22 +119,8 @@ def _post(http: requests.Session, url: str, attempts: int, **kwargs: Any) -> tup
 
 
 def _dead_letters(sqs: Any, url: str, markers: tuple[str, ...]) -> dict[str, str]:
-    """One walk through a dead-letter queue: {message id: body} of the messages that carry a marker of this run.
-
-    Each receive hides what it saw for a while, so that the next gets further into a queue that holds more than
-    ten messages (earlier runs'); the walk ends at the first receive with nothing new.
-    """
-    seen: set[str] = set()
-    found: dict[str, str] = {}
-    while True:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=10).get("Messages", [])
-        new = [m for m in batch if m["MessageId"] not in seen]
-        if not new:
-            return found
-        for message in new:
-            seen.add(message["MessageId"])
-            if any(marker in message["Body"] for marker in markers):
-                found[message["MessageId"]] = message["Body"]
+    """{message id: body} of the dead letters that carry a marker of this run (earlier runs' stay where they are)."""
+    return {m["MessageId"]: m["Body"] for m in peek(sqs, url) if any(marker in m["Body"] for marker in markers)}
 
 
 def run(
@@ -142,16 +131,18 @@ def run(
     quiet: bool = False,
     chaos: bool = False,
     chaos_interval: float = CHAOS_INTERVAL,
-) -> dict[str, Any]:
+) -> SoakResult:
     """Soak and balance the books; with `chaos`, kill Lambda workers meanwhile (the monkey stops whatever happens)."""
-    outputs = load_outputs()
+    outputs = StackOutputs.read().as_dict()
     session = boto3.session.Session()
     monkey = None
     if chaos:
         functions = stack_functions(session, outputs["StackName"])
         monkey = ChaosMonkey(sandbox_root(), functions, interval=chaos_interval, seed=seed_value)
     try:
-        return _soak(outputs, session, monkey, n, clients, seed_value, timeout, quiet)
+        result = _soak(outputs, session, monkey, n, clients, seed_value, timeout, quiet)
+        result.write()
+        return result
     finally:
         if monkey is not None:
             monkey.stop()
@@ -166,7 +157,7 @@ def _soak(
     seed_value: int,
     timeout: float,
     quiet: bool,
-) -> dict[str, Any]:
+) -> SoakResult:
     rng = random.Random(seed_value)  # noqa: S311 (reproducible test data, not secrets)
     s3, sqs, db = session.client("s3"), session.client("sqs"), session.client("dynamodb")
     base = outputs["ApiBaseUrl"]
@@ -198,10 +189,8 @@ def _soak(
     stop_sampling = threading.Event()
 
     def sample_stock() -> None:
-        keys = [{"PK": {"S": f"PRODUCT#{p}"}, "SK": {"S": "STOCK"}} for p in products]
         while not stop_sampling.is_set():
-            items = db.batch_get_item(RequestItems={outputs["OrdersTable"]: {"Keys": keys}})["Responses"]
-            lowest = min(int(i["available"]["N"]) for i in items[outputs["OrdersTable"]])
+            lowest = min(int(i["available"]["N"]) for i in read_products(db, outputs["OrdersTable"], products))
             books.min_available_seen = min(books.min_available_seen, lowest)
             stop_sampling.wait(0.2)
 
@@ -217,7 +206,7 @@ def _soak(
                 "ExpressionAttributeValues": {":pk": {"S": partition}, ":run": {"S": f"SOAK-{run_id}-"}},
                 "ProjectionExpression": "order_id, received_at",
             }
-            for partition in (CLAIMED_ORDERS, f"STATUS#{RECEIVED}")
+            for partition in (CLAIMED_ORDERS, status_partition(RECEIVED))
         ]
         while not stop_sampling.is_set():
             now = datetime.now(UTC)
@@ -298,8 +287,8 @@ def _soak(
             http.session,
             f"{base}/products/{product}/restock",
             attempts,
-            json={"quantity": quantity},
-            headers={"Idempotency-Key": restock_id},
+            data=RestockBody(quantity=quantity).model_dump_json(),
+            headers={"Content-Type": "application/json", "Idempotency-Key": restock_id},
         )
         with books.lock:
             books.retried_requests += 1 if unanswered else 0
@@ -345,11 +334,12 @@ def _soak(
 
     # And a restock file: one valid line per product, and a line that is not a restock
     restock_file = f"restock/soak/{run_id}.json"
-    lines: list[dict[str, Any]] = [{"product_id": p, "quantity": rng.randint(1, 5)} for p in products]
+    lines = [RestockLine(product_id=p, quantity=rng.randint(1, 5)) for p in products]
     for line in lines:
-        restocked[line["product_id"]] += line["quantity"]
-    lines.insert(2, {"product_id": products[0], "quantity": 0})
-    etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=restock_file, Body=json.dumps(lines).encode())["ETag"]
+        restocked[line.product_id] += line.quantity
+    lines.insert(2, RestockLine(product_id=products[0], quantity=0))
+    body = json.dumps([line.model_dump() for line in lines]).encode()
+    etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=restock_file, Body=body)["ETag"]
     file_keys.append(restock_file)
     report_keys[restock_file] = report_key(restock_file, etag)
 
@@ -383,17 +373,8 @@ def _soak(
 
     # Then every accepted order reaches a final state
     def statuses() -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        ids = sorted(set(books.accepted))
-        for start in range(0, len(ids), 100):
-            keys = [{"PK": {"S": f"ORDER#{i}"}, "SK": {"S": "ORDER"}} for i in ids[start : start + 100]]
-            request = {outputs["OrdersTable"]: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                response = db.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(outputs["OrdersTable"], []):
-                    found[item["order_id"]["S"]] = item
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        items = read_orders(db, outputs["OrdersTable"], sorted(set(books.accepted)))
+        return {item["order_id"]["S"]: item for item in items}
 
     waiting: list[str] = []  # accepted orders not final (yet)
 
@@ -413,27 +394,15 @@ def _soak(
 
     # And every restock has run its release, and no request to look at a queue again is left
     def unreleased() -> list[str]:
-        keys = [{"PK": {"S": f"RESTOCK#{r}"}, "SK": {"S": "RESTOCK"}} for r in restock_ids]
-        done = set()
-        for start in range(0, len(keys), 100):
-            request = {outputs["OrdersTable"]: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
-            for item in db.batch_get_item(RequestItems=request)["Responses"].get(outputs["OrdersTable"], []):
-                if "released_at" in item:
-                    done.add(item["PK"]["S"].removeprefix("RESTOCK#"))
-        return [r for r in restock_ids if r not in done]
-
-    def restock_queue_busy() -> int:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=outputs["RestockQueueUrl"],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return sum(int(v) for v in attributes.values())
+        items = read_restocks(db, outputs["OrdersTable"], restock_ids)
+        done = {item["PK"]["S"] for item in items if "released_at" in item}
+        return [r for r in restock_ids if restock_pk(r) not in done]
 
     calm = 0
 
     def calm_three_times() -> bool:
         nonlocal calm
-        calm = calm + 1 if not unreleased() and not restock_queue_busy() else 0
+        calm = calm + 1 if not unreleased() and not any(queue_depth(sqs, outputs["RestockQueueUrl"])) else 0
         return calm >= 3
 
     with contextlib.suppress(TimedOut):
@@ -481,13 +450,7 @@ def _soak(
             item = item["M"]
             if item["item_status"]["S"] == "Reservado":
                 reserved_units[item["product_id"]["S"]] += int(item["quantity"]["N"])
-    keys = [{"PK": {"S": f"PRODUCT#{p}"}, "SK": {"S": "STOCK"}} for p in products]
-    product_records = {
-        i["product_id"]["S"]: i
-        for i in db.batch_get_item(RequestItems={outputs["OrdersTable"]: {"Keys": keys, "ConsistentRead": True}})[
-            "Responses"
-        ][outputs["OrdersTable"]]
-    }
+    product_records = {i["product_id"]["S"]: i for i in read_products(db, outputs["OrdersTable"], products)}
     stock = {p: (int(i["available"]["N"]), int(i["reserved"]["N"])) for p, i in product_records.items()}
     waiting_count = {p: int(i.get("waiting", {}).get("N", "0")) for p, i in product_records.items()}
     pending_items = {p: 0 for p in products}
@@ -560,52 +523,48 @@ def _soak(
         checks[f"no order Recebido longer than {RECOVERY_SECONDS} s"] = (
             books.received_samples > 0 and longest_received <= RECOVERY_SECONDS
         )
-    summary = {
-        "run_id": run_id,
-        "orders": n,
-        "received": books.received,
-        "accepted": len(books.accepted),
-        "rejected": books.rejected,
-        "replayed": books.replayed,
-        "final": len(unique_accepted) - len(waiting),
-        "lost": len(waiting),
-        "pending_orders": len(pending_orders),
-        "restocks": len(restock_ids),
-        "released_orders": len(released),
-        "files": len(file_keys),
-        "files_with_rejections": books.files_with_rejections,
-        "poison": len(books.poison),
-        "poison_in_dlq": len(dlq_ids),
-        "oversold_units": sum(max(0, stock[p][1] - initial[p] - restocked[p]) for p in products)
+    return SoakResult(
+        run_id=run_id,
+        orders=n,
+        received=books.received,
+        accepted=len(books.accepted),
+        rejected=books.rejected,
+        replayed=books.replayed,
+        final=len(unique_accepted) - len(waiting),
+        lost=len(waiting),
+        pending_orders=len(pending_orders),
+        restocks=len(restock_ids),
+        released_orders=len(released),
+        files=len(file_keys),
+        files_with_rejections=books.files_with_rejections,
+        poison=len(books.poison),
+        poison_in_dlq=len(dlq_ids),
+        oversold_units=sum(max(0, stock[p][1] - initial[p] - restocked[p]) for p in products)
         - min(0, books.min_available_seen),
-        "stock": {
-            p: {"initial": initial[p], "restocked": restocked[p], "available": stock[p][0], "reserved": stock[p][1]}
+        stock={
+            p: StockBooks(initial=initial[p], restocked=restocked[p], available=stock[p][0], reserved=stock[p][1])
             for p in products
         },
-        "seconds_to_all_final": round(processed_at, 1),
-        "repeated_released_messages": len(released_notices) - len(set(released_notices)),
-        "retried_requests": books.retried_requests,
-        "given_up_requests": len(books.given_up),
-        "given_up": sorted(books.given_up),
-        "dead_letters_not_poison": stray_dead,
-        "recovery_limit_seconds": RECOVERY_SECONDS,
-        "longest_recebido_seconds": round(longest_received, 1),
-        "recebido_samples": books.received_samples,
-        "orders_recebido_over_limit": sorted(i for i, s in books.longest_received.items() if s > RECOVERY_SECONDS),
-        "chaos": None
+        seconds_to_all_final=round(processed_at, 1),
+        repeated_released_messages=len(released_notices) - len(set(released_notices)),
+        retried_requests=books.retried_requests,
+        given_up_requests=len(books.given_up),
+        given_up=sorted(books.given_up),
+        dead_letters_not_poison=stray_dead,
+        recovery_limit_seconds=RECOVERY_SECONDS,
+        longest_recebido_seconds=round(longest_received, 1),
+        recebido_samples=books.received_samples,
+        orders_recebido_over_limit=sorted(i for i, s in books.longest_received.items() if s > RECOVERY_SECONDS),
+        chaos=None
         if monkey is None
-        else {
-            "interval_seconds": monkey.interval,
-            "kills": len(kills),
-            "kills_per_function": monkey.kills_per_function(),
-            "killed": [asdict(k) for k in kills],
-        },
-        "checks": checks,
-        "ok": all(checks.values()),
-    }
-    SANDBOX.mkdir(exist_ok=True)
-    (SANDBOX / "soak-last.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
-    return summary
+        else ChaosSummary(
+            interval_seconds=monkey.interval,
+            kills=len(kills),
+            kills_per_function=monkey.kills_per_function(),
+            killed=kills,
+        ),
+        checks=checks,
+    )
 
 
 def main() -> int:
@@ -617,26 +576,25 @@ def main() -> int:
     parser.add_argument("--chaos", action="store_true", help="kill random Lambda workers throughout")
     parser.add_argument("--chaos-interval", type=float, default=CHAOS_INTERVAL, help="seconds between two kills")
     args = parser.parse_args()
-    load_outputs()  # fails clearly when the sandbox is not deployed
-    summary = run(args.n, args.clients, args.seed, args.timeout, chaos=args.chaos, chaos_interval=args.chaos_interval)
+    StackOutputs.read()  # fails clearly when the sandbox is not deployed
+    result = run(args.n, args.clients, args.seed, args.timeout, chaos=args.chaos, chaos_interval=args.chaos_interval)
     print()
     keys = ("received", "accepted", "rejected", "final", "lost", "pending_orders", "restocks", "released_orders")
     for key in (*keys, "files", "poison_in_dlq", "dead_letters_not_poison", "oversold_units"):
-        print(f"  {key:<22} {summary[key]}")
-    print(f"  {'longest Recebido':<22} {summary['longest_recebido_seconds']} s (limit {RECOVERY_SECONDS} s)")
-    if summary["chaos"] is not None:
-        chaos = summary["chaos"]
-        print(f"  {'workers killed':<22} {chaos['kills']} {chaos['kills_per_function']}")
-        print(f"  {'requests retried':<22} {summary['retried_requests']} (given up: {summary['given_up_requests']})")
-        if summary["orders_recebido_over_limit"]:
-            print(f"  {'Recebido over limit':<22} {len(summary['orders_recebido_over_limit'])} orders")
-    for product, numbers in summary["stock"].items():
-        print(f"  {product:<22} {numbers}")
+        print(f"  {key:<22} {getattr(result, key)}")
+    print(f"  {'longest Recebido':<22} {result.longest_recebido_seconds} s (limit {RECOVERY_SECONDS} s)")
+    if result.chaos is not None:
+        print(f"  {'workers killed':<22} {result.chaos.kills} {result.chaos.kills_per_function}")
+        print(f"  {'requests retried':<22} {result.retried_requests} (given up: {result.given_up_requests})")
+        if result.orders_recebido_over_limit:
+            print(f"  {'Recebido over limit':<22} {len(result.orders_recebido_over_limit)} orders")
+    for product, numbers in result.stock.items():
+        print(f"  {product:<22} {numbers.model_dump()}")
     print()
-    for check, passed in summary["checks"].items():
+    for check, passed in result.checks.items():
         print(f"  [{'ok' if passed else 'FAIL'}] {check}")
-    print("\nbooks balance" if summary["ok"] else "\nBOOKS DO NOT BALANCE")
-    return 0 if summary["ok"] else 1
+    print("\nbooks balance" if result.ok else "\nBOOKS DO NOT BALANCE")
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

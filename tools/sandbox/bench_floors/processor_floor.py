@@ -1,6 +1,6 @@
 """Processing floor: one TransactWriteItems per order, reserving each item's stock and writing the order.
 
-The least the processor can do with a FIFO batch on this emulator; `tools/bench.py` measures against it.
+The least the processor can do with a FIFO batch on this emulator; `sandbox.bench` measures against it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from sandbox import load_outputs
+from sandbox.aws import load_outputs
 
 
 def main() -> None:

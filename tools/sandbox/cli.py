@@ -20,32 +20,29 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import boto3
-import emulator
-import notifications as inbox
 import requests
 import typer
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from logs import FUNCTIONS
-from poll import TimedOut, wait_until
-from records import StackOutputs
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
-from sandbox import OUTPUTS, ROOT, default_environment
 
-from seed import SeedError, load_products, seed
-
-sys.path.insert(0, str(ROOT / "functions"))
-
-# The one masking policy (by field name and by shape), as the functions use it: this is the defence in depth.
-from orders.files import READ_SUFFIXES, is_read  # noqa: E402
-from orders.masking import mask_document as mask  # noqa: E402  (the domain package lives in functions/)
-from orders.masking import mask_text  # noqa: E402
-from orders.model import OrderRejected  # noqa: E402
-from orders.report import report_key  # noqa: E402
-from orders.validation import OrderValidator, parse_order_body  # noqa: E402
+from orders.files import READ_SUFFIXES, is_read
+from orders.masking import mask_document as mask
+from orders.masking import mask_text
+from orders.model import OrderRejected
+from orders.report import report_key
+from orders.validation import OrderValidator, parse_order_body
+from sandbox import emulator
+from sandbox import notifications as inbox
+from sandbox.aws import OUTPUTS, default_environment
+from sandbox.poll import TimedOut, wait_until
+from sandbox.records import Restock, RestockBody, SeedError, SeedFile, StackOutputs
+from sandbox.seed import DEFAULT_FILE, seed
+from sandbox.state import queue_depth
+from service.keys import STOCK, product_pk, status_partition
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -173,6 +170,10 @@ def _progress(*columns: Any, disable: bool = False) -> Progress:
     )
 
 
+def _table(title: str, *columns: str | Column) -> Table:
+    return Table(*columns, title=title, title_justify="left")
+
+
 def _now() -> str:
     return datetime.now().strftime("%H:%M:%S")
 
@@ -198,13 +199,9 @@ def _seed(sandbox: Sandbox, products: list[dict[str, Any]], only_missing: bool) 
     return written
 
 
-def _default_seed_file() -> Path:
-    return Path(os.environ.get("SEED_FILE") or ROOT / "seed" / "products.json")
-
-
-def _read_products(path: Path) -> list[dict[str, Any]]:
+def _read_products(path: Path | None) -> list[dict[str, Any]]:
     try:
-        return load_products(path)
+        return SeedFile.read(path or Path(os.environ.get("SEED_FILE") or DEFAULT_FILE)).rows()
     except SeedError as exc:
         fail(f"seed: {exc}", code=2)
 
@@ -214,18 +211,16 @@ def _read_products(path: Path) -> list[dict[str, Any]]:
 
 def _queue_table(sandbox: Sandbox) -> Table:
     sqs = sandbox.client("sqs")
-    table = Table(title="queues", title_justify="left")
-    table.add_column("queue")
-    table.add_column("name", no_wrap=True)
-    table.add_column("visible", justify="right")
-    table.add_column("in flight", justify="right")
+    table = _table(
+        "queues",
+        "queue",
+        Column("name", no_wrap=True),
+        Column("visible", justify="right"),
+        Column("in flight", justify="right"),
+    )
     for label, key in QUEUES.items():
         url = sandbox.outputs[key]
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        )["Attributes"]
-        visible = int(attributes.get("ApproximateNumberOfMessages", 0))
-        in_flight = int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+        visible, in_flight = queue_depth(sqs, url)
         alarm = "DLQ" in label and visible + in_flight > 0
         table.add_row(
             label,
@@ -238,15 +233,13 @@ def _queue_table(sandbox: Sandbox) -> Table:
 
 def _order_counts(sandbox: Sandbox) -> Table:
     paginator = sandbox.client("dynamodb").get_paginator("query")
-    table = Table(title="orders by status", title_justify="left")
-    table.add_column("order_status")
-    table.add_column("orders", justify="right")
+    table = _table("orders by status", "order_status", Column("orders", justify="right"))
     for status in STATUSES:
         pages = paginator.paginate(
             TableName=sandbox.outputs.OrdersTable,
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :status",
-            ExpressionAttributeValues={":status": {"S": f"STATUS#{status}"}},
+            ExpressionAttributeValues={":status": {"S": status_partition(status)}},
             Select="COUNT",
         )
         table.add_row(Text(status, style=STATUS_STYLES[status]), str(sum(page["Count"] for page in pages)))
@@ -258,11 +251,11 @@ def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
     pages = scan.paginate(
         TableName=sandbox.outputs.OrdersTable,
         FilterExpression="begins_with(PK, :prefix) AND SK = :stock",
-        ExpressionAttributeValues={":prefix": {"S": f"PRODUCT#{prefix}"}, ":stock": {"S": "STOCK"}},
+        ExpressionAttributeValues={":prefix": {"S": product_pk(prefix)}, ":stock": {"S": STOCK}},
     )
     products = [
         {
-            "product_id": item["PK"]["S"].removeprefix("PRODUCT#"),
+            "product_id": item["PK"]["S"].removeprefix(product_pk("")),
             "description": item.get("description", {}).get("S", ""),
             "available": int(item.get("available", {}).get("N", "0")),
             "reserved": int(item.get("reserved", {}).get("N", "0")),
@@ -275,12 +268,14 @@ def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
 
 
 def _stock_table(products: list[dict[str, Any]], limit: int) -> Table:
-    table = Table(title="stock", title_justify="left")
-    table.add_column("product_id", no_wrap=True)
-    table.add_column("description")
-    table.add_column("available", justify="right")
-    table.add_column("reserved", justify="right")
-    table.add_column("waiting_items", justify="right")
+    table = _table(
+        "stock",
+        Column("product_id", no_wrap=True),
+        "description",
+        Column("available", justify="right"),
+        Column("reserved", justify="right"),
+        Column("waiting_items", justify="right"),
+    )
     for product in products[:limit]:
         available, waiting = product["available"], product["waiting_items"]
         table.add_row(
@@ -301,9 +296,7 @@ def status(
 ) -> None:
     """Stack outputs, queue depths (DLQs included), orders by status and the stock (waiting items too)."""
     sandbox = connect()
-    outputs = Table(title=f"stack outputs ({emulator.endpoint()})", title_justify="left")
-    outputs.add_column("output")
-    outputs.add_column("value", no_wrap=True)
+    outputs = _table(f"stack outputs ({emulator.endpoint()})", "output", Column("value", no_wrap=True))
     for key, value in sorted(sandbox.outputs.as_dict().items()):
         outputs.add_row(key, Text(value))
     out.print(outputs)
@@ -340,10 +333,7 @@ def _history_table(order: dict[str, Any]) -> Table | None:
     history = order.get("status_history") or []
     if not history:
         return None
-    table = Table(title="status history", title_justify="left")
-    table.add_column("status", no_wrap=True)
-    table.add_column("at", no_wrap=True)
-    table.add_column("reason")
+    table = _table("status history", Column("status", no_wrap=True), Column("at", no_wrap=True), "reason")
     for entry in history:
         state = str(entry.get("status", ""))
         table.add_row(
@@ -401,9 +391,7 @@ def _check_locally(body: bytes) -> None:
     if not errors:
         out.print(Text("valid: the API would accept it (unless its order_id was already received)", style="green"))
         return
-    table = Table(title="Pedido inválido.", title_justify="left")
-    table.add_column("field", no_wrap=True)
-    table.add_column("message")
+    table = _table("Pedido inválido.", Column("field", no_wrap=True), "message")
     for error in errors:
         table.add_row(Text(error.field), Text(error.message))
     out.print(table)
@@ -456,23 +444,22 @@ def watch(
 # --- stock: restock -------------------------------------------------------------------------------------------
 
 
-def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: float) -> dict[str, Any]:
+def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: float) -> Restock:
     """Poll GET /restocks/{id}, printing each change, until its release has run (released_at is set)."""
     url = f"{api}/restocks/{quote(restock_id, safe='')}"
     states: list[str] = []
 
-    def released() -> dict[str, Any] | None:
+    def released() -> Restock | None:
         response = http.get(url, timeout=30)
         if response.status_code != 200:
             fail(f"GET /restocks/{restock_id} answered {response.status_code}: {response.text[:300]}")
-        restock: dict[str, Any] = response.json()
-        state = "released" if restock.get("released_at") else str(restock.get("restock_status"))
-        if not states or state != states[-1]:
+        restock = Restock.model_validate_json(response.content)
+        if not states or restock.state != states[-1]:
             line = Text(f"{_now()}  restock {restock_id}  ")
-            line.append(state, style="green" if state == "released" else "yellow")
+            line.append(restock.state, style="green" if restock.released_at else "yellow")
             out.print(line)
-            states.append(state)
-        return restock if restock.get("released_at") else None
+            states.append(restock.state)
+        return restock if restock.released_at else None
 
     with out.status(f"following restock {restock_id}"):
         try:
@@ -487,9 +474,7 @@ def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: 
 def _released_table(http: requests.Session, api: str, order_ids: list[str], total: int) -> Table:
     """The orders whose pending item the restock reserved, and their status now (one may still wait for another
     product)."""
-    table = Table(title=f"released orders ({total})", title_justify="left")
-    table.add_column("order_id", no_wrap=True)
-    table.add_column("order_status")
+    table = _table(f"released orders ({total})", Column("order_id", no_wrap=True), "order_status")
     for order_id in order_ids[:RELEASED_SHOWN]:
         response = http.get(f"{api}/orders/{quote(order_id, safe='')}", timeout=30)
         state = str(response.json().get("order_status")) if response.status_code == 200 else "?"
@@ -519,7 +504,7 @@ def restock_command(
     http = requests.Session()
     response = http.post(
         f"{sandbox.api}/products/{quote(product_id, safe='')}/restock",
-        json={"quantity": quantity},
+        data=RestockBody(quantity=quantity).model_dump_json(),
         headers=headers,
         timeout=30,
     )
@@ -539,8 +524,8 @@ def restock_command(
         fail(f"GET /products/{product_id} answered {product.status_code}: {product.text[:300]}")
     out.print(_stock_table([product.json()], limit=1))
     # The first page of the released orders is enough to show; released_count is how many there are in all.
-    released = [str(order_id) for order_id in restock.get("released_orders") or []]
-    total = int(restock.get("released_count", len(released)))
+    released = restock.released_orders
+    total = restock.released_count if restock.released_count is not None else len(released)
     if not released:
         out.print(Text("released orders: none (nobody waiting, or the oldest waiting item needs more)", style="dim"))
         return
@@ -593,10 +578,7 @@ def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
     out.print(counts)
     rejections = mask(report.get("rejections") or [])
     if rejections:
-        table = Table(title="rejections", title_justify="left")
-        table.add_column("index", justify="right")
-        table.add_column(name, no_wrap=True)
-        table.add_column("errors")
+        table = _table("rejections", Column("index", justify="right"), Column(name, no_wrap=True), "errors")
         for rejection in rejections[:limit]:
             errors = "\n".join(f"{e.get('field')}: {e.get('message')}" for e in rejection.get("errors", []))
             entry = rejection.get(name)
@@ -611,8 +593,7 @@ def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
         return
     accepted = report.get("accepted_restock_ids") or []
     if accepted:
-        table = Table(title="accepted restocks", title_justify="left")
-        table.add_column("restock_id", no_wrap=True)
+        table = _table("accepted restocks", Column("restock_id", no_wrap=True))
         for restock_id in accepted[:limit]:
             table.add_row(Text(str(restock_id)))
         out.print(table)
@@ -735,12 +716,14 @@ def notifications_command(
 # --- logs -------------------------------------------------------------------------------------------------------
 
 
-class Function(StrEnum):
-    api = "api"
-    file_validator = "file-validator"
-    processor = "processor"
-    restocker = "restocker"
-    sweeper = "sweeper"
+FUNCTIONS = {
+    "api": "ApiFunctionName",
+    "file-validator": "FileValidatorFunctionName",
+    "processor": "ProcessorFunctionName",
+    "restocker": "RestockerFunctionName",
+    "sweeper": "SweeperFunctionName",
+}
+Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})
 
 
 @dataclass
@@ -895,7 +878,7 @@ def seed_command(
     only_missing: Annotated[bool, typer.Option("--only-missing", help="leave products that exist untouched")] = False,
 ) -> None:
     """Set product stock from a file: `available` becomes the file's value, `reserved` is kept."""
-    path = file or _default_seed_file()
+    path = file or Path(os.environ.get("SEED_FILE") or DEFAULT_FILE)
     products = _read_products(path)
     written = _seed(connect(), products, only_missing)
     out.print(f"seed: {written} of {len(products)} products written from {path}")
@@ -924,7 +907,7 @@ def reset(
 ) -> None:
     """Delete every order, pending item, product, restock and file marker; keep the stack; then seed again."""
     sandbox = connect()
-    products = [] if no_seed else _read_products(seed_file or _default_seed_file())
+    products = [] if no_seed else _read_products(seed_file)
     table = sandbox.outputs.OrdersTable
     if not yes:
         try:

@@ -1,17 +1,13 @@
 """Observe the SNS topics through an SQS inbox subscribed to both (an emulator's e-mail is a stub).
 
-`ensure_inbox` is called by the deploy hook in sandbox mode; `python tools/notifications.py` prints
-and removes what arrived since the last call.
+`ensure_inbox` is called by the deploy hook in sandbox mode; `sandbox notifications` (the CLI) prints and removes
+what arrived since the last call.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
-
-import boto3
-from sandbox import load_outputs
 
 
 def subscribe_queue(session: Any, queue_name: str, topic_arns: list[str]) -> str:
@@ -61,23 +57,3 @@ def drain(session: Any, queue_url: str, wait_seconds: int = 0) -> list[dict[str,
             Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
         )
         wait_seconds = 0
-
-
-def main() -> int:
-    outputs = load_outputs()
-    session = boto3.session.Session()
-    envelopes = drain(session, ensure_inbox(session, outputs))
-    if not envelopes:
-        print("no new notifications")
-    for envelope in envelopes:
-        topic = str(envelope.get("TopicArn", "")).rsplit(":", 1)[-1]
-        print(f"--- {envelope.get('Timestamp', '')}  {topic}  {envelope.get('Subject', '')}")
-        try:
-            print(json.dumps(json.loads(envelope.get("Message", "")), indent=2, ensure_ascii=False))
-        except ValueError:
-            print(envelope.get("Message"))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """The deploy core both deployers share: the code zip, the artifact bucket, stack reads, boto3's waiters, outputs.
 
-tools/deploy.py (the sandbox) and tools/aws_deploy.py (real AWS, through a change set) differ only in how they
+`local` (the sandbox) and `aws` (real AWS, through a change set) differ only in how they
 ask CloudFormation for the change. This module also runs inside the LocalStack and MiniStack containers (the
 deploy hook), so it needs only boto3 and the standard library.
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
-from sandbox import ROOT
+
+from sandbox.aws import ROOT
 
 FUNCTIONS = ROOT / "functions"
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -102,15 +103,15 @@ def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
     return stacks[0] if stacks else None
 
 
-def wait(cfn: Any, waiter: str, *, delay: float, timeout: float, **request: Any) -> str | None:
-    """Run one of boto3's CloudFormation waiters; None once it succeeds, else why it stopped.
+def wait(client: Any, waiter: str, *, delay: float, timeout: float, **request: Any) -> str | None:
+    """Run one of boto3's waiters (CloudFormation's, or the bench floors'); None once it succeeds, else why it stopped.
 
     The waiter's own failure states (ROLLBACK_COMPLETE, a FAILED change set...) and running out of time both
     come back as text: each deployer knows what to tell its user.
     """
     attempts = int(timeout / max(delay, 0.1)) + 1
     try:
-        cfn.get_waiter(waiter).wait(**request, WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+        client.get_waiter(waiter).wait(**request, WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
     except WaiterError as exc:
         last = exc.last_response or {}
         return str(last.get("StatusReason") or (last.get("Error") or {}).get("Message") or exc)
@@ -127,3 +128,10 @@ def outputs_of(description: dict[str, Any]) -> dict[str, str]:
 def save_outputs(path: Path, outputs: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", "utf-8")
+
+
+def api_base_url(outputs: dict[str, str], endpoint: str | None) -> str:
+    """The URL a host can call: the emulators' `/_aws/execute-api/{id}/{stage}`, or the AWS form with no endpoint."""
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/_aws/execute-api/{outputs['ApiId']}/{outputs['ApiStage']}"
+    return outputs["ApiUrl"]

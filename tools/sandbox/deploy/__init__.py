@@ -1,0 +1,1 @@
+"""Deploying: one core (`core`), the sandbox deployer (`local`, also the deploy hook) and the AWS one (`aws`)."""
