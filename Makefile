@@ -111,18 +111,18 @@ destroy-aws: $(STAMP) ## delete the AWS stack: STACK=name REGION=region [ARGS="-
 	@$(AWS_REAL) $(TOOL).deploy.aws destroy $(AWS_TARGET) $(ARGS)
 
 model: $(STAMP) ## regenerate, from the order schema, the API Gateway model (infra/template.yaml) and the validator (functions/orders/order_schema.py)
-	$(PY) tools/model.py
+	$(PY) -m sandbox.model
 
 openapi: $(STAMP) ## regenerate docs/openapi.yaml from the order schema
-	$(PY) tools/openapi.py
+	$(PY) -m sandbox.openapi
 
 lint: $(STAMP) ## cfn-lint, ruff (lint, format), mypy --strict on functions/, API model, validator and OpenAPI drift
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/ruff check functions tools tests
 	$(VENV)/bin/ruff format --check functions tools tests
 	cd functions && ../$(VENV)/bin/mypy --strict -p orders -p service -p handlers
-	$(PY) tools/model.py --check
-	$(PY) tools/openapi.py --check
+	$(PY) -m sandbox.model --check
+	$(PY) -m sandbox.openapi --check
 
 clean: down ## stop the sandbox and remove .sandbox/ and .venv/
 	rm -rf .sandbox $(VENV) .pytest_cache

@@ -1,4 +1,4 @@
-# GENERATED from functions/orders/schema.json by tools/model.py (`make model`) with fastjsonschema 2.22.3; do not edit by hand.
+# GENERATED from functions/orders/schema.json by tools/sandbox/model.py (`make model`) with fastjsonschema 2.22.3; do not edit by hand.
 from decimal import Decimal
 import re
 from orders.schema_errors import JsonSchemaValueException, JsonSchemaValuesException

@@ -1,7 +1,7 @@
 """The two exception classes that fastjsonschema's generated code raises (orders/order_schema.py).
 
 They stand in for fastjsonschema's own, with the same constructors and attributes, so that the Lambda zip needs
-no fastjsonschema: tools/model.py points the generated import here.
+no fastjsonschema: tools/sandbox/model.py points the generated import here.
 """
 
 from __future__ import annotations

@@ -310,7 +310,7 @@ def _known_fields(value: Any, schema: dict[str, Any], definitions: dict[str, Any
     return value
 
 
-# The generated code is untyped (tools/model.py writes it in fastjsonschema's style): this is its signature.
+# The generated code is untyped (tools/sandbox/model.py writes it in fastjsonschema's style): this is its signature.
 _schema_validate: Callable[[Any], Any] = order_schema.validate
 
 

@@ -1,15 +1,16 @@
-"""The running API's answers against the pydantic models docs/openapi.yaml is generated from (tools/api_shapes.py):
+"""The running API's answers against the pydantic models docs/openapi.yaml is generated from (sandbox/api_shapes.py):
 strict, and no key a model does not name, so a model that drifts from the handler fails here."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-import api_shapes as shapes
 import pytest
 import requests
 from e2e_support import Api, eventually, make_order, unique
 from pydantic import BaseModel
+
+from sandbox import api_shapes as shapes
 
 
 def shaped(response: requests.Response, status: int, model: type[BaseModel]) -> BaseModel:

@@ -1,4 +1,4 @@
-"""docs/openapi.yaml: generated from the order schema and tools/api_shapes.py, valid OpenAPI 3.1, and true to the
+"""docs/openapi.yaml: generated from the order schema and sandbox/api_shapes.py, valid OpenAPI 3.1, and true to the
 template and the handler."""
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
-import gateway
-import model
-import openapi
 import pytest
 import yaml
 from cfn import of_type
@@ -21,6 +18,7 @@ from cfn import of_type
 from orders import model as domain
 from orders import restock
 from orders.validation import OrderValidator, parse_json
+from sandbox import gateway, model, openapi
 
 ROOT = Path(__file__).resolve().parents[2]
 API_HANDLER = ROOT / "functions" / "handlers" / "api.py"

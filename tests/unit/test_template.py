@@ -11,10 +11,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import model
 import pytest
 from cfn import of_type
 
+from sandbox import model
 from sandbox.deploy import core as deploy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,12 @@ def test_cfn_lint_passes() -> None:
 
 def test_model_check_passes() -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "tools" / "model.py"), "--check"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "sandbox.model", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")},
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

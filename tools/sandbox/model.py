@@ -1,7 +1,7 @@
 """Generate, from functions/orders/schema.json, the API Gateway model in infra/template.yaml and the Lambdas'
 schema validator, functions/orders/order_schema.py (fastjsonschema's generated code).
 
-`python tools/model.py` rewrites both; `--check` fails when either has drifted.
+`python -m sandbox.model` (`make model`) rewrites both; `--check` fails when either has drifted.
 
 The validator is fastjsonschema's draft-4 code generator with `fast_fail=False` (every error, each with its rule,
 path and definition), reading an order the way the API documents it (README, "Validation rules"):
@@ -24,6 +24,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,8 @@ from fastjsonschema.draft04 import CodeGeneratorDraft04
 from fastjsonschema.exceptions import JsonSchemaDefinitionException
 from fastjsonschema.ref_resolver import RefResolver
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "functions"))
-from orders.schema_errors import UNKNOWN  # noqa: E402  (the domain package lives in functions/)
+from orders.schema_errors import UNKNOWN
+from sandbox.aws import ROOT
 
 SCHEMA = ROOT / "functions" / "orders" / "schema.json"
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -182,29 +182,41 @@ def validator_code(schema: dict[str, Any]) -> str:
     if code.count(_FASTJSONSCHEMA_IMPORT) != 1:
         raise RuntimeError(f"fastjsonschema {fastjsonschema.VERSION} no longer writes {_FASTJSONSCHEMA_IMPORT!r}")
     header = (
-        f"# GENERATED from functions/orders/schema.json by tools/model.py (`make model`) with fastjsonschema "
+        f"# GENERATED from functions/orders/schema.json by tools/sandbox/model.py (`make model`) with fastjsonschema "
         f"{fastjsonschema.VERSION}; do not edit by hand.\n"
     )
     return header + code.replace(_FASTJSONSCHEMA_IMPORT, _OUR_IMPORT)
 
 
+def regenerate(outputs: dict[Path, Callable[[], str]], description: str | None, command: str) -> int:
+    """The main of a generator of committed files: write each output, or with `--check` exit 1 when one differs."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a generated file differs from its source")
+    check = parser.parse_args().check
+    drifted = 0
+    for output, generate in outputs.items():
+        wanted = generate()
+        if (output.read_text("utf-8") if output.exists() else "") == wanted:
+            continue
+        if check:
+            shown = output.relative_to(ROOT) if output.is_relative_to(ROOT) else output
+            print(f"{shown} differs from what is generated; run `{command}`")
+            drifted += 1
+        else:
+            output.write_text(wanted, "utf-8")
+    return 1 if drifted else 0
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if the template's model or the validator differs")
-    args = parser.parse_args()
     schema = json.loads(SCHEMA.read_text("utf-8"))
-    current = TEMPLATE.read_text("utf-8")
-    outputs = {TEMPLATE: (current, render(current, api_model(schema)))}
-    outputs[VALIDATOR] = (VALIDATOR.read_text("utf-8") if VALIDATOR.exists() else "", validator_code(schema))
-    if args.check:
-        drifted = [path.relative_to(ROOT) for path, (now, wanted) in outputs.items() if now != wanted]
-        for path in drifted:
-            print(f"{path} differs from functions/orders/schema.json; run `make model`")
-        return 1 if drifted else 0
-    for path, (now, wanted) in outputs.items():
-        if now != wanted:
-            path.write_text(wanted, "utf-8")
-    return 0
+    return regenerate(
+        {
+            TEMPLATE: lambda: render(TEMPLATE.read_text("utf-8"), api_model(schema)),
+            VALIDATOR: lambda: validator_code(schema),
+        },
+        __doc__,
+        "make model",
+    )
 
 
 if __name__ == "__main__":

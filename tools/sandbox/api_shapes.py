@@ -1,4 +1,4 @@
-"""The API's answers as pydantic models: tools/openapi.py generates docs/openapi.yaml's schemas from them, and
+"""The API's answers as pydantic models: sandbox/openapi.py generates docs/openapi.yaml's schemas from them, and
 tests/e2e/test_api_shapes.py validates the running API's answers with them.
 
 Statuses, limits and the id rule are read from functions/ and the order schema. The answers' texts are literals of
@@ -6,28 +6,21 @@ functions/handlers/api.py, which has no constants to import (tests/unit/test_ope
 Tools only: functions/ has no dependencies, so the handler never imports this module.
 """
 
-import argparse
 import json
-import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from gateway import BUILT_IN_REFUSAL
-from model import SCHEMA
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "functions"))
-
-from orders import model as domain  # noqa: E402  (the domain package lives in functions/)
-from orders.restock import (  # noqa: E402
+from orders import model as domain
+from orders.restock import (
     MAX_RESTOCK_QUANTITY,
     RELEASED_PAGE,
     RESTOCK_APPLIED,
     RESTOCK_RECEIVED,
 )
+from sandbox.gateway import BUILT_IN_REFUSAL
+from sandbox.model import SCHEMA
 
 # The texts of functions/handlers/api.py's answers.
 ACCEPTED = "Pedido enviado para processamento."
@@ -237,19 +230,3 @@ def components(ref_template: str) -> dict[str, Any]:
     )
     defs: dict[str, Any] = top["$defs"]
     return defs
-
-
-def regenerate(output: Path, generate: Callable[[], str], description: str | None, command: str) -> int:
-    """The main of a generator: write `output`, or with `--check` exit 1 when it differs from what is generated.
-
-    Shared by the generators of committed files (tools/model.py may use it too).
-    """
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--check", action="store_true", help=f"exit 1 if {output.name} differs")
-    wanted = generate()
-    if not parser.parse_args().check:
-        output.write_text(wanted, "utf-8")
-    elif (output.read_text("utf-8") if output.exists() else "") != wanted:
-        print(f"{output} differs from what is generated; run `{command}`")
-        return 1
-    return 0
