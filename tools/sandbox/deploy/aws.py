@@ -1,15 +1,8 @@
-"""Deploy the stack to real AWS as `aws cloudformation package` + `deploy` would, with boto3 only.
+"""Deploy the stack to real AWS as `aws cloudformation package` + `deploy` would, with boto3 only (docs/AWS.md).
 
-    python -m sandbox.deploy.aws deploy  --stack NAME --region REGION [--notification-email E] [--strict-documents]
-                                         [--yes] [--dry-run]
-    python -m sandbox.deploy.aws destroy --stack NAME --region REGION [--empty-data-lake] [--delete-artifacts] [--yes]
-
-`deploy` zips functions/ (the reproducible zip of `deploy.core`, the core it shares with `deploy.local`),
-uploads it to the bucket `<stack>-artifacts-<account>-<region>`, creates a change set with
-ArtifactBucket/ArtifactKey, shows it, executes it, waits with boto3's waiter and prints the stack events.
-`--dry-run` shows the change set and deletes it unexecuted.
-`destroy` deletes the stack. Both refuse an endpoint override (AWS_ENDPOINT_URL...), except a dry run
-against an emulator, and ask for confirmation naming the account. See docs/AWS.md.
+`deploy` uploads the code zip of `deploy.core` to `<stack>-artifacts-<account>-<region>`, shows a change set,
+executes it and prints the stack events once boto3's waiter returns; `--dry-run` deletes it unexecuted. `destroy`
+deletes the stack. Both refuse an endpoint override, except a dry run against an emulator, and ask first.
 """
 
 from __future__ import annotations
@@ -32,9 +25,6 @@ from botocore.exceptions import ClientError, NoCredentialsError
 from sandbox.aws import SANDBOX
 from sandbox.deploy import core
 
-STACK_NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]")
-REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # The hosts an emulator answers on. 0.0.0.0 is compared against, never bound.
 EMULATOR_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})  # noqa: S104
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
@@ -52,41 +42,28 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-# ---------------------------------------------------------------- names
+def _matching(pattern: str, problem: str) -> Callable[[str], str]:
+    """An argparse type: the value when the whole of it matches `pattern`, else a usage error saying `problem`."""
+
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise argparse.ArgumentTypeError(f"{value!r}{problem}")
+        return value
+
+    return check
 
 
-def stack_name(value: str) -> str:
-    """A stack name the template can use: it becomes part of S3 bucket names, so lower case only."""
-    if not STACK_NAME.fullmatch(value) or "--" in value:
-        raise argparse.ArgumentTypeError(
-            f"{value!r}: use lower-case letters, digits and single hyphens, starting with a letter"
-            " (the name is part of the S3 bucket names)"
-        )
-    return value
-
-
-def region_name(value: str) -> str:
-    if not REGION_NAME.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a region name such as us-east-1 or sa-east-1")
-    return value
-
-
-def email(value: str) -> str:
-    if not EMAIL.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"{value!r} is not an e-mail address")
-    return value
+# The stack name becomes part of S3 bucket names: lower case only.
+stack_name = _matching(
+    r"[a-z](-?[a-z0-9])+",
+    ": use lower-case letters, digits and single hyphens, starting with a letter"
+    " (the name is part of the S3 bucket names)",
+)
+region_name = _matching(r"[a-z]{2}(-[a-z]+)+-[0-9]+", " is not a region name such as us-east-1 or sa-east-1")
+email = _matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", " is not an e-mail address")
 
 
 # ---------------------------------------------------------------- where the calls go
-
-
-def endpoint_variables(environ: Mapping[str, str]) -> dict[str, str]:
-    """AWS_ENDPOINT_URL and every AWS_ENDPOINT_URL_<SERVICE> that is set."""
-    return {
-        name: value
-        for name, value in sorted(environ.items())
-        if (name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")) and value.strip()
-    }
 
 
 def endpoint_kind(url: str) -> str:
@@ -94,18 +71,20 @@ def endpoint_kind(url: str) -> str:
     host = (urlsplit(url if "//" in url else f"//{url}").hostname or "").lower()
     if host in EMULATOR_HOSTS or host.startswith("127.") or "localstack" in host or "ministack" in host:
         return "emulator"
-    if host.endswith(AWS_HOST_SUFFIXES):
-        return "aws"
-    return "other"
+    return "aws" if host.endswith(AWS_HOST_SUFFIXES) else "other"
 
 
 def check_target(client_endpoints: Iterable[str], environ: Mapping[str, str], *, dry_run: bool) -> str:
     """'aws', or 'emulator' for a dry run against one; refuse anything else with what to do about it.
 
-    Both the variables and the endpoints the clients resolved (which include an `endpoint_url` in
-    ~/.aws/config) are checked: a variable pointing at an emulator refuses even if botocore would ignore it.
+    Both AWS_ENDPOINT_URL[_<SERVICE>] and the endpoints the clients resolved (an `endpoint_url` in ~/.aws/config
+    too) are checked: a variable pointing at an emulator refuses even if botocore would ignore it.
     """
-    variables = endpoint_variables(environ)
+    variables = {
+        name: value
+        for name, value in sorted(environ.items())
+        if (name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")) and value.strip()
+    }
     kinds = {endpoint_kind(url) for url in [*variables.values(), *client_endpoints]}
     if not variables and kinds == {"aws"}:
         if environ.get("AWS_ACCESS_KEY_ID") == DUMMY_ACCESS_KEY:
@@ -118,9 +97,9 @@ def check_target(client_endpoints: Iterable[str], environ: Mapping[str, str], *,
         return "emulator"
     named = ", ".join(f"{name}={value}" for name, value in variables.items()) or "an endpoint_url in ~/.aws/config"
     if "emulator" in kinds:
-        problem = f"{named} points at an emulator"
-        if not dry_run:
-            problem += " (only --dry-run may run against an emulator)"
+        problem = f"{named} points at an emulator" + (
+            "" if dry_run else " (only --dry-run may run against an emulator)"
+        )
     else:
         problem = f"{named} overrides the AWS endpoint"
     names = " ".join(f"-u {name}" for name in variables) or "-u AWS_ENDPOINT_URL"
@@ -183,25 +162,22 @@ def confirm(
 
 def bucket_objects(s3: Any, bucket: str, account: str) -> list[dict[str, str]] | None:
     """Every object version and delete marker in the bucket, or None when the bucket does not exist."""
-    found: list[dict[str, str]] = []
     try:
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, ExpectedBucketOwner=account):
-            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                found.append({"Key": entry["Key"], "VersionId": entry.get("VersionId") or "null"})
+        pages = list(s3.get_paginator("list_object_versions").paginate(Bucket=bucket, ExpectedBucketOwner=account))
     except ClientError as exc:
         if core.is_missing(exc):
             return None
         raise
-    return found
+    entries = [entry for page in pages for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+    return [{"Key": entry["Key"], "VersionId": entry.get("VersionId") or "null"} for entry in entries]
 
 
 def delete_objects(s3: Any, bucket: str, objects: list[dict[str, str]], account: str) -> None:
     for start in range(0, len(objects), 1000):
-        batch = objects[start : start + 1000]
-        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}, ExpectedBucketOwner=account)
-        if answer.get("Errors"):
-            first = answer["Errors"][0]
-            raise SystemExit(f"could not delete {first.get('Key')} from {bucket}: {first.get('Code')}")
+        batch = {"Objects": objects[start : start + 1000], "Quiet": True}
+        errors = s3.delete_objects(Bucket=bucket, Delete=batch, ExpectedBucketOwner=account).get("Errors")
+        if errors:
+            raise SystemExit(f"could not delete {errors[0].get('Key')} from {bucket}: {errors[0].get('Code')}")
 
 
 def delete_bucket(s3: Any, bucket: str, account: str) -> bool:
@@ -234,11 +210,9 @@ class Artifacts:
 
 def package(s3: Any, stack: str, account: str, region: str, template_body: str) -> Artifacts:
     """Upload the code zip (and the template when it is too big to send inline), as `package` does."""
-    bucket = core.artifact_bucket(stack, account, region)
-    artifacts = Artifacts(bucket, "", {"TemplateBody": template_body})
+    bucket, code = core.artifact_bucket(stack, account, region), core.build_zip()
+    artifacts = Artifacts(bucket, core.code_key(code), {"TemplateBody": template_body})
     artifacts.created_bucket = core.ensure_bucket(s3, bucket, account, region)
-    code = core.build_zip()
-    artifacts.code_key = core.code_key(code)
     if core.put_if_missing(s3, bucket, artifacts.code_key, code, account):
         artifacts.created_keys.append(artifacts.code_key)
         say(f"uploaded s3://{bucket}/{artifacts.code_key} ({len(code):,} bytes)")
@@ -265,13 +239,13 @@ def stack_parameters(
     unknown = sorted(set(overrides) - set(keys))
     if unknown:
         raise SystemExit(f"the template has no parameter {', '.join(unknown)}")
-    parameters: list[dict[str, Any]] = []
-    for key in keys:
-        if key in overrides:
-            parameters.append({"ParameterKey": key, "ParameterValue": overrides[key]})
-        elif key in previous_keys:
-            parameters.append({"ParameterKey": key, "UsePreviousValue": True})
-    return parameters
+    return [
+        {"ParameterKey": key, "ParameterValue": overrides[key]}
+        if key in overrides
+        else {"ParameterKey": key, "UsePreviousValue": True}
+        for key in keys
+        if key in overrides or key in previous_keys
+    ]
 
 
 def change_set_description(cfn: Any, change_set_id: str, delay: float) -> dict[str, Any] | None:
@@ -304,38 +278,22 @@ def format_changes(described: dict[str, Any], change_set_type: str) -> str:
 
 def new_events(cfn: Any, stack_id: str, seen: set[str]) -> list[dict[str, Any]]:
     """The stack's events not yet seen, oldest first (the newest page; older pages are what `seen` holds)."""
-    events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
-    fresh = [event for event in events if event["EventId"] not in seen]
+    fresh = [e for e in cfn.describe_stack_events(StackName=stack_id)["StackEvents"] if e["EventId"] not in seen]
     seen.update(event["EventId"] for event in fresh)
     return list(reversed(fresh))
 
 
-def format_event(event: dict[str, Any]) -> str:
-    reason = event.get("ResourceStatusReason") or ""
-    return f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip()
-
-
 def follow_stack(cfn: Any, stack_id: str, seen: set[str], waiter: str, delay: float) -> dict[str, Any]:
-    """Wait with boto3's `waiter` until the stack settles, print the operation's events; the final description.
-
-    The events come once the waiter returns, as `aws cloudformation deploy` shows none: a waiter has no hook
-    to print from while it waits.
-    """
+    """Wait with boto3's `waiter` until the stack settles, then print the operation's events (a waiter has no
+    hook to print from while it waits); the final description."""
     stopped = core.wait(cfn, waiter, delay=delay, timeout=3600, StackName=stack_id)
     for event in new_events(cfn, stack_id, seen):
-        say(format_event(event))
+        reason = event.get("ResourceStatusReason") or ""
+        say(f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip())
     if stopped is not None:
         say(f"the wait ended: {stopped}")
     final: dict[str, Any] = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
     return final
-
-
-def remove_review_stack(cfn: Any, stack_id: str, delay: float) -> None:
-    """Delete the empty REVIEW_IN_PROGRESS stack a CREATE change set made, and wait until it is gone."""
-    cfn.delete_stack(StackName=stack_id)
-    stopped = core.wait(cfn, "stack_delete_complete", delay=delay, timeout=300, StackName=stack_id)
-    if stopped is not None:
-        raise SystemExit(f"deleting the empty stack {stack_id}: {stopped}")
 
 
 def write_outputs(described: dict[str, Any], region: str) -> dict[str, str]:
@@ -349,17 +307,15 @@ def write_outputs(described: dict[str, Any], region: str) -> dict[str, str]:
     return outputs
 
 
+def _busy(status: str | None, *also_fine: str) -> bool:
+    return status is not None and status.endswith("_IN_PROGRESS") and status not in also_fine
+
+
 # ---------------------------------------------------------------- deploy
 
 
 def deploy(
-    clients: Clients,
-    *,
-    stack: str,
-    account: str,
-    overrides: Mapping[str, str],
-    dry_run: bool,
-    delay: float,
+    clients: Clients, *, stack: str, account: str, overrides: Mapping[str, str], dry_run: bool, delay: float
 ) -> int:
     cfn, s3 = clients.cfn, clients.s3
     current = core.describe_stack(cfn, stack)
@@ -369,7 +325,7 @@ def deploy(
             f"stack {stack} is {status} and cannot be updated: remove it with"
             f" `make destroy-aws STACK={stack} REGION={clients.region}`, then deploy again"
         )
-    if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+    if _busy(status, "REVIEW_IN_PROGRESS"):
         raise SystemExit(f"stack {stack} is {status}: wait for that operation to end, then deploy again")
     # A REVIEW_IN_PROGRESS stack holds no resources: the CLI creates it afresh too.
     creating = status in {None, "REVIEW_IN_PROGRESS"}
@@ -381,14 +337,12 @@ def deploy(
 
     artifacts = package(s3, stack, account, clients.region, core.TEMPLATE.read_text("utf-8"))
     made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
-    change_set_id = ""
-    executed = False
+    change_set_id, executed = "", False
     try:
         keys = [p["ParameterKey"] for p in cfn.get_template_summary(**artifacts.template)["Parameters"]]
         previous = [] if creating or current is None else [p["ParameterKey"] for p in current.get("Parameters", [])]
-        parameters = stack_parameters(
-            keys, {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key, **overrides}, previous
-        )
+        artifact = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
+        parameters = stack_parameters(keys, {**artifact, **overrides}, previous)
         change_set_type = "CREATE" if creating else "UPDATE"
         created = cfn.create_change_set(
             StackName=stack,
@@ -406,7 +360,8 @@ def deploy(
             print(f"No changes to deploy. Stack {stack} is up to date.")
             return 0
         print(format_changes(described, change_set_type))
-        print("Parameters: " + ", ".join(_parameter_text(p) for p in parameters))
+        shown = [f"{p['ParameterKey']}={p.get('ParameterValue', '(previous)')}" for p in parameters]
+        print("Parameters: " + ", ".join(shown))
         if dry_run:
             return 0
         seen: set[str] = set()
@@ -414,15 +369,17 @@ def deploy(
         cfn.execute_change_set(ChangeSetName=change_set_id)
         executed = True
         say(f"executing {change_set_id}; waiting for the stack, whose events follow when it settles")
-        waiter = "stack_create_complete" if creating else "stack_update_complete"
-        final = follow_stack(cfn, stack_id, seen, waiter, delay)
+        final = follow_stack(cfn, stack_id, seen, f"stack_{'create' if creating else 'update'}_complete", delay)
         return report(final, described, creating=creating, region=clients.region, overrides=overrides)
     finally:
         if not executed:
             if change_set_id:
                 cfn.delete_change_set(ChangeSetName=change_set_id)
-                if made_stack:
-                    remove_review_stack(cfn, stack_id, delay)
+                if made_stack:  # the empty REVIEW_IN_PROGRESS stack the CREATE change set made
+                    cfn.delete_stack(StackName=stack_id)
+                    stopped = core.wait(cfn, "stack_delete_complete", delay=delay, timeout=300, StackName=stack_id)
+                    if stopped is not None:
+                        raise SystemExit(f"deleting the empty stack {stack_id}: {stopped}")
             if dry_run:
                 artifacts.remove_created(s3, account)
                 removed = f"; the empty stack {stack} it made was removed" if made_stack and change_set_id else ""
@@ -435,11 +392,8 @@ def report(
     """The end of an executed deploy: its outcome, the outputs, and the e-mails to confirm."""
     stack, status = final["StackName"], final["StackStatus"]
     if status not in SUCCESS:
-        hint = (
-            f" Remove it with `make destroy-aws STACK={stack} REGION={region}` before deploying again."
-            if status == "ROLLBACK_COMPLETE"
-            else ""
-        )
+        hint = f" Remove it with `make destroy-aws STACK={stack} REGION={region}` before deploying again."
+        hint = hint if status == "ROLLBACK_COMPLETE" else ""
         raise SystemExit(f"stack {stack} ended {status}; the events above say why.{hint}")
     outputs = write_outputs(final, region)
     print(json.dumps(outputs, indent=2, sort_keys=True))
@@ -454,12 +408,6 @@ def report(
     return 0
 
 
-def _parameter_text(parameter: Mapping[str, Any]) -> str:
-    if parameter.get("UsePreviousValue"):
-        return f"{parameter['ParameterKey']}=(previous)"
-    return f"{parameter['ParameterKey']}={parameter['ParameterValue']}"
-
-
 # ---------------------------------------------------------------- destroy
 
 
@@ -470,59 +418,32 @@ def data_lake_bucket(cfn: Any, stack: str) -> str | None:
         if core.error_code(exc) == "ValidationError":
             return None
         raise
-    physical = resource["StackResourceDetail"].get("PhysicalResourceId")
-    return str(physical) if physical else None
+    return resource["StackResourceDetail"].get("PhysicalResourceId") or None
 
 
-def destroy(
-    clients: Clients,
-    *,
-    stack: str,
-    account: str,
-    where: str,
-    assume_yes: bool,
-    empty_data_lake: bool,
-    delete_artifacts: bool,
-    delay: float,
-    stdin: TextIO | None = None,
-) -> int:
-    cfn, s3 = clients.cfn, clients.s3
+def destroy(clients: Clients, args: argparse.Namespace, *, account: str, where: str, delay: float) -> int:
+    cfn, s3, stack = clients.cfn, clients.s3, args.stack
     current = core.describe_stack(cfn, stack)
-    if (
-        current
-        and current["StackStatus"].endswith("_IN_PROGRESS")
-        and current["StackStatus"]
-        not in {
-            "REVIEW_IN_PROGRESS",
-            "DELETE_IN_PROGRESS",
-        }
-    ):
+    if current and _busy(current["StackStatus"], "REVIEW_IN_PROGRESS", "DELETE_IN_PROGRESS"):
         raise SystemExit(f"stack {stack} is {current['StackStatus']}: wait for that operation to end")
     lake = data_lake_bucket(cfn, stack) if current else None
     lake_objects = (bucket_objects(s3, lake, account) or []) if lake else []
-    if lake_objects and not empty_data_lake:
+    if lake_objects and not args.empty_data_lake:
         raise SystemExit(
             f"the data-lake bucket {lake} holds {len(lake_objects)} objects, and CloudFormation cannot delete"
             f" a bucket that is not empty (the stack would end DELETE_FAILED).\nKeep what you need"
             f" (`aws s3 sync s3://{lake} ./backup`), then run again with --empty-data-lake"
             f" (ARGS=--empty-data-lake with make), or empty it yourself: `aws s3 rm s3://{lake} --recursive`."
         )
-    if current is None and not delete_artifacts:
+    if current is None and not args.delete_artifacts:
         print(f"No stack {stack} in {clients.region}: nothing to delete.")
         return 0
     doomed = "the orders table and every order in it, the queues, topics, functions and API"
-    confirm(
-        f"Destroy stack {stack} ({doomed}) in {where}?" if current else f"Delete the artifacts of {where}?",
-        assume_yes=assume_yes,
-        stdin=stdin,
-    )
+    question = f"Destroy stack {stack} ({doomed}) in {where}?" if current else f"Delete the artifacts of {where}?"
+    confirm(question, assume_yes=args.yes)
     if lake_objects and lake:
-        confirm(
-            f"Also delete the {len(lake_objects)} objects in s3://{lake} (order files and reports)?"
-            " They cannot be recovered.",
-            assume_yes=assume_yes,
-            stdin=stdin,
-        )
+        question = f"Also delete the {len(lake_objects)} objects in s3://{lake} (order files and reports)?"
+        confirm(f"{question} They cannot be recovered.", assume_yes=args.yes)
         delete_objects(s3, lake, lake_objects, account)
         say(f"emptied s3://{lake}")
     if current:
@@ -538,7 +459,7 @@ def destroy(
             )
         print(f"Deleted stack {stack}.")
     bucket = core.artifact_bucket(stack, account, clients.region)
-    if delete_artifacts:
+    if args.delete_artifacts:
         print(f"Deleted s3://{bucket}." if delete_bucket(s3, bucket, account) else f"No bucket {bucket}.")
     else:
         print(f"Kept s3://{bucket} (the code zips); --delete-artifacts removes it.")
@@ -562,40 +483,32 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--region", required=True, type=region_name, help="AWS region, e.g. sa-east-1")
     common.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (needed without a TTY)")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    deploy_parser = commands.add_parser("deploy", parents=[common], help="package and deploy through a change set")
-    deploy_parser.add_argument("--notification-email", type=email, help="address subscribed to both SNS topics")
-    deploy_parser.add_argument(
+    up = commands.add_parser("deploy", parents=[common], help="package and deploy through a change set")
+    up.add_argument("--notification-email", type=email, help="address subscribed to both SNS topics")
+    up.add_argument(
         "--strict-documents",
         action=argparse.BooleanOptionalAction,
-        default=None,
         help="verify CPF/CNPJ check digits (default: the stack's current value, or off for a new stack)",
     )
-    deploy_parser.add_argument(
-        "--dry-run", action="store_true", help="show the change set, then delete it without executing"
-    )
-
-    destroy_parser = commands.add_parser("destroy", parents=[common], help="delete the stack")
-    destroy_parser.add_argument(
+    up.add_argument("--dry-run", action="store_true", help="show the change set, then delete it without executing")
+    down = commands.add_parser("destroy", parents=[common], help="delete the stack")
+    down.add_argument(
         "--empty-data-lake", action="store_true", help="delete every object in the data-lake bucket first (asks again)"
     )
-    destroy_parser.add_argument(
-        "--delete-artifacts", action="store_true", help="also empty and delete the artifact bucket"
-    )
+    down.add_argument("--delete-artifacts", action="store_true", help="also empty and delete the artifact bucket")
     return parser
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    environ = os.environ if environ is None else environ
     longest = core.artifact_bucket(args.stack, "0" * 12, args.region)
     if len(longest) > 63:
         parser.error(f"--stack is too long for the bucket names ({longest} has {len(longest)} characters; 63 at most)")
     dry_run = args.command == "deploy" and args.dry_run
 
     clients = Clients.for_region(args.region)
-    target = check_target(clients.endpoints(), environ, dry_run=dry_run)
+    target = check_target(clients.endpoints(), os.environ if environ is None else environ, dry_run=dry_run)
     account, caller = caller_identity(clients.sts)
     where = f"account {account} ({caller}), region {args.region}"
     if target == "emulator":
@@ -603,23 +516,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     delay = DELAYS[target]
 
     if args.command == "destroy":
-        return destroy(
-            clients,
-            stack=args.stack,
-            account=account,
-            where=where,
-            assume_yes=args.yes,
-            empty_data_lake=args.empty_data_lake,
-            delete_artifacts=args.delete_artifacts,
-            delay=delay,
-        )
+        return destroy(clients, args, account=account, where=where, delay=delay)
     verb = "Preview (dry run: show the change set, then delete it)" if dry_run else "Deploy"
     confirm(f"{verb} stack {args.stack} in {where}?", assume_yes=args.yes)
-    overrides: dict[str, str] = {}
-    if args.notification_email:
-        overrides["NotificationEmail"] = args.notification_email
+    overrides = {"NotificationEmail": args.notification_email} if args.notification_email else {}
     if args.strict_documents is not None:
-        overrides["StrictDocuments"] = "true" if args.strict_documents else "false"
+        overrides["StrictDocuments"] = str(args.strict_documents).lower()
     return deploy(clients, stack=args.stack, account=account, overrides=overrides, dry_run=dry_run, delay=delay)
 
 
