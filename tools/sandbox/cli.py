@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -38,6 +38,7 @@ from orders.validation import OrderValidator, parse_order_body
 from sandbox import emulator
 from sandbox import notifications as inbox
 from sandbox.aws import OUTPUTS, default_environment
+from sandbox.deploy.core import is_missing
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import Restock, RestockBody, SeedError, SeedFile, StackOutputs
 from sandbox.seed import DEFAULT_FILE, seed
@@ -46,6 +47,7 @@ from service.keys import STOCK, product_pk, status_partition
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 FINAL = ("Novo Pedido", "Produto Pendente")
 STATUSES = ("Recebido", *FINAL)
@@ -57,6 +59,14 @@ QUEUES = {
     "restocks": "RestockQueueUrl",
     "restocks DLQ": "RestockDeadLetterQueueUrl",
 }
+FUNCTIONS = {
+    "api": "ApiFunctionName",
+    "file-validator": "FileValidatorFunctionName",
+    "processor": "ProcessorFunctionName",
+    "restocker": "RestockerFunctionName",
+    "sweeper": "SweeperFunctionName",
+}
+Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})
 STATUS_STYLES = {"Recebido": "yellow", "Novo Pedido": "green", "Produto Pendente": "magenta"}
 ITEM_STYLES = {"Reservado": "green", "Pendente": "magenta"}
 LEVEL_STYLES = {"DEBUG": "dim", "INFO": "green", "WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
@@ -66,6 +76,7 @@ LOG_PAGE_CAP = 10_000
 BIG_FILE = 1024 * 1024
 PROGRESS_FROM = 50  # items: smaller jobs finish before a bar would show
 RELEASED_SHOWN = 50  # released orders whose status `restock` looks up, one GET each
+_MISSING = {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchBucket"}
 
 app = typer.Typer(
     help="Look at, feed and reset the order-pipeline sandbox (MiniStack or LocalStack).",
@@ -103,36 +114,38 @@ def _not_running() -> str:
     return f"nothing answers at {emulator.endpoint()}: the sandbox is not running: run `make up`"
 
 
-_MISSING = {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchBucket"}
+def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A `sandbox` command whose connection and AWS errors become a message saying what to do next, and exit 1."""
 
+    def register(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return function(*args, **kwargs)
+            except (EndpointConnectionError, requests.ConnectionError):
+                fail(_not_running())
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                code = str(error.get("Code", "?"))
+                if code in _MISSING:
+                    fail(f"{code}: the stack in {OUTPUTS} is not on {emulator.endpoint()}: run `make up`")
+                fail(f"{exc.operation_name} failed: {code}: {error.get('Message', '')}")
+            except BotoCoreError as exc:
+                fail(f"AWS call failed: {exc}")
+            except requests.RequestException as exc:
+                fail(f"HTTP call failed: {exc}")
 
-def _aws_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn connection and AWS errors into a message that says what to do next, and exit code 1."""
+        app.command(name)(run)
+        return run
 
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (EndpointConnectionError, requests.ConnectionError):
-            fail(_not_running())
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", "?"))
-            if code in _MISSING:
-                fail(f"{code}: the stack in {OUTPUTS} is not on {emulator.endpoint()}: run `make up`")
-            fail(f"{exc.operation_name} failed: {code}: {error.get('Message', '')}")
-        except BotoCoreError as exc:
-            fail(f"AWS call failed: {exc}")
-        except requests.RequestException as exc:
-            fail(f"HTTP call failed: {exc}")
-
-    return run
+    return register
 
 
 @dataclass
 class Sandbox:
     outputs: StackOutputs
     session: boto3.session.Session = field(default_factory=boto3.session.Session)
+    http: requests.Session = field(default_factory=requests.Session)
 
     def client(self, name: str) -> Any:
         return self.session.client(name)  # type: ignore[call-overload]
@@ -140,6 +153,9 @@ class Sandbox:
     @property
     def api(self) -> str:
         return self.outputs.ApiBaseUrl.rstrip("/")
+
+    def get(self, resource: str, ident: str) -> requests.Response:
+        return self.http.get(f"{self.api}/{resource}/{quote(ident, safe='')}", timeout=30)
 
 
 def connect() -> Sandbox:
@@ -161,35 +177,102 @@ def connect() -> Sandbox:
 
 def _progress(*columns: Any, disable: bool = False) -> Progress:
     return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        *columns,
-        console=out,
-        transient=True,
-        disable=disable,
+        SpinnerColumn(), TextColumn("{task.description}"), *columns, console=out, transient=True, disable=disable
     )
 
 
-def _table(title: str, *columns: str | Column) -> Table:
-    return Table(*columns, title=title, title_justify="left")
+def _num(name: str) -> Column:
+    return Column(name, justify="right")
 
 
-def _now() -> str:
-    return datetime.now().strftime("%H:%M:%S")
+def _whole(name: str) -> Column:
+    return Column(name, no_wrap=True)
 
 
-def _print_body(response: requests.Response) -> None:
+def _table(title: str, columns: Iterable[str | Column], rows: Iterable[Iterable[Any]]) -> Table:
+    table = Table(*columns, title=title, title_justify="left")
+    for row in rows:
+        table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in row))
+    return table
+
+
+def _styled(value: Any, styles: Mapping[str, str], default: str = "") -> Text:
+    return Text(str(value), style=styles.get(str(value), default))
+
+
+def _note(message: str) -> None:
+    out.print(Text(message, style="dim"))
+
+
+def _shown(limit: int, total: int, what: str, how: str = ": --limit N shows more") -> None:
+    if total > limit:
+        _note(f"{limit} of {total} {what} shown{how}")
+
+
+def _answer(response: requests.Response, follow: str | None) -> str | None:
+    """Print the API's answer (masked); exit 1 on a 4xx/5xx; the id named `follow` in its body."""
+    ok = response.status_code < 400
+    out.print(Text(f"{response.status_code} {response.reason}", style="green" if ok else "bold red"))
     try:
         body = response.json()
     except ValueError:
+        body = None
         out.print(Text(mask_text(response.text)))
-        return
-    out.print_json(data=mask(body))
+    else:
+        out.print_json(data=mask(body))
+    if not ok:
+        raise typer.Exit(1)
+    if follow is None:
+        return None
+    ident = body.get(follow) if isinstance(body, dict) else None
+    if not isinstance(ident, str):
+        fail(f"the answer carries no {follow} to follow")
+    return ident
+
+
+def _follow(
+    sandbox: Sandbox,
+    resource: str,
+    ident: str,
+    read: Callable[[requests.Response], tuple[str, str, T | None]],
+    *,
+    label: str,
+    timeout: float,
+    interval: float,
+    hint: str,
+) -> T:
+    """Poll GET /{resource}/{ident}, printing each new state, until `read` gives the final (state, style, value)."""
+    what, states = f"{resource.removesuffix('s')} {ident}", []
+
+    def final() -> T | None:
+        response = sandbox.get(resource, ident)
+        if response.status_code == 404:
+            fail(f"{what} not found: check the id (a 202 or the file report says it was accepted)")
+        if response.status_code != 200:
+            fail(f"GET /{resource}/{ident} answered {response.status_code}: {mask_text(response.text[:300])}")
+        state, style, value = read(response)
+        if not states or state != states[-1]:
+            out.print(Text(f"{datetime.now().strftime('%H:%M:%S')}  {label}  ").append(state, style=style))
+            states.append(state)
+        return value
+
+    with out.status(f"following {label}"):
+        try:
+            return wait_until(final, timeout=timeout, interval=interval, what=what)
+        except TimedOut:
+            fail(f"{what} still {states[-1]} after {timeout:.0f} s: check `sandbox status` {hint}")
+
+
+def _seed_file(path: Path | None) -> tuple[Path, list[dict[str, Any]]]:
+    path = path or Path(os.environ.get("SEED_FILE") or DEFAULT_FILE)
+    try:
+        return path, SeedFile.read(path).rows()
+    except SeedError as exc:
+        fail(f"seed: {exc}", code=2)
 
 
 def _seed(sandbox: Sandbox, products: list[dict[str, Any]], only_missing: bool) -> int:
-    table = sandbox.outputs.OrdersTable
-    written = 0
+    table, written = sandbox.outputs.OrdersTable, 0
     with _progress(BarColumn(), MofNCompleteColumn(), disable=len(products) < PROGRESS_FROM) as progress:
         task = progress.add_task(f"seeding {table}", total=len(products))
         for start in range(0, len(products), 25):
@@ -199,67 +282,51 @@ def _seed(sandbox: Sandbox, products: list[dict[str, Any]], only_missing: bool) 
     return written
 
 
-def _read_products(path: Path | None) -> list[dict[str, Any]]:
-    try:
-        return SeedFile.read(path or Path(os.environ.get("SEED_FILE") or DEFAULT_FILE)).rows()
-    except SeedError as exc:
-        fail(f"seed: {exc}", code=2)
-
-
 # --- status -----------------------------------------------------------------------------------------------------
 
 
-def _queue_table(sandbox: Sandbox) -> Table:
+def _queue_rows(sandbox: Sandbox) -> Iterable[list[Any]]:
     sqs = sandbox.client("sqs")
-    table = _table(
-        "queues",
-        "queue",
-        Column("name", no_wrap=True),
-        Column("visible", justify="right"),
-        Column("in flight", justify="right"),
-    )
     for label, key in QUEUES.items():
         url = sandbox.outputs[key]
         visible, in_flight = queue_depth(sqs, url)
         alarm = "DLQ" in label and visible + in_flight > 0
-        table.add_row(
-            label,
-            Text(url.rsplit("/", 1)[-1]),
-            Text(str(visible), style="bold red" if alarm else ""),
-            str(in_flight),
-        )
-    return table
+        yield [label, url.rsplit("/", 1)[-1], Text(str(visible), style="bold red" if alarm else ""), in_flight]
 
 
-def _order_counts(sandbox: Sandbox) -> Table:
-    paginator = sandbox.client("dynamodb").get_paginator("query")
-    table = _table("orders by status", "order_status", Column("orders", justify="right"))
-    for status in STATUSES:
-        pages = paginator.paginate(
+def _order_count(sandbox: Sandbox, status: str) -> int:
+    pages = (
+        sandbox.client("dynamodb")
+        .get_paginator("query")
+        .paginate(
             TableName=sandbox.outputs.OrdersTable,
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :status",
             ExpressionAttributeValues={":status": {"S": status_partition(status)}},
             Select="COUNT",
         )
-        table.add_row(Text(status, style=STATUS_STYLES[status]), str(sum(page["Count"] for page in pages)))
-    return table
+    )
+    return sum(page["Count"] for page in pages)
 
 
 def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
-    scan = sandbox.client("dynamodb").get_paginator("scan")
-    pages = scan.paginate(
-        TableName=sandbox.outputs.OrdersTable,
-        FilterExpression="begins_with(PK, :prefix) AND SK = :stock",
-        ExpressionAttributeValues={":prefix": {"S": product_pk(prefix)}, ":stock": {"S": STOCK}},
+    pages = (
+        sandbox.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=sandbox.outputs.OrdersTable,
+            FilterExpression="begins_with(PK, :prefix) AND SK = :stock",
+            ExpressionAttributeValues={":prefix": {"S": product_pk(prefix)}, ":stock": {"S": STOCK}},
+        )
     )
+    number = lambda item, name: int(item.get(name, {}).get("N", "0"))  # noqa: E731
     products = [
         {
             "product_id": item["PK"]["S"].removeprefix(product_pk("")),
             "description": item.get("description", {}).get("S", ""),
-            "available": int(item.get("available", {}).get("N", "0")),
-            "reserved": int(item.get("reserved", {}).get("N", "0")),
-            "waiting_items": int(item.get("waiting", {}).get("N", "0")),
+            "available": number(item, "available"),
+            "reserved": number(item, "reserved"),
+            "waiting_items": number(item, "waiting"),
         }
         for page in pages
         for item in page.get("Items", [])
@@ -268,118 +335,69 @@ def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
 
 
 def _stock_table(products: list[dict[str, Any]], limit: int) -> Table:
-    table = _table(
-        "stock",
-        Column("product_id", no_wrap=True),
-        "description",
-        Column("available", justify="right"),
-        Column("reserved", justify="right"),
-        Column("waiting_items", justify="right"),
+    columns = [_whole("product_id"), "description", _num("available"), _num("reserved"), _num("waiting_items")]
+    rows = (
+        [
+            p["product_id"],
+            p.get("description") or "",
+            Text(str(p["available"]), style="red" if p["available"] == 0 else ""),
+            p["reserved"],
+            Text(str(p["waiting_items"]), style="magenta" if p["waiting_items"] else ""),
+        ]
+        for p in products[:limit]
     )
-    for product in products[:limit]:
-        available, waiting = product["available"], product["waiting_items"]
-        table.add_row(
-            Text(product["product_id"]),
-            Text(str(product.get("description") or "")),
-            Text(str(available), style="red" if available == 0 else ""),
-            str(product["reserved"]),
-            Text(str(waiting), style="magenta" if waiting else ""),
-        )
-    return table
+    return _table("stock", columns, rows)
 
 
-@app.command()
-@_aws_errors
+@command()
 def status(
     limit: Annotated[int, typer.Option(min=0, help="show at most this many products")] = 20,
     product: Annotated[str, typer.Option(help="only products whose id starts with this")] = "",
 ) -> None:
     """Stack outputs, queue depths (DLQs included), orders by status and the stock (waiting items too)."""
     sandbox = connect()
-    outputs = _table(f"stack outputs ({emulator.endpoint()})", "output", Column("value", no_wrap=True))
-    for key, value in sorted(sandbox.outputs.as_dict().items()):
-        outputs.add_row(key, Text(value))
-    out.print(outputs)
+    outputs = sorted(sandbox.outputs.as_dict().items())
+    out.print(_table(f"stack outputs ({emulator.endpoint()})", ["output", _whole("value")], outputs))
     with out.status("reading the queues and the table"):
-        queues = _queue_table(sandbox)
-        counts = _order_counts(sandbox)
+        queues = list(_queue_rows(sandbox))
+        counts = [[_styled(status, STATUS_STYLES), _order_count(sandbox, status)] for status in STATUSES]
         products = _products(sandbox, product)
-    out.print(queues)
-    out.print(counts)
+    out.print(_table("queues", ["queue", _whole("name"), _num("visible"), _num("in flight")], queues))
+    out.print(_table("orders by status", ["order_status", _num("orders")], counts))
     out.print(_stock_table(products, limit))
-    if len(products) > limit:
-        out.print(Text(f"{limit} of {len(products)} products shown: --limit N, --product PREFIX", style="dim"))
+    _shown(limit, len(products), "products", ": --limit N, --product PREFIX")
 
 
 # --- orders: send, watch ----------------------------------------------------------------------------------------
 
 
-def _items_table(order: dict[str, Any]) -> Table:
-    table = Table(title=f"order {order.get('order_id')}", title_justify="left")
-    for column in ("product_id", "quantity", "unit_price", "item_status"):
-        table.add_column(column, justify="right" if column in {"quantity", "unit_price"} else "left", no_wrap=True)
-    for item in order.get("items", []):
-        state = str(item.get("item_status", ""))
-        table.add_row(
-            Text(str(item.get("product_id", ""))),
-            str(item.get("quantity", "")),
-            str(item.get("unit_price", "")),
-            Text(state, style=ITEM_STYLES.get(state, "")),
-        )
-    return table
+def _order_state(response: requests.Response) -> tuple[str, str, dict[str, Any] | None]:
+    order: dict[str, Any] = response.json()
+    state = str(order.get("order_status"))
+    return state, STATUS_STYLES.get(state, "bold"), order if state in FINAL else None
 
 
-def _history_table(order: dict[str, Any]) -> Table | None:
-    history = order.get("status_history") or []
-    if not history:
-        return None
-    table = _table("status history", Column("status", no_wrap=True), Column("at", no_wrap=True), "reason")
-    for entry in history:
-        state = str(entry.get("status", ""))
-        table.add_row(
-            Text(state, style=STATUS_STYLES.get(state, "")),
-            Text(str(entry.get("at", ""))),
-            Text(mask_text(str(entry.get("reason", "")))),
-        )
-    return table
-
-
-def _follow_order(sandbox: Sandbox, order_id: str, timeout: float, interval: float = 0.5) -> dict[str, Any]:
-    """Poll GET /orders/{id}, printing each status change, until the order is final."""
-    http = requests.Session()
-    url = f"{sandbox.api}/orders/{quote(order_id, safe='')}"
-    states: list[str] = []
-
-    def final() -> dict[str, Any] | None:
-        response = http.get(url, timeout=30)
-        if response.status_code == 404:
-            fail(f"order {order_id} not found: check the id (a 202 or the file report says it was accepted)")
-        if response.status_code != 200:
-            fail(f"GET /orders/{order_id} answered {response.status_code}: {mask_text(response.text[:300])}")
-        order: dict[str, Any] = response.json()
-        state = str(order.get("order_status"))
-        if not states or state != states[-1]:
-            line = Text(f"{_now()}  ")
-            line.append(order_id)
-            line.append("  ")
-            line.append(state, style=STATUS_STYLES.get(state, "bold"))
-            out.print(line)
-            states.append(state)
-        return order if state in FINAL else None
-
-    with out.status(f"following {order_id}"):
-        try:
-            order = wait_until(final, timeout=timeout, interval=interval, what=f"order {order_id}")
-        except TimedOut:
-            fail(
-                f"order {order_id} still {states[-1]} after {timeout:.0f} s: check `sandbox status` (queues, DLQs) "
-                "and `sandbox logs processor`"
-            )
-    out.print(_items_table(order))
-    history = _history_table(order)
-    if history is not None:
-        out.print(history)
-    return order
+def _watch(sandbox: Sandbox, order_id: str, timeout: float) -> None:
+    """Follow the order to its final status; print its items and its history."""
+    hint = "(queues, DLQs) and `sandbox logs processor`"
+    order = _follow(sandbox, "orders", order_id, _order_state, label=order_id, timeout=timeout, interval=0.5, hint=hint)
+    items = [
+        [
+            i.get("product_id", ""),
+            i.get("quantity", ""),
+            i.get("unit_price", ""),
+            _styled(i.get("item_status", ""), ITEM_STYLES),
+        ]
+        for i in order.get("items", [])
+    ]
+    columns = [_whole("product_id"), _num("quantity"), _num("unit_price"), _whole("item_status")]
+    out.print(_table(f"order {order.get('order_id')}", columns, items))
+    history = [
+        [_styled(e.get("status", ""), STATUS_STYLES), e.get("at", ""), mask_text(str(e.get("reason", "")))]
+        for e in order.get("status_history") or []
+    ]
+    if history:
+        out.print(_table("status history", [_whole("status"), _whole("at"), "reason"], history))
 
 
 def _check_locally(body: bytes) -> None:
@@ -391,15 +409,11 @@ def _check_locally(body: bytes) -> None:
     if not errors:
         out.print(Text("valid: the API would accept it (unless its order_id was already received)", style="green"))
         return
-    table = _table("Pedido inválido.", Column("field", no_wrap=True), "message")
-    for error in errors:
-        table.add_row(Text(error.field), Text(error.message))
-    out.print(table)
+    out.print(_table("Pedido inválido.", [_whole("field"), "message"], ([e.field, e.message] for e in errors)))
     raise typer.Exit(1)
 
 
-@app.command()
-@_aws_errors
+@command()
 def send(
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE", help="an order JSON file")
@@ -416,74 +430,31 @@ def send(
         _check_locally(body)
         return
     sandbox = connect()
-    response = requests.post(
-        f"{sandbox.api}/orders", data=body, headers={"Content-Type": "application/json"}, timeout=30
-    )
-    ok = response.status_code < 400
-    out.print(Text(f"{response.status_code} {response.reason}", style="green" if ok else "bold red"))
-    _print_body(response)
-    if not ok:
-        raise typer.Exit(1)
-    if watch:
-        order_id = response.json().get("order_id")
-        if not isinstance(order_id, str):
-            fail("the answer carries no order_id to follow")
-        _follow_order(sandbox, order_id, timeout)
+    headers = {"Content-Type": "application/json"}
+    response = sandbox.http.post(f"{sandbox.api}/orders", data=body, headers=headers, timeout=30)
+    order_id = _answer(response, "order_id" if watch else None)
+    if order_id is not None:
+        _watch(sandbox, order_id, timeout)
 
 
-@app.command()
-@_aws_errors
+@command()
 def watch(
     order_id: Annotated[str, typer.Argument(metavar="ORDER_ID", help="the order to follow")],
     timeout: Annotated[float, typer.Option(min=0, help="seconds to wait for a final status")] = 60,
 ) -> None:
     """Follow GET /orders/{ORDER_ID} until Novo Pedido or Produto Pendente; print the items and the history."""
-    _follow_order(connect(), order_id, timeout)
+    _watch(connect(), order_id, timeout)
 
 
 # --- stock: restock -------------------------------------------------------------------------------------------
 
 
-def _follow_restock(http: requests.Session, api: str, restock_id: str, timeout: float) -> Restock:
-    """Poll GET /restocks/{id}, printing each change, until its release has run (released_at is set)."""
-    url = f"{api}/restocks/{quote(restock_id, safe='')}"
-    states: list[str] = []
-
-    def released() -> Restock | None:
-        response = http.get(url, timeout=30)
-        if response.status_code != 200:
-            fail(f"GET /restocks/{restock_id} answered {response.status_code}: {response.text[:300]}")
-        restock = Restock.model_validate_json(response.content)
-        if not states or restock.state != states[-1]:
-            line = Text(f"{_now()}  restock {restock_id}  ")
-            line.append(restock.state, style="green" if restock.released_at else "yellow")
-            out.print(line)
-            states.append(restock.state)
-        return restock if restock.released_at else None
-
-    with out.status(f"following restock {restock_id}"):
-        try:
-            return wait_until(released, timeout=timeout, interval=0.3, what=f"restock {restock_id}")
-        except TimedOut:
-            fail(
-                f"restock {restock_id} still {states[-1]} after {timeout:.0f} s: check `sandbox status` "
-                "(restocks queue, DLQ) and `sandbox logs restocker`"
-            )
+def _restock_state(response: requests.Response) -> tuple[str, str, Restock | None]:
+    restock = Restock.model_validate_json(response.content)
+    return restock.state, "green" if restock.released_at else "yellow", restock if restock.released_at else None
 
 
-def _released_table(http: requests.Session, api: str, order_ids: list[str], total: int) -> Table:
-    """The orders whose pending item the restock reserved, and their status now (one may still wait for another
-    product)."""
-    table = _table(f"released orders ({total})", Column("order_id", no_wrap=True), "order_status")
-    for order_id in order_ids[:RELEASED_SHOWN]:
-        response = http.get(f"{api}/orders/{quote(order_id, safe='')}", timeout=30)
-        state = str(response.json().get("order_status")) if response.status_code == 200 else "?"
-        table.add_row(Text(order_id), Text(state, style=STATUS_STYLES.get(state, "")))
-    return table
-
-
-@app.command("restock")
-@_aws_errors
+@command("restock")
 def restock_command(
     product_id: Annotated[str, typer.Argument(metavar="PRODUCT", help="the product's id, e.g. PRD-1001")],
     quantity: Annotated[int, typer.Argument(metavar="N", help="units arriving (the API checks 1 to 1,000,000)")],
@@ -498,28 +469,18 @@ def restock_command(
 ) -> None:
     """POST a restock of N units of PRODUCT; wait for its release; print the stock and the orders it released."""
     sandbox = connect()
-    headers = {"Content-Type": "application/json"}
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    http = requests.Session()
-    response = http.post(
-        f"{sandbox.api}/products/{quote(product_id, safe='')}/restock",
-        data=RestockBody(quantity=quantity).model_dump_json(),
-        headers=headers,
-        timeout=30,
-    )
-    ok = response.status_code < 400
-    out.print(Text(f"{response.status_code} {response.reason}", style="green" if ok else "bold red"))
-    _print_body(response)
-    if not ok:
-        raise typer.Exit(1)
-    if not wait:
+    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key is not None else {})}
+    url = f"{sandbox.api}/products/{quote(product_id, safe='')}/restock"
+    body = RestockBody(quantity=quantity).model_dump_json()
+    restock_id = _answer(sandbox.http.post(url, data=body, headers=headers, timeout=30), "restock_id" if wait else None)
+    if restock_id is None:
         return
-    restock_id = response.json().get("restock_id")
-    if not isinstance(restock_id, str):
-        fail("the answer carries no restock_id to follow")
-    restock = _follow_restock(http, sandbox.api, restock_id, timeout)
-    product = http.get(f"{sandbox.api}/products/{quote(product_id, safe='')}", timeout=30)
+    hint = "(restocks queue, DLQ) and `sandbox logs restocker`"
+    label = f"restock {restock_id}"
+    restock = _follow(
+        sandbox, "restocks", restock_id, _restock_state, label=label, timeout=timeout, interval=0.3, hint=hint
+    )
+    product = sandbox.get("products", product_id)
     if product.status_code != 200:
         fail(f"GET /products/{product_id} answered {product.status_code}: {product.text[:300]}")
     out.print(_stock_table([product.json()], limit=1))
@@ -527,12 +488,17 @@ def restock_command(
     released = restock.released_orders
     total = restock.released_count if restock.released_count is not None else len(released)
     if not released:
-        out.print(Text("released orders: none (nobody waiting, or the oldest waiting item needs more)", style="dim"))
+        _note("released orders: none (nobody waiting, or the oldest waiting item needs more)")
         return
-    out.print(_released_table(http, sandbox.api, released, total))
-    if total > RELEASED_SHOWN:
-        out.print(Text(f"{RELEASED_SHOWN} of {total} released orders shown", style="dim"))
-    out.print(Text(f"follow one: sandbox watch {released[0]}", style="dim"))
+    # Their status now: one may still wait for another product.
+    rows = []
+    for order_id in released[:RELEASED_SHOWN]:
+        response = sandbox.get("orders", order_id)
+        state = str(response.json().get("order_status")) if response.status_code == 200 else "?"
+        rows.append([order_id, _styled(state, STATUS_STYLES)])
+    out.print(_table(f"released orders ({total})", [_whole("order_id"), "order_status"], rows))
+    _shown(RELEASED_SHOWN, total, "released orders", "")
+    _note(f"follow one: sandbox watch {released[0]}")
 
 
 # --- data lake: upload ------------------------------------------------------------------------------------------
@@ -542,64 +508,43 @@ def _etag(s3: Any, bucket: str, key: str) -> str | None:
     try:
         return str(s3.head_object(Bucket=bucket, Key=key)["ETag"])
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        if is_missing(exc):
             return None
         raise
-
-
-def _wait_for_report(s3: Any, bucket: str, key: str, timeout: float) -> dict[str, Any]:
-    """The report at `key` once it exists (its name is the file's own: no earlier file's report is there)."""
-    with out.status(f"waiting for s3://{bucket}/{key}"):
-        try:
-            wait_until(lambda: _etag(s3, bucket, key), timeout=timeout, interval=0.3, what=f"report {key}")
-        except TimedOut:
-            fail(
-                f"no report at {key} after {timeout:.0f} s: check `sandbox status` (files queue, DLQ) "
-                "and `sandbox logs file-validator`"
-            )
-    report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    return report
 
 
 def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
     """Counts and rejections of an order file or a restock file (`kind`), whose entries are named differently."""
     restocks = report.get("kind") == "restocks"
     name = "product_id" if restocks else "order_id"
-    counts = Table(title=f"report of {report.get('key')}", title_justify="left")
-    for column in ("received", "accepted", "rejected", "file_error"):
-        counts.add_column(column, justify="left" if column == "file_error" else "right")
-    file_error = report.get("file_error")
-    counts.add_row(
-        str(report.get("received")),
+    rejected, file_error = report.get("rejected"), report.get("file_error")
+    counts = [
+        report.get("received"),
         Text(str(report.get("accepted")), style="green"),
-        Text(str(report.get("rejected")), style="red" if report.get("rejected") else ""),
+        Text(str(rejected), style="red" if rejected else ""),
         Text(str(file_error) if file_error else "-", style="red" if file_error else ""),
-    )
-    out.print(counts)
+    ]
+    columns = [_num("received"), _num("accepted"), _num("rejected"), "file_error"]
+    out.print(_table(f"report of {report.get('key')}", columns, [counts]))
     rejections = mask(report.get("rejections") or [])
     if rejections:
-        table = _table("rejections", Column("index", justify="right"), Column(name, no_wrap=True), "errors")
-        for rejection in rejections[:limit]:
-            errors = "\n".join(f"{e.get('field')}: {e.get('message')}" for e in rejection.get("errors", []))
-            entry = rejection.get(name)
-            table.add_row(str(rejection.get("index")), Text("-" if entry is None else str(entry)), Text(errors))
-        out.print(table)
-        if len(rejections) > limit:
-            out.print(Text(f"{limit} of {len(rejections)} rejections shown: --limit N shows more", style="dim"))
-    if not restocks:
-        accepted = report.get("accepted_order_ids") or []
-        if accepted:
-            out.print(Text(f"follow one: sandbox watch {accepted[0]}", style="dim"))
-        return
-    accepted = report.get("accepted_restock_ids") or []
-    if accepted:
-        table = _table("accepted restocks", Column("restock_id", no_wrap=True))
-        for restock_id in accepted[:limit]:
-            table.add_row(Text(str(restock_id)))
-        out.print(table)
-        if len(accepted) > limit:
-            out.print(Text(f"{limit} of {len(accepted)} restocks shown: --limit N shows more", style="dim"))
-        out.print(Text(f"see one: curl -s {api}/restocks/{quote(str(accepted[0]), safe='')}", style="dim"))
+        rows = (
+            [
+                r.get("index"),
+                "-" if r.get(name) is None else r.get(name),
+                "\n".join(f"{e.get('field')}: {e.get('message')}" for e in r.get("errors", [])),
+            ]
+            for r in rejections[:limit]
+        )
+        out.print(_table("rejections", [_num("index"), _whole(name), "errors"], rows))
+        _shown(limit, len(rejections), "rejections")
+    accepted = report.get("accepted_restock_ids" if restocks else "accepted_order_ids") or []
+    if accepted and not restocks:
+        _note(f"follow one: sandbox watch {accepted[0]}")
+    elif accepted:
+        out.print(_table("accepted restocks", [_whole("restock_id")], ([r] for r in accepted[:limit])))
+        _shown(limit, len(accepted), "restocks")
+        _note(f"see one: curl -s {api}/restocks/{quote(str(accepted[0]), safe='')}")
 
 
 def _object_key(file: Path, key: str | None, restock: bool) -> str:
@@ -615,8 +560,7 @@ def _object_key(file: Path, key: str | None, restock: bool) -> str:
     return object_key
 
 
-@app.command()
-@_aws_errors
+@command()
 def upload(
     file: Annotated[
         Path,
@@ -656,14 +600,18 @@ def upload(
     report_at = report_key(object_key, etag)
     out.print(f"uploaded s3://{bucket}/{object_key} ({size} bytes); its report: {report_at}")
     if before == etag:
-        out.print(
-            Text(
-                "the same content was already under this key: a file is handled once, so this is its earlier report "
-                "(use --key NEW_NAME to resubmit)",
-                style="yellow",
+        message = "the same content was already under this key: a file is handled once, so this is its earlier report"
+        out.print(Text(f"{message} (use --key NEW_NAME to resubmit)", style="yellow"))
+    # The report's name is the file's own: no earlier file's report is there.
+    with out.status(f"waiting for s3://{bucket}/{report_at}"):
+        try:
+            wait_until(lambda: _etag(s3, bucket, report_at), timeout=timeout, interval=0.3, what=f"report {report_at}")
+        except TimedOut:
+            fail(
+                f"no report at {report_at} after {timeout:.0f} s: check `sandbox status` (files queue, DLQ) "
+                "and `sandbox logs file-validator`"
             )
-        )
-    report = _wait_for_report(s3, bucket, report_at, timeout)
+    report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=report_at)["Body"].read())
     _print_report(report, limit, sandbox.api)
     if strict and (report.get("rejected") or report.get("file_error")):
         fail(f"--strict: the file had rejected {report.get('kind') or 'orders'} or a file error")
@@ -674,22 +622,16 @@ def upload(
 
 def _print_notification(envelope: dict[str, Any]) -> None:
     topic = str(envelope.get("TopicArn", "")).rsplit(":", 1)[-1]
-    header = Text("--- ")
-    header.append(str(envelope.get("Timestamp", "")), style="dim")
-    header.append(f"  {topic}  ", style="cyan")
-    header.append(mask_text(str(envelope.get("Subject") or "")), style="bold")
-    out.print(header)
+    header = Text("--- ").append(str(envelope.get("Timestamp", "")), style="dim").append(f"  {topic}  ", style="cyan")
+    out.print(header.append(mask_text(str(envelope.get("Subject") or "")), style="bold"))
     message = str(envelope.get("Message", ""))
     try:
-        document = json.loads(message)
+        out.print_json(data=mask(json.loads(message)), ensure_ascii=False)
     except ValueError:
         out.print(Text(mask_text(message)))
-        return
-    out.print_json(data=mask(document), ensure_ascii=False)
 
 
-@app.command("notifications")
-@_aws_errors
+@command("notifications")
 def notifications_command(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new messages until Ctrl-C")] = False,
     wait: Annotated[int, typer.Option(min=0, max=20, help="without --follow: seconds to wait for a first one")] = 0,
@@ -716,16 +658,6 @@ def notifications_command(
 # --- logs -------------------------------------------------------------------------------------------------------
 
 
-FUNCTIONS = {
-    "api": "ApiFunctionName",
-    "file-validator": "FileValidatorFunctionName",
-    "processor": "ProcessorFunctionName",
-    "restocker": "RestockerFunctionName",
-    "sweeper": "SweeperFunctionName",
-}
-Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})
-
-
 @dataclass
 class LogCursor:
     """Where reading a log group got to: events after `start`, or at `start` but not yet seen."""
@@ -738,42 +670,29 @@ class LogCursor:
     seen: set[tuple[str, ...]] = field(default_factory=set)
 
     def fetch(self) -> list[dict[str, Any]]:
+        """The events not printed before; the cursor moves to the newest."""
         new: list[dict[str, Any]] = []
         while True:
-            before = self.start
-            returned, fresh = self._fetch_once()
+            request = {"logGroupName": self.group, "startTime": self.start, "filterPattern": self.pattern}
+            pages = self.logs.get_paginator("filter_log_events").paginate(
+                **{name: value for name, value in request.items() if value}
+            )
+            try:
+                events: list[dict[str, Any]] = [event for page in pages for event in page.get("events", [])]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return new  # no invocation yet
+                raise
+            start = self.start
+            fresh = [e for e in events if start is None or e["timestamp"] > start or _event_key(e) not in self.seen]
+            if fresh:
+                latest = max(event["timestamp"] for event in fresh)
+                if latest != start:
+                    self.start, self.seen = latest, set()
+                self.seen |= {_event_key(event) for event in fresh if event["timestamp"] == latest}
             new += fresh
-            if returned < LOG_PAGE_CAP or self.start == before:
+            if len(events) < LOG_PAGE_CAP or self.start == start:
                 return new
-
-    def _fetch_once(self) -> tuple[int, list[dict[str, Any]]]:
-        """(events the backend returned, those not printed before); the cursor moves to the newest."""
-        request: dict[str, Any] = {"logGroupName": self.group}
-        if self.start is not None:
-            request["startTime"] = self.start
-        if self.pattern:
-            request["filterPattern"] = self.pattern
-        try:
-            pages = self.logs.get_paginator("filter_log_events").paginate(**request)
-            events: list[dict[str, Any]] = [event for page in pages for event in page.get("events", [])]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return 0, []  # no invocation yet
-            raise
-        start = self.start
-        fresh = [
-            event
-            for event in events
-            if start is None
-            or event["timestamp"] > start
-            or (event["timestamp"] == start and _event_key(event) not in self.seen)
-        ]
-        if fresh:
-            latest = max(event["timestamp"] for event in fresh)
-            if latest != start:
-                self.start, self.seen = latest, set()
-            self.seen |= {_event_key(event) for event in fresh if event["timestamp"] == latest}
-        return len(events), fresh
 
 
 def _event_key(event: dict[str, Any]) -> tuple[str, ...]:
@@ -784,24 +703,20 @@ def _log_line(message: str, prefix: str | None) -> Text | None:
     line = message.rstrip()
     if line.startswith(LAMBDA_LINES):
         return None
-    text = Text()
-    if prefix:
-        text.append(f"{prefix:<15}", style="magenta")
+    text = Text(f"{prefix:<15}", style="magenta") if prefix else Text()
     try:
         record = json.loads(line)
     except ValueError:
         record = None
     if not isinstance(record, dict):
-        text.append(mask_text(line))
-        return text
+        return text.append(mask_text(line))
     record = mask(record)
     level = str(record.pop("level", ""))
     text.append(str(record.pop("time", "")), style="dim")
     text.append(f" {level:<7} ", style=LEVEL_STYLES.get(level, "bold"))
     text.append(str(record.pop("message", "")), style="bold")
     for name, value in record.items():
-        text.append(f" {name}", style="cyan")
-        text.append("=")
+        text.append(f" {name}", style="cyan").append("=")
         text.append(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False), style="yellow")
     return text
 
@@ -819,23 +734,21 @@ def _since(value: str | None) -> int | None:
     return int((time.time() - int(match[1]) * _SECONDS[match[2]]) * 1000)
 
 
-def _print_events(cursors: list[LogCursor], grep: str | None, prefixed: bool) -> None:
+def _print_events(cursors: list[LogCursor], grep: str | None) -> None:
     events = [(event, cursor.name) for cursor in cursors for event in cursor.fetch()]
     for event, name in sorted(events, key=lambda pair: pair[0]["timestamp"]):
-        if grep and grep not in event["message"]:
-            continue
-        line = _log_line(event["message"], name if prefixed else None)
+        line = (
+            None
+            if grep and grep not in event["message"]
+            else _log_line(event["message"], name if len(cursors) > 1 else None)
+        )
         if line is not None:
             out.print(line, soft_wrap=True)
 
 
-@app.command("logs")
-@_aws_errors
+@command("logs")
 def logs_command(
-    function: Annotated[
-        Function | None,
-        typer.Argument(metavar="FUNCTION", help="all of them when left out"),
-    ] = None,
+    function: Annotated[Function | None, typer.Argument(metavar="FUNCTION", help="all of them when left out")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines until Ctrl-C")] = False,
     since: Annotated[str | None, typer.Option(help="only lines newer than this: 30s, 10m, 2h, 1d")] = None,
     grep: Annotated[str | None, typer.Option(help="only lines containing this text (e.g. an order_id)")] = None,
@@ -850,17 +763,16 @@ def logs_command(
     cursors = [
         LogCursor(logs, name, f"/aws/lambda/{sandbox.outputs[FUNCTIONS[name]]}", pattern, start) for name in names
     ]
-    _print_events(cursors, grep, prefixed=len(cursors) > 1)
+    _print_events(cursors, grep)
     if not follow:
         return
     err.print(Text("following (Ctrl-C to stop)", style="dim"))
     for cursor in cursors:
-        if cursor.start is None:
-            cursor.start = int(time.time() * 1000)
+        cursor.start = cursor.start or int(time.time() * 1000)
     try:
         while True:
             time.sleep(1)
-            _print_events(cursors, grep, prefixed=len(cursors) > 1)
+            _print_events(cursors, grep)
     except KeyboardInterrupt:
         return
 
@@ -868,8 +780,7 @@ def logs_command(
 # --- data: seed, reset ------------------------------------------------------------------------------------------
 
 
-@app.command("seed")
-@_aws_errors
+@command("seed")
 def seed_command(
     file: Annotated[
         Path | None,
@@ -878,28 +789,12 @@ def seed_command(
     only_missing: Annotated[bool, typer.Option("--only-missing", help="leave products that exist untouched")] = False,
 ) -> None:
     """Set product stock from a file: `available` becomes the file's value, `reserved` is kept."""
-    path = file or Path(os.environ.get("SEED_FILE") or DEFAULT_FILE)
-    products = _read_products(path)
+    path, products = _seed_file(file)
     written = _seed(connect(), products, only_missing)
     out.print(f"seed: {written} of {len(products)} products written from {path}")
 
 
-def _all_keys(table: Any) -> list[dict[str, Any]]:
-    # The resource's client reads and writes plain Python values, as the batch writer takes them.
-    pages = table.meta.client.get_paginator("scan").paginate(TableName=table.name, ProjectionExpression="PK, SK")
-    return [{"PK": item["PK"], "SK": item["SK"]} for page in pages for item in page.get("Items", [])]
-
-
-def _delete(table: Any, keys: list[dict[str, Any]], progress: Progress, task: Any) -> None:
-    """boto3's batch writer sends the deletes 25 at a time and sends again whatever DynamoDB left unprocessed."""
-    with table.batch_writer() as batch:
-        for key in keys:
-            batch.delete_item(Key=key)
-            progress.advance(task)
-
-
-@app.command()
-@_aws_errors
+@command()
 def reset(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     no_seed: Annotated[bool, typer.Option("--no-seed", help="leave the table empty")] = False,
@@ -907,26 +802,32 @@ def reset(
 ) -> None:
     """Delete every order, pending item, product, restock and file marker; keep the stack; then seed again."""
     sandbox = connect()
-    products = [] if no_seed else _read_products(seed_file)
+    products = [] if no_seed else _seed_file(seed_file)[1]
     table = sandbox.outputs.OrdersTable
-    if not yes:
-        try:
-            confirmed = typer.confirm(
-                f"Delete every item of {table} at {emulator.endpoint()} (orders, stock, restocks, file markers)?"
-            )
-        except typer.Abort:
-            confirmed = False
-        if not confirmed:
-            fail("reset cancelled: nothing deleted")
+    question = f"Delete every item of {table} at {emulator.endpoint()} (orders, stock, restocks, file markers)?"
+    try:
+        confirmed = yes or typer.confirm(question)
+    except typer.Abort:
+        confirmed = False
+    if not confirmed:
+        fail("reset cancelled: nothing deleted")
     items = sandbox.session.resource("dynamodb").Table(table)
+    # The resource's client reads and writes plain Python values, as the batch writer takes them.
+    scan = items.meta.client.get_paginator("scan")
     deleted = 0
     for _ in range(3):  # again if orders were written meanwhile
         with out.status(f"scanning {table}"):
-            keys = _all_keys(items)
+            pages = scan.paginate(TableName=table, ProjectionExpression="PK, SK")
+            keys = [{"PK": item["PK"], "SK": item["SK"]} for page in pages for item in page.get("Items", [])]
         if not keys:
             break
         with _progress(BarColumn(), MofNCompleteColumn(), disable=len(keys) < PROGRESS_FROM) as progress:
-            _delete(items, keys, progress, progress.add_task(f"deleting from {table}", total=len(keys)))
+            task = progress.add_task(f"deleting from {table}", total=len(keys))
+            # boto3's batch writer sends the deletes 25 at a time, and again whatever DynamoDB left unprocessed.
+            with items.batch_writer() as batch:
+                for key in keys:
+                    batch.delete_item(Key=key)
+                    progress.advance(task)
         deleted += len(keys)
     out.print(f"reset: {deleted} items deleted from {table}")
     if products:
