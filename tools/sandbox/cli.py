@@ -39,6 +39,7 @@ from sandbox import emulator
 from sandbox import notifications as inbox
 from sandbox.aws import OUTPUTS, default_environment
 from sandbox.deploy.core import is_missing
+from sandbox.dlq import PAIRS
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import Restock, RestockBody, SeedError, SeedFile, StackOutputs
 from sandbox.seed import DEFAULT_FILE, seed
@@ -51,20 +52,11 @@ T = TypeVar("T")
 
 FINAL = ("Novo Pedido", "Produto Pendente")
 STATUSES = ("Recebido", *FINAL)
-QUEUES = {
-    "orders": "OrderQueueUrl",
-    "orders DLQ": "OrderDeadLetterQueueUrl",
-    "files": "FileQueueUrl",
-    "files DLQ": "FileDeadLetterQueueUrl",
-    "restocks": "RestockQueueUrl",
-    "restocks DLQ": "RestockDeadLetterQueueUrl",
-}
+QUEUES = {label: key for name, (dlq, queue) in PAIRS.items() for label, key in ((name, queue), (f"{name} DLQ", dlq))}
+# The output naming each function: file-validator is FileValidatorFunctionName.
 FUNCTIONS = {
-    "api": "ApiFunctionName",
-    "file-validator": "FileValidatorFunctionName",
-    "processor": "ProcessorFunctionName",
-    "restocker": "RestockerFunctionName",
-    "sweeper": "SweeperFunctionName",
+    name: name.title().replace("-", "") + "FunctionName"
+    for name in ("api", "file-validator", "processor", "restocker", "sweeper")
 }
 Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})
 STATUS_STYLES = {"Recebido": "yellow", "Novo Pedido": "green", "Produto Pendente": "magenta"}
@@ -147,9 +139,6 @@ class Sandbox:
     session: boto3.session.Session = field(default_factory=boto3.session.Session)
     http: requests.Session = field(default_factory=requests.Session)
 
-    def client(self, name: str) -> Any:
-        return self.session.client(name)  # type: ignore[call-overload]
-
     @property
     def api(self) -> str:
         return self.outputs.ApiBaseUrl.rstrip("/")
@@ -179,6 +168,14 @@ def _progress(*columns: Any, disable: bool = False) -> Progress:
     return Progress(
         SpinnerColumn(), TextColumn("{task.description}"), *columns, console=out, transient=True, disable=disable
     )
+
+
+def _opt(help: str, *names: str, **checks: Any) -> Any:
+    return typer.Option(*names, help=help, **checks)
+
+
+def _file(help: str) -> Any:
+    return typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE", help=help)
 
 
 def _num(name: str) -> Column:
@@ -234,9 +231,8 @@ def _follow(
     sandbox: Sandbox,
     resource: str,
     ident: str,
-    read: Callable[[requests.Response], tuple[str, str, T | None]],
-    *,
     label: str,
+    read: Callable[[requests.Response], tuple[str, str, T | None]],
     timeout: float,
     interval: float,
     hint: str,
@@ -286,7 +282,7 @@ def _seed(sandbox: Sandbox, products: list[dict[str, Any]], only_missing: bool) 
 
 
 def _queue_rows(sandbox: Sandbox) -> Iterable[list[Any]]:
-    sqs = sandbox.client("sqs")
+    sqs = sandbox.session.client("sqs")
     for label, key in QUEUES.items():
         url = sandbox.outputs[key]
         visible, in_flight = queue_depth(sqs, url)
@@ -294,44 +290,39 @@ def _queue_rows(sandbox: Sandbox) -> Iterable[list[Any]]:
         yield [label, url.rsplit("/", 1)[-1], Text(str(visible), style="bold red" if alarm else ""), in_flight]
 
 
-def _order_count(sandbox: Sandbox, status: str) -> int:
-    pages = (
-        sandbox.client("dynamodb")
-        .get_paginator("query")
-        .paginate(
-            TableName=sandbox.outputs.OrdersTable,
-            IndexName="GSI1",
-            KeyConditionExpression="GSI1PK = :status",
-            ExpressionAttributeValues={":status": {"S": status_partition(status)}},
-            Select="COUNT",
-        )
+def _pages(sandbox: Sandbox, operation: str, **request: Any) -> Iterable[dict[str, Any]]:
+    """Every page of a query or scan of the orders table, in plain Python values (the resource's client)."""
+    client = sandbox.session.resource("dynamodb").meta.client
+    pages: Iterable[dict[str, Any]] = client.get_paginator(operation).paginate(
+        TableName=sandbox.outputs.OrdersTable, **request
     )
-    return sum(page["Count"] for page in pages)
+    return pages
+
+
+def _order_count(sandbox: Sandbox, status: str) -> int:
+    query = {
+        "KeyConditionExpression": "GSI1PK = :status",
+        "ExpressionAttributeValues": {":status": status_partition(status)},
+    }
+    return sum(page["Count"] for page in _pages(sandbox, "query", IndexName="GSI1", Select="COUNT", **query))
 
 
 def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
-    pages = (
-        sandbox.client("dynamodb")
-        .get_paginator("scan")
-        .paginate(
-            TableName=sandbox.outputs.OrdersTable,
-            FilterExpression="begins_with(PK, :prefix) AND SK = :stock",
-            ExpressionAttributeValues={":prefix": {"S": product_pk(prefix)}, ":stock": {"S": STOCK}},
-        )
+    stock = {":prefix": product_pk(prefix), ":stock": STOCK}
+    pages = _pages(
+        sandbox, "scan", FilterExpression="begins_with(PK, :prefix) AND SK = :stock", ExpressionAttributeValues=stock
     )
-    number = lambda item, name: int(item.get(name, {}).get("N", "0"))  # noqa: E731
-    products = [
+    items = sorted((item for page in pages for item in page.get("Items", [])), key=lambda item: item["PK"])
+    return [
         {
-            "product_id": item["PK"]["S"].removeprefix(product_pk("")),
-            "description": item.get("description", {}).get("S", ""),
-            "available": number(item, "available"),
-            "reserved": number(item, "reserved"),
-            "waiting_items": number(item, "waiting"),
+            "product_id": item["PK"].removeprefix(product_pk("")),
+            "description": item.get("description", ""),
+            "available": int(item.get("available", 0)),
+            "reserved": int(item.get("reserved", 0)),
+            "waiting_items": int(item.get("waiting", 0)),
         }
-        for page in pages
-        for item in page.get("Items", [])
+        for item in items
     ]
-    return sorted(products, key=lambda product: product["product_id"])
 
 
 def _stock_table(products: list[dict[str, Any]], limit: int) -> Table:
@@ -351,8 +342,8 @@ def _stock_table(products: list[dict[str, Any]], limit: int) -> Table:
 
 @command()
 def status(
-    limit: Annotated[int, typer.Option(min=0, help="show at most this many products")] = 20,
-    product: Annotated[str, typer.Option(help="only products whose id starts with this")] = "",
+    limit: Annotated[int, _opt("show at most this many products", min=0)] = 20,
+    product: Annotated[str, _opt("only products whose id starts with this")] = "",
 ) -> None:
     """Stack outputs, queue depths (DLQs included), orders by status and the stock (waiting items too)."""
     sandbox = connect()
@@ -380,16 +371,9 @@ def _order_state(response: requests.Response) -> tuple[str, str, dict[str, Any] 
 def _watch(sandbox: Sandbox, order_id: str, timeout: float) -> None:
     """Follow the order to its final status; print its items and its history."""
     hint = "(queues, DLQs) and `sandbox logs processor`"
-    order = _follow(sandbox, "orders", order_id, _order_state, label=order_id, timeout=timeout, interval=0.5, hint=hint)
-    items = [
-        [
-            i.get("product_id", ""),
-            i.get("quantity", ""),
-            i.get("unit_price", ""),
-            _styled(i.get("item_status", ""), ITEM_STYLES),
-        ]
-        for i in order.get("items", [])
-    ]
+    order = _follow(sandbox, "orders", order_id, order_id, _order_state, timeout, 0.5, hint)
+    fields = ("product_id", "quantity", "unit_price")
+    items = [[*(i.get(f, "") for f in fields), _styled(i.get("item_status", ""), ITEM_STYLES)] for i in order["items"]]
     columns = [_whole("product_id"), _num("quantity"), _num("unit_price"), _whole("item_status")]
     out.print(_table(f"order {order.get('order_id')}", columns, items))
     history = [
@@ -415,14 +399,10 @@ def _check_locally(body: bytes) -> None:
 
 @command()
 def send(
-    file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE", help="an order JSON file")
-    ],
-    watch: Annotated[bool, typer.Option("--watch", help="then follow the order to its final status")] = False,
-    timeout: Annotated[float, typer.Option(min=0, help="seconds --watch waits for a final status")] = 60,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="only validate, with the validator the API runs; send nothing")
-    ] = False,
+    file: Annotated[Path, _file("an order JSON file")],
+    watch: Annotated[bool, _opt("then follow the order to its final status", "--watch")] = False,
+    timeout: Annotated[float, _opt("seconds --watch waits for a final status", min=0)] = 60,
+    dry_run: Annotated[bool, _opt("only validate, with the validator the API runs; send nothing", "--dry-run")] = False,
 ) -> None:
     """POST an order file to /orders; exit 1 on a 4xx/5xx answer."""
     body = file.read_bytes()
@@ -440,7 +420,7 @@ def send(
 @command()
 def watch(
     order_id: Annotated[str, typer.Argument(metavar="ORDER_ID", help="the order to follow")],
-    timeout: Annotated[float, typer.Option(min=0, help="seconds to wait for a final status")] = 60,
+    timeout: Annotated[float, _opt("seconds to wait for a final status", min=0)] = 60,
 ) -> None:
     """Follow GET /orders/{ORDER_ID} until Novo Pedido or Produto Pendente; print the items and the history."""
     _watch(connect(), order_id, timeout)
@@ -459,13 +439,10 @@ def restock_command(
     product_id: Annotated[str, typer.Argument(metavar="PRODUCT", help="the product's id, e.g. PRD-1001")],
     quantity: Annotated[int, typer.Argument(metavar="N", help="units arriving (the API checks 1 to 1,000,000)")],
     key: Annotated[
-        str | None,
-        typer.Option(help="Idempotency-Key: the same key again answers with the first restock, applied once"),
+        str | None, _opt("Idempotency-Key: the same key again answers with the first restock, applied once")
     ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="wait until the release has run, then print the stock")
-    ] = True,
-    timeout: Annotated[float, typer.Option(min=0, help="seconds to wait for the release")] = 60,
+    wait: Annotated[bool, _opt("wait until the release has run, then print the stock", "--wait/--no-wait")] = True,
+    timeout: Annotated[float, _opt("seconds to wait for the release", min=0)] = 60,
 ) -> None:
     """POST a restock of N units of PRODUCT; wait for its release; print the stock and the orders it released."""
     sandbox = connect()
@@ -476,10 +453,7 @@ def restock_command(
     if restock_id is None:
         return
     hint = "(restocks queue, DLQ) and `sandbox logs restocker`"
-    label = f"restock {restock_id}"
-    restock = _follow(
-        sandbox, "restocks", restock_id, _restock_state, label=label, timeout=timeout, interval=0.3, hint=hint
-    )
+    restock = _follow(sandbox, "restocks", restock_id, f"restock {restock_id}", _restock_state, timeout, 0.3, hint)
     product = sandbox.get("products", product_id)
     if product.status_code != 200:
         fail(f"GET /products/{product_id} answered {product.status_code}: {product.text[:300]}")
@@ -562,27 +536,21 @@ def _object_key(file: Path, key: str | None, restock: bool) -> str:
 
 @command()
 def upload(
-    file: Annotated[
-        Path,
-        typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE", help=".json or .jsonl (any case)"),
-    ],
+    file: Annotated[Path, _file(".json or .jsonl (any case)")],
     key: Annotated[
-        str | None,
-        typer.Option(help="object key (put under incoming/, or restock/, if it is not); default: the file name"),
+        str | None, _opt("object key (put under incoming/, or restock/, if it is not); default: the file name")
     ] = None,
     restock: Annotated[
-        bool, typer.Option("--restock", help='a restock file ([{"product_id", "quantity"}]): put it under restock/')
+        bool, _opt('a restock file ([{"product_id", "quantity"}]): put it under restock/', "--restock")
     ] = False,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="exit 1 when the report has rejections or a file_error")
-    ] = False,
-    timeout: Annotated[float, typer.Option(min=0, help="seconds to wait for the report")] = 300,
-    limit: Annotated[int, typer.Option(min=0, help="show at most this many rejections (and accepted restocks)")] = 50,
+    strict: Annotated[bool, _opt("exit 1 when the report has rejections or a file_error", "--strict")] = False,
+    timeout: Annotated[float, _opt("seconds to wait for the report", min=0)] = 300,
+    limit: Annotated[int, _opt("show at most this many rejections (and accepted restocks)", min=0)] = 50,
 ) -> None:
     """Put a file in the data lake under incoming/ (restock/ with --restock), wait for its report, print it."""
     object_key = _object_key(file, key, restock)
     sandbox = connect()
-    s3, bucket = sandbox.client("s3"), sandbox.outputs.DataLakeBucket
+    s3, bucket = sandbox.session.client("s3"), sandbox.outputs.DataLakeBucket
     before = _etag(s3, bucket, object_key)
     size = file.stat().st_size
     with _progress(BarColumn(), DownloadColumn(), disable=size < BIG_FILE) as progress:
@@ -633,8 +601,8 @@ def _print_notification(envelope: dict[str, Any]) -> None:
 
 @command("notifications")
 def notifications_command(
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new messages until Ctrl-C")] = False,
-    wait: Annotated[int, typer.Option(min=0, max=20, help="without --follow: seconds to wait for a first one")] = 0,
+    follow: Annotated[bool, _opt("keep printing new messages until Ctrl-C", "--follow", "-f")] = False,
+    wait: Annotated[int, _opt("without --follow: seconds to wait for a first one", min=0, max=20)] = 0,
 ) -> None:
     """Print what reached both SNS topics since the last call (CPF and e-mail masked), then forget it."""
     sandbox = connect()
@@ -749,14 +717,14 @@ def _print_events(cursors: list[LogCursor], grep: str | None) -> None:
 @command("logs")
 def logs_command(
     function: Annotated[Function | None, typer.Argument(metavar="FUNCTION", help="all of them when left out")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines until Ctrl-C")] = False,
-    since: Annotated[str | None, typer.Option(help="only lines newer than this: 30s, 10m, 2h, 1d")] = None,
-    grep: Annotated[str | None, typer.Option(help="only lines containing this text (e.g. an order_id)")] = None,
+    follow: Annotated[bool, _opt("keep printing new lines until Ctrl-C", "--follow", "-f")] = False,
+    since: Annotated[str | None, _opt("only lines newer than this: 30s, 10m, 2h, 1d")] = None,
+    grep: Annotated[str | None, _opt("only lines containing this text (e.g. an order_id)")] = None,
 ) -> None:
     """The functions' structured logs, one line per entry: time, level, message, then the fields."""
     start = _since(since)
     sandbox = connect()
-    logs = sandbox.client("logs")
+    logs = sandbox.session.client("logs")
     names = [function.value] if function else list(FUNCTIONS)
     # A quoted term is CloudWatch's plain substring filter; the text is checked here too, whatever the backend.
     pattern = f'"{grep}"' if grep and not set(grep) & set('"\\') else None
@@ -786,7 +754,7 @@ def seed_command(
         Path | None,
         typer.Argument(metavar="FILE", help='[{"product_id", "description", "available"}]; default $SEED_FILE'),
     ] = None,
-    only_missing: Annotated[bool, typer.Option("--only-missing", help="leave products that exist untouched")] = False,
+    only_missing: Annotated[bool, _opt("leave products that exist untouched", "--only-missing")] = False,
 ) -> None:
     """Set product stock from a file: `available` becomes the file's value, `reserved` is kept."""
     path, products = _seed_file(file)
@@ -796,9 +764,9 @@ def seed_command(
 
 @command()
 def reset(
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
-    no_seed: Annotated[bool, typer.Option("--no-seed", help="leave the table empty")] = False,
-    seed_file: Annotated[Path | None, typer.Option(help="products to seed after; default $SEED_FILE")] = None,
+    yes: Annotated[bool, _opt("do not ask for confirmation", "--yes", "-y")] = False,
+    no_seed: Annotated[bool, _opt("leave the table empty", "--no-seed")] = False,
+    seed_file: Annotated[Path | None, _opt("products to seed after; default $SEED_FILE")] = None,
 ) -> None:
     """Delete every order, pending item, product, restock and file marker; keep the stack; then seed again."""
     sandbox = connect()
@@ -812,12 +780,10 @@ def reset(
     if not confirmed:
         fail("reset cancelled: nothing deleted")
     items = sandbox.session.resource("dynamodb").Table(table)
-    # The resource's client reads and writes plain Python values, as the batch writer takes them.
-    scan = items.meta.client.get_paginator("scan")
     deleted = 0
     for _ in range(3):  # again if orders were written meanwhile
         with out.status(f"scanning {table}"):
-            pages = scan.paginate(TableName=table, ProjectionExpression="PK, SK")
+            pages = _pages(sandbox, "scan", ProjectionExpression="PK, SK")
             keys = [{"PK": item["PK"], "SK": item["SK"]} for page in pages for item in page.get("Items", [])]
         if not keys:
             break
