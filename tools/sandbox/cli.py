@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 the operation failed, 2 usage (a bad option, argument or fil
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -555,13 +556,8 @@ def upload(
     size = file.stat().st_size
     with _progress(BarColumn(), DownloadColumn(), disable=size < BIG_FILE) as progress:
         task = progress.add_task(f"uploading {object_key}", total=size)
-        s3.upload_file(
-            str(file),
-            bucket,
-            object_key,
-            Callback=lambda sent: progress.advance(task, sent),
-            Config=TransferConfig(multipart_threshold=64 * 1024 * 1024),  # one PutObject: one S3 event
-        )
+        config = TransferConfig(multipart_threshold=64 * 1024 * 1024)  # one PutObject: one S3 event
+        s3.upload_file(str(file), bucket, object_key, Callback=lambda sent: progress.advance(task, sent), Config=config)
     etag = _etag(s3, bucket, object_key)
     if etag is None:
         fail(f"s3://{bucket}/{object_key} is gone right after its upload: is another process deleting it?")
@@ -588,6 +584,13 @@ def upload(
 # --- notifications ----------------------------------------------------------------------------------------------
 
 
+def _until_interrupted(what: str, step: Callable[[], object]) -> None:
+    err.print(Text(f"following {what}(Ctrl-C to stop)", style="dim"))
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            step()
+
+
 def _print_notification(envelope: dict[str, Any]) -> None:
     topic = str(envelope.get("TopicArn", "")).rsplit(":", 1)[-1]
     header = Text("--- ").append(str(envelope.get("Timestamp", "")), style="dim").append(f"  {topic}  ", style="cyan")
@@ -607,20 +610,15 @@ def notifications_command(
     """Print what reached both SNS topics since the last call (CPF and e-mail masked), then forget it."""
     sandbox = connect()
     url = inbox.ensure_inbox(sandbox.session, sandbox.outputs.as_dict())
-    if not follow:
-        envelopes = inbox.drain(sandbox.session, url, wait_seconds=wait)
-        if not envelopes:
-            out.print("no new notifications")
-        for envelope in envelopes:
-            _print_notification(envelope)
+    if follow:
+        drain = functools.partial(inbox.drain, sandbox.session, url, wait_seconds=20)
+        _until_interrupted("the notifications inbox ", lambda: [_print_notification(e) for e in drain()])
         return
-    err.print(Text("following the notifications inbox (Ctrl-C to stop)", style="dim"))
-    try:
-        while True:
-            for envelope in inbox.drain(sandbox.session, url, wait_seconds=20):
-                _print_notification(envelope)
-    except KeyboardInterrupt:
-        return
+    envelopes = inbox.drain(sandbox.session, url, wait_seconds=wait)
+    if not envelopes:
+        out.print("no new notifications")
+    for envelope in envelopes:
+        _print_notification(envelope)
 
 
 # --- logs -------------------------------------------------------------------------------------------------------
@@ -652,7 +650,13 @@ class LogCursor:
                     return new  # no invocation yet
                 raise
             start = self.start
-            fresh = [e for e in events if start is None or e["timestamp"] > start or _event_key(e) not in self.seen]
+            fresh = [
+                e
+                for e in events
+                if start is None
+                or e["timestamp"] > start
+                or (e["timestamp"] == start and _event_key(e) not in self.seen)
+            ]
             if fresh:
                 latest = max(event["timestamp"] for event in fresh)
                 if latest != start:
@@ -734,15 +738,14 @@ def logs_command(
     _print_events(cursors, grep)
     if not follow:
         return
-    err.print(Text("following (Ctrl-C to stop)", style="dim"))
     for cursor in cursors:
         cursor.start = cursor.start or int(time.time() * 1000)
-    try:
-        while True:
-            time.sleep(1)
-            _print_events(cursors, grep)
-    except KeyboardInterrupt:
-        return
+
+    def step() -> None:
+        time.sleep(1)
+        _print_events(cursors, grep)
+
+    _until_interrupted("", step)
 
 
 # --- data: seed, reset ------------------------------------------------------------------------------------------
