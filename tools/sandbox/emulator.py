@@ -145,14 +145,6 @@ def pause_consumers(timeout: float = 60) -> None:
         wait_until(idle, timeout=timeout, interval=0.2, what="in-flight batches")
 
 
-def _gone(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def stop() -> int:
     pid = our_pid()
     if pid is None:
@@ -164,7 +156,7 @@ def stop() -> int:
         pause_consumers()
     os.killpg(pid, signal.SIGTERM)  # a clean shutdown lets MiniStack save its state
     try:
-        wait_until(lambda: _gone(pid), timeout=10, interval=0.05, what=f"MiniStack (pid {pid}) stopping")
+        wait_until(lambda: our_pid() is None, timeout=10, interval=0.05, what=f"MiniStack (pid {pid}) stopping")
     except TimedOut:
         os.killpg(pid, signal.SIGKILL)
     PID_FILE.unlink(missing_ok=True)

@@ -93,10 +93,6 @@ def refusals(apigateway: Any, api_id: str) -> list[dict[str, Any]]:
     return [ours, BUILT_IN_REFUSAL]
 
 
-def _redeploy(apigateway: Any, api_id: str, stage: str, why: str) -> None:
-    apigateway.create_deployment(restApiId=api_id, stageName=stage, description=why)
-
-
 def _point_method_at(apigateway: Any, api_id: str, gate: Gate, validator_id: str) -> None:
     apigateway.update_method(
         restApiId=api_id,
@@ -115,7 +111,7 @@ def enforce(apigateway: Any, api_id: str, stage: str) -> bool:
         restApiId=api_id, name=ENFORCING_VALIDATOR, validateRequestBody=True, validateRequestParameters=False
     )
     _point_method_at(apigateway, api_id, gate, validator["id"])
-    _redeploy(apigateway, api_id, stage, "e2e: request model enforced")
+    apigateway.create_deployment(restApiId=api_id, stageName=stage, description="e2e: request model enforced")
     return True
 
 
@@ -126,7 +122,7 @@ def restore(apigateway: Any, api_id: str, stage: str) -> bool:
         return False
     _point_method_at(apigateway, api_id, gate, "")
     apigateway.delete_request_validator(restApiId=api_id, requestValidatorId=gate.validator["id"])
-    _redeploy(apigateway, api_id, stage, "e2e: request model as deployed")
+    apigateway.create_deployment(restApiId=api_id, stageName=stage, description="e2e: request model as deployed")
     return True
 
 

@@ -298,11 +298,8 @@ def follow_stack(cfn: Any, stack_id: str, seen: set[str], waiter: str, delay: fl
 
 def write_outputs(described: dict[str, Any], region: str) -> dict[str, str]:
     """The stack outputs in .sandbox/aws/<stack>-<region>/outputs.json (SANDBOX_DIR for `python -m sandbox.seed`)."""
-    outputs = {**core.outputs_of(described), "Region": region}
-    if "ApiUrl" in outputs:
-        outputs["ApiBaseUrl"] = outputs["ApiUrl"]
     path = SANDBOX / "aws" / f"{described['StackName']}-{region}" / "outputs.json"
-    core.save_outputs(path, outputs)
+    outputs = core.write_outputs(described, path, None, Region=region)
     say(f"outputs written to {path}")
     return outputs
 

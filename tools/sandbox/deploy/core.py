@@ -118,16 +118,15 @@ def wait(client: Any, waiter: str, *, delay: float, timeout: float, **request: A
     return None
 
 
-def outputs_of(description: dict[str, Any]) -> dict[str, str]:
-    """The stack's outputs by key, with its name (StackName)."""
+def write_outputs(description: dict[str, Any], path: Path, endpoint: str | None, **extra: str) -> dict[str, str]:
+    """Save the stack's outputs by key at `path`, with its StackName, `extra` and the URL a host calls (ApiBaseUrl)."""
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
-    outputs["StackName"] = description["StackName"]
-    return outputs
-
-
-def save_outputs(path: Path, outputs: dict[str, str]) -> None:
+    outputs.update(StackName=description["StackName"], **extra)
+    if endpoint or "ApiUrl" in outputs:
+        outputs["ApiBaseUrl"] = api_base_url(outputs, endpoint)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", "utf-8")
+    return outputs
 
 
 def api_base_url(outputs: dict[str, str], endpoint: str | None) -> str:

@@ -122,15 +122,6 @@ def resume_consumers(session: boto3.session.Session, description: dict[str, Any]
                 lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
 
 
-def write_outputs(stack_description: dict[str, Any], endpoint: str | None) -> dict[str, str]:
-    outputs = core.outputs_of(stack_description)
-    outputs["ApiBaseUrl"] = core.api_base_url(outputs, endpoint)
-    if endpoint:
-        outputs["Endpoint"] = endpoint
-    core.save_outputs(OUTPUTS, outputs)
-    return outputs
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     settings = Settings.from_environment()
@@ -149,7 +140,8 @@ def main() -> int:
         args.stack,
         {"StrictDocuments": args.strict_documents, "NotificationEmail": args.notification_email},
     )
-    outputs = write_outputs(description, settings.endpoint)
+    endpoint = settings.endpoint
+    outputs = core.write_outputs(description, OUTPUTS, endpoint, **({"Endpoint": endpoint} if endpoint else {}))
     if args.sandbox:
         resume_consumers(session, description)
         from sandbox.notifications import ensure_inbox
