@@ -25,6 +25,7 @@ AWS_ENDPOINTS = [
     "https://cloudformation.sa-east-1.amazonaws.com",
 ]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+PREVIOUS = object()  # a parameter the change set keeps at its previous value
 TEMPLATE_KEYS = ["ArtifactBucket", "ArtifactKey", "NotificationEmail", "StrictDocuments"]
 
 
@@ -95,9 +96,25 @@ def template_summary(cfn: Stubber) -> None:
     cfn.add_response("get_template_summary", {"Parameters": [{"ParameterKey": k} for k in TEMPLATE_KEYS]})
 
 
-def code_already_uploaded(s3: Stubber) -> None:
+def change_set_created(cfn: Stubber, change_set: str, change_set_type: str, **parameters: Any) -> None:
+    """CreateChangeSet answers `change_set` to a request with this type and these parameters, in this order."""
+    given = [
+        {"ParameterKey": key, **({"UsePreviousValue": True} if value is PREVIOUS else {"ParameterValue": value})}
+        for key, value in parameters.items()
+    ]
+    request = {"StackName": "orders", "ChangeSetName": ANY, "ChangeSetType": change_set_type}
+    request |= {"Capabilities": ["CAPABILITY_IAM"], "Parameters": given, "Description": ANY, "TemplateBody": ANY}
+    cfn.add_response("create_change_set", {"Id": change_set, "StackId": STACK_ID}, request)
+
+
+def an_update_of(aws: tuple[Clients, Stubber, Stubber, Stubber], described: dict[str, Any]) -> None:
+    """The calls before the change set of an update whose code is already uploaded."""
+    _, sts, s3, cfn = aws
+    identity(sts)
+    cfn.add_response("describe_stacks", described)
     s3.add_response("head_bucket", {})
     s3.add_response("head_object", {})
+    template_summary(cfn)
 
 
 # ---------------------------------------------------------------- the endpoint refusal
@@ -319,22 +336,7 @@ def test_a_dry_run_of_a_new_stack_deletes_the_change_set_the_stack_and_what_it_u
     s3.add_client_error("head_object", service_error_code="404", http_status_code=404)
     s3.add_response("put_object", {}, {"Bucket": bucket, "Key": ANY, "Body": ANY, "ExpectedBucketOwner": ACCOUNT})
     template_summary(cfn)
-    cfn.add_response(
-        "create_change_set",
-        {"Id": change_set, "StackId": STACK_ID},
-        {
-            "StackName": "orders",
-            "ChangeSetName": ANY,
-            "ChangeSetType": "CREATE",
-            "Capabilities": ["CAPABILITY_IAM"],
-            "Parameters": [
-                {"ParameterKey": "ArtifactBucket", "ParameterValue": bucket},
-                {"ParameterKey": "ArtifactKey", "ParameterValue": ANY},
-            ],
-            "Description": ANY,
-            "TemplateBody": ANY,
-        },
-    )
+    change_set_created(cfn, change_set, "CREATE", ArtifactBucket=bucket, ArtifactKey=ANY)
     created = {
         "ChangeSetName": "aws-deploy",
         "StackName": "orders",
@@ -369,30 +371,18 @@ def test_a_dry_run_of_a_new_stack_deletes_the_change_set_the_stack_and_what_it_u
 def test_an_update_without_changes_says_so_and_deletes_the_empty_change_set(
     aws: tuple[Clients, Stubber, Stubber, Stubber], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, sts, s3, cfn = aws
+    cfn = aws[3]
     change_set = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/aws-deploy/2"
-    identity(sts)
     previous = [{"ParameterKey": k, "ParameterValue": "old"} for k in TEMPLATE_KEYS]
-    cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Parameters=previous))
-    code_already_uploaded(s3)
-    template_summary(cfn)
-    cfn.add_response(
-        "create_change_set",
-        {"Id": change_set, "StackId": "arn:aws:cloudformation:sa-east-1:123456789012:stack/orders/1"},
-        {
-            "StackName": "orders",
-            "ChangeSetName": ANY,
-            "ChangeSetType": "UPDATE",
-            "Capabilities": ["CAPABILITY_IAM"],
-            "Parameters": [
-                {"ParameterKey": "ArtifactBucket", "ParameterValue": ANY},
-                {"ParameterKey": "ArtifactKey", "ParameterValue": ANY},
-                {"ParameterKey": "NotificationEmail", "UsePreviousValue": True},
-                {"ParameterKey": "StrictDocuments", "ParameterValue": "true"},
-            ],
-            "Description": ANY,
-            "TemplateBody": ANY,
-        },
+    an_update_of(aws, stack("UPDATE_COMPLETE", Parameters=previous))
+    change_set_created(
+        cfn,
+        change_set,
+        "UPDATE",
+        ArtifactBucket=ANY,
+        ArtifactKey=ANY,
+        NotificationEmail=PREVIOUS,
+        StrictDocuments="true",
     )
     cfn.add_response(
         "describe_change_set",
@@ -413,12 +403,9 @@ def test_an_update_without_changes_says_so_and_deletes_the_empty_change_set(
 def test_an_update_executes_follows_the_events_and_writes_the_outputs(
     aws: tuple[Clients, Stubber, Stubber, Stubber], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, sts, s3, cfn = aws
+    cfn = aws[3]
     change_set = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/aws-deploy/3"
-    identity(sts)
-    cfn.add_response("describe_stacks", stack("CREATE_COMPLETE", Parameters=[]))
-    code_already_uploaded(s3)
-    template_summary(cfn)
+    an_update_of(aws, stack("CREATE_COMPLETE", Parameters=[]))
     cfn.add_response("create_change_set", {"Id": change_set, "StackId": STACK_ID})
     change = {"Action": "Modify", "LogicalResourceId": "ApiFunction", "ResourceType": "AWS::Lambda::Function"}
     created = {
