@@ -194,8 +194,8 @@ def _table(title: str, columns: Iterable[str | Column], rows: Iterable[Iterable[
     return table
 
 
-def _styled(value: Any, styles: Mapping[str, str], default: str = "") -> Text:
-    return Text(str(value), style=styles.get(str(value), default))
+def _styled(value: Any, styles: Mapping[str, str]) -> Text:
+    return Text(str(value), style=styles.get(str(value), ""))
 
 
 def _note(message: str) -> None:
