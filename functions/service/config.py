@@ -40,18 +40,30 @@ def env(name: str, read: Callable[[str], Any] = _require) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
+    """What every function reads: the table, and the restock queue (which also asks for a product's queue to be
+    looked at again)."""
+
     table_name: str = env("TABLE_NAME")
+    restock_queue_url: str = env("RESTOCK_QUEUE_URL")
 
     @classmethod
     def from_env(cls) -> Self:
-        return cls(**{f.name: f.metadata["read"](f.metadata["env"]) for f in fields(cls)})
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in fields(cls):
+            try:
+                values[f.name] = f.metadata["read"](f.metadata["env"])
+            except MissingSetting as exc:
+                problems.append(str(exc))
+        if problems:
+            raise MissingSetting("; ".join(problems))  # every one at once
+        return cls(**values)
 
 
 @dataclass(frozen=True)
 class ApiSettings(Settings):
     order_queue_url: str = env("ORDER_QUEUE_URL")
     strict_documents: bool = env("STRICT_DOCUMENTS", _flag)
-    restock_queue_url: str = env("RESTOCK_QUEUE_URL")
 
 
 @dataclass(frozen=True)
@@ -60,20 +72,11 @@ class QueueSettings(Settings):
 
     error_topic_arn: str = env("ERROR_TOPIC_ARN")
     max_receive_count: int = env("MAX_RECEIVE_COUNT", _count)
-    restock_queue_url: str = env("RESTOCK_QUEUE_URL")
 
 
 @dataclass(frozen=True)
-class FileSettings(QueueSettings):
-    order_queue_url: str = env("ORDER_QUEUE_URL")
-    strict_documents: bool = env("STRICT_DOCUMENTS", _flag)
+class FileSettings(QueueSettings, ApiSettings):
     file_queue_url: str = env("FILE_QUEUE_URL")
-
-
-@dataclass(frozen=True)
-class ProcessorSettings(QueueSettings):
-    pending_topic_arn: str = env("PENDING_TOPIC_ARN")
-    order_queue_url: str = env("ORDER_QUEUE_URL")
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,15 @@ class RestockSettings(QueueSettings):
 
 
 @dataclass(frozen=True)
+class ProcessorSettings(RestockSettings):
+    """The restocker's settings, and the orders queue."""
+
+    order_queue_url: str = env("ORDER_QUEUE_URL")
+
+
+@dataclass(frozen=True)
 class SweeperSettings(Settings):
     order_queue_url: str = env("ORDER_QUEUE_URL")
-    restock_queue_url: str = env("RESTOCK_QUEUE_URL")
     stuck_after_seconds: int = env("STUCK_AFTER_SECONDS", _count)  # a claim older than this, unsent, is sent again
     passes: int = env("SWEEP_PASSES", _count)  # sweeps per scheduled run (the schedule's finest grain is one minute)
     pass_gap_seconds: int = env("SWEEP_GAP_SECONDS", _count)

@@ -49,25 +49,18 @@ def file_pk(file_id: str) -> str:
     return f"FILE#{file_id}"
 
 
-def notices_pk(product_id: str) -> str:
-    """The outbox partition of a product's releases."""
-    return f"RELEASED#{product_id}"
-
-
-def pending_sk(product_id: str) -> str:
+def pending(product_id: str) -> str:
+    """A waiting item's sort key under its order, and GSI1's partition of the product's queue."""
     return f"PENDING#{product_id}"
 
 
-def part_sk(start: int) -> str:
-    return f"{PART}{start:09d}"
+def status_partition(status: str) -> str:
+    """GSI1: the orders in a status."""
+    return f"STATUS#{status}"
 
 
 def order_key(order_id: str) -> dict[str, Any]:
     return key(order_pk(order_id), ORDER)
-
-
-def pending_key(order_id: str, product_id: str) -> dict[str, Any]:
-    return key(order_pk(order_id), pending_sk(product_id))
 
 
 def product_key(product_id: str) -> dict[str, Any]:
@@ -76,25 +69,3 @@ def product_key(product_id: str) -> dict[str, Any]:
 
 def restock_key(restock_id: str) -> dict[str, Any]:
     return key(restock_pk(restock_id), RESTOCK)
-
-
-def released_key(restock_id: str, position: str) -> dict[str, Any]:
-    return key(restock_pk(restock_id), f"{RELEASED}{position}")
-
-
-def notice_key(product_id: str, order_id: str) -> dict[str, Any]:
-    return key(notices_pk(product_id), order_pk(order_id))
-
-
-def file_key(file_id: str) -> dict[str, Any]:
-    return key(file_pk(file_id), FILE)
-
-
-def status_partition(status: str) -> str:
-    """GSI1: the orders in a status."""
-    return f"STATUS#{status}"
-
-
-def queue_partition(product_id: str) -> str:
-    """GSI1: the items waiting for a product."""
-    return f"PENDING#{product_id}"

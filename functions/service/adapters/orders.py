@@ -20,9 +20,8 @@ from service.keys import (
     CLAIMED_ORDERS,
     order_key,
     order_pk,
-    pending_sk,
+    pending,
     product_key,
-    queue_partition,
     status_partition,
 )
 from service.logs import log
@@ -142,13 +141,13 @@ class DynamoOrders(Table):
             quantities = {":pid": {"S": waiting.product_id}, ":q": {"N": str(waiting.quantity)}, ":one": {"N": "1"}}
             marker = {
                 "PK": order_pk(order.order_id),
-                "SK": pending_sk(waiting.product_id),
+                "SK": pending(waiting.product_id),
                 "entity": "pending_item",
                 "order_id": order.order_id,
                 "product_id": waiting.product_id,
                 "quantity": waiting.quantity,
                 "item_status": PENDING,
-                "GSI1PK": queue_partition(waiting.product_id),
+                "GSI1PK": pending(waiting.product_id),
                 "GSI1SK": position,
             }
             writes += [

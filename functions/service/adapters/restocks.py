@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, Restock
 from service.adapters.table import Table, now, refusal
 from service.errors import DuplicateRestock, StoreBusy
-from service.keys import CLAIMED_RESTOCKS, RELEASED, product_key, released_key, restock_key, restock_pk
+from service.keys import CLAIMED_RESTOCKS, RELEASED, key, product_key, restock_key, restock_pk
 from service.logs import log
 
 
@@ -122,7 +122,7 @@ class DynamoRestocks(Table):
             "Limit": limit + 1,  # one more than the page: whether a next page exists, without an empty last one
         }
         if after is not None:
-            request["ExclusiveStartKey"] = released_key(restock_id, after)
+            request["ExclusiveStartKey"] = key(restock_pk(restock_id), RELEASED + after)
         found: list[dict[str, Any]] = []
         while len(found) <= limit:
             response = self._db.query(**request)

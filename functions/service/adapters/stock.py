@@ -14,13 +14,11 @@ from service.adapters.table import Table, now, refusal, value
 from service.errors import ItemGone, OrderChanged, StockChanged
 from service.keys import (
     RELEASED,
-    notice_key,
-    notices_pk,
+    key,
     order_key,
     order_pk,
-    pending_key,
+    pending,
     product_key,
-    queue_partition,
     restock_key,
     restock_pk,
     status_partition,
@@ -62,7 +60,7 @@ class DynamoStock(Table):
             TableName=self._table,
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :pk",
-            ExpressionAttributeValues={":pk": {"S": queue_partition(product_id)}},
+            ExpressionAttributeValues={":pk": {"S": pending(product_id)}},
             ScanIndexForward=True,
             Limit=limit,
         )
@@ -73,7 +71,7 @@ class DynamoStock(Table):
 
     def still_pending(self, waiting: PendingItem) -> bool:
         """Whether the item's pending record is still in the table (a consistent read, unlike the index)."""
-        return self._get(pending_key(waiting.order_id, waiting.product_id)) is not None
+        return self._get(key(order_pk(waiting.order_id), pending(waiting.product_id))) is not None
 
     def reserve_pending(self, waiting: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
         """Reserve one pending item for a restock in one transaction: the product's stock, the item's marker, the
@@ -126,7 +124,7 @@ class DynamoStock(Table):
             {
                 "Delete": {
                     "TableName": self._table,
-                    "Key": pending_key(waiting.order_id, waiting.product_id),
+                    "Key": key(order_pk(waiting.order_id), pending(waiting.product_id)),
                     "ConditionExpression": "attribute_exists(PK)",
                 }
             },
@@ -152,7 +150,7 @@ class DynamoStock(Table):
             # failed publish is retried by the next release of the product instead of being lost.
             notice = release.notice(order, moment)
             outbox = {
-                "PK": notices_pk(waiting.product_id),
+                "PK": RELEASED + waiting.product_id,
                 "SK": order_pk(waiting.order_id),
                 "entity": "release_notice",
             }
@@ -172,7 +170,7 @@ class DynamoStock(Table):
     def release_notices(self, product_id: str) -> list[dict[str, Any]]:
         """Orders completed by releases of this product whose message is not yet published (every page: a long
         release leaves thousands, more than the 1 MB one Query returns)."""
-        return self._partition(notices_pk(product_id))
+        return self._partition(RELEASED + product_id)
 
     def clear_release_notice(self, product_id: str, order_id: str) -> None:
-        self._db.delete_item(TableName=self._table, Key=notice_key(product_id, order_id))
+        self._db.delete_item(TableName=self._table, Key=key(RELEASED + product_id, order_pk(order_id)))
