@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +57,18 @@ class FileUnfinished(Exception):
     """The invocation ran short of time mid-file: the chunks done are kept, and a new message goes on from there."""
 
 
+@contextmanager
+def unclaimed_if_unsent(unclaim: Callable[[str, str], None], claim_id: str, source: str) -> Iterator[None]:
+    """Around the send of what `source` just claimed: if the send fails, `unclaim(claim_id, source)` (nothing is left
+    claimed but unsent) and raise again."""
+    try:
+        yield
+    except Exception as exc:
+        unclaim(claim_id, source)
+        log("ERROR", "message not enqueued; claim released", claim=claim_id, error=repr(exc))
+        raise
+
+
 @dataclass(frozen=True)
 class OrderReceipt:
     order: Order
@@ -83,12 +96,8 @@ class OrderIntake:
                 self.store.claim(order, source)
             except DuplicateOrder as exc:
                 return self._replay(order, exc)
-            try:
+            with unclaimed_if_unsent(self.store.release, order.order_id, source):
                 self.queue.send(order)
-            except Exception as exc:
-                self.store.release(order.order_id, source)
-                log("ERROR", "order not enqueued; claim released", error=repr(exc))
-                raise
             self.store.mark_sent([order.order_id])
             log("INFO", "order accepted", source="api")
         return OrderReceipt(order, replayed=False)
@@ -254,10 +263,9 @@ class FileIngestion:
                     report.reject(index, restock.product_id, [FieldError("(linha)", KEY_REUSED)])
                     continue
             try:
-                self.restocks.send(restock)
-            except Exception as exc:
-                self.store.release_restock_claim(restock.restock_id, source)
-                log("ERROR", "restock not enqueued; claim released", restock_id=restock.restock_id, error=repr(exc))
+                with unclaimed_if_unsent(self.store.release_restock_claim, restock.restock_id, source):
+                    self.restocks.send(restock)
+            except Exception:
                 report.reject(index, restock.product_id, [FieldError("(fila)", ENQUEUE_FAILED)])
                 continue
             self.store.mark_restock_sent(restock.restock_id)
@@ -278,15 +286,26 @@ class FileIngestion:
 
 
 @dataclass
-class OrderProcessor:
-    """Decide stock for one order and write it in one transaction; idempotent under redelivery."""
+class StockWork:
+    """What the two use cases that hand out stock share: the store, the pending topic, the restock queue (to ask for a
+    product's queue to be looked at again) and the back-off of a write the store was too busy for."""
 
     store: Store
     notifier: Notifier
     pending_topic_arn: str
-    max_attempts: int = 6
     sleep: Callable[[float], None] = time.sleep
     releases: RestockQueue | None = None
+
+    def _back_off(self, attempt: int, busy: StoreBusy, **fields: Any) -> None:
+        log("WARNING", "write retried", attempt=attempt + 1, reason=str(busy), **fields)
+        self.sleep(min(0.02 * 2**attempt, 0.5))
+
+
+@dataclass
+class OrderProcessor(StockWork):
+    """Decide stock for one order and write it in one transaction; idempotent under redelivery."""
+
+    max_attempts: int = 6
     # The batch's stock figures (prefetch): available, waiting, and which products they cover.
     _stock: dict[str, int] = field(default_factory=dict, init=False)
     _waiting: dict[str, int] = field(default_factory=dict, init=False)
@@ -329,9 +348,7 @@ class OrderProcessor:
                 write, fresh = None, True
                 continue
             except StoreBusy as exc:
-                # The same prepared write, with the same ClientRequestToken, after a short back-off.
-                log("WARNING", "write retried", order_id=order.order_id, attempt=attempt + 1, reason=str(exc))
-                self.sleep(min(0.02 * 2**attempt, 0.5))
+                self._back_off(attempt, exc, order_id=order.order_id)  # then the same write, with the same token
                 continue
             for item in decision.reserved:
                 self._stock[item.product_id] = self._stock.get(item.product_id, 0) - item.quantity
@@ -406,12 +423,8 @@ class RestockIntake:
                 self.store.claim_restock(restock, source)
             except DuplicateRestock as exc:
                 return self._replay(restock, exc.existing)
-            try:
+            with unclaimed_if_unsent(self.store.release_restock_claim, restock.restock_id, source):
                 self.queue.send(restock)
-            except Exception as exc:
-                self.store.release_restock_claim(restock.restock_id, source)
-                log("ERROR", "restock not enqueued; claim released", error=repr(exc))
-                raise
             self.store.mark_restock_sent(restock.restock_id)
             log("INFO", "restock accepted", quantity=restock.quantity)
         return RestockReceipt(restock, RESTOCK_RECEIVED, replayed=False)
@@ -430,19 +443,14 @@ class RestockIntake:
 
 
 @dataclass
-class StockRelease:
+class StockRelease(StockWork):
     """Apply a restock and serve the product's waiting items, strictly first come, first served.
 
     Runs in the restocks' FIFO message group of the product, so releases of one product never overlap on AWS;
     every reservation is still conditional, so nothing oversells if they did.
     """
 
-    store: Store
-    notifier: Notifier
-    pending_topic_arn: str
     attempts: int = 5
-    sleep: Callable[[float], None] = time.sleep
-    releases: RestockQueue | None = None
     reserve_seconds: float = 15.0  # time kept back at the end of an invocation
 
     def apply(self, restock: Restock, time_left: Callable[[], float] | None = None) -> list[PendingItem]:
@@ -529,8 +537,7 @@ class StockRelease:
             except OrderChanged:
                 continue  # another item of the same order was released meanwhile
             except StoreBusy as exc:
-                log("WARNING", "reservation retried", order_id=item.order_id, attempt=attempt + 1, reason=str(exc))
-                self.sleep(min(0.02 * 2**attempt, 0.5))
+                self._back_off(attempt, exc, order_id=item.order_id)
                 continue
             log("INFO", "pending item reserved", order_id=item.order_id, quantity=item.quantity, completed=completed)
             return

@@ -268,6 +268,13 @@ class CodeModel:
             return
         frame = Frame(self, instance, arguments, function, {})
         for node in ast.walk(function):
+            if isinstance(node, ast.Call):
+                # A bound method handed on (`unclaimed_if_unsent(self.store.release, ...)`) is called by its taker.
+                for handed in node.args:
+                    if isinstance(handed, ast.Attribute) and _is_self_attribute(handed.value):
+                        held = instance.fields.get(handed.value.attr)  # type: ignore[attr-defined]
+                        if isinstance(held, Instance) and self._method(held.cls, handed.attr):
+                            yield from self.calls_of(held, handed.attr, {}, (*seen, key))
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             owner, name = node.func.value, node.func.attr
