@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from orders.model import OrderRejected
+from orders.model import FieldError, OrderRejected
 from orders.restock import RestockRejected, cursor_position, is_valid_id, page_cursor
 from service.bootstrap import ApiWiring
 from service.errors import DuplicateOrder, StoreBusy
@@ -80,6 +80,19 @@ def _json_body(event: dict[str, Any], refusal: str) -> tuple[str | bytes | None,
     return body, None
 
 
+UNAVAILABLE = "Serviço indisponível no momento; tente novamente."
+
+
+def _invalid(message: str, errors: list[FieldError], **fields: Any) -> dict[str, Any]:
+    found = [e.as_dict() for e in errors]
+    log("INFO", "request rejected", errors=found, **fields)
+    return _response(400, {"message": message, "errors": found})
+
+
+def _fields(record: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {name: record.get(name) for name in names}
+
+
 def post_order(event: dict[str, Any]) -> dict[str, Any]:
     body, refused = _json_body(event, "Envie o pedido com Content-Type: application/json.")
     if refused is not None:
@@ -87,13 +100,12 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
     try:
         receipt = _intake.submit(body)
     except OrderRejected as exc:
-        log("INFO", "order rejected", order_id=exc.order_id, errors=[e.as_dict() for e in exc.errors])
-        return _response(400, {"message": "Pedido inválido.", "errors": [e.as_dict() for e in exc.errors]})
+        return _invalid("Pedido inválido.", exc.errors, order_id=exc.order_id)
     except DuplicateOrder:
         return _response(409, {"message": "Pedido duplicado."})
     except (BotoCoreError, ClientError, StoreBusy):
         # The claim was undone and logged (OrderIntake.submit): nothing is stuck, the client may retry.
-        return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
+        return _response(503, {"message": UNAVAILABLE})
     message = (
         "Pedido já recebido com este mesmo conteúdo; nada foi duplicado."
         if receipt.replayed
@@ -108,26 +120,21 @@ def get_order(order_id: str) -> dict[str, Any]:
     record = _store.get_order(order_id) if is_valid_id(order_id) else None
     if record is None:
         return _response(404, {"message": "Pedido não encontrado."})
+    items = [
+        {
+            **_fields(item, "product_id", "quantity"),
+            "unit_price": _money(item.get("unit_price")),
+            **_fields(item, "item_status"),
+        }
+        for item in record.get("items", [])
+    ]
     return _response(
         200,
         {
-            "order_id": record["order_id"],
-            "order_status": record["order_status"],
-            "order_date": record.get("order_date"),
-            "received_at": record.get("received_at"),
-            "processed_at": record.get("processed_at"),
-            "released_at": record.get("released_at"),
+            **_fields(record, "order_id", "order_status", "order_date", "received_at", "processed_at", "released_at"),
             "status_history": record.get("status_history", []),
             "items_total": _money(record.get("items_total")),
-            "items": [
-                {
-                    "product_id": item["product_id"],
-                    "quantity": item["quantity"],
-                    "unit_price": _money(item.get("unit_price")),
-                    "item_status": item["item_status"],
-                }
-                for item in record.get("items", [])
-            ],
+            "items": items,
         },
     )
 
@@ -136,16 +143,9 @@ def get_product(product_id: str) -> dict[str, Any]:
     record = _store.get_product(product_id) if is_valid_id(product_id) else None
     if record is None:
         return _response(404, {"message": "Produto não encontrado."})
-    return _response(
-        200,
-        {
-            "product_id": record.get("product_id", product_id),
-            "description": record.get("description"),
-            "available": int(record.get("available", 0)),
-            "reserved": int(record.get("reserved", 0)),
-            "waiting_items": int(record.get("waiting", 0)),
-        },
-    )
+    counts = {"available": "available", "reserved": "reserved", "waiting_items": "waiting"}
+    body = {"product_id": record.get("product_id", product_id), "description": record.get("description")}
+    return _response(200, body | {shown: int(record.get(stored, 0)) for shown, stored in counts.items()})
 
 
 def post_restock(event: dict[str, Any], product_id: str) -> dict[str, Any]:
@@ -155,30 +155,19 @@ def post_restock(event: dict[str, Any], product_id: str) -> dict[str, Any]:
     try:
         receipt = _restocks.submit(product_id, body, _header(event, "idempotency-key"))
     except RestockRejected as exc:
-        log("INFO", "restock rejected", product_id=product_id, errors=[e.as_dict() for e in exc.errors])
-        return _response(400, {"message": "Reposição inválida.", "errors": [e.as_dict() for e in exc.errors]})
+        return _invalid("Reposição inválida.", exc.errors, product_id=product_id)
     except RestockConflict:
         message = "Idempotency-Key já usada por uma reposição de outro produto ou quantidade."
         return _response(409, {"message": message})
     except (BotoCoreError, ClientError, StoreBusy):
-        return _response(503, {"message": "Serviço indisponível no momento; tente novamente."})
-    restock = receipt.restock
+        return _response(503, {"message": UNAVAILABLE})
     message = (
         "Reposição já recebida; aplicada uma única vez."
         if receipt.replayed
         else "Reposição enviada para processamento."
     )
-    return _response(
-        202,
-        {
-            "restock_id": restock.restock_id,
-            "product_id": restock.product_id,
-            "quantity": restock.quantity,
-            "restock_status": receipt.restock_status,
-            "replayed": receipt.replayed,
-            "message": message,
-        },
-    )
+    answer = {**receipt.restock.as_message(), "restock_status": receipt.restock_status, "replayed": receipt.replayed}
+    return _response(202, {**answer, "message": message})
 
 
 def get_restock(restock_id: str, query: dict[str, Any]) -> dict[str, Any]:
@@ -199,12 +188,7 @@ def get_restock(restock_id: str, query: dict[str, Any]) -> dict[str, Any]:
         200,
         {
             "restock_id": restock_id,
-            "product_id": record.get("product_id"),
-            "quantity": record.get("quantity"),
-            "restock_status": record.get("restock_status"),
-            "received_at": record.get("received_at"),
-            "applied_at": record.get("applied_at"),
-            "released_at": record.get("released_at"),
+            **_fields(record, "product_id", "quantity", "restock_status", "received_at", "applied_at", "released_at"),
             "released_count": int(record.get("released_count", 0)) + len(earlier),
             "released_orders": orders,
             "next": None if last is None else page_cursor(last),
