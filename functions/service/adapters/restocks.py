@@ -113,27 +113,18 @@ class DynamoRestocks(Table):
     ) -> tuple[list[str], str | None]:
         """One page of the orders a restock served, in queue order, starting after the queue position `after`;
         and the position the next page starts after (None on the last page)."""
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :released)",
-            "ExpressionAttributeValues": {":pk": {"S": restock_pk(restock_id)}, ":released": {"S": RELEASED}},
-            "ProjectionExpression": "SK, order_id",
-            "ConsistentRead": True,
-            "Limit": limit + 1,  # one more than the page: whether a next page exists, without an empty last one
-        }
-        if after is not None:
-            request["ExclusiveStartKey"] = key(restock_pk(restock_id), RELEASED + after)
-        found: list[dict[str, Any]] = []
-        while len(found) <= limit:
-            response = self._db.query(**request)
-            found += response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-            request["Limit"] = limit + 1 - len(found)
+        start = {} if after is None else {"ExclusiveStartKey": key(restock_pk(restock_id), RELEASED + after)}
+        found = self._partition(
+            restock_pk(restock_id),
+            RELEASED,
+            ProjectionExpression="SK, order_id",
+            # One more than the page: whether a next page exists, without an empty last one.
+            PaginationConfig={"MaxItems": limit + 1, "PageSize": limit + 1},
+            **start,
+        )
         page = found[:limit]
         more = len(found) > limit
-        return [r["order_id"]["S"] for r in page], page[-1]["SK"]["S"].removeprefix(RELEASED) if more else None
+        return [r["order_id"] for r in page], page[-1]["SK"].removeprefix(RELEASED) if more else None
 
     def mark_restock_released(self, restock_id: str) -> None:
         """Record that the restock's release ran to its end (the orders it served are recorded as it goes)."""

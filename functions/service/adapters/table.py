@@ -172,8 +172,9 @@ class Table:
         )
         return [plain(record) for page in pages for record in page.get("Items", [])]
 
-    def _partition(self, pk: str, sk_prefix: str = "") -> list[dict[str, Any]]:
-        """Every record of a partition (whose sort key starts with `sk_prefix`), read consistently, every page."""
+    def _partition(self, pk: str, sk_prefix: str = "", **query: Any) -> list[dict[str, Any]]:
+        """Every record of a partition (whose sort key starts with `sk_prefix`), read consistently, every page (or as
+        many as the `query`'s PaginationConfig says)."""
         condition, values = "PK = :pk", {":pk": {"S": pk}}
         if sk_prefix:
             condition, values[":sk"] = condition + " AND begins_with(SK, :sk)", {"S": sk_prefix}
@@ -182,5 +183,6 @@ class Table:
             KeyConditionExpression=condition,
             ExpressionAttributeValues=values,
             ConsistentRead=True,
+            **query,
         )
         return [plain(record) for page in pages for record in page.get("Items", [])]
