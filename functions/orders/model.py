@@ -9,7 +9,6 @@ from typing import Any, NamedTuple
 RECEIVED = "Recebido"
 NEW_ORDER = "Novo Pedido"
 PRODUCT_PENDING = "Produto Pendente"
-FINAL_ORDER_STATUSES = frozenset({NEW_ORDER, PRODUCT_PENDING})
 
 RESERVED = "Reservado"
 PENDING = "Pendente"

@@ -57,10 +57,7 @@ class FileReport:
         """What one chunk of the file came to, unmasked, to be kept until the file is finished (see `absorb`)."""
         return {
             "accepted": list(self.accepted),
-            "rejections": [
-                {"index": r.index, "order_id": r.order_id, "errors": [e.as_dict() for e in r.errors]}
-                for r in self.rejections
-            ],
+            "rejections": [r.as_dict() for r in self.rejections],
             "timings": dict(self.timings),
         }
 

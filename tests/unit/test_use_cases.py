@@ -21,8 +21,9 @@ from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED
 from orders.report import FileReport, report_key
 from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, load_schema
-from service.adapters import DynamoStore, PreparedWrite
+from service.adapters import DynamoStore
 from service.adapters import orders as order_table
+from service.adapters.orders import PreparedWrite
 from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
 from service.ports import DataLake, Notifier, OrderQueue, RestockQueue, Store
 from service.use_cases import FileIngestion, FileUnfinished, OrderIntake, OrderProcessor, RetryLater

@@ -9,11 +9,8 @@ from service.adapters.messages import SnsNotifier as SnsNotifier
 from service.adapters.messages import SqsOrderQueue as SqsOrderQueue
 from service.adapters.messages import SqsRestockQueue as SqsRestockQueue
 from service.adapters.orders import DynamoOrders
-from service.adapters.orders import PreparedWrite as PreparedWrite
 from service.adapters.restocks import DynamoRestocks
 from service.adapters.stock import DynamoStock
-from service.keys import CLAIMED_ORDERS as CLAIMED_ORDERS
-from service.keys import CLAIMED_RESTOCKS as CLAIMED_RESTOCKS
 
 
 class DynamoStore(DynamoOrders, DynamoStock, DynamoRestocks, DynamoFiles):

@@ -14,12 +14,19 @@ from orders.restock import Restock
 from orders.stock import PendingNotice
 
 
-class SqsOrderQueue:
-    """The FIFO queue of validated orders; one message group per order."""
-
+class FifoQueue:
     def __init__(self, client: Any, url: str) -> None:
         self._sqs = client
         self._url = url
+
+    def _send(self, message: dict[str, Any], group: str, dedup_id: str) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._url, MessageBody=to_json(message), MessageGroupId=group, MessageDeduplicationId=dedup_id
+        )
+
+
+class SqsOrderQueue(FifoQueue):
+    """The FIFO queue of validated orders; one message group per order."""
 
     @staticmethod
     def _entry(order: Order) -> dict[str, Any]:
@@ -49,20 +56,11 @@ class SqsOrderQueue:
         return failed
 
 
-class SqsRestockQueue:
+class SqsRestockQueue(FifoQueue):
     """The FIFO queue of restocks; one message group per product, so releases of a product never overlap."""
 
-    def __init__(self, client: Any, url: str) -> None:
-        self._sqs = client
-        self._url = url
-
     def send(self, restock: Restock) -> None:
-        self._sqs.send_message(
-            QueueUrl=self._url,
-            MessageBody=to_json(restock.as_message()),
-            MessageGroupId=restock.product_id,
-            MessageDeduplicationId=restock.restock_id,
-        )
+        self._send(restock.as_message(), restock.product_id, restock.restock_id)
 
     def release(self, product_id: str, dedup_id: str, restock_id: str | None = None) -> None:
         """Ask for the product's queue to be looked at again, in its restocks' message group: after an item joined
@@ -70,12 +68,7 @@ class SqsRestockQueue:
         message: dict[str, Any] = {"release": product_id}
         if restock_id is not None:
             message["restock_id"] = restock_id
-        self._sqs.send_message(
-            QueueUrl=self._url,
-            MessageBody=to_json(message),
-            MessageGroupId=product_id,
-            MessageDeduplicationId=dedup_id,
-        )
+        self._send(message, product_id, dedup_id)
 
 
 class SnsNotifier:
