@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from service.batch import time_left_of
 from service.bootstrap import SweeperWiring
 from service.logs import log
 
@@ -18,12 +19,12 @@ _sweeper = _wired.sweeper
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """A scheduled run makes SWEEP_PASSES passes; an event `{"passes": 1}` (an operator's invoke) makes one."""
-    remaining = getattr(context, "get_remaining_time_in_millis", lambda: 60_000)
+    time_left = time_left_of(context)
     totals = {"passes": 0, "orders": 0, "restocks": 0}
     for n in range(int(event.get("passes", _settings.passes))):
         if n:
             # Another pass only if it can sleep and still finish well inside the function's timeout.
-            if remaining() / 1000 < _settings.pass_gap_seconds + 10:
+            if time_left is not None and time_left() < _settings.pass_gap_seconds + 10:
                 break
             time.sleep(_settings.pass_gap_seconds)
         result = _sweeper.sweep()
