@@ -22,28 +22,9 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def received(order: Order, source: str, now: str) -> dict[str, Any]:
-    """The order as claimed, `Recebido`: with its message, which the sweeper sends again if the claimant dies before
-    its send, and its fingerprint, which tells a client's retry of the same body (202 again) from another order
-    reusing the id (409)."""
-    reason = "pedido recebido pela API" if source.startswith("api:") else "pedido recebido em arquivo do data lake"
-    return {
-        "entity": "order",
-        "order_id": order.order_id,
-        "order_status": RECEIVED,
-        "order_date": order.order_date,
-        "received_at": now,
-        "source": source,
-        "message": encode_order(order),
-        "body_hash": fingerprint(order),
-        "status_history": [history_entry(RECEIVED, now, reason)],
-        "items": _items(order, dict.fromkeys((i.product_id for i in order.items), RECEIVED)),
-        "items_total": order.items_total,
-    }
-
-
-def _items(order: Order, statuses: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [
+def _recorded(order: Order, status: str, statuses: Mapping[str, str]) -> dict[str, Any]:
+    """What every record of the order holds, whatever its status."""
+    items = [
         {
             "product_id": i.product_id,
             "quantity": i.quantity,
@@ -52,20 +33,38 @@ def _items(order: Order, statuses: Mapping[str, str]) -> list[dict[str, Any]]:
         }
         for i in order.items
     ]
+    return {
+        "entity": "order",
+        "order_id": order.order_id,
+        "order_status": status,
+        "order_date": order.order_date,
+        "items": items,
+        "items_total": order.items_total,
+    }
+
+
+def received(order: Order, source: str, now: str) -> dict[str, Any]:
+    """The order as claimed, `Recebido`: with its message, which the sweeper sends again if the claimant dies before
+    its send, and its fingerprint, which tells a client's retry of the same body (202 again) from another order
+    reusing the id (409)."""
+    reason = "pedido recebido pela API" if source.startswith("api:") else "pedido recebido em arquivo do data lake"
+    return {
+        **_recorded(order, RECEIVED, dict.fromkeys((i.product_id for i in order.items), RECEIVED)),
+        "received_at": now,
+        "source": source,
+        "message": encode_order(order),
+        "body_hash": fingerprint(order),
+        "status_history": [history_entry(RECEIVED, now, reason)],
+    }
 
 
 def decided(decision: StockDecision, now: str) -> dict[str, Any]:
     """The fields a stock decision sets on the order (its history gains `history_entry(status, now, reason)`)."""
-    order = decision.order
+    statuses = {d.item.product_id: d.status for d in decision.items}
     return {
-        "entity": "order",
-        "order_id": order.order_id,
-        "order_status": decision.status,
-        "order_date": order.order_date,
+        **_recorded(decision.order, decision.status, statuses),
         "processed_at": now,
-        "document": order.document,
-        "items": _items(order, {d.item.product_id: d.status for d in decision.items}),
-        "items_total": order.items_total,
+        "document": decision.order.document,
         "pending_count": len(decision.pending),
         "pending_notified": False,
     }
