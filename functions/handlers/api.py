@@ -93,6 +93,10 @@ def _fields(record: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: record.get(name) for name in names}
 
 
+def _accepted(answer: dict[str, Any], replayed: bool, again: str, first: str) -> dict[str, Any]:
+    return _response(202, {**answer, "replayed": replayed, "message": again if replayed else first})
+
+
 def post_order(event: dict[str, Any]) -> dict[str, Any]:
     body, refused = _json_body(event, "Envie o pedido com Content-Type: application/json.")
     if refused is not None:
@@ -106,12 +110,12 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
     except (BotoCoreError, ClientError, StoreBusy):
         # The claim was undone and logged (OrderIntake.submit): nothing is stuck, the client may retry.
         return _response(503, {"message": UNAVAILABLE})
-    message = (
-        "Pedido já recebido com este mesmo conteúdo; nada foi duplicado."
-        if receipt.replayed
-        else "Pedido enviado para processamento."
+    return _accepted(
+        {"order_id": receipt.order.order_id},
+        receipt.replayed,
+        "Pedido já recebido com este mesmo conteúdo; nada foi duplicado.",
+        "Pedido enviado para processamento.",
     )
-    return _response(202, {"order_id": receipt.order.order_id, "replayed": receipt.replayed, "message": message})
 
 
 # An id is 1-64 characters of [A-Za-z0-9_-] (orders/schema.json): anything else cannot exist, and must not reach
@@ -161,13 +165,12 @@ def post_restock(event: dict[str, Any], product_id: str) -> dict[str, Any]:
         return _response(409, {"message": message})
     except (BotoCoreError, ClientError, StoreBusy):
         return _response(503, {"message": UNAVAILABLE})
-    message = (
-        "Reposição já recebida; aplicada uma única vez."
-        if receipt.replayed
-        else "Reposição enviada para processamento."
+    return _accepted(
+        {**receipt.restock.as_message(), "restock_status": receipt.restock_status},
+        receipt.replayed,
+        "Reposição já recebida; aplicada uma única vez.",
+        "Reposição enviada para processamento.",
     )
-    answer = {**receipt.restock.as_message(), "restock_status": receipt.restock_status, "replayed": receipt.replayed}
-    return _response(202, {**answer, "message": message})
 
 
 def get_restock(restock_id: str, query: dict[str, Any]) -> dict[str, Any]:
