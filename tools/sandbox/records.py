@@ -184,6 +184,10 @@ class BenchOptions(BaseModel):
     quick: bool
     skip_floors: bool
     skip_datalake: bool
+    # how this run waits and where it writes: not part of the result
+    timeout: float = Field(1200.0, exclude=True)
+    in_process_n: int = Field(2000, exclude=True)
+    results_dir: Path = Field(Path("bench/results"), exclude=True)
 
 
 class BenchResult(BaseModel):
