@@ -24,8 +24,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -175,17 +175,13 @@ def post_orders(
         raise BenchError("stopped")
 
     pool = ThreadPoolExecutor(max_workers=clients, thread_name_prefix="bench-post")
-    pending, results = {pool.submit(post, *body) for body in bodies}, []
     try:
-        while pending:
-            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            results += [future.result() for future in done]  # re-raises a worker's BenchError
-    except BaseException:
+        return [future.result() for future in as_completed([pool.submit(post, *body) for body in bodies])]
+    except BaseException:  # a worker's BenchError, or Ctrl-C: stop the others
         stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
-    return results
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------------------ final states
@@ -434,33 +430,40 @@ class Bench:
 
 
 # ------------------------------------------------------------------------------------------ floors
-class Floors:
-    """The reference pipeline, created with boto3 for this run and always deleted (see docs/PERFORMANCE.md)."""
+class Floors(ExitStack):
+    """The reference pipeline, created with boto3 for this run; each resource deleted on exit, whatever happens."""
 
     def __init__(self, bench: Bench) -> None:
+        super().__init__()
         self.bench, self.session = bench, bench.session
         self.name = self.table = f"bench-floor-{bench.run_id.lower()}"
-        self.queue_url: str | None = None
-        self.functions: list[str] = []
-        self.mapping: str | None = None
-        self.api_id: str | None = None
-        self.url, self.setup_seconds = "", 0.0
 
     def __enter__(self) -> Floors:
         started = time.monotonic()
         try:
             self._create()
         except BaseException:
-            self.delete()
+            self.close()
             raise
         self.setup_seconds = time.monotonic() - started
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.delete()
+    def _created(self, what: str, delete: Callable[..., Any], **request: Any) -> None:
+        self.callback(self._delete, what, delete, request)  # deleted on its own: one failure does not stop the rest
+
+    @staticmethod
+    def _delete(what: str, delete: Callable[..., Any], request: dict[str, Any]) -> None:
+        try:
+            delete(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {"ResourceNotFoundException", "NotFoundException"}:
+                print(f"bench: could not delete floor {what}: {exc}", file=sys.stderr)
+        except BotoCoreError as exc:
+            print(f"bench: could not delete floor {what}: {exc}", file=sys.stderr)
 
     def _create(self) -> None:
         db, sqs, lam, agw = (self.session.client(s) for s in ("dynamodb", "sqs", "lambda", "apigateway"))
+        self._created("table", db.delete_table, TableName=self.table)
         db.create_table(
             TableName=self.table,
             KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
@@ -470,6 +473,7 @@ class Floors:
         self._ready(db, "table_exists", "table", TableName=self.table)
         attributes = {"FifoQueue": "true", "VisibilityTimeout": "60"}
         self.queue_url = sqs.create_queue(QueueName=f"{self.name}.fifo", Attributes=attributes)["QueueUrl"]
+        self._created("queue", sqs.delete_queue, QueueUrl=self.queue_url)
         queue = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
         code, arns = build_zip(FLOOR_CODE), {}
         for role in ("api", "processor"):
@@ -484,7 +488,7 @@ class Floors:
                 MemorySize=256,
                 Environment={"Variables": {"TABLE_NAME": self.table, "QUEUE_URL": self.queue_url}},
             )["FunctionArn"]
-            self.functions.append(name)
+            self._created(name, lam.delete_function, FunctionName=name)
             self._ready(lam, "function_active_v2", name, FunctionName=name)
         self.mapping = lam.create_event_source_mapping(
             EventSourceArn=queue["QueueArn"],
@@ -493,7 +497,9 @@ class Floors:
             FunctionResponseTypes=["ReportBatchItemFailures"],
             Enabled=True,
         )["UUID"]
-        api_id = self.api_id = agw.create_rest_api(name=self.name, endpointConfiguration={"types": ["REGIONAL"]})["id"]
+        self._created("mapping", lam.delete_event_source_mapping, UUID=self.mapping)
+        api_id = agw.create_rest_api(name=self.name, endpointConfiguration={"types": ["REGIONAL"]})["id"]
+        self._created("REST API", agw.delete_rest_api, restApiId=api_id)
         root = next(r["id"] for r in agw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
         resource = agw.create_resource(restApiId=api_id, parentId=root, pathPart="orders")["id"]
         agw.put_method(restApiId=api_id, resourceId=resource, httpMethod="POST", authorizationType="NONE")
@@ -520,26 +526,6 @@ class Floors:
     def _ready(client: Any, waiter: str, what: str, **request: Any) -> None:
         if (stopped := wait_for(client, waiter, delay=0.1, timeout=60, **request)) is not None:
             raise BenchError(f"floor {what} not ready: {stopped}")
-
-    def delete(self) -> None:
-        """Delete whatever was created; each step on its own, so one failure does not leave the rest."""
-        lam, agw, sqs, db = (self.session.client(s) for s in ("lambda", "apigateway", "sqs", "dynamodb"))
-        steps: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
-            *([("mapping", lam.delete_event_source_mapping, {"UUID": self.mapping})] if self.mapping else []),
-            *([("REST API", agw.delete_rest_api, {"restApiId": self.api_id})] if self.api_id else []),
-            *[(name, lam.delete_function, {"FunctionName": name}) for name in self.functions],
-            *([("queue", sqs.delete_queue, {"QueueUrl": self.queue_url})] if self.queue_url else []),
-            ("table", db.delete_table, {"TableName": self.table}),
-        ]
-        for what, step, request in steps:
-            try:
-                step(**request)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in {"ResourceNotFoundException", "NotFoundException"}:
-                    print(f"bench: could not delete floor {what}: {exc}", file=sys.stderr)
-            except BotoCoreError as exc:
-                print(f"bench: could not delete floor {what}: {exc}", file=sys.stderr)
-        self.mapping, self.api_id, self.functions, self.queue_url = None, None, [], None
 
     def api(self) -> dict[str, Any]:
         result = self.bench.api_load("floor API", self.url, self.table, FLOOR_FINAL, "FAPI")
@@ -595,12 +581,12 @@ def in_process(count: int, repeats: int) -> InProcess:
         validator.validate(document)  # every payload valid, or OrderRejected says why
 
     def best(run: Callable[[], object]) -> float:
-        return rate(count, min(timed(run) for _ in range(repeats)))
-
-    def timed(run: Callable[[], object]) -> float:
-        started = time.perf_counter()
-        run()
-        return time.perf_counter() - started
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            seconds.append(time.perf_counter() - started)
+        return rate(count, min(seconds))
 
     loads = best(lambda: [json.loads(t) for t in texts])
     validate = best(lambda: [validator.validate(d) for d in documents])

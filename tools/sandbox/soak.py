@@ -362,23 +362,18 @@ def _soak(
     markers = (f"SOAK-{run_id}", f"soak/{run_id}")
 
     def poison(body: str) -> str | None:
-        try:
-            order_id = json.loads(body).get("order_id")
-        except (ValueError, AttributeError):
-            return None
-        return order_id if order_id in books.poison else None
+        with contextlib.suppress(ValueError, AttributeError):
+            return order_id if (order_id := json.loads(body).get("order_id")) in books.poison else None
+        return None
 
-    dead: dict[str, dict[str, str]] = {"orders": {}, "restocks": {}, "files": {}}
-
-    def poison_dead() -> set[str | None]:
-        return {poison(body) for body in dead["orders"].values()} - {None}
+    dead: dict[str, dict[str, str]] = {"orders": {}}
 
     def all_poison_dead() -> bool:
         dead["orders"].update(_dead_letters(sqs, outputs["OrderDeadLetterQueueUrl"], markers))
-        return poison_dead() == set(books.poison)
+        return {poison(body) for body in dead["orders"].values()} >= set(books.poison)
 
     until(all_poison_dead, "poison in the DLQ")
-    dlq_ids = poison_dead()
+    dlq_ids = {poison(body) for body in dead["orders"].values()} - {None}
     dead["restocks"] = _dead_letters(sqs, outputs["RestockDeadLetterQueueUrl"], markers)
     dead["files"] = _dead_letters(sqs, outputs["FileDeadLetterQueueUrl"], markers)
     stray_dead = {queue: sum(1 for b in bodies.values() if poison(b) is None) for queue, bodies in dead.items()}
