@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -311,11 +311,8 @@ class Bench:
         warmup = self.orders(f"{tag}W", 2 * self.options.clients, "warm")
         self.post_until_final(f"{label} warm-up", url, table, final, warmup)
         posted, watcher = self.post_until_final(label, url, table, final, self.orders(tag, self.options.n, "api"))
-        first, last_accept, last_final = (
-            min(p.first_mono for p in posted),
-            max(p.end_mono for p in posted),
-            watcher.last(),
-        )
+        first, last_accept = min(p.first_mono for p in posted), max(p.end_mono for p in posted)
+        last_final = watcher.last()
         by_id = {p.order_id: p for p in posted}
         processed = [(epoch(at), by_id[i].first_wall) for i, (_, _, at) in watcher.seen.items() if at is not None]
         retries = Counter(s for p in posted for s in p.retried_statuses)
@@ -347,18 +344,13 @@ class Bench:
     def api_path(self, outputs: dict[str, str]) -> dict[str, Any]:
         self.seed_products(outputs["OrdersTable"])
         result = self.api_load("pipeline API", f"{outputs['ApiBaseUrl']}/orders", outputs["OrdersTable"], FINAL, "API")
-        try:
-            stage = self.session.client("apigateway").get_stage(
-                restApiId=outputs["ApiId"], stageName=outputs["ApiStage"]
-            )
+        agw, result["stage_throttling"] = self.session.client("apigateway"), None
+        with suppress(BotoCoreError, ClientError, KeyError):
+            stage = agw.get_stage(restApiId=outputs["ApiId"], stageName=outputs["ApiStage"])
             settings = stage.get("methodSettings", {}).get("*/*", {})
-            limits = {
-                "burst_limit": settings.get("throttlingBurstLimit"),
-                "rate_limit": settings.get("throttlingRateLimit"),
-            }
-            result["stage_throttling"] = limits if any(v is not None for v in limits.values()) else None
-        except (BotoCoreError, ClientError, KeyError):
-            result["stage_throttling"] = None
+            burst, limit = settings.get("throttlingBurstLimit"), settings.get("throttlingRateLimit")
+            if burst is not None or limit is not None:
+                result["stage_throttling"] = {"burst_limit": burst, "rate_limit": limit}
         if result["e2e"]["final_statuses"].get("Produto Pendente"):
             self.notes.append("some pipeline orders ended Produto Pendente: the bench's stock was not ample")
         if throttled := result["accept"]["retried_requests"].get("429"):
