@@ -37,34 +37,30 @@ PROC = Path("/proc")
 FUNCTION_VARIABLE = b"AWS_LAMBDA_FUNCTION_NAME="
 
 
-def _stat(pid: int, proc: Path) -> tuple[int, str] | None:
-    """(parent pid, state) of a process, or None when it is gone."""
+def _stat(pid: int, proc: Path) -> list[str] | None:
+    """/proc/<pid>/stat's fields from the state on (state, ppid, ...), or None when the process is gone."""
     try:
         text = (proc / str(pid) / "stat").read_text()
     except OSError:
         return None
-    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), fields[0]
+    return text[text.rindex(")") + 2 :].split()  # "pid (comm) state ...": comm may hold spaces and parentheses
 
 
 def age(pid: int, proc: Path = PROC) -> float | None:
-    """Seconds since the process started (/proc/<pid>/stat field 22 against /proc/uptime); None if unreadable."""
+    """Seconds since the process started (stat field 22 against /proc/uptime); None if unreadable."""
     try:
-        text = (proc / str(pid) / "stat").read_text()
-        uptime = float((proc / "uptime").read_text().split()[0])
-        started = int(text[text.rindex(")") + 2 :].split()[19])
+        started = int((_stat(pid, proc) or [])[19])
+        return float((proc / "uptime").read_text().split()[0]) - started / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
-    return uptime - started / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(root: int, proc: Path = PROC) -> set[int]:
     """Every live (not zombie) process below root."""
     children: dict[int, list[int]] = {}
     for entry in proc.iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name), proc)) and stat[1] != "Z":
-            children.setdefault(stat[0], []).append(int(entry.name))
+        if entry.name.isdigit() and (stat := _stat(int(entry.name), proc)) and stat[0] != "Z":
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
     found: set[int] = set()
     todo = list(children.get(root, []))
     while todo:
@@ -112,10 +108,7 @@ def sandbox_root() -> int:
 
 
 class ChaosMonkey:
-    """Every `interval` seconds, SIGKILL one random worker of a random function that has one; record each kill.
-
-    `with ChaosMonkey(root, functions):` runs it in a background thread; `kill_one()` is one step, for tests.
-    """
+    """Every `interval` seconds (in a thread, from `start()`), SIGKILL one random worker of a random function."""
 
     def __init__(
         self,
@@ -178,9 +171,3 @@ class ChaosMonkey:
             self._thread.join()
             self._thread = None
         return list(self.kills)
-
-    def __enter__(self) -> ChaosMonkey:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

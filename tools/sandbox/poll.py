@@ -31,9 +31,8 @@ def wait_until(
     max_interval: float | None = None,
     retry_on: tuple[type[BaseException], ...] = (),
 ) -> T:
-    """Call `check` until it returns something truthy, and return that; raise TimedOut after `timeout` seconds.
+    """`check`'s first truthy answer, asked every `interval` s (doubling up to `max_interval`), or TimedOut.
 
-    The pause between two calls starts at `interval` and doubles up to `max_interval` (no backoff by default).
     An exception in `retry_on` counts as "not yet"; any other propagates at once.
     """
     deadline = time.monotonic() + timeout

@@ -1,11 +1,5 @@
 """The tools' data as pydantic models, each read and written through its model: one place to look a shape up.
 
-- `StackOutputs`: .sandbox/outputs.json, read by the CLI and the e2e suite;
-- `SeedFile`: a seed file (`make seed`, `sandbox seed|reset`), its products checked before any write;
-- `RestockBody`, `RestockLine`, `Restock`: the restock the tools POST, a restock file's line, the API's answer;
-- `BenchResult`: bench/results/*.json, written and rendered by `bench` (and read back by whatever draws it);
-- `SoakResult`: .sandbox/soak-last.json, written and printed by `soak`.
-
 Read once, checked at the boundary: an outputs file from an older template fails here, naming what is missing,
 not later as a KeyError. The deploy hook and `make url` run with a bare python3 (the emulator containers, the host
 before the virtualenv), so `make url` reads the outputs with `aws.load_outputs()` and the hook never imports this.
@@ -139,7 +133,7 @@ class Restock(BaseModel):
         return "released" if self.released_at else str(self.restock_status)
 
 
-# --- bench ------------------------------------------------------------------------------------------------------
+# --- bench (bench/results/*.json) and soak (.sandbox/soak-last.json) results ----------------------------------
 
 
 class Machine(BaseModel):
@@ -184,10 +178,14 @@ class BenchOptions(BaseModel):
     quick: bool
     skip_floors: bool
     skip_datalake: bool
+    # how this run waits and where it writes: not part of the result
+    timeout: float = Field(1200.0, exclude=True)
+    in_process_n: int = Field(2000, exclude=True)
+    results_dir: Path = Field(Path("bench/results"), exclude=True)
 
 
 class BenchResult(BaseModel):
-    """One bench run. The API, data-lake and floor sections keep the figures each measures (nested dicts)."""
+    """One bench run; the API, data-lake and floor sections are nested dicts (many figures, only displayed)."""
 
     run_id: str
     started_at: str
@@ -203,7 +201,6 @@ class BenchResult(BaseModel):
     duration_seconds: float | None = None
 
     def write(self, directory: Path) -> Path:
-        """As `<time>-<run>.json`, and again as latest.json."""
         directory.mkdir(parents=True, exist_ok=True)
         text = self.model_dump_json(indent=2) + "\n"
         path = directory / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{self.run_id}.json"
@@ -214,9 +211,6 @@ class BenchResult(BaseModel):
     @classmethod
     def read(cls, path: Path) -> BenchResult:
         return cls.model_validate_json(path.read_bytes())
-
-
-# --- soak -------------------------------------------------------------------------------------------------------
 
 
 class Kill(BaseModel, frozen=True):

@@ -1,25 +1,10 @@
 """Soak the running sandbox with a mix of good, duplicate, invalid and poison input, then balance the books.
 
-`make soak N=2000` (default 2,000 orders): orders over a few scarce products arrive through the API
-(16 concurrent clients) and through data-lake files; duplicates, invalid orders and poison messages are
-mixed in, and restocks of the same products arrive meanwhile (through the API, some sent twice with the same
-Idempotency-Key, and in a restock file with a bad line). At the end it checks, and prints:
-  - every unique valid order is in a final state (or, for poison, in a dead-letter queue, counted);
-  - rejected + accepted = received;
-  - for each product, initial available + restocked = final available + reserved, and reserved = units of
-    items Reservado (each restock applied once);
-  - available never went negative (sampled throughout);
-  - no stock sits beside a waiting item it could serve (the oldest waiting item does not fit), and `waiting`
-    counts the items Pendente;
-  - notifications = orders that waited + files with rejections (+ one dead-letter notice per poison message),
-    and one order_released message per order released by a restock;
-  - nothing of this run is in a dead-letter queue but the poison messages.
-
-`make soak CHAOS=1` also runs the chaos monkey (sandbox.chaos): from the first message until the restocks are
-released it SIGKILLs a random Lambda worker of the stack every CHAOS_INTERVAL seconds. The HTTP clients then do
-what real ones do with a 5xx or a dropped connection: send the same body again, with back-off. On top of the checks
-above, no order may stay `Recebido` longer than RECOVERY_SECONDS (sampled every second), and the summary counts
-the kills per function.
+`make soak N=2000`: orders over a few scarce products arrive through the API (16 clients) and in data-lake files,
+with duplicates, invalid orders, poison messages and restocks (some sent twice, and a restock file with a bad line)
+mixed in. The checks (the keys of `checks` below) are those of docs/RELIABILITY.md. `make soak CHAOS=1` also runs
+the chaos monkey (sandbox.chaos) from the first message until the restocks are released; the clients then retry a
+5xx or a dropped connection as real ones do, and no order may stay `Recebido` longer than RECOVERY_SECONDS.
 Exit status 0 only when the books balance. A summary is written to .sandbox/soak-last.json.
 """
 
@@ -35,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,34 +74,29 @@ class Books:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _invalid(order: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    broken = copy.deepcopy(order)
+def _invalid(order: dict[str, Any], rng: random.Random, suffix: str) -> dict[str, Any]:
+    broken = copy.deepcopy(order) | {"order_id": order["order_id"] + suffix}
     kind = rng.choice(["quantity", "state", "cpf", "amount"])
-    if kind == "quantity":
-        broken["items"][0]["quantity"] = 0
-    elif kind == "state":
-        broken["customer"]["address"]["state"] = "XX"
-    elif kind == "cpf":
-        broken["customer"]["cpf"] = "123"
-    else:
-        broken["payment"]["amount"] = Decimal("0.01")
+    holder, key, value = {
+        "quantity": (broken["items"][0], "quantity", 0),
+        "state": (broken["customer"]["address"], "state", "XX"),
+        "cpf": (broken["customer"], "cpf", "123"),
+        "amount": (broken["payment"], "amount", Decimal("0.01")),
+    }[kind]
+    holder[key] = value
     return broken
 
 
 def _post(http: requests.Session, url: str, attempts: int, **kwargs: Any) -> tuple[requests.Response | None, int]:
     """POST the same body until something other than a 5xx answers: (that answer or None, attempts unanswered)."""
-    unanswered = 0
     for attempt in range(attempts):
         if attempt:
             time.sleep(FIRST_BACKOFF * 2 ** (attempt - 1))
-        try:
-            response: requests.Response | None = http.post(url, timeout=60, **kwargs)
-        except (requests.ConnectionError, requests.Timeout):
-            response = None
-        if response is not None and response.status_code < 500:
-            return response, unanswered
-        unanswered += 1
-    return None, unanswered
+        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
+            response = http.post(url, timeout=60, **kwargs)
+            if response.status_code < 500:
+                return response, attempt
+    return None, attempts
 
 
 def _dead_letters(sqs: Any, url: str, markers: tuple[str, ...]) -> dict[str, str]:
@@ -160,21 +141,20 @@ def _soak(
 ) -> SoakResult:
     rng = random.Random(seed_value)  # noqa: S311 (reproducible test data, not secrets)
     s3, sqs, db = session.client("s3"), session.client("sqs"), session.client("dynamodb")
-    base = outputs["ApiBaseUrl"]
+    table, bucket, base = outputs["OrdersTable"], outputs["DataLakeBucket"], outputs["ApiBaseUrl"]
     run_id = uuid.uuid4().hex[:6].upper()
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+
+    def until(check: Any, what: str) -> None:  # the books say what did not happen in time
+        with contextlib.suppress(TimedOut):
+            wait_until(check, timeout=deadline - time.monotonic(), interval=0.5, what=what)
 
     # Given a few scarce products: a good part of the demand cannot be served
     products = [f"SOAK-{run_id}-P{k}" for k in range(5)]
     initial = {p: max(1, n // 3) for p in products}
-    seed(
-        session,
-        outputs["OrdersTable"],
-        [{"product_id": p, "description": "soak", "available": a} for p, a in initial.items()],
-    )
+    seed(session, table, [{"product_id": p, "description": "soak", "available": a} for p, a in initial.items()])
     inbox = subscribe_queue(session, f"soak-{run_id.lower()}", [outputs["ErrorTopicArn"], outputs["PendingTopicArn"]])
-    template = lab_example()
-    books = Books()
+    template, books = lab_example(), Books()
     orders = [
         order_with(
             f"SOAK-{run_id}-{i:06d}",
@@ -190,16 +170,15 @@ def _soak(
 
     def sample_stock() -> None:
         while not stop_sampling.is_set():
-            lowest = min(int(i["available"]["N"]) for i in read_products(db, outputs["OrdersTable"], products))
+            lowest = min(int(i["available"]["N"]) for i in read_products(db, table, products))
             books.min_available_seen = min(books.min_available_seen, lowest)
             stop_sampling.wait(0.2)
 
     def sample_received() -> None:
-        """How long each order of this run is seen `Recebido`: claimed and not yet sent (GSI1 `UNSENT#order`), or
-        sent and not yet processed (`STATUS#Recebido`)."""
+        # An order is `Recebido` while claimed and not yet sent (GSI1 `UNSENT#order`) or sent and not yet processed.
         queries = [
             {
-                "TableName": outputs["OrdersTable"],
+                "TableName": table,
                 "IndexName": "GSI1",
                 "KeyConditionExpression": "GSI1PK = :pk",
                 "FilterExpression": "begins_with(order_id, :run)",
@@ -212,14 +191,13 @@ def _soak(
             now = datetime.now(UTC)
             try:
                 pages = [page for query in queries for page in db.get_paginator("query").paginate(**query)]
-                items = [item for page in pages for item in page["Items"]]
             except (BotoCoreError, ClientError):
-                items = None  # a missed sample; the count of samples shows if they all were
-            for item in items or []:
+                pages = None  # a missed sample; the count of samples shows if they all were
+            for item in [item for page in pages or [] for item in page["Items"]]:
                 age = (now - datetime.fromisoformat(item["received_at"]["S"])).total_seconds()
                 order_id = item["order_id"]["S"]
                 books.longest_received[order_id] = max(age, books.longest_received.get(order_id, 0.0))
-            books.received_samples += 0 if items is None else 1
+            books.received_samples += 0 if pages is None else 1
             stop_sampling.wait(1.0)
 
     samplers = [threading.Thread(target=target, daemon=True) for target in (sample_stock, sample_received)]
@@ -231,80 +209,61 @@ def _soak(
 
     # When poison messages go straight into the FIFO queue (first: their back-off runs while the rest arrives)
     for k in range(max(1, n // 500)):
-        poison_id = f"SOAK-{run_id}-POISON{k}"
+        books.poison.append(f"SOAK-{run_id}-POISON{k}")
         sqs.send_message(
             QueueUrl=outputs["OrderQueueUrl"],
-            MessageBody=json.dumps({"order_id": poison_id, "items": "poison"}),
-            MessageGroupId=poison_id,
+            MessageBody=json.dumps({"order_id": books.poison[-1], "items": "poison"}),
+            MessageGroupId=books.poison[-1],
             MessageDeduplicationId=uuid.uuid4().hex,
         )
-        books.poison.append(poison_id)
 
-    # And orders arrive through the API, with duplicates and invalid ones mixed in
+    # And orders arrive through the API, with duplicates and invalid ones mixed in, and restocks of the same
+    # products meanwhile: each applied once, however often it is sent
     http = threading.local()
-
     attempts = ATTEMPTS if monkey is not None else 1  # without chaos, a 5xx is a bug to show at once
-
-    def post(order: dict[str, Any]) -> None:
-        if not hasattr(http, "session"):
-            http.session = requests.Session()
-        response, unanswered = _post(
-            http.session,
-            f"{base}/orders",
-            attempts,
-            data=to_wire(order).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        status = None if response is None else response.status_code
-        with books.lock:
-            books.retried_requests += 1 if unanswered else 0
-            if status is None and monkey is not None:
-                books.given_up.append(order["order_id"])
-                return
-            books.received += 1
-            if status == 202 and order["order_id"] in books.accepted:
-                # The same order again (a deliberate replay, or a retry whose first attempt got no answer)
-                books.replayed += 1
-            elif status == 202:
-                books.accepted.append(order["order_id"])
-            elif status in (400, 409):
-                books.rejected += 1
-            else:
-                raise RuntimeError(f"unexpected {status or '5xx or no answer'} for {order['order_id']}")
-
-    # And restocks of the same products meanwhile: each applied once, however often it is sent
     restocks = {
         f"SOAK-{run_id}-R{k:03d}": (products[k % len(products)], rng.randint(1, max(6, n // 40)))
         for k in range(max(10, n // 40))
     }
     restocked = dict.fromkeys(products, 0)
 
-    def post_restock(restock_id: str) -> None:
-        if not hasattr(http, "session"):
-            http.session = requests.Session()
-        product, quantity = restocks[restock_id]
-        response, unanswered = _post(
-            http.session,
-            f"{base}/products/{product}/restock",
-            attempts,
-            data=RestockBody(quantity=quantity).model_dump_json(),
-            headers={"Content-Type": "application/json", "Idempotency-Key": restock_id},
-        )
+    def send(job: dict[str, Any] | str) -> None:
+        """An order (a document) or a restock (its id, also its Idempotency-Key), POSTed and counted."""
+        http.session = getattr(http, "session", None) or requests.Session()
+        headers = {"Content-Type": "application/json"}
+        if restock := isinstance(job, str):
+            product, quantity = restocks[job]
+            url, body, what = (
+                f"{base}/products/{product}/restock",
+                RestockBody(quantity=quantity).model_dump_json(),
+                job,
+            )
+            headers["Idempotency-Key"] = job
+        else:
+            url, body, what = f"{base}/orders", to_wire(job).encode(), job["order_id"]
+        response, unanswered = _post(http.session, url, attempts, data=body, headers=headers)
+        status = None if response is None else response.status_code
         with books.lock:
             books.retried_requests += 1 if unanswered else 0
-            if response is None and monkey is not None:
-                books.given_up.append(restock_id)
-                return
-        if response is None or response.status_code != 202:
-            status = None if response is None else response.status_code
-            raise RuntimeError(f"unexpected {status or '5xx or no answer'} for restock {restock_id}")
+            if status is None and monkey is not None:
+                books.given_up.append(what)
+            elif status not in ((202,) if restock else (202, 400, 409)):
+                raise RuntimeError(f"unexpected {status or '5xx or no answer'} for {'restock ' * restock}{what}")
+            elif not restock:
+                books.received += 1
+                if status != 202:
+                    books.rejected += 1
+                elif what in books.accepted:
+                    books.replayed += 1  # the same order again (a replay, or a retry whose first try got no answer)
+                else:
+                    books.accepted.append(what)
 
     for product, quantity in restocks.values():
         restocked[product] += quantity
     api_traffic: list[Any] = list(api_orders)
     api_traffic += [o for o in api_orders if rng.random() < 0.03]  # the same order again: a 202 replay
     api_traffic += [o | {"notes": "outro pedido, mesmo id"} for o in api_orders if rng.random() < 0.03]  # 409
-    api_traffic += [_invalid(o, rng) | {"order_id": o["order_id"] + "-BAD"} for o in api_orders if rng.random() < 0.05]
+    api_traffic += [_invalid(o, rng, "-BAD") for o in api_orders if rng.random() < 0.05]
     # Half the restocks come with the API orders, half once every order is final and many wait
     early, late = list(restocks)[: len(restocks) // 2], list(restocks)[len(restocks) // 2 :]
     api_traffic += early + [r for r in early if rng.random() < 0.3]  # some restocks sent twice
@@ -314,23 +273,20 @@ def _soak(
         f"files, {max(1, n // 500)} poison"
     )
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        list(pool.map(lambda job: post_restock(job) if isinstance(job, str) else post(job), api_traffic))
+        list(pool.map(send, api_traffic))
     say(f"  API done in {time.monotonic() - started:.1f} s ({books.retried_requests} requests retried)")
 
     # And through data-lake files (JSON and JSON Lines), with invalid and duplicate lines
-    file_keys: list[str] = []
     report_keys: dict[str, str] = {}
     for start in range(0, len(file_orders), 250):
         chunk = list(file_orders[start : start + 250])
-        chunk += [_invalid(o, rng) | {"order_id": o["order_id"] + "-BADF"} for o in chunk if rng.random() < 0.04]
+        chunk += [_invalid(o, rng, "-BADF") for o in chunk if rng.random() < 0.04]
         chunk += [o for o in chunk[:3] if rng.random() < 0.5]  # the same order twice in one file
         rng.shuffle(chunk)
         jsonl = (start // 250) % 2 == 1
         key = f"incoming/soak/{run_id}-{start:06d}.{'jsonl' if jsonl else 'json'}"
         body = "\n".join(to_wire(o) for o in chunk) if jsonl else to_wire({"orders": chunk})
-        etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=key, Body=body.encode())["ETag"]
-        file_keys.append(key)
-        report_keys[key] = report_key(key, etag)
+        report_keys[key] = report_key(key, s3.put_object(Bucket=bucket, Key=key, Body=body.encode())["ETag"])
 
     # And a restock file: one valid line per product, and a line that is not a restock
     restock_file = f"restock/soak/{run_id}.json"
@@ -339,30 +295,24 @@ def _soak(
         restocked[line.product_id] += line.quantity
     lines.insert(2, RestockLine(product_id=products[0], quantity=0))
     body = json.dumps([line.model_dump() for line in lines]).encode()
-    etag = s3.put_object(Bucket=outputs["DataLakeBucket"], Key=restock_file, Body=body)["ETag"]
-    file_keys.append(restock_file)
-    report_keys[restock_file] = report_key(restock_file, etag)
+    report_keys[restock_file] = report_key(
+        restock_file, s3.put_object(Bucket=bucket, Key=restock_file, Body=body)["ETag"]
+    )
 
     deadline = time.monotonic() + timeout
     reports: dict[str, dict[str, Any]] = {}
 
     def all_reported() -> bool:
-        for key in file_keys:
-            if key in reports:
-                continue
-            try:
-                body = s3.get_object(Bucket=outputs["DataLakeBucket"], Key=report_keys[key])["Body"].read()
-                reports[key] = json.loads(body)
-            except s3.exceptions.NoSuchKey:
-                pass
-        return len(reports) == len(file_keys)
+        for key in set(report_keys) - set(reports):
+            with contextlib.suppress(s3.exceptions.NoSuchKey):
+                reports[key] = json.loads(s3.get_object(Bucket=bucket, Key=report_keys[key])["Body"].read())
+        return len(reports) == len(report_keys)
 
     try:
         wait_until(all_reported, timeout=deadline - time.monotonic(), interval=0.5, what="file reports")
     except TimedOut:
-        raise SystemExit(f"only {len(reports)} of {len(file_keys)} file reports arrived") from None
+        raise SystemExit(f"only {len(reports)} of {len(report_keys)} file reports arrived") from None
     restock_report = reports.pop(restock_file)
-    file_keys.remove(restock_file)
     restock_ids = list(restocks) + list(restock_report["accepted_restock_ids"])
     for report in reports.values():
         books.received += report["received"]
@@ -372,30 +322,26 @@ def _soak(
     say(f"  files reported after {time.monotonic() - started:.1f} s")
 
     # Then every accepted order reaches a final state
-    def statuses() -> dict[str, dict[str, Any]]:
-        items = read_orders(db, outputs["OrdersTable"], sorted(set(books.accepted)))
-        return {item["order_id"]["S"]: item for item in items}
-
-    waiting: list[str] = []  # accepted orders not final (yet)
+    records: dict[str, dict[str, Any]] = {}
 
     def all_final() -> bool:
-        records = statuses()
-        waiting[:] = [
-            i for i in set(books.accepted) if records.get(i, {}).get("order_status", {}).get("S") not in FINAL
-        ]
-        return not waiting
+        records.clear()
+        records.update({item["order_id"]["S"]: item for item in read_orders(db, table, sorted(set(books.accepted)))})
+        return not waiting()
 
-    with contextlib.suppress(TimedOut):  # the books below say which orders did not finish
-        wait_until(all_final, timeout=deadline - time.monotonic(), interval=0.5, what="orders final")
+    def waiting() -> list[str]:  # accepted orders not final (yet)
+        return [i for i in set(books.accepted) if records.get(i, {}).get("order_status", {}).get("S") not in FINAL]
+
+    until(all_final, "orders final")
+    lost = waiting()
     processed_at = time.monotonic() - started
     say(f"  orders final after {processed_at:.1f} s")
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        list(pool.map(post_restock, late + [r for r in late if rng.random() < 0.3]))
+        list(pool.map(send, late + [r for r in late if rng.random() < 0.3]))
 
     # And every restock has run its release, and no request to look at a queue again is left
     def unreleased() -> list[str]:
-        items = read_restocks(db, outputs["OrdersTable"], restock_ids)
-        done = {item["PK"]["S"] for item in items if "released_at" in item}
+        done = {item["PK"]["S"] for item in read_restocks(db, table, restock_ids) if "released_at" in item}
         return [r for r in restock_ids if restock_pk(r) not in done]
 
     calm = 0
@@ -405,9 +351,8 @@ def _soak(
         calm = calm + 1 if not unreleased() and not any(queue_depth(sqs, outputs["RestockQueueUrl"])) else 0
         return calm >= 3
 
-    with contextlib.suppress(TimedOut):
-        wait_until(calm_three_times, timeout=deadline - time.monotonic(), interval=0.5, what="restocks released")
-    records = statuses()
+    until(calm_three_times, "restocks released")
+    all_final()
     say(f"  restocks released after {time.monotonic() - started:.1f} s")
     kills = monkey.stop() if monkey is not None else []
     if monkey is not None:
@@ -417,24 +362,18 @@ def _soak(
     markers = (f"SOAK-{run_id}", f"soak/{run_id}")
 
     def poison(body: str) -> str | None:
-        try:
-            order_id = json.loads(body).get("order_id")
-        except (ValueError, AttributeError):
-            return None
-        return order_id if order_id in books.poison else None
+        with contextlib.suppress(ValueError, AttributeError):
+            return order_id if (order_id := json.loads(body).get("order_id")) in books.poison else None
+        return None
 
-    dead: dict[str, dict[str, str]] = {"orders": {}, "restocks": {}, "files": {}}
-
-    def poison_dead() -> set[str | None]:
-        return {poison(body) for body in dead["orders"].values()} - {None}
+    dead: dict[str, dict[str, str]] = {"orders": {}}
 
     def all_poison_dead() -> bool:
         dead["orders"].update(_dead_letters(sqs, outputs["OrderDeadLetterQueueUrl"], markers))
-        return poison_dead() == set(books.poison)
+        return {poison(body) for body in dead["orders"].values()} >= set(books.poison)
 
-    with contextlib.suppress(TimedOut):
-        wait_until(all_poison_dead, timeout=deadline - time.monotonic(), interval=0.5, what="poison in the DLQ")
-    dlq_ids = poison_dead()
+    until(all_poison_dead, "poison in the DLQ")
+    dlq_ids = {poison(body) for body in dead["orders"].values()} - {None}
     dead["restocks"] = _dead_letters(sqs, outputs["RestockDeadLetterQueueUrl"], markers)
     dead["files"] = _dead_letters(sqs, outputs["FileDeadLetterQueueUrl"], markers)
     stray_dead = {queue: sum(1 for b in bodies.values() if poison(b) is None) for queue, bodies in dead.items()}
@@ -443,25 +382,18 @@ def _soak(
         sampler.join()
 
     # Books
-    pending_orders = [i for i, r in records.items() if r["order_status"]["S"] == "Produto Pendente"]
-    reserved_units = {p: 0 for p in products}
-    for record in records.values():
-        for item in record["items"]["L"]:
-            item = item["M"]
-            if item["item_status"]["S"] == "Reservado":
-                reserved_units[item["product_id"]["S"]] += int(item["quantity"]["N"])
-    product_records = {i["product_id"]["S"]: i for i in read_products(db, outputs["OrdersTable"], products)}
+    items = [item["M"] for record in records.values() for item in record["items"]["L"]]
+    units: Counter[tuple[str, str]] = Counter()
+    for item in items:
+        units[item["item_status"]["S"], item["product_id"]["S"]] += int(item["quantity"]["N"])
+    pending_items = Counter(item["product_id"]["S"] for item in items if item["item_status"]["S"] == "Pendente")
+    product_records = {i["product_id"]["S"]: i for i in read_products(db, table, products)}
     stock = {p: (int(i["available"]["N"]), int(i["reserved"]["N"])) for p, i in product_records.items()}
     waiting_count = {p: int(i.get("waiting", {}).get("N", "0")) for p, i in product_records.items()}
-    pending_items = {p: 0 for p in products}
-    for record in records.values():
-        for item in record["items"]["L"]:
-            if item["M"]["item_status"]["S"] == "Pendente":
-                pending_items[item["M"]["product_id"]["S"]] += 1
 
     def head_fits(product: str) -> bool:
         """Whether the oldest item waiting for the product would fit the stock left (it must not)."""
-        head = OrderStore(db, outputs["OrdersTable"]).pending_queue(product, limit=1)
+        head = OrderStore(db, table).pending_queue(product, limit=1)
         return bool(head) and head[0].quantity <= stock[product][0]
 
     def history(record: dict[str, Any]) -> list[str]:
@@ -469,25 +401,23 @@ def _soak(
 
     waited = {i for i, r in records.items() if "Produto Pendente" in history(r)}
     released = {i for i in waited if records[i]["order_status"]["S"] == "Novo Pedido"}
-    envelopes = []
+    envelopes: list[dict[str, Any]] = []
     quiet_until = time.monotonic() + 3
-    while time.monotonic() < quiet_until:
+    while time.monotonic() < quiet_until:  # the notifications, until none has come for 3 s
         got = drain(session, inbox)
         envelopes += got
-        if got:
-            quiet_until = time.monotonic() + 3
+        quiet_until = time.monotonic() + 3 if got else quiet_until
         time.sleep(0.3)
-    session.client("sqs").delete_queue(QueueUrl=inbox)
+    sqs.delete_queue(QueueUrl=inbox)
     mine = [json.loads(e["Message"]) for e in envelopes]
-    pending_notices = {m["order_id"] for m in mine if m.get("event") == "order_pending" and m["order_id"] in records}
-    released_notices = [m["order_id"] for m in mine if m.get("event") == "order_released" and m["order_id"] in records]
-    report_notices = [m for m in mine if m.get("event") == "file_report" and m.get("key") in reports]
-    restock_notices = [m for m in mine if m.get("event") == "file_report" and m.get("key") == restock_file]
-    dead_notices = [m for m in mine if m.get("event") == "message_dead_lettered" and m.get("order_id") in books.poison]
 
+    def notices(event: str, key: str, among: Any) -> list[Any]:
+        return [m.get(key) for m in mine if m.get("event") == event and m.get(key) in among]
+
+    released_notices = notices("order_released", "order_id", records)
     unique_accepted = set(books.accepted)
     checks = {
-        "no accepted order lost (all final)": len(waiting) == 0,
+        "no accepted order lost (all final)": len(lost) == 0,
         "accepted ids are unique (no order taken twice)": len(unique_accepted) == len(books.accepted),
         "rejected + accepted + replayed = received": books.rejected + len(books.accepted) + books.replayed
         == books.received,
@@ -500,17 +430,19 @@ def _soak(
         "restock file: bad line reported, the rest applied": (
             restock_report["rejected"],
             len(restock_report["accepted_restock_ids"]),
-            len(restock_notices),
+            len(notices("file_report", "key", {restock_file})),
         )
         == (1, len(products), 1),
         "no stock idle beside a waiting item it could serve": not any(head_fits(p) for p in products),
         "waiting = items Pendente, per product": all(waiting_count[p] == pending_items[p] for p in products),
-        "reserved = units of items Reservado": all(stock[p][1] == reserved_units[p] for p in products),
+        "reserved = units of items Reservado": all(stock[p][1] == units["Reservado", p] for p in products),
         "available never negative": books.min_available_seen >= 0 and all(a >= 0 for a, _ in stock.values()),
-        "pending notices = orders that waited": pending_notices == waited,
+        "pending notices = orders that waited": set(notices("order_pending", "order_id", records)) == waited,
         "one order_released message per order released": sorted(released_notices) == sorted(released),
-        "file notices = files with rejections": len(report_notices) == books.files_with_rejections,
-        "dead-letter notices = poison messages": len({m["order_id"] for m in dead_notices}) == len(books.poison),
+        "file notices = files with rejections": len(notices("file_report", "key", reports))
+        == books.files_with_rejections,
+        "dead-letter notices = poison messages": len(set(notices("message_dead_lettered", "order_id", books.poison)))
+        == len(books.poison),
         "nothing of this run in a DLQ but the poison": not any(stray_dead.values()),
     }
     longest_received = max(books.longest_received.values(), default=0.0)
@@ -530,12 +462,12 @@ def _soak(
         accepted=len(books.accepted),
         rejected=books.rejected,
         replayed=books.replayed,
-        final=len(unique_accepted) - len(waiting),
-        lost=len(waiting),
-        pending_orders=len(pending_orders),
+        final=len(unique_accepted) - len(lost),
+        lost=len(lost),
+        pending_orders=sum(1 for r in records.values() if r["order_status"]["S"] == "Produto Pendente"),
         restocks=len(restock_ids),
         released_orders=len(released),
-        files=len(file_keys),
+        files=len(reports),
         files_with_rejections=books.files_with_rejections,
         poison=len(books.poison),
         poison_in_dlq=len(dlq_ids),
@@ -578,21 +510,18 @@ def main() -> int:
     args = parser.parse_args()
     StackOutputs.read()  # fails clearly when the sandbox is not deployed
     result = run(args.n, args.clients, args.seed, args.timeout, chaos=args.chaos, chaos_interval=args.chaos_interval)
-    print()
     keys = ("received", "accepted", "rejected", "final", "lost", "pending_orders", "restocks", "released_orders")
-    for key in (*keys, "files", "poison_in_dlq", "dead_letters_not_poison", "oversold_units"):
-        print(f"  {key:<22} {getattr(result, key)}")
-    print(f"  {'longest Recebido':<22} {result.longest_recebido_seconds} s (limit {RECOVERY_SECONDS} s)")
+    keys += ("files", "poison_in_dlq", "dead_letters_not_poison", "oversold_units")
+    rows: list[tuple[str, Any]] = [(key, getattr(result, key)) for key in keys]
+    rows.append(("longest Recebido", f"{result.longest_recebido_seconds} s (limit {RECOVERY_SECONDS} s)"))
     if result.chaos is not None:
-        print(f"  {'workers killed':<22} {result.chaos.kills} {result.chaos.kills_per_function}")
-        print(f"  {'requests retried':<22} {result.retried_requests} (given up: {result.given_up_requests})")
+        rows.append(("workers killed", f"{result.chaos.kills} {result.chaos.kills_per_function}"))
+        rows.append(("requests retried", f"{result.retried_requests} (given up: {result.given_up_requests})"))
         if result.orders_recebido_over_limit:
-            print(f"  {'Recebido over limit':<22} {len(result.orders_recebido_over_limit)} orders")
-    for product, numbers in result.stock.items():
-        print(f"  {product:<22} {numbers.model_dump()}")
-    print()
-    for check, passed in result.checks.items():
-        print(f"  [{'ok' if passed else 'FAIL'}] {check}")
+            rows.append(("Recebido over limit", f"{len(result.orders_recebido_over_limit)} orders"))
+    rows += [(product, numbers.model_dump()) for product, numbers in result.stock.items()]
+    print("", *(f"  {label:<22} {value}" for label, value in rows), "", sep="\n")
+    print(*(f"  [{'ok' if passed else 'FAIL'}] {check}" for check, passed in result.checks.items()), sep="\n")
     print("\nbooks balance" if result.ok else "\nBOOKS DO NOT BALANCE")
     return 0 if result.ok else 1
 

@@ -1,7 +1,4 @@
-"""Processing floor: one TransactWriteItems per order, reserving each item's stock and writing the order.
-
-The least the processor can do with a FIFO batch on this emulator; `sandbox.bench` measures against it.
-"""
+"""Processing floor: one TransactWriteItems per order, reserving each item's stock and writing the order."""
 
 from __future__ import annotations
 
@@ -18,33 +15,23 @@ _db = boto3.client("dynamodb")
 
 def _writes(order: dict[str, Any]) -> list[dict[str, Any]]:
     order_id = str(order["order_id"])
+    reserve = "SET available = available - :q, reserved = reserved + :q"
     writes: list[dict[str, Any]] = [
         {
             "Update": {
                 "TableName": _TABLE,
                 "Key": {"PK": {"S": f"PRODUCT#{item['product_id']}"}, "SK": {"S": "STOCK"}},
-                "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
+                "UpdateExpression": reserve,
                 "ConditionExpression": "available >= :q",
                 "ExpressionAttributeValues": {":q": {"N": str(int(item["quantity"]))}},
             }
         }
         for item in order["items"]
     ]
-    writes.append(
-        {
-            "Put": {
-                "TableName": _TABLE,
-                "Item": {
-                    "PK": {"S": f"ORDER#{order_id}"},
-                    "SK": {"S": "ORDER"},
-                    "order_id": {"S": order_id},
-                    "order_status": {"S": "Novo Pedido"},
-                    "processed_at": {"S": datetime.now(UTC).isoformat(timespec="milliseconds")},
-                },
-            }
-        }
-    )
-    return writes
+    processed_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+    item = {"PK": f"ORDER#{order_id}", "SK": "ORDER", "order_id": order_id, "order_status": "Novo Pedido"}
+    item["processed_at"] = processed_at
+    return [*writes, {"Put": {"TableName": _TABLE, "Item": {k: {"S": v} for k, v in item.items()}}}]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
