@@ -37,7 +37,7 @@ RESTOCK_ID, WAITED = "NF-2024-000123", "PRD-2002"
 RECEIVED_AT, PROCESSED_AT = "2023-10-01T10:30:01.250+00:00", "2023-10-01T10:30:01.480+00:00"
 RESTOCKED_AT, APPLIED_AT = "2023-10-02T09:14:59.870+00:00", "2023-10-02T09:15:00.020+00:00"
 ORDER_RELEASED_AT, RESTOCK_RELEASED_AT = "2023-10-02T09:15:00.110+00:00", "2023-10-02T09:15:00.150+00:00"
-API_RECEIVED = "pedido recebido pela API"  # service/adapters.py `_received_reason`
+API_RECEIVED = "pedido recebido pela API"  # orders/lifecycle.py `received`
 
 
 def order_schema(schema: dict[str, Any]) -> dict[str, Any]:
