@@ -54,6 +54,32 @@ def pending(product_id: str) -> str:
     return f"PENDING#{product_id}"
 
 
+def pending_key(order_id: str, product_id: str) -> dict[str, Any]:
+    return key(order_pk(order_id), pending(product_id))
+
+
+def released_sk(position: str) -> str:
+    """An order a restock served, under the restock, by its queue position."""
+    return f"{RELEASED}{position}"
+
+
+def notices_pk(product_id: str) -> str:
+    """The outbox of a product's order-released messages not yet published."""
+    return f"{RELEASED}{product_id}"
+
+
+def notice_key(product_id: str, order_id: str) -> dict[str, Any]:
+    return key(notices_pk(product_id), order_pk(order_id))
+
+
+def file_key(file_id: str) -> dict[str, Any]:
+    return key(file_pk(file_id), FILE)
+
+
+def part_sk(start: int) -> str:
+    return f"{PART}{start:09d}"
+
+
 def status_partition(status: str) -> str:
     """GSI1: the orders in a status."""
     return f"STATUS#{status}"

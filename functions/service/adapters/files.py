@@ -8,17 +8,17 @@ from typing import Any
 from orders.codec import to_json
 from orders.report import FileReport
 from service.adapters.table import Table, item, now
-from service.keys import FILE, PART, file_pk, key
+from service.keys import FILE, PART, file_key, file_pk, part_sk
 
 
 class DynamoFiles(Table):
     def file_done(self, file_id: str) -> bool:
-        return self._get(key(file_pk(file_id), FILE)) is not None
+        return self._get(file_key(file_id)) is not None
 
     def save_file_part(self, file_id: str, start: int, part: dict[str, Any]) -> None:
         """Keep what the chunk of a file starting at entry `start` came to, so that a validator killed or out of
         time resumes after it instead of from the top (one JSON string: a chunk is at most 100 entries)."""
-        record = {"PK": file_pk(file_id), "SK": f"{PART}{start:09d}", "entity": "file_part", "part": to_json(part)}
+        record = {"PK": file_pk(file_id), "SK": part_sk(start), "entity": "file_part", "part": to_json(part)}
         self._db.put_item(TableName=self._table, Item=item(record))
 
     def file_parts(self, file_id: str) -> dict[int, dict[str, Any]]:

@@ -18,6 +18,7 @@ from service.adapters.table import NEW, Table, now, refusal, value
 from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
 from service.keys import (
     CLAIMED_ORDERS,
+    ORDER,
     order_key,
     order_pk,
     pending,
@@ -48,7 +49,7 @@ class DynamoOrders(Table):
     def _claim_record(self, order: Order, source: str) -> dict[str, Any]:
         record = received(order, source, now())
         gsi = {"GSI1PK": CLAIMED_ORDERS, "GSI1SK": f"{record['received_at']}#{order.order_id}"}
-        return {"PK": order_pk(order.order_id), "SK": "ORDER", **record, **gsi}
+        return {"PK": order_pk(order.order_id), "SK": ORDER, **record, **gsi}
 
     def claim(self, order: Order, source: str) -> None:
         """Record the order as `Recebido`, once per order_id; raise DuplicateOrder otherwise."""

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, Restock
 from service.adapters.table import Table, now, refusal
 from service.errors import DuplicateRestock, StoreBusy
-from service.keys import CLAIMED_RESTOCKS, RELEASED, key, product_key, restock_key, restock_pk
+from service.keys import CLAIMED_RESTOCKS, RELEASED, RESTOCK, key, product_key, released_sk, restock_key, restock_pk
 from service.logs import log
 
 
@@ -20,7 +20,7 @@ class DynamoRestocks(Table):
         received_at = now()
         record = {
             "PK": restock_pk(restock.restock_id),
-            "SK": "RESTOCK",
+            "SK": RESTOCK,
             "entity": "restock",
             "restock_status": RESTOCK_RECEIVED,
             "source": source,
@@ -113,7 +113,7 @@ class DynamoRestocks(Table):
     ) -> tuple[list[str], str | None]:
         """One page of the orders a restock served, in queue order, starting after the queue position `after`;
         and the position the next page starts after (None on the last page)."""
-        start = {} if after is None else {"ExclusiveStartKey": key(restock_pk(restock_id), RELEASED + after)}
+        start = {} if after is None else {"ExclusiveStartKey": key(restock_pk(restock_id), released_sk(after))}
         found = self._partition(
             restock_pk(restock_id),
             RELEASED,

@@ -10,15 +10,18 @@ from orders.lifecycle import ItemRelease
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RESERVED
 from orders.restock import PendingItem
 from service.adapters.orders import STOCK_NAMES
-from service.adapters.table import Table, now, refusal, value
+from service.adapters.table import Table, now, plain, refusal, value
 from service.errors import ItemGone, OrderChanged, StockChanged
 from service.keys import (
-    RELEASED,
-    key,
+    notice_key,
+    notices_pk,
     order_key,
     order_pk,
     pending,
+    pending_key,
     product_key,
+    product_pk,
+    released_sk,
     restock_key,
     restock_pk,
     status_partition,
@@ -48,7 +51,7 @@ class DynamoStock(Table):
                 }
                 response = self._db.batch_get_item(RequestItems=request)
                 for record in response.get("Responses", {}).get(self._table, []):
-                    product_id = record["PK"]["S"].removeprefix("PRODUCT#")
+                    product_id = record["PK"]["S"].removeprefix(product_pk(""))
                     available[product_id] = int(record.get("available", {}).get("N", "0"))
                     waiting[product_id] = int(record.get("waiting", {}).get("N", "0"))
                 keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
@@ -64,14 +67,12 @@ class DynamoStock(Table):
             ScanIndexForward=True,
             Limit=limit,
         )
-        return [
-            PendingItem(str(r["order_id"]["S"]), str(r["product_id"]["S"]), int(r["quantity"]["N"]), r["GSI1SK"]["S"])
-            for r in response.get("Items", [])
-        ]
+        items = [plain(record) for record in response.get("Items", [])]
+        return [PendingItem(r["order_id"], r["product_id"], int(r["quantity"]), r["GSI1SK"]) for r in items]
 
     def still_pending(self, waiting: PendingItem) -> bool:
         """Whether the item's pending record is still in the table (a consistent read, unlike the index)."""
-        return self._get(key(order_pk(waiting.order_id), pending(waiting.product_id))) is not None
+        return self._get(pending_key(waiting.order_id, waiting.product_id)) is not None
 
     def reserve_pending(self, waiting: PendingItem, order: dict[str, Any], restock_id: str | None) -> bool:
         """Reserve one pending item for a restock in one transaction: the product's stock, the item's marker, the
@@ -124,7 +125,7 @@ class DynamoStock(Table):
             {
                 "Delete": {
                     "TableName": self._table,
-                    "Key": key(order_pk(waiting.order_id), pending(waiting.product_id)),
+                    "Key": pending_key(waiting.order_id, waiting.product_id),
                     "ConditionExpression": "attribute_exists(PK)",
                 }
             },
@@ -137,7 +138,7 @@ class DynamoStock(Table):
             # refused the reservation, and every write of it would cost more than the one before.
             served = {
                 "PK": restock_pk(restock_id),
-                "SK": f"{RELEASED}{waiting.queued_at}",
+                "SK": released_sk(waiting.queued_at),
                 "entity": "released_order",
                 "order_id": waiting.order_id,
                 "quantity": waiting.quantity,
@@ -150,7 +151,7 @@ class DynamoStock(Table):
             # failed publish is retried by the next release of the product instead of being lost.
             notice = release.notice(order, moment)
             outbox = {
-                "PK": RELEASED + waiting.product_id,
+                "PK": notices_pk(waiting.product_id),
                 "SK": order_pk(waiting.order_id),
                 "entity": "release_notice",
             }
@@ -170,7 +171,7 @@ class DynamoStock(Table):
     def release_notices(self, product_id: str) -> list[dict[str, Any]]:
         """Orders completed by releases of this product whose message is not yet published (every page: a long
         release leaves thousands, more than the 1 MB one Query returns)."""
-        return self._partition(RELEASED + product_id)
+        return self._partition(notices_pk(product_id))
 
     def clear_release_notice(self, product_id: str, order_id: str) -> None:
-        self._db.delete_item(TableName=self._table, Key=key(RELEASED + product_id, order_pk(order_id)))
+        self._db.delete_item(TableName=self._table, Key=notice_key(product_id, order_id))
