@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 RECEIVED = "Recebido"
 NEW_ORDER = "Novo Pedido"
 PRODUCT_PENDING = "Produto Pendente"
+FINAL_STATUSES = (NEW_ORDER, PRODUCT_PENDING)  # where every accepted order ends
 
 RESERVED = "Reservado"
 PENDING = "Pendente"

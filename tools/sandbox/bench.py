@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from orders.model import FINAL_STATUSES, NEW_ORDER
 from orders.report import report_key
 from orders.validation import OrderValidator, parse_json
 from sandbox.aws import OUTPUTS, ROOT, default_environment
@@ -53,8 +54,8 @@ from sandbox.state import orders as read_orders
 from sandbox.state import queue_depth
 
 FLOOR_CODE = Path(__file__).with_name("bench_floors")
-FINAL = frozenset({"Novo Pedido", "Produto Pendente"})
-FLOOR_FINAL = frozenset({"Novo Pedido"})
+FINAL = frozenset(FINAL_STATUSES)
+FLOOR_FINAL = frozenset({NEW_ORDER})
 FLOOR_ROLE = "arn:aws:iam::000000000000:role/bench-floor"  # any ARN string works on the emulator
 POLL_INTERVAL = 0.1
 RETRYABLE_HTTP = {429, 502, 503, 504}

@@ -33,7 +33,7 @@ from rich.text import Text
 from orders.files import READ_SUFFIXES, is_read
 from orders.masking import mask_document as mask
 from orders.masking import mask_text
-from orders.model import OrderRejected
+from orders.model import FINAL_STATUSES, NEW_ORDER, PRODUCT_PENDING, RECEIVED, OrderRejected
 from orders.report import report_key
 from orders.validation import OrderValidator, parse_order_body
 from sandbox import emulator
@@ -51,8 +51,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
-FINAL = ("Novo Pedido", "Produto Pendente")
-STATUSES = ("Recebido", *FINAL)
+FINAL = FINAL_STATUSES
+STATUSES = (RECEIVED, *FINAL)
 QUEUES = {label: key for name, (dlq, queue) in PAIRS.items() for label, key in ((name, queue), (f"{name} DLQ", dlq))}
 # The output naming each function: file-validator is FileValidatorFunctionName.
 FUNCTIONS = {
@@ -60,7 +60,7 @@ FUNCTIONS = {
     for name in ("api", "file-validator", "processor", "restocker", "sweeper")
 }
 Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})
-STATUS_STYLES = {"Recebido": "yellow", "Novo Pedido": "green", "Produto Pendente": "magenta"}
+STATUS_STYLES = {RECEIVED: "yellow", NEW_ORDER: "green", PRODUCT_PENDING: "magenta"}
 ITEM_STYLES = {"Reservado": "green", "Pendente": "magenta"}
 LEVEL_STYLES = {"DEBUG": "dim", "INFO": "green", "WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
 LAMBDA_LINES = ("START ", "END ", "REPORT ", "INIT_START ")

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from sandbox.aws import OUTPUTS, ROOT, Settings
+from sandbox.aws import OUTPUTS, Settings
 from sandbox.deploy import core
 
 POLL_DELAY = 0.25  # seconds between two reads of the stack: the emulators settle in about a second
@@ -147,7 +147,7 @@ def main() -> int:
         from sandbox.notifications import ensure_inbox
         from sandbox.seed import read_rows, seed
 
-        seed(session, outputs["OrdersTable"], read_rows(ROOT / "seed" / "products.json"), only_missing=True)
+        seed(session, outputs["OrdersTable"], read_rows(), only_missing=True)
         ensure_inbox(session, outputs)
     print(json.dumps(outputs, indent=2, sort_keys=True))
     print(f"stack {args.stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}", file=sys.stderr)
