@@ -51,8 +51,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Clients, Stubber, Stu
     session = boto3.session.Session(
         aws_access_key_id="AKIAUNITTESTONLY0000", aws_secret_access_key="unit-test", region_name=REGION
     )
-    clients = Clients(session.client("sts"), session.client("s3"), session.client("cloudformation"), REGION)
-    stubs = Stubber(clients.sts), Stubber(clients.s3), Stubber(clients.cfn)
+    clients = Clients(session.client("sts"), session.resource("s3"), session.client("cloudformation"), REGION)
+    stubs = Stubber(clients.sts), Stubber(clients.s3.meta.client), Stubber(clients.cfn)
     for stub in stubs:
         stub.activate()
     monkeypatch.setattr(Clients, "for_region", classmethod(lambda cls, region: clients))
@@ -528,7 +528,11 @@ def test_destroy_empties_the_data_lake_deletes_the_stack_and_the_artifacts(
     identity(sts)
     cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
     lake = data_lake(cfn, s3, objects=3)
-    s3.add_response("delete_objects", {}, {"Bucket": lake, "Delete": ANY, "ExpectedBucketOwner": ACCOUNT})
+    # boto3's batch delete lists the versions again, then deletes each of them (1,000 a request)
+    versions = [{"Key": f"incoming/{n}.json", "VersionId": "null"} for n in range(3)]
+    s3.add_response("list_object_versions", {"Versions": versions}, {"Bucket": lake, "ExpectedBucketOwner": ACCOUNT})
+    deleted = {"Bucket": lake, "Delete": {"Objects": versions}, "ExpectedBucketOwner": ACCOUNT}
+    s3.add_response("delete_objects", {}, deleted)
     cfn.add_response("describe_stack_events", {"StackEvents": []})
     cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})
     cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})  # boto3's waiter

@@ -37,19 +37,19 @@ PROC = Path("/proc")
 FUNCTION_VARIABLE = b"AWS_LAMBDA_FUNCTION_NAME="
 
 
-def _stat(pid: int, proc: Path) -> list[str] | None:
-    """/proc/<pid>/stat's fields from the state on (state, ppid, ...), or None when the process is gone."""
+def _stat(pid: int, proc: Path) -> list[str]:
+    """/proc/<pid>/stat's fields from the state on (state, ppid, ...); empty when the process is gone."""
     try:
         text = (proc / str(pid) / "stat").read_text()
     except OSError:
-        return None
+        return []
     return text[text.rindex(")") + 2 :].split()  # "pid (comm) state ...": comm may hold spaces and parentheses
 
 
 def age(pid: int, proc: Path = PROC) -> float | None:
     """Seconds since the process started (stat field 22 against /proc/uptime); None if unreadable."""
     try:
-        started = int((_stat(pid, proc) or [])[19])
+        started = int(_stat(pid, proc)[19])
         return float((proc / "uptime").read_text().split()[0]) - started / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
@@ -64,23 +64,19 @@ def descendants(root: int, proc: Path = PROC) -> set[int]:
     found: set[int] = set()
     todo = list(children.get(root, []))
     while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo += children.get(pid, [])
+        found.add(pid := todo.pop())
+        todo += children.get(pid, [])
     return found
 
 
 def function_of(pid: int, proc: Path = PROC) -> str | None:
     """The Lambda function a worker process serves, from its environment; None for any other process."""
     try:
-        environ = (proc / str(pid) / "environ").read_bytes()
+        environ = (proc / str(pid) / "environ").read_bytes().split(b"\0")
     except OSError:
         return None
-    for variable in environ.split(b"\0"):
-        if variable.startswith(FUNCTION_VARIABLE):
-            return variable.removeprefix(FUNCTION_VARIABLE).decode() or None
-    return None
+    names = [v.removeprefix(FUNCTION_VARIABLE).decode() for v in environ if v.startswith(FUNCTION_VARIABLE)]
+    return names[0] if names and names[0] else None
 
 
 def workers(root: int, functions: Iterable[str], proc: Path = PROC) -> dict[int, str]:
@@ -157,17 +153,14 @@ class ChaosMonkey:
         while not self._stop.wait(self.interval):
             self.kill_one()
 
-    def start(self) -> ChaosMonkey:
+    def start(self) -> None:
         self._started = time.monotonic()
-        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="chaos-monkey", daemon=True)
         self._thread.start()
-        return self
 
     def stop(self) -> list[Kill]:
         """Stop killing (waits for the step under way) and return what was killed."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-            self._thread = None
         return list(self.kills)

@@ -15,7 +15,8 @@ import re
 import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import takewhile
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -113,17 +114,17 @@ def check_target(client_endpoints: Iterable[str], environ: Mapping[str, str], *,
 @dataclass(frozen=True)
 class Clients:
     sts: Any
-    s3: Any
+    s3: Any  # boto3's S3 resource (a bucket emptied in one call); its client is s3.meta.client
     cfn: Any
     region: str
 
     @classmethod
     def for_region(cls, region: str) -> Clients:
         session = boto3.session.Session(region_name=region)
-        return cls(session.client("sts"), session.client("s3"), session.client("cloudformation"), region)
+        return cls(session.client("sts"), session.resource("s3"), session.client("cloudformation"), region)
 
     def endpoints(self) -> list[str]:
-        return [self.sts.meta.endpoint_url, self.s3.meta.endpoint_url, self.cfn.meta.endpoint_url]
+        return [self.sts.meta.endpoint_url, self.s3.meta.client.meta.endpoint_url, self.cfn.meta.endpoint_url]
 
 
 def caller_identity(sts: Any) -> tuple[str, str]:
@@ -160,71 +161,59 @@ def confirm(
 # ---------------------------------------------------------------- S3
 
 
-def bucket_objects(s3: Any, bucket: str, account: str) -> list[dict[str, str]] | None:
-    """Every object version and delete marker in the bucket, or None when the bucket does not exist."""
+def object_count(s3: Any, bucket: str, account: str) -> int | None:
+    """How many object versions and delete markers the bucket holds; None when there is no such bucket."""
     try:
-        pages = list(s3.get_paginator("list_object_versions").paginate(Bucket=bucket, ExpectedBucketOwner=account))
+        return sum(1 for _ in s3.Bucket(bucket).object_versions.filter(ExpectedBucketOwner=account))
     except ClientError as exc:
         if core.is_missing(exc):
             return None
         raise
-    entries = [entry for page in pages for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
-    return [{"Key": entry["Key"], "VersionId": entry.get("VersionId") or "null"} for entry in entries]
 
 
-def delete_objects(s3: Any, bucket: str, objects: list[dict[str, str]], account: str) -> None:
-    for start in range(0, len(objects), 1000):
-        batch = {"Objects": objects[start : start + 1000], "Quiet": True}
-        errors = s3.delete_objects(Bucket=bucket, Delete=batch, ExpectedBucketOwner=account).get("Errors")
-        if errors:
+def empty_bucket(s3: Any, bucket: str, account: str) -> None:
+    """Delete every object version and delete marker (boto3's batch action: 1,000 a request)."""
+    versions = s3.Bucket(bucket).object_versions.filter(ExpectedBucketOwner=account)
+    for answer in versions.delete(ExpectedBucketOwner=account):
+        if errors := answer.get("Errors"):
             raise SystemExit(f"could not delete {errors[0].get('Key')} from {bucket}: {errors[0].get('Code')}")
 
 
 def delete_bucket(s3: Any, bucket: str, account: str) -> bool:
     """Empty and delete a bucket; False when there was none."""
-    objects = bucket_objects(s3, bucket, account)
-    if objects is None:
-        return False
-    delete_objects(s3, bucket, objects, account)
-    s3.delete_bucket(Bucket=bucket, ExpectedBucketOwner=account)
+    try:
+        empty_bucket(s3, bucket, account)
+    except ClientError as exc:
+        if core.is_missing(exc):
+            return False
+        raise
+    s3.Bucket(bucket).delete(ExpectedBucketOwner=account)
     return True
 
 
-@dataclass
-class Artifacts:
-    """What `package` put in S3, and what of it this run created (a dry run removes exactly that)."""
-
-    bucket: str
-    code_key: str
-    template: dict[str, str]
-    created_bucket: bool = False
-    created_keys: list[str] = field(default_factory=list)
-
-    def remove_created(self, s3: Any, account: str) -> None:
-        if self.created_bucket:
-            delete_bucket(s3, self.bucket, account)
-            return
-        for key in self.created_keys:
-            s3.delete_object(Bucket=self.bucket, Key=key, ExpectedBucketOwner=account)
+def remove_created(s3: Any, artifacts: core.Artifacts, account: str) -> None:
+    """What this run uploaded, for a dry run: the bucket if it made it, else the keys it added."""
+    if artifacts.created_bucket:
+        delete_bucket(s3, artifacts.bucket, account)
+        return
+    for key in artifacts.created_keys:
+        s3.Object(artifacts.bucket, key).delete(ExpectedBucketOwner=account)
 
 
-def package(s3: Any, stack: str, account: str, region: str, template_body: str) -> Artifacts:
-    """Upload the code zip (and the template when it is too big to send inline), as `package` does."""
-    bucket, code = core.artifact_bucket(stack, account, region), core.build_zip()
-    artifacts = Artifacts(bucket, core.code_key(code), {"TemplateBody": template_body})
-    artifacts.created_bucket = core.ensure_bucket(s3, bucket, account, region)
-    if core.put_if_missing(s3, bucket, artifacts.code_key, code, account):
-        artifacts.created_keys.append(artifacts.code_key)
-        say(f"uploaded s3://{bucket}/{artifacts.code_key} ({len(code):,} bytes)")
-    else:
-        say(f"s3://{bucket}/{artifacts.code_key} is already there (same code)")
-    body = template_body.encode("utf-8")
-    if len(body) > TEMPLATE_BODY_LIMIT:
-        key = f"templates/{hashlib.sha256(body).hexdigest()[:20]}.yaml"
-        if core.put_if_missing(s3, bucket, key, body, account):
-            artifacts.created_keys.append(key)
-        artifacts.template = {"TemplateURL": f"{s3.meta.endpoint_url.rstrip('/')}/{bucket}/{key}"}
-    return artifacts
+def package(s3: Any, stack: str, account: str, region: str, template: str) -> tuple[core.Artifacts, dict[str, str]]:
+    """Upload the code zip (and the template when it is too big to send inline), as `package` does; the
+    artifacts and how CreateChangeSet takes the template."""
+    code = core.build_zip()
+    artifacts = core.package(s3.meta.client, stack, account, region, code)
+    where = f"s3://{artifacts.bucket}/{artifacts.code_key}"
+    say(f"uploaded {where} ({len(code):,} bytes)" if artifacts.created_keys else f"{where} is already there")
+    body = template.encode("utf-8")
+    if len(body) <= TEMPLATE_BODY_LIMIT:
+        return artifacts, {"TemplateBody": template}
+    key = f"templates/{hashlib.sha256(body).hexdigest()[:20]}.yaml"
+    if core.put_if_missing(s3.meta.client, artifacts.bucket, key, body, account):
+        artifacts.created_keys.append(key)
+    return artifacts, {"TemplateURL": f"{s3.meta.client.meta.endpoint_url.rstrip('/')}/{artifacts.bucket}/{key}"}
 
 
 # ---------------------------------------------------------------- CloudFormation
@@ -276,18 +265,19 @@ def format_changes(described: dict[str, Any], change_set_type: str) -> str:
     return "\n".join([header, *(line.rstrip() for line in lines)])
 
 
-def new_events(cfn: Any, stack_id: str, seen: set[str]) -> list[dict[str, Any]]:
-    """The stack's events not yet seen, oldest first (the newest page; older pages are what `seen` holds)."""
-    fresh = [e for e in cfn.describe_stack_events(StackName=stack_id)["StackEvents"] if e["EventId"] not in seen]
-    seen.update(event["EventId"] for event in fresh)
-    return list(reversed(fresh))
+def latest_event(cfn: Any, stack_id: str) -> str | None:
+    """The id of the stack's newest event: what happened up to it is not news to this run."""
+    events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+    return str(events[0]["EventId"]) if events else None
 
 
-def follow_stack(cfn: Any, stack_id: str, seen: set[str], waiter: str, delay: float) -> dict[str, Any]:
-    """Wait with boto3's `waiter` until the stack settles, then print the operation's events (a waiter has no
-    hook to print from while it waits); the final description."""
+def follow_stack(cfn: Any, stack_id: str, last: str | None, waiter: str, delay: float) -> dict[str, Any]:
+    """Wait with boto3's `waiter` until the stack settles, then print the events after `last`, oldest first (a
+    waiter has no hook to print from while it waits); the final description."""
     stopped = core.wait(cfn, waiter, delay=delay, timeout=3600, StackName=stack_id)
-    for event in new_events(cfn, stack_id, seen):
+    pages = cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id)  # newest first
+    fresh = takewhile(lambda event: event["EventId"] != last, (e for page in pages for e in page["StackEvents"]))
+    for event in reversed(list(fresh)):
         reason = event.get("ResourceStatusReason") or ""
         say(f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip())
     if stopped is not None:
@@ -332,11 +322,11 @@ def deploy(
             " and pending-stock topics (the template default, alerts@example.com, reaches nobody)"
         )
 
-    artifacts = package(s3, stack, account, clients.region, core.TEMPLATE.read_text("utf-8"))
+    artifacts, template = package(s3, stack, account, clients.region, core.TEMPLATE.read_text("utf-8"))
     made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
-    change_set_id, executed = "", False
+    change_set_id = stack_id = ""  # both emptied once the change set runs: nothing left to clean up
     try:
-        keys = [p["ParameterKey"] for p in cfn.get_template_summary(**artifacts.template)["Parameters"]]
+        keys = [p["ParameterKey"] for p in cfn.get_template_summary(**template)["Parameters"]]
         previous = [] if creating or current is None else [p["ParameterKey"] for p in current.get("Parameters", [])]
         artifact = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
         parameters = stack_parameters(keys, {**artifact, **overrides}, previous)
@@ -348,7 +338,7 @@ def deploy(
             Capabilities=core.CAPABILITIES,
             Parameters=parameters,
             Description="sandbox.deploy.aws" + (" --dry-run" if dry_run else ""),
-            **artifacts.template,
+            **template,
         )
         change_set_id, stack_id = created["Id"], created["StackId"]
         say(f"created change set {change_set_id}")
@@ -361,26 +351,23 @@ def deploy(
         print("Parameters: " + ", ".join(shown))
         if dry_run:
             return 0
-        seen: set[str] = set()
-        new_events(cfn, stack_id, seen)  # what happened before this run is not news
+        last = latest_event(cfn, stack_id)
         cfn.execute_change_set(ChangeSetName=change_set_id)
-        executed = True
-        say(f"executing {change_set_id}; waiting for the stack, whose events follow when it settles")
-        final = follow_stack(cfn, stack_id, seen, f"stack_{'create' if creating else 'update'}_complete", delay)
+        executing, change_set_id = change_set_id, ""
+        say(f"executing {executing}; waiting for the stack, whose events follow when it settles")
+        final = follow_stack(cfn, stack_id, last, f"stack_{'create' if creating else 'update'}_complete", delay)
         return report(final, described, creating=creating, region=clients.region, overrides=overrides)
     finally:
-        if not executed:
-            if change_set_id:
-                cfn.delete_change_set(ChangeSetName=change_set_id)
-                if made_stack:  # the empty REVIEW_IN_PROGRESS stack the CREATE change set made
-                    cfn.delete_stack(StackName=stack_id)
-                    stopped = core.wait(cfn, "stack_delete_complete", delay=delay, timeout=300, StackName=stack_id)
-                    if stopped is not None:
-                        raise SystemExit(f"deleting the empty stack {stack_id}: {stopped}")
-            if dry_run:
-                artifacts.remove_created(s3, account)
-                removed = f"; the empty stack {stack} it made was removed" if made_stack and change_set_id else ""
-                print(f"Dry run: the change set was deleted without executing{removed}.")
+        if change_set_id:
+            cfn.delete_change_set(ChangeSetName=change_set_id)
+            if made_stack:  # the empty REVIEW_IN_PROGRESS stack the CREATE change set made
+                cfn.delete_stack(StackName=stack_id)
+                if stopped := core.wait(cfn, "stack_delete_complete", delay=delay, timeout=300, StackName=stack_id):
+                    raise SystemExit(f"deleting the empty stack {stack_id}: {stopped}")
+        if dry_run:
+            remove_created(s3, artifacts, account)
+            removed = f"; the empty stack {stack} it made was removed" if made_stack and stack_id else ""
+            print(f"Dry run: the change set was deleted without executing{removed}.")
 
 
 def report(
@@ -424,10 +411,10 @@ def destroy(clients: Clients, args: argparse.Namespace, *, account: str, where: 
     if current and _busy(current["StackStatus"], "REVIEW_IN_PROGRESS", "DELETE_IN_PROGRESS"):
         raise SystemExit(f"stack {stack} is {current['StackStatus']}: wait for that operation to end")
     lake = data_lake_bucket(cfn, stack) if current else None
-    lake_objects = (bucket_objects(s3, lake, account) or []) if lake else []
+    lake_objects = (object_count(s3, lake, account) or 0) if lake else 0
     if lake_objects and not args.empty_data_lake:
         raise SystemExit(
-            f"the data-lake bucket {lake} holds {len(lake_objects)} objects, and CloudFormation cannot delete"
+            f"the data-lake bucket {lake} holds {lake_objects} objects, and CloudFormation cannot delete"
             f" a bucket that is not empty (the stack would end DELETE_FAILED).\nKeep what you need"
             f" (`aws s3 sync s3://{lake} ./backup`), then run again with --empty-data-lake"
             f" (ARGS=--empty-data-lake with make), or empty it yourself: `aws s3 rm s3://{lake} --recursive`."
@@ -439,16 +426,15 @@ def destroy(clients: Clients, args: argparse.Namespace, *, account: str, where: 
     question = f"Destroy stack {stack} ({doomed}) in {where}?" if current else f"Delete the artifacts of {where}?"
     confirm(question, assume_yes=args.yes)
     if lake_objects and lake:
-        question = f"Also delete the {len(lake_objects)} objects in s3://{lake} (order files and reports)?"
+        question = f"Also delete the {lake_objects} objects in s3://{lake} (order files and reports)?"
         confirm(f"{question} They cannot be recovered.", assume_yes=args.yes)
-        delete_objects(s3, lake, lake_objects, account)
+        empty_bucket(s3, lake, account)
         say(f"emptied s3://{lake}")
     if current:
-        seen: set[str] = set()
-        new_events(cfn, current["StackId"], seen)
+        last = latest_event(cfn, current["StackId"])
         cfn.delete_stack(StackName=current["StackId"])
         say(f"deleting stack {stack}")
-        final = follow_stack(cfn, current["StackId"], seen, "stack_delete_complete", delay)
+        final = follow_stack(cfn, current["StackId"], last, "stack_delete_complete", delay)
         if final["StackStatus"] != "DELETE_COMPLETE":
             raise SystemExit(
                 f"stack {stack} ended {final['StackStatus']}; the events above say why. If DataLakeBucket"

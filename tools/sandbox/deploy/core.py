@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,25 @@ def put_if_missing(s3: Any, bucket: str, key: str, body: bytes, account: str) ->
             raise
     s3.put_object(Bucket=bucket, Key=key, Body=body, ExpectedBucketOwner=account)
     return True
+
+
+@dataclass
+class Artifacts:
+    """What `package` put in S3, and what of it this run created (a dry run removes exactly that)."""
+
+    bucket: str
+    code_key: str
+    created_bucket: bool = False
+    created_keys: list[str] = field(default_factory=list)
+
+
+def package(s3: Any, stack: str, account: str, region: str, code: bytes) -> Artifacts:
+    """Upload the code zip to `<stack>-artifacts-<account>-<region>` unless it is there, as `package` does."""
+    artifacts = Artifacts(artifact_bucket(stack, account, region), code_key(code))
+    artifacts.created_bucket = ensure_bucket(s3, artifacts.bucket, account, region)
+    if put_if_missing(s3, artifacts.bucket, artifacts.code_key, code, account):
+        artifacts.created_keys.append(artifacts.code_key)
+    return artifacts
 
 
 def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:

@@ -18,36 +18,22 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from sandbox.aws import OUTPUTS, Settings
+from sandbox.aws import OUTPUTS, SETTINGS
 from sandbox.deploy import core
 
 POLL_DELAY = 0.25  # seconds between two reads of the stack: the emulators settle in about a second
 TIMEOUT = 600
+# A stack in one of these holds nothing to update: it is deleted and created again.
+DEAD = frozenset({"ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_COMPLETE"})
 
 
-def upload_code(session: boto3.session.Session, stack: str, code: bytes) -> tuple[str, str]:
+def upload_code(session: boto3.session.Session, stack: str, code: bytes) -> core.Artifacts:
     account = str(session.client("sts").get_caller_identity()["Account"])
-    region = session.region_name or "us-east-1"
-    s3 = session.client("s3")
-    bucket, key = core.artifact_bucket(stack, account, region), core.code_key(code)
-    core.ensure_bucket(s3, bucket, account, region)
-    core.put_if_missing(s3, bucket, key, code, account)
-    return bucket, key
+    return core.package(session.client("s3"), stack, account, session.region_name or "us-east-1", code)
 
 
 def _functions(description: dict[str, Any]) -> list[str]:
     return [o["OutputValue"] for o in description.get("Outputs", []) if o["OutputKey"].endswith("FunctionName")]
-
-
-def _only_code_changed(cfn: Any, current: dict[str, Any], parameters: dict[str, str]) -> bool:
-    """True when the deployed stack has this very template and these parameters (the code aside)."""
-    if not current["StackStatus"].endswith("_COMPLETE") or current["StackStatus"].startswith(("DELETE", "ROLLBACK")):
-        return False
-    deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in current.get("Parameters", [])}
-    if any(deployed.get(name) != value for name, value in parameters.items()):
-        return False
-    body = cfn.get_template(StackName=current["StackName"]).get("TemplateBody")
-    return isinstance(body, str) and body == core.TEMPLATE.read_text("utf-8")
 
 
 def update_code(session: boto3.session.Session, description: dict[str, Any], code: bytes, stack: str) -> int:
@@ -59,13 +45,13 @@ def update_code(session: boto3.session.Session, description: dict[str, Any], cod
         for name in _functions(description)
         if lam.get_function_configuration(FunctionName=name)["CodeSha256"] != digest
     ]
-    if not stale:
-        return 0
-    bucket, key = upload_code(session, stack, code)
-    for name in stale:
-        lam.update_function_code(FunctionName=name, S3Bucket=bucket, S3Key=key)
-    for name in stale:
-        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    if stale:
+        artifacts = upload_code(session, stack, code)
+        for name in stale:
+            lam.update_function_code(FunctionName=name, S3Bucket=artifacts.bucket, S3Key=artifacts.code_key)
+        waiter = lam.get_waiter("function_updated_v2")
+        for name in stale:
+            waiter.wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
     return len(stale)
 
 
@@ -84,24 +70,27 @@ def _settled(cfn: Any, stack: str, waiter: str) -> dict[str, Any]:
 def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str]) -> dict[str, Any]:
     """Create or update the stack; when only functions/ changed, update the functions' code alone."""
     cfn = session.client("cloudformation")
-    code = core.build_zip()
+    code, template = core.build_zip(), core.TEMPLATE.read_text("utf-8")
     current = core.describe_stack(cfn, stack)
-    if current is not None and _only_code_changed(cfn, current, parameters):
-        updated = update_code(session, current, code, stack)
-        print(f"template unchanged; code of {updated} function(s) updated", file=sys.stderr)
-        return current
-    bucket, key = upload_code(session, stack, code)
-    params = {"ArtifactBucket": bucket, "ArtifactKey": key, **parameters}
-    request = {
-        "StackName": stack,
-        "TemplateBody": core.TEMPLATE.read_text("utf-8"),
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
-        "Capabilities": core.CAPABILITIES,
-    }
-    if current and current["StackStatus"] in {"ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_COMPLETE"}:
+    if current and current["StackStatus"] in DEAD:
         cfn.delete_stack(StackName=stack)
         core.wait(cfn, "stack_delete_complete", delay=POLL_DELAY, timeout=TIMEOUT, StackName=stack)
         current = None
+    if current and current["StackStatus"].endswith("_COMPLETE"):
+        deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in current.get("Parameters", [])}
+        same_parameters = all(deployed.get(name) == value for name, value in parameters.items())
+        if same_parameters and cfn.get_template(StackName=stack).get("TemplateBody") == template:
+            updated = update_code(session, current, code, stack)
+            print(f"template unchanged; code of {updated} function(s) updated", file=sys.stderr)
+            return current
+    artifacts = upload_code(session, stack, code)
+    params = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key, **parameters}
+    request = {
+        "StackName": stack,
+        "TemplateBody": template,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        "Capabilities": core.CAPABILITIES,
+    }
     if current is None:
         cfn.create_stack(**request)
         return _settled(cfn, stack, "stack_create_complete")
@@ -124,8 +113,7 @@ def resume_consumers(session: boto3.session.Session, description: dict[str, Any]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    settings = Settings.from_environment()
-    parser.add_argument("--stack", default=settings.stack)
+    parser.add_argument("--stack", default=SETTINGS.stack)
     parser.add_argument("--strict-documents", default=os.environ.get("STRICT_DOCUMENTS", "false"))
     parser.add_argument("--notification-email", default=os.environ.get("NOTIFICATION_EMAIL", "alerts@example.com"))
     parser.add_argument(
@@ -135,12 +123,9 @@ def main() -> int:
 
     started = time.monotonic()
     session = boto3.session.Session()
-    description = deploy(
-        session,
-        args.stack,
-        {"StrictDocuments": args.strict_documents, "NotificationEmail": args.notification_email},
-    )
-    endpoint = settings.endpoint
+    parameters = {"StrictDocuments": args.strict_documents, "NotificationEmail": args.notification_email}
+    description = deploy(session, args.stack, parameters)
+    endpoint = SETTINGS.endpoint
     outputs = core.write_outputs(description, OUTPUTS, endpoint, **({"Endpoint": endpoint} if endpoint else {}))
     if args.sandbox:
         resume_consumers(session, description)
