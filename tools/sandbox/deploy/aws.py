@@ -286,14 +286,6 @@ def follow_stack(cfn: Any, stack_id: str, last: str | None, waiter: str, delay: 
     return final
 
 
-def write_outputs(described: dict[str, Any], region: str) -> dict[str, str]:
-    """The stack outputs in .sandbox/aws/<stack>-<region>/outputs.json (SANDBOX_DIR for `python -m sandbox.seed`)."""
-    path = SANDBOX / "aws" / f"{described['StackName']}-{region}" / "outputs.json"
-    outputs = core.write_outputs(described, path, None, Region=region)
-    say(f"outputs written to {path}")
-    return outputs
-
-
 def _busy(status: str | None, *also_fine: str) -> bool:
     return status is not None and status.endswith("_IN_PROGRESS") and status not in also_fine
 
@@ -379,7 +371,10 @@ def report(
         hint = f" Remove it with `make destroy-aws STACK={stack} REGION={region}` before deploying again."
         hint = hint if status == "ROLLBACK_COMPLETE" else ""
         raise SystemExit(f"stack {stack} ended {status}; the events above say why.{hint}")
-    outputs = write_outputs(final, region)
+    # .sandbox/aws/<stack>-<region>/ is the SANDBOX_DIR for `python -m sandbox.seed` (docs/AWS.md)
+    path = SANDBOX / "aws" / f"{stack}-{region}" / "outputs.json"
+    outputs = core.write_outputs(final, path, None, Region=region)
+    say(f"outputs written to {path}")
     print(json.dumps(outputs, indent=2, sort_keys=True))
     print(f"Successfully {'created' if creating else 'updated'} stack {stack}. API: {outputs.get('ApiUrl', '?')}")
     touched = {change.get("ResourceChange", {}).get("LogicalResourceId") for change in described["Changes"]}
