@@ -704,6 +704,16 @@ def reset(
         out.print(f"seed: {written} of {len(products)} products written")
 
 
+@command()
+def ui(port: Annotated[int, _opt("the local port to serve on", min=1, max=65535)] = 8765) -> None:
+    """Serve the console: the live architecture, orders and their traces, files, actions (127.0.0.1 only)."""
+    from sandbox import console  # the web stack loads only for this command
+
+    sandbox = connect()
+    out.print(f"console: http://localhost:{port}  (Ctrl-C to stop)")
+    console.serve(sandbox, port)
+
+
 def main() -> None:
     # Orders may carry lone surrogates (legal JSON escapes, not UTF-8): print them escaped, never crash.
     for stream in (sys.stdout, sys.stderr):

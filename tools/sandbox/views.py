@@ -164,8 +164,8 @@ class Trace(BaseModel):
 
 @dataclass
 class Notices:
-    """What reached the SNS topics since `read` was first called, through an inbox of the reader's own (named
-    `suffix`), so that `sandbox notifications` and the e2e suite still receive every message in theirs."""
+    """What reached the SNS topics (pending stock, errors) since `read` was first called, through an inbox of the
+    reader's own (named `suffix`): `sandbox notifications` and the e2e suite still get every message in theirs."""
 
     sandbox: Sandbox
     suffix: str = "console-inbox"
@@ -177,11 +177,12 @@ class Notices:
         if not self._url:
             self._url = inbox.ensure_inbox(self.sandbox.session, self.sandbox.outputs.as_dict(), self.suffix)
         for envelope in inbox.drain(self.sandbox.session, self._url):
-            self.per_topic[str(envelope.get("TopicArn", "")).rsplit(":", 1)[-1]] += 1
+            self.per_topic[str(envelope.get("TopicArn"))] += 1
             notice = notice_of(envelope)
             if isinstance(notice["message"], dict) and notice["message"].get("event") == "file_report":
                 self.by_file[str(notice["message"].get("key"))] = notice
-        return dict(self.per_topic)
+        outputs = self.sandbox.outputs
+        return {"pending": self.per_topic[outputs.PendingTopicArn], "errors": self.per_topic[outputs.ErrorTopicArn]}
 
 
 def notice_of(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -426,14 +427,24 @@ def _hop(function: str, line: dict[str, Any]) -> Hop:
 # --- the data lake's reports ------------------------------------------------------------------------------------
 
 
-def reports(sandbox: Sandbox, limit: int = 20, notices: dict[str, dict[str, Any]] | None = None) -> list[Report]:
-    """The newest reports under reports/, each with the SNS notice of its file (by key) when one was received."""
+def reports(
+    sandbox: Sandbox,
+    limit: int = 20,
+    notices: dict[str, dict[str, Any]] | None = None,
+    known: dict[str, Report] | None = None,
+) -> list[Report]:
+    """The newest reports under reports/, each with the SNS notice of its file (by key) when one was received; a
+    report in `known` is not read again (a report never changes)."""
     bucket = sandbox.outputs.DataLakeBucket
     pages = sandbox.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="reports/")
     found = sorted((item for page in pages for item in page.get("Contents", [])), key=lambda item: item["LastModified"])
     shown = []
     for item in reversed(found[-limit:]):
-        body = mask_document(json.loads(sandbox.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()))
-        notice = (notices or {}).get(str(body.get("key")))
-        shown.append(Report(report_key=item["Key"], at=item["LastModified"], body=body, notice=notice))
+        report = (known or {}).get(item["Key"]) or Report(
+            report_key=item["Key"],
+            at=item["LastModified"],
+            body=mask_document(json.loads(sandbox.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())),
+        )
+        report.notice = (notices or {}).get(str(report.body.get("key")))
+        shown.append(report)
     return shown
