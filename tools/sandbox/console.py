@@ -186,7 +186,7 @@ def _put(sandbox: Sandbox, key: str, data: bytes) -> dict[str, Any]:
     except TimedOut:
         report = None
     put = {"ETag": answer["ETag"], "Key": key, "Bucket": bucket}
-    return {"put": json.dumps(put, indent=2), "report_at": report_at, "report": report}
+    return {"put": json.dumps(put, indent=2), "report_at": report_at, "found": report}
 
 
 def serve(sandbox: Sandbox, port: int = PORT) -> None:
