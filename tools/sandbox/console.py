@@ -16,6 +16,7 @@ from urllib.parse import quote
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
@@ -33,7 +34,7 @@ from sandbox.views import RecentAnswers, Sandbox
 HOST = "127.0.0.1"
 PORT = 8765
 SEED_ORDERS = ROOT / "seed" / "orders"
-REPORT_WAIT = 60.0  # seconds an upload waits for its report before answering without it
+REPORT_WAIT = 120.0  # seconds an upload waits for its report before answering without it
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent),
     autoescape=select_autoescape(default=True),
@@ -113,6 +114,8 @@ def build(sandbox: Sandbox) -> Starlette:
     def files(request: Request) -> HTMLResponse:
         return _render("files", reports=live.files())
 
+    # The actions read a form (async); their calls to the sandbox block, so they run in the thread pool, as the
+    # plain (sync) routes do.
     async def post_order(request: Request) -> HTMLResponse:
         form = await request.form()
         text = str(form.get("body") or "").strip()
@@ -120,8 +123,8 @@ def build(sandbox: Sandbox) -> Starlette:
         if not text and example in examples:
             text = (SEED_ORDERS / example).read_text("utf-8")
         headers = {"Content-Type": "application/json"}
-        response = sandbox.http.post(f"{sandbox.api}/orders", data=text.encode("utf-8"), headers=headers, timeout=30)
-        return _answer(response)
+        url = f"{sandbox.api}/orders"
+        return _answer(await run_in_threadpool(sandbox.http.post, url, data=text.encode(), headers=headers, timeout=30))
 
     async def restock(request: Request) -> HTMLResponse:
         form = await request.form()
@@ -131,7 +134,8 @@ def build(sandbox: Sandbox) -> Starlette:
         except ValueError:
             body = json.dumps({"quantity": form.get("quantity")})  # the API's own 400 says what is wrong
         url = f"{sandbox.api}/products/{quote(product, safe='')}/restock"
-        return _answer(sandbox.http.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30))
+        headers = {"Content-Type": "application/json"}
+        return _answer(await run_in_threadpool(sandbox.http.post, url, data=body, headers=headers, timeout=30))
 
     async def upload(request: Request) -> HTMLResponse:
         form = await request.form()
@@ -143,7 +147,7 @@ def build(sandbox: Sandbox) -> Starlette:
         if not is_read(key):
             return _note(f"{key}: só arquivos .json e .jsonl são lidos", ok=False)
         data = await file.read()
-        return _render("uploaded", **_put(sandbox, key, data))
+        return _render("uploaded", **await run_in_threadpool(_put, sandbox, key, data))
 
     def redrive_dlq(request: Request) -> HTMLResponse:
         name = request.path_params["name"]
