@@ -98,7 +98,7 @@ def test_the_console_posts_follows_uploads_and_restocks_in_a_browser(browser, co
     open_order(page, order["order_id"])
     trace = page.locator("#order table.trace")
     expect(trace).to_contain_text("Novo Pedido", timeout=WAIT)
-    expect(trace).to_contain_text("API aceitou")
+    expect(trace).to_contain_text("API aceitou", timeout=WAIT)
     expect(trace).to_contain_text("processador: transação gravada", timeout=WAIT)
     page.screenshot(path=SHOTS / "console.png", full_page=True)
 
