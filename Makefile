@@ -26,7 +26,7 @@ SEED_FILE ?= seed/products.json
 PERSIST ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help up down deploy seed status restock reset test test-heavy unit e2e e2e-gateway url outputs logs notifications dlq redrive soak bench deploy-aws destroy-aws model openapi lint clean
+.PHONY: help up down deploy seed status restock reset test test-heavy unit e2e e2e-gateway url outputs logs notifications ui dlq redrive soak bench deploy-aws destroy-aws model openapi lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -91,6 +91,9 @@ logs: $(STAMP) ## print the Lambda functions' logs (FUNCTION=api|file-validator|
 
 notifications: $(STAMP) ## print what reached the SNS topics since the last call
 	@$(VENV)/bin/sandbox notifications
+
+ui: $(STAMP) ## serve the console (live architecture, orders and their traces, files, actions) on http://localhost:8765 [UI_PORT=...]
+	@$(VENV)/bin/sandbox ui $(if $(UI_PORT),--port $(UI_PORT))
 
 dlq: $(STAMP) ## list what is in the dead-letter queues (personal data masked)
 	@$(TOOL).dlq list

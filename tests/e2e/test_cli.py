@@ -20,12 +20,13 @@ from pathlib import Path
 import boto3
 import pytest
 from click.testing import Result
-from e2e_support import ORDERS, ROOT, Api, eventually, make_order, to_wire, unique
+from e2e_support import ORDERS, ROOT, Api, eventually, make_order, put_file, read_report, to_wire, unique
 from typer.testing import CliRunner
 
-from sandbox.cli import QUEUES, app
+from sandbox.cli import app
 from sandbox.gateway import BUILT_IN_REFUSAL
 from sandbox.poll import TimedOut, wait_until
+from sandbox.views import QUEUES
 
 SANDBOX = Path(sys.executable).with_name("sandbox")
 SEED_PRODUCTS = json.loads((ROOT / "seed" / "products.json").read_text("utf-8"))
@@ -318,6 +319,67 @@ def test_upload_restock_prints_the_counts_and_rejections_of_a_mixed_file(tmp_pat
     assert accepted == {"0", "4"}, result.stdout
     eventually(lambda: api.stock(first) == (6, 0) and api.stock(third) == (4, 0), timeout=60, what="restocked stock")
     assert api.stock(second) == (1, 0)
+
+
+def test_trace_prints_the_hops_of_an_api_order_with_their_times(api, products):
+    # Given an order for a product without stock, left Produto Pendente, then released by a restock
+    (product,) = products(0)
+    order_id = pending_order(api, product)
+    assert api.post_restock(product, 1).status_code == 202
+    eventually(lambda: api.final_order(order_id)["order_status"] == "Novo Pedido", timeout=60, what="the release")
+
+    # When it is traced
+    def traced() -> str | None:
+        result = sandbox("trace", order_id)
+        assert result.exit_code == 0, result.output
+        return result.stdout if "order_released publicado" in result.stdout else None
+
+    text = eventually(traced, timeout=30, what=f"the release in the trace of {order_id}")
+
+    # Then every hop is there, in order, from the API to the release (the API's own line may come after the
+    # processor's: the queue can deliver before the API has logged), each with the time since the hop before
+    assert re.search(r"api\W+API aceitou", text[text.index("pedido recebido pela API") :]), text
+    hops = [
+        r"tabela\W+Recebido\W+pedido recebido pela API",
+        r"tabela\W+Produto Pendente",
+        r"processor\W+processador: transação gravada; aviso SNS de produto pendente",
+        r"restocker\W+reposição reservou o item pendente",
+        r"restocker\W+aviso SNS order_released publicado",
+    ]
+    positions = [re.search(hop, text) for hop in hops]
+    assert all(positions), text
+    assert [p.start() for p in positions if p] == sorted(p.start() for p in positions if p), text
+    assert re.search(r"tabela\W+Novo Pedido\W+estoque reposto", text), text
+    assert len(re.findall(r"\+\d+\.\d{3}s", text)) >= len(hops) - 1, text
+
+
+def test_trace_of_a_file_order_names_its_file(aws, outputs, products):
+    # Given a file of one order, accepted by the file validator and processed
+    order = make_order([(products(5)[0], 1)])
+    key = f"incoming/cli-trace/{uuid.uuid4().hex[:8]}.json"
+    report_at = put_file(aws, outputs, key, to_wire([order]).encode("utf-8"))
+    assert read_report(aws, outputs, report_at)["accepted"] == 1
+
+    # When it is traced
+    def traced() -> str | None:
+        result = sandbox("trace", order["order_id"])
+        assert result.exit_code == 0, result.output
+        return result.stdout if "transação gravada" in result.stdout and "arquivo validado" in result.stdout else None
+
+    text = eventually(traced, timeout=60, what=f"the trace of {order['order_id']}")
+
+    # Then it comes from the file, received from the data lake, validated and processed, with the times between
+    assert f"from {key}" in text, text
+    assert re.search(r"tabela\W+Recebido\W+pedido recebido em arquivo do data lake", text), text
+    assert re.search(rf"file-validator\W+arquivo validado.*file_key={re.escape(key)}", text), text
+    assert re.search(r"processor\W+processador: transação gravada\W+order_status=Novo Pedido", text), text
+    assert re.search(r"\+\d+\.\d{3}s", text), text
+
+
+def test_trace_of_an_unknown_order_exits_1():
+    result = sandbox("trace", unique("CLI-NONE"))
+    assert result.exit_code == 1
+    assert "not found" in result.stderr
 
 
 def test_upload_of_a_file_the_validator_ignores_is_a_usage_error(tmp_path):

@@ -13,14 +13,12 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 from urllib.parse import quote
 
-import boto3
 import requests
 import typer
 from boto3.s3.transfer import TransferConfig
@@ -36,36 +34,25 @@ from orders.masking import mask_text
 from orders.model import FINAL_STATUSES, NEW_ORDER, PRODUCT_PENDING, RECEIVED, OrderRejected
 from orders.report import report_key
 from orders.validation import OrderValidator, parse_order_body
-from sandbox import emulator
+from sandbox import emulator, views
 from sandbox import notifications as inbox
 from sandbox.aws import OUTPUTS, default_environment
 from sandbox.deploy.core import is_missing
-from sandbox.dlq import PAIRS
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import Restock, RestockBody, SeedError, SeedFile, StackOutputs
 from sandbox.seed import DEFAULT_FILE, seed
-from sandbox.state import queue_depth
-from service.keys import STOCK, product_pk, status_partition
+from sandbox.views import FUNCTIONS, LogCursor, Product, RecentAnswers, Sandbox, notice_of, quoted, since_ms, structured
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
 FINAL = FINAL_STATUSES
-STATUSES = (RECEIVED, *FINAL)
-QUEUES = {label: key for name, (dlq, queue) in PAIRS.items() for label, key in ((name, queue), (f"{name} DLQ", dlq))}
-# The output naming each function: file-validator is FileValidatorFunctionName.
-FUNCTIONS = {
-    name: name.title().replace("-", "") + "FunctionName"
-    for name in ("api", "file-validator", "processor", "restocker", "sweeper")
-}
 Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})
 STATUS_STYLES = {RECEIVED: "yellow", NEW_ORDER: "green", PRODUCT_PENDING: "magenta"}
 ITEM_STYLES = {"Reservado": "green", "Pendente": "magenta"}
-LEVEL_STYLES = {"DEBUG": "dim", "INFO": "green", "WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
 LAMBDA_LINES = ("START ", "END ", "REPORT ", "INIT_START ")
-# The emulator answers a FilterLogEvents with at most this many events and no nextToken: ask again from there.
-LOG_PAGE_CAP = 10_000
+LEVEL_STYLES = {"DEBUG": "dim", "INFO": "green", "WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
 BIG_FILE = 1024 * 1024
 PROGRESS_FROM = 50  # items: smaller jobs finish before a bar would show
 RELEASED_SHOWN = 50  # released orders whose status `restock` looks up, one GET each
@@ -132,20 +119,6 @@ def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R
         return run
 
     return register
-
-
-@dataclass
-class Sandbox:
-    outputs: StackOutputs
-    session: boto3.session.Session = field(default_factory=boto3.session.Session)
-    http: requests.Session = field(default_factory=requests.Session)
-
-    @property
-    def api(self) -> str:
-        return self.outputs.ApiBaseUrl.rstrip("/")
-
-    def get(self, resource: str, ident: str) -> requests.Response:
-        return self.http.get(f"{self.api}/{resource}/{quote(ident, safe='')}", timeout=30)
 
 
 def connect() -> Sandbox:
@@ -282,59 +255,15 @@ def _seed(sandbox: Sandbox, products: list[dict[str, Any]], only_missing: bool) 
 # --- status -----------------------------------------------------------------------------------------------------
 
 
-def _queue_rows(sandbox: Sandbox) -> Iterable[list[Any]]:
-    sqs = sandbox.session.client("sqs")
-    for label, key in QUEUES.items():
-        url = sandbox.outputs[key]
-        visible, in_flight = queue_depth(sqs, url)
-        alarm = "DLQ" in label and visible + in_flight > 0
-        yield [label, url.rsplit("/", 1)[-1], Text(str(visible), style="bold red" if alarm else ""), in_flight]
-
-
-def _pages(sandbox: Sandbox, operation: str, **request: Any) -> Iterable[dict[str, Any]]:
-    """Every page of a query or scan of the orders table, in plain Python values (the resource's client)."""
-    client = sandbox.session.resource("dynamodb").meta.client
-    pages: Iterable[dict[str, Any]] = client.get_paginator(operation).paginate(
-        TableName=sandbox.outputs.OrdersTable, **request
-    )
-    return pages
-
-
-def _order_count(sandbox: Sandbox, status: str) -> int:
-    query = {
-        "KeyConditionExpression": "GSI1PK = :status",
-        "ExpressionAttributeValues": {":status": status_partition(status)},
-    }
-    return sum(page["Count"] for page in _pages(sandbox, "query", IndexName="GSI1", Select="COUNT", **query))
-
-
-def _products(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
-    stock = {":prefix": product_pk(prefix), ":stock": STOCK}
-    pages = _pages(
-        sandbox, "scan", FilterExpression="begins_with(PK, :prefix) AND SK = :stock", ExpressionAttributeValues=stock
-    )
-    items = sorted((item for page in pages for item in page.get("Items", [])), key=lambda item: item["PK"])
-    return [
-        {
-            "product_id": item["PK"].removeprefix(product_pk("")),
-            "description": item.get("description", ""),
-            "available": int(item.get("available", 0)),
-            "reserved": int(item.get("reserved", 0)),
-            "waiting_items": int(item.get("waiting", 0)),
-        }
-        for item in items
-    ]
-
-
-def _stock_table(products: list[dict[str, Any]], limit: int) -> Table:
+def _stock_table(products: list[Product], limit: int) -> Table:
     columns = [_whole("product_id"), "description", _num("available"), _num("reserved"), _num("waiting_items")]
     rows = (
         [
-            p["product_id"],
-            p.get("description") or "",
-            Text(str(p["available"]), style="red" if p["available"] == 0 else ""),
-            p["reserved"],
-            Text(str(p["waiting_items"]), style="magenta" if p["waiting_items"] else ""),
+            p.product_id,
+            p.description,
+            Text(str(p.available), style="red" if p.available == 0 else ""),
+            p.reserved,
+            Text(str(p.waiting_items), style="magenta" if p.waiting_items else ""),
         ]
         for p in products[:limit]
     )
@@ -346,18 +275,24 @@ def status(
     limit: Annotated[int, _opt("show at most this many products", min=0)] = 20,
     product: Annotated[str, _opt("only products whose id starts with this")] = "",
 ) -> None:
-    """Stack outputs, queue depths (DLQs included), orders by status and the stock (waiting items too)."""
+    """Stack outputs, queue depths (DLQs included), orders by status, stock (waiting items too), the API's answers."""
     sandbox = connect()
     outputs = sorted(sandbox.outputs.as_dict().items())
     out.print(_table(f"stack outputs ({emulator.endpoint()})", ["output", _whole("value")], outputs))
-    with out.status("reading the queues and the table"):
-        queues = list(_queue_rows(sandbox))
-        counts = [[_styled(status, STATUS_STYLES), _order_count(sandbox, status)] for status in STATUSES]
-        products = _products(sandbox, product)
+    with out.status("reading the queues, the table and the API's log"):
+        now = views.status(sandbox, RecentAnswers(sandbox), product)
+    queues = (
+        [q.label, q.name, Text(str(q.visible), style="bold red" if q.alarm else ""), q.in_flight] for q in now.queues
+    )
     out.print(_table("queues", ["queue", _whole("name"), _num("visible"), _num("in flight")], queues))
+    counts = ([_styled(state, STATUS_STYLES), count] for state, count in now.orders.items())
     out.print(_table("orders by status", ["order_status", _num("orders")], counts))
-    out.print(_stock_table(products, limit))
-    _shown(limit, len(products), "products", ": --limit N, --product PREFIX")
+    out.print(_stock_table(now.products, limit))
+    _shown(limit, len(now.products), "products", ": --limit N, --product PREFIX")
+    answers = now.answers
+    rows = [[answers.accepted, answers.rejected, answers.duplicate]]
+    title = f"API answers, last {answers.window_seconds // 60} min"
+    out.print(_table(title, [_num("accepted"), _num("rejected"), _num("duplicate (replayed)")], rows))
 
 
 # --- orders: send, watch ----------------------------------------------------------------------------------------
@@ -427,6 +362,26 @@ def watch(
     _watch(connect(), order_id, timeout)
 
 
+@command()
+def trace(order_id: Annotated[str, typer.Argument(metavar="ORDER_ID", help="the order to trace")]) -> None:
+    """The order's hops across the functions (their log lines naming it, its status_history), with the time between."""
+    found = views.trace(connect(), order_id)
+    if found is None:
+        fail(f"order {order_id} not found: check the id (a 202 or the file report says it was accepted)")
+    rows = (
+        [
+            hop.at.isoformat(timespec="milliseconds"),
+            "" if hop.seconds is None else f"+{hop.seconds:.3f}s",
+            Text(hop.where, style="magenta"),
+            _styled(hop.what, STATUS_STYLES),
+            hop.detail,
+        ]
+        for hop in found.hops
+    )
+    title = f"trace of {order_id} ({found.order_status}), from {found.source}"
+    out.print(_table(title, [_whole("at"), _num("after"), _whole("where"), "what", "detail"], rows))
+
+
 # --- stock: restock -------------------------------------------------------------------------------------------
 
 
@@ -458,7 +413,7 @@ def restock_command(
     product = sandbox.get("products", product_id)
     if product.status_code != 200:
         fail(f"GET /products/{product_id} answered {product.status_code}: {product.text[:300]}")
-    out.print(_stock_table([product.json()], limit=1))
+    out.print(_stock_table([Product.model_validate(product.json())], limit=1))
     # The first page of the released orders is enough to show; released_count is how many there are in all.
     released = restock.released_orders
     total = restock.released_count if restock.released_count is not None else len(released)
@@ -592,14 +547,13 @@ def _until_interrupted(what: str, step: Callable[[], object]) -> None:
 
 
 def _print_notification(envelope: dict[str, Any]) -> None:
-    topic = str(envelope.get("TopicArn", "")).rsplit(":", 1)[-1]
-    header = Text("--- ").append(str(envelope.get("Timestamp", "")), style="dim").append(f"  {topic}  ", style="cyan")
-    out.print(header.append(mask_text(str(envelope.get("Subject") or "")), style="bold"))
-    message = str(envelope.get("Message", ""))
-    try:
-        out.print_json(data=mask(json.loads(message)), ensure_ascii=False)
-    except ValueError:
-        out.print(Text(mask_text(message)))
+    notice = notice_of(envelope)
+    header = Text("--- ").append(notice["at"], style="dim").append(f"  {notice['topic']}  ", style="cyan")
+    out.print(header.append(notice["subject"], style="bold"))
+    if isinstance(notice["message"], str):
+        out.print(Text(notice["message"]))
+    else:
+        out.print_json(data=notice["message"], ensure_ascii=False)
 
 
 @command("notifications")
@@ -624,65 +578,14 @@ def notifications_command(
 # --- logs -------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class LogCursor:
-    """Where reading a log group got to: events after `start`, or at `start` but not yet seen."""
-
-    logs: Any
-    name: str
-    group: str
-    pattern: str | None
-    start: int | None = None
-    seen: set[tuple[str, ...]] = field(default_factory=set)
-
-    def fetch(self) -> list[dict[str, Any]]:
-        """The events not printed before; the cursor moves to the newest."""
-        new: list[dict[str, Any]] = []
-        while True:
-            request = {"logGroupName": self.group, "startTime": self.start, "filterPattern": self.pattern}
-            pages = self.logs.get_paginator("filter_log_events").paginate(
-                **{name: value for name, value in request.items() if value}
-            )
-            try:
-                events: list[dict[str, Any]] = [event for page in pages for event in page.get("events", [])]
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                    return new  # no invocation yet
-                raise
-            start = self.start
-            fresh = [
-                e
-                for e in events
-                if start is None
-                or e["timestamp"] > start
-                or (e["timestamp"] == start and _event_key(e) not in self.seen)
-            ]
-            if fresh:
-                latest = max(event["timestamp"] for event in fresh)
-                if latest != start:
-                    self.start, self.seen = latest, set()
-                self.seen |= {_event_key(event) for event in fresh if event["timestamp"] == latest}
-            new += fresh
-            if len(events) < LOG_PAGE_CAP or self.start == start:
-                return new
-
-
-def _event_key(event: dict[str, Any]) -> tuple[str, ...]:
-    return (event.get("eventId") or "", event.get("logStreamName", ""), str(event["timestamp"]), event["message"])
-
-
 def _log_line(message: str, prefix: str | None) -> Text | None:
     line = message.rstrip()
     if line.startswith(LAMBDA_LINES):
         return None
     text = Text(f"{prefix:<15}", style="magenta") if prefix else Text()
-    try:
-        record = json.loads(line)
-    except ValueError:
-        record = None
-    if not isinstance(record, dict):
+    record = structured(line)
+    if record is None:
         return text.append(mask_text(line))
-    record = mask(record)
     level = str(record.pop("level", ""))
     text.append(str(record.pop("time", "")), style="dim")
     text.append(f" {level:<7} ", style=LEVEL_STYLES.get(level, "bold"))
@@ -703,7 +606,7 @@ def _since(value: str | None) -> int | None:
     match = _DURATION.fullmatch(value.strip())
     if not match:
         raise typer.BadParameter("a duration such as 30s, 10m, 2h or 1d", param_hint="--since")
-    return int((time.time() - int(match[1]) * _SECONDS[match[2]]) * 1000)
+    return since_ms(int(match[1]) * _SECONDS[match[2]])
 
 
 def _print_events(cursors: list[LogCursor], grep: str | None) -> None:
@@ -728,13 +631,10 @@ def logs_command(
     """The functions' structured logs, one line per entry: time, level, message, then the fields."""
     start = _since(since)
     sandbox = connect()
-    logs = sandbox.session.client("logs")
     names = [function.value] if function else list(FUNCTIONS)
     # A quoted term is CloudWatch's plain substring filter; the text is checked here too, whatever the backend.
-    pattern = f'"{grep}"' if grep and not set(grep) & set('"\\') else None
-    cursors = [
-        LogCursor(logs, name, f"/aws/lambda/{sandbox.outputs[FUNCTIONS[name]]}", pattern, start) for name in names
-    ]
+    pattern = quoted(grep) if grep else None
+    cursors = [LogCursor(sandbox.logs, name, sandbox.log_group(name), pattern, start) for name in names]
     _print_events(cursors, grep)
     if not follow:
         return
@@ -786,7 +686,7 @@ def reset(
     deleted = 0
     for _ in range(3):  # again if orders were written meanwhile
         with out.status(f"scanning {table}"):
-            pages = _pages(sandbox, "scan", ProjectionExpression="PK, SK")
+            pages = sandbox.pages("scan", ProjectionExpression="PK, SK")
             keys = [{"PK": item["PK"], "SK": item["SK"]} for page in pages for item in page.get("Items", [])]
         if not keys:
             break
@@ -802,6 +702,16 @@ def reset(
     if products:
         written = _seed(sandbox, products, only_missing=False)
         out.print(f"seed: {written} of {len(products)} products written")
+
+
+@command()
+def ui(port: Annotated[int, _opt("the local port to serve on", min=1, max=65535)] = 8765) -> None:
+    """Serve the console: the live architecture, orders and their traces, files, actions (127.0.0.1 only)."""
+    from sandbox import console  # the web stack loads only for this command
+
+    sandbox = connect()
+    out.print(f"console: http://localhost:{port}  (Ctrl-C to stop)")
+    console.serve(sandbox, port)
 
 
 def main() -> None:

@@ -35,9 +35,10 @@ def subscribe_queue(session: Any, queue_name: str, topic_arns: list[str]) -> str
     return str(url)
 
 
-def ensure_inbox(session: Any, outputs: dict[str, str]) -> str:
+def ensure_inbox(session: Any, outputs: dict[str, str], suffix: str = "inbox") -> str:
+    """The inbox `sandbox notifications` reads; the console reads one of its own (another `suffix`)."""
     return subscribe_queue(
-        session, f"{outputs['StackName']}-inbox", [outputs["ErrorTopicArn"], outputs["PendingTopicArn"]]
+        session, f"{outputs['StackName']}-{suffix}", [outputs["ErrorTopicArn"], outputs["PendingTopicArn"]]
     )
 
 

@@ -1,0 +1,197 @@
+"""The console (`sandbox ui`, `make ui`): one local page over the read model of `sandbox.views`, live.
+
+It reads the sandbox only through `sandbox.views`, as the CLI does, and writes only through a user's doors: the API
+(an order, a restock), an S3 upload, the DLQ redrive of `sandbox.dlq`. It binds to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import uvicorn
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from orders.files import is_read
+from orders.masking import mask_document, mask_text
+from orders.report import report_key
+from sandbox import views
+from sandbox.aws import ROOT
+from sandbox.dlq import PAIRS, redrive
+from sandbox.poll import TimedOut, wait_until
+from sandbox.records import RestockBody
+from sandbox.views import RecentAnswers, Sandbox
+
+HOST = "127.0.0.1"
+PORT = 8765
+SEED_ORDERS = ROOT / "seed" / "orders"
+REPORT_WAIT = 120.0  # seconds an upload waits for its report before answering without it
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_page = _templates.get_template("console.html")
+
+
+@dataclass
+class Live:
+    """What the page polls, read under one lock: the log cursor and the inbox move as they are read."""
+
+    sandbox: Sandbox
+    answers: RecentAnswers = field(init=False)
+    notices: views.Notices = field(init=False)
+    reports: dict[str, views.Report] = field(default_factory=dict)  # a report never changes: read each once
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.answers = RecentAnswers(self.sandbox)
+        self.notices = views.Notices(self.sandbox)
+
+    def status(self) -> views.Status:
+        with self.lock:
+            now = views.status(self.sandbox, self.answers)
+            now.notifications = self.notices.read()
+        now.products.sort(key=lambda p: (-p.waiting_items, p.product_id))
+        return now
+
+    def files(self, limit: int = 20) -> list[views.Report]:
+        with self.lock:
+            self.notices.read()
+            shown = views.reports(self.sandbox, limit, self.notices.by_file, known=self.reports)
+            self.reports.update({report.report_key: report for report in shown})
+        return shown
+
+
+def _render(macro: str, **values: Any) -> HTMLResponse:
+    return HTMLResponse(str(getattr(_page.module, macro)(**values)))
+
+
+def _answer(response: Any) -> HTMLResponse:
+    """The API's answer, verbatim (status line and body), personal data masked as everywhere else."""
+    try:
+        body = json.dumps(mask_document(response.json()), ensure_ascii=False, indent=2)
+    except ValueError:
+        body = mask_text(response.text)
+    return _render("answer", status=f"{response.status_code} {response.reason}", ok=response.ok, body=body)
+
+
+def _note(text: str, ok: bool = True, body: str = "") -> HTMLResponse:
+    return _render("answer", status=text, ok=ok, body=body)
+
+
+def build(sandbox: Sandbox) -> Starlette:
+    live = Live(sandbox)
+    examples = sorted(path.name for path in SEED_ORDERS.glob("*.json") if not path.name.startswith("datalake"))
+
+    def page(request: Request) -> HTMLResponse:
+        return HTMLResponse(
+            _page.render(examples=examples, dlqs=sorted(PAIRS), api=sandbox.api, bucket=sandbox.outputs.DataLakeBucket)
+        )
+
+    def diagram(request: Request) -> HTMLResponse:
+        return _render("diagram", s=live.status())
+
+    def orders(request: Request) -> HTMLResponse:
+        return _render("orders", rows=views.orders(sandbox, request.query_params.get("q", "").strip()))
+
+    def order(request: Request) -> HTMLResponse:
+        order_id = request.path_params["order_id"]
+        found = sandbox.get("orders", order_id)
+        details = mask_document(found.json()) if found.status_code == 200 else None
+        return _render("order", order_id=order_id, order=details, trace=views.trace(sandbox, order_id))
+
+    def files(request: Request) -> HTMLResponse:
+        return _render("files", reports=live.files())
+
+    # The actions read a form (async); their calls to the sandbox block, so they run in the thread pool, as the
+    # plain (sync) routes do.
+    async def post_order(request: Request) -> HTMLResponse:
+        form = await request.form()
+        text = str(form.get("body") or "").strip()
+        example = str(form.get("example") or "")
+        if not text and example in examples:
+            text = (SEED_ORDERS / example).read_text("utf-8")
+        headers = {"Content-Type": "application/json"}
+        url = f"{sandbox.api}/orders"
+        return _answer(await run_in_threadpool(sandbox.http.post, url, data=text.encode(), headers=headers, timeout=30))
+
+    async def restock(request: Request) -> HTMLResponse:
+        form = await request.form()
+        product = str(form.get("product_id") or "").strip()
+        try:
+            body = RestockBody(quantity=int(str(form.get("quantity") or ""))).model_dump_json()
+        except ValueError:
+            body = json.dumps({"quantity": form.get("quantity")})  # the API's own 400 says what is wrong
+        url = f"{sandbox.api}/products/{quote(product, safe='')}/restock"
+        headers = {"Content-Type": "application/json"}
+        return _answer(await run_in_threadpool(sandbox.http.post, url, data=body, headers=headers, timeout=30))
+
+    async def upload(request: Request) -> HTMLResponse:
+        form = await request.form()
+        file = form.get("file")
+        if file is None or isinstance(file, str) or not file.filename:
+            return _note("escolha um arquivo .json ou .jsonl", ok=False)
+        prefix = "restock/" if form.get("restock") else "incoming/"
+        key = prefix + Path(file.filename).name
+        if not is_read(key):
+            return _note(f"{key}: só arquivos .json e .jsonl são lidos", ok=False)
+        data = await file.read()
+        return _render("uploaded", **await run_in_threadpool(_put, sandbox, key, data))
+
+    def redrive_dlq(request: Request) -> HTMLResponse:
+        name = request.path_params["name"]
+        if name not in PAIRS:
+            return _note(f"fila desconhecida: {name}", ok=False)
+        dlq, source = (sandbox.outputs[key] for key in PAIRS[name])
+        moved = redrive(sandbox.sqs, dlq, source)
+        return _note(f"{moved} mensagem(ns) da DLQ {name} devolvida(s) à fila de origem")
+
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/parts/diagram", diagram),
+            Route("/parts/orders", orders),
+            Route("/parts/order/{order_id}", order),
+            Route("/parts/files", files),
+            Route("/actions/order", post_order, methods=["POST"]),
+            Route("/actions/restock", restock, methods=["POST"]),
+            Route("/actions/upload", upload, methods=["POST"]),
+            Route("/actions/redrive/{name}", redrive_dlq, methods=["POST"]),
+        ]
+    )
+
+
+def _put(sandbox: Sandbox, key: str, data: bytes) -> dict[str, Any]:
+    """One PutObject (one S3 event), then its report once the file validator wrote it."""
+    bucket = sandbox.outputs.DataLakeBucket
+    answer = sandbox.s3.put_object(Bucket=bucket, Key=key, Body=data)
+    report_at = report_key(key, answer["ETag"])
+
+    def written() -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = json.loads(sandbox.s3.get_object(Bucket=bucket, Key=report_at)["Body"].read())
+        except sandbox.s3.exceptions.NoSuchKey:
+            return None
+        return found
+
+    try:
+        report = mask_document(wait_until(written, timeout=REPORT_WAIT, interval=0.3, what=report_at))
+    except TimedOut:
+        report = None
+    put = {"ETag": answer["ETag"], "Key": key, "Bucket": bucket}
+    return {"put": json.dumps(put, indent=2), "report_at": report_at, "found": report}
+
+
+def serve(sandbox: Sandbox, port: int = PORT) -> None:
+    uvicorn.run(build(sandbox), host=HOST, port=port, log_level="warning")
