@@ -432,9 +432,9 @@ def floor_stack(bench: Bench, stack_name: str) -> Iterator[dict[str, str]]:
     """bench_floors/floors.yaml as a stack of its own (its code in the sandbox's artifact bucket), seeded; its
     outputs and URL while the block runs, deleted on exit whatever happens (an error, Ctrl-C, SIGTERM)."""
     cfn, name = bench.session.client("cloudformation"), f"bench-floor-{bench.run_id.lower()}"
-    bucket, key = upload_code(bench.session, stack_name, build_zip(FLOORS))
+    artifacts = upload_code(bench.session, stack_name, build_zip(FLOORS))
     try:
-        parameters = {"ArtifactBucket": bucket, "ArtifactKey": key}
+        parameters = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
         cfn.create_stack(
             StackName=name,
             TemplateBody=(FLOORS / "floors.yaml").read_text("utf-8"),
@@ -533,17 +533,6 @@ API_ROWS = [  # label, the figure's path in a run of the API path (the pipeline'
     ("first POST to last final (s)", "e2e.seconds"),
 ]
 TABLES = {  # title (formatted with the result), columns, rows: a label and each column's figure's path in the result
-    "bench {run_id}: machine": (
-        ["", ""],
-        [
-            ("CPU", "machine.cpu_model"),
-            ("usable CPUs", "machine.nproc"),
-            ("Python", "machine.python"),
-            ("MiniStack", "machine.ministack"),
-            ("make up (s)", "make_up.seconds"),
-            ("", "make_up.note"),
-        ],
-    ),
     "API path: {options[n]} orders, {options[clients]} clients": (
         ["", "pipeline", "floor"],
         [(label, f"api.{path}", f"floors.api.{path}") for label, path in API_ROWS],
@@ -608,7 +597,9 @@ def _fmt(value: Any) -> str:
 
 def render(console: Console, result: BenchResult) -> None:
     """The tables, read from the result as it was written: each cell a figure of it ("-" where none)."""
-    document = result.model_dump()
+    document, m, up = result.model_dump(), result.machine, result.make_up
+    machine = f"{m.cpu_model} ({m.nproc} usable of {m.cpu_count} CPUs), Python {m.python}, MiniStack {m.ministack}"
+    console.print(f"bench {result.run_id}: {machine}" + (f"; {up.note} in {up.seconds} s" if up.measured else ""))
     for title, (columns, rows) in TABLES.items():
         table = Table(title=title.format(**document), show_header=any(columns))
         for k, column in enumerate(columns):
