@@ -14,6 +14,7 @@ from e2e_support import ROOT
 from sandbox.records import BenchResult
 
 SECTIONS = ("api", "datalake", "floors", "in_process", "ratios")
+PNG = b"\x89PNG\r\n\x1a\n"
 POSITIVE = [
     ("api", "accept", "throughput"),
     ("api", "accept", "latency_ms", "p99"),
@@ -73,3 +74,16 @@ def test_the_quick_bench_writes_every_section(outputs: dict[str, str], tmp_path:
     assert result["machine"]["nproc"] >= 1 and result["machine"]["python"]
     assert "bench failed" not in run.stdout
     assert BenchResult.read(tmp_path / "latest.json").run_id == result["run_id"], "the model reads what it wrote"
+
+    # And it drew the run beside its JSON: a PNG, the same picture as latest.png
+    pictures = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pictures == sorted(["latest.png", stamped.with_suffix(".png").name]), pictures
+    picture = (tmp_path / "latest.png").read_bytes()
+    assert picture.startswith(PNG) and picture == stamped.with_suffix(".png").read_bytes()
+
+    # And the picture can be drawn again from the results file alone, and written where the docs keep theirs
+    again = tmp_path / "docs" / "bench-latest.png"
+    plot = [sys.executable, "-m", "sandbox.bench", "--plot", str(stamped), "--picture-to", str(again)]
+    redrawn = subprocess.run(plot, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert redrawn.returncode == 0, redrawn.stdout[-3000:] + redrawn.stderr[-3000:]
+    assert again.read_bytes().startswith(PNG)

@@ -1,10 +1,11 @@
 """Benchmark the running sandbox against minimal reference pipelines ("floors") on the same emulator.
 
 `make bench` (N=2000 C=16 FILE_N=10000) measures the API path (N orders by C clients: accept and end-to-end),
-the data-lake path (one file of FILE_N orders, by stage), the floors (a minimal API -> Lambda -> DynamoDB + FIFO
--> Lambda pipeline created with boto3 and deleted again) under the same load, and the order validator against
-json.loads in process. It prints tables and writes bench/results/<time>-<run>.json and latest.json. It fails
-only when it cannot measure (an order never final, a floor not created). docs/PERFORMANCE.md explains every number.
+the data-lake path (one file of FILE_N orders, by stage), the floors (bench_floors/floors.yaml, a minimal
+API -> Lambda -> DynamoDB + FIFO -> Lambda stack deployed for the run and deleted again) under the same load, and
+the order validator against json.loads in process. It prints tables, writes bench/results/<time>-<run>.json and
+latest.json, and draws them (.png beside each). It fails only when it cannot measure (an order never final, a
+floor not created). docs/PERFORMANCE.md explains every number.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import subprocess
 import sys
 import threading
 import time
+import timeit
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,12 +42,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orders.model import FINAL_STATUSES, NEW_ORDER
+from orders.model import FINAL_STATUSES
 from orders.report import report_key
 from orders.validation import OrderValidator, parse_json
 from sandbox.aws import OUTPUTS, ROOT, default_environment
-from sandbox.deploy.core import api_base_url, build_zip
+from sandbox.deploy.core import api_base_url, build_zip, describe_stack
 from sandbox.deploy.core import wait as wait_for
+from sandbox.deploy.local import upload_code
+from sandbox.emulator import answering
 from sandbox.load import lab_example, order_with, to_wire
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import BenchOptions, BenchResult, InProcess, Machine, MakeUp, Ratio, StackOutputs
@@ -53,27 +57,18 @@ from sandbox.seed import seed
 from sandbox.state import orders as read_orders
 from sandbox.state import queue_depth
 
-FLOOR_CODE = Path(__file__).with_name("bench_floors")
+FLOORS = Path(__file__).with_name("bench_floors")  # the floors' template and their Lambda code
 FINAL = frozenset(FINAL_STATUSES)
-FLOOR_FINAL = frozenset({NEW_ORDER})
-FLOOR_ROLE = "arn:aws:iam::000000000000:role/bench-floor"  # any ARN string works on the emulator
 POLL_INTERVAL = 0.1
 RETRYABLE_HTTP = {429, 502, 503, 504}
 UFS = "AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split()
 PRICES = [Decimal(p) for p in ("0.99", "12.50", "99.90", "150.00", "2500.00", "37.45")]
-TARGETS = {
-    "api_e2e_throughput": (">=", 0.80, "API end-to-end throughput, pipeline / floor"),
-    "api_accept_p99": ("<=", 1.25, "API accept p99 latency, pipeline / floor"),
-    "datalake_vs_processing_floor": (">=", 0.70, "data-lake orders/s / processing floor orders/s"),
-    "validator_vs_json_loads": (">=", 0.50, "validate orders/s / json.loads orders/s"),
-    "parse_validate_vs_json_loads": (None, None, "parse_json + validate orders/s / json.loads orders/s"),
-}
-FIGURES = {  # each ratio's figure, and the floor's figure it is divided by
-    "api_e2e_throughput": ("api.e2e.throughput", "floors.api.e2e.throughput"),
-    "api_accept_p99": ("api.accept.latency_ms.p99", "floors.api.accept.latency_ms.p99"),
-    "datalake_vs_processing_floor": ("datalake.rate", "floors.processing.rate"),
-    "validator_vs_json_loads": ("in_process.validate_vs_json_loads", None),
-    "parse_validate_vs_json_loads": ("in_process.parse_validate_vs_json_loads", None),
+TARGETS = {  # docs/PERFORMANCE.md's ratios: a figure of the result over the floor's (if any), and the target
+    "api_e2e_throughput": ("api.e2e.throughput", "floors.api.e2e.throughput", ">= 0.80"),
+    "api_accept_p99": ("api.accept.latency_ms.p99", "floors.api.accept.latency_ms.p99", "<= 1.25"),
+    "datalake_vs_processing_floor": ("datalake.rate", "floors.processing.rate", ">= 0.70"),
+    "validator_vs_json_loads": ("in_process.validate_vs_json_loads", None, ">= 0.50"),
+    "parse_validate_vs_json_loads": ("in_process.parse_validate_vs_json_loads", None, None),
 }
 
 
@@ -106,24 +101,28 @@ def make_order(template: dict[str, Any], order_id: str, rng: random.Random, prod
     return order
 
 
-def distribution(values: list[float], scale: float = 1.0, digits: int = 3) -> dict[str, float | int]:
-    scaled = [v * scale for v in values]
-    # statistics.quantiles needs two points before Python 3.13
-    cuts = statistics.quantiles(scaled, n=100, method="inclusive") if len(scaled) > 1 else [sum(scaled)] * 99
-    return {
-        "count": len(scaled),
-        **{f"p{p}": round(cuts[p - 1], digits) for p in (50, 95, 99)},
-        "max": round(max(scaled, default=0.0), digits),
-        "mean": round(statistics.fmean(scaled), digits) if scaled else 0.0,
-    }
+def percentiles(values: list[float], digits: int = 3) -> list[float]:
+    """p0 to p100 (101 values, interpolated between closest ranks): the distribution the picture draws."""
+    if len(values) < 2:  # statistics.quantiles needs two points before Python 3.13
+        return [round(sum(values), digits)] * 101
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return [round(v, digits) for v in (min(values), *cuts, max(values))]
+
+
+def distribution(values: list[float], digits: int = 3) -> dict[str, float | int]:
+    curve = percentiles(values, digits)
+    mean = round(statistics.fmean(values), digits) if values else 0.0
+    return {"count": len(values), "p50": curve[50], "p95": curve[95], "p99": curve[99], "max": curve[100], "mean": mean}
+
+
+def per_second(offsets: list[float]) -> list[int]:
+    """Orders final in each second from the start (`offsets` in seconds): the throughput the picture draws."""
+    counts = Counter(int(t) for t in offsets)
+    return [counts[k] for k in range(int(max(offsets, default=0)) + 1)]
 
 
 def rate(count: int, seconds: float) -> float:
     return round(count / seconds, 2) if seconds > 0 else 0.0
-
-
-def epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
 
 
 # ------------------------------------------------------------------------------------------ HTTP load
@@ -136,7 +135,6 @@ class Posted:
     first_mono: float
     start_mono: float = 0.0
     end_mono: float = 0.0
-    attempts: int = 0
     retried_statuses: list[int] = field(default_factory=list)
 
 
@@ -152,7 +150,6 @@ def post_orders(
         while not stop.is_set():
             if time.monotonic() > deadline:
                 raise BenchError(f"order {order_id} not accepted before the deadline; last: {posted.retried_statuses}")
-            posted.attempts += 1
             posted.start_mono = time.monotonic()
             try:
                 response = local.http.post(
@@ -160,7 +157,7 @@ def post_orders(
                 )
             except requests.RequestException as exc:
                 posted.retried_statuses.append(0)
-                if posted.attempts > 5:
+                if len(posted.retried_statuses) > 5:
                     raise BenchError(f"POST {order_id}: {exc!r}") from exc
             else:
                 posted.end_mono, status = time.monotonic(), response.status_code
@@ -186,74 +183,49 @@ def post_orders(
 
 
 # ------------------------------------------------------------------------------------------ final states
-class FinalWatcher(threading.Thread):
-    """Polls order records (BatchGetItem, ~every 100 ms) and timestamps when each is first seen final.
+class Watcher(threading.Thread):
+    """Reads order records (BatchGetItem, rounds ~100 ms apart) and timestamps when each is first seen final.
 
     `window` bounds the keys read per round to the oldest pending ones (a file's orders are processed
     roughly in order), so watching 10,000 orders does not flood the emulator with reads.
     """
 
-    def __init__(self, db: Any, table: str, final: frozenset[str], window: int | None = None) -> None:
+    def __init__(self, db: Any, table: str, window: int | None) -> None:
         super().__init__(daemon=True, name="bench-watcher")
-        self._db, self._table, self._final, self._window = db, table, final, window
-        self._lock, self.halt = threading.Lock(), threading.Event()
-        self._pending: dict[str, None] = {}  # insertion-ordered
+        self.db, self.table, self.window = db, table, window
+        self.lock, self.halt = threading.Lock(), threading.Event()
+        self.pending: dict[str, None] = {}  # insertion-ordered
         self.seen: dict[str, tuple[float, str, str | None]] = {}  # id -> (monotonic, status, processed_at)
         self.error: BaseException | None = None
-        self.rounds = 0
 
-    def add(self, order_ids: Iterable[str]) -> None:
-        with self._lock:
-            self._pending.update(dict.fromkeys(order_ids))
+    def add(self, order_ids: list[str]) -> None:
+        with self.lock:
+            self.pending.update(dict.fromkeys(order_ids))
 
     def run(self) -> None:
+        names = {"#i": "order_id", "#s": "order_status", "#p": "processed_at"}
         try:
             while not self.halt.is_set():
                 started = time.monotonic()
-                with self._lock:
-                    ids = list(self._pending)[: self._window]
-                names = {"#i": "order_id", "#s": "order_status", "#p": "processed_at"}
-                items = read_orders(
-                    self._db, self._table, ids, ProjectionExpression="#i, #s, #p", ExpressionAttributeNames=names
+                with self.lock:
+                    ids = list(self.pending)[: self.window]
+                found = read_orders(
+                    self.db, self.table, ids, ProjectionExpression="#i, #s, #p", ExpressionAttributeNames=names
                 )
                 now = time.monotonic()
-                with self._lock:
-                    for item in items:
-                        status, order_id = item.get("order_status", {}).get("S"), item["order_id"]["S"]
-                        if status in self._final and order_id not in self.seen:
-                            self.seen[order_id] = (now, status, item.get("processed_at", {}).get("S"))
-                            self._pending.pop(order_id, None)
-                self.rounds += 1
-                self.halt.wait(max(0.0, POLL_INTERVAL - (time.monotonic() - started)))
-        except BaseException as exc:  # reported by wait_final in the main thread
+                with self.lock:
+                    for item in found:
+                        if (status := item.get("order_status", {}).get("S")) in FINAL:
+                            order_id = item["order_id"]["S"]
+                            self.seen.setdefault(order_id, (now, status, item.get("processed_at", {}).get("S")))
+                            self.pending.pop(order_id, None)
+                self.halt.wait(POLL_INTERVAL - (time.monotonic() - started))  # a long round starts the next at once
+        except BaseException as exc:  # reported by Bench.watching in the main thread
             self.error = exc
 
-    def wait_final(self, expected: int, deadline: float, advance: Callable[[int], None], what: str) -> None:
-        shown = 0
-
-        def all_final() -> bool:
-            nonlocal shown
-            if self.error is not None:
-                raise BenchError(f"{what}: reading the table failed: {self.error!r}") from self.error
-            advance(len(self.seen) - shown)
-            shown = len(self.seen)
-            return shown >= expected
-
-        try:
-            wait_until(all_final, timeout=deadline - time.monotonic(), interval=0.05, what=what)
-        except TimedOut:
-            with self._lock:
-                missing = list(self._pending)[:5]
-            raise BenchError(
-                f"{what}: only {len(self.seen)} of {expected} orders final before the deadline; "
-                f"still waiting for e.g. {missing}; is the consumer's event-source mapping enabled?"
-            ) from None
-
-    def last(self) -> float:
-        return max(seen[0] for seen in self.seen.values())
-
-    def processed_at(self) -> list[float]:
-        return [epoch(at) for _, _, at in self.seen.values() if at is not None]
+    def offsets(self, start: float) -> list[float]:
+        """Seconds from `start` (monotonic) to each order's final state."""
+        return [seen - start for seen, _, _ in self.seen.values()]
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -264,12 +236,6 @@ class Bench:
         self.template = lab_example()
         self.products = [f"BENCH-{self.run_id}-P{k}" for k in range(10)]
         self.notes: list[str] = []
-
-    def deadline(self) -> float:
-        return time.monotonic() + self.options.timeout
-
-    def say(self, text: str) -> None:
-        self.progress.console.print(text)
 
     def orders(self, tag: str, count: int, shapes_of: str) -> list[tuple[str, str]]:
         """(order_id, wire body): fresh ids; the same `shapes_of` gives a floor the pipeline's orders."""
@@ -282,40 +248,58 @@ class Bench:
         seed(self.session, table, stock)
 
     @contextmanager
-    def watching(
-        self, label: str, table: str, final: frozenset[str], ids: list[str], window: int | None = None
-    ) -> Iterator[FinalWatcher]:
-        """A watcher that timestamps each order's final state while the block runs; then wait for every one."""
-        watcher = FinalWatcher(self.session.client("dynamodb"), table, final, window)
-        task = self.progress.add_task(f"{label}: final", total=len(ids))
+    def watching(self, label: str, table: str, count: int, window: int | None = None) -> Iterator[Watcher]:
+        """A watcher that timestamps each order's final state while the block runs; then wait for all `count`."""
+        watcher = Watcher(self.session.client("dynamodb"), table, window)
+        task = self.progress.add_task(f"{label}: final", total=count)
+
+        def all_final() -> bool:
+            if watcher.error is not None:
+                raise BenchError(f"{label}: reading the table failed: {watcher.error!r}") from watcher.error
+            self.progress.update(task, completed=len(watcher.seen))
+            return len(watcher.seen) >= count
+
         watcher.start()
         try:
             yield watcher
-            watcher.wait_final(len(ids), self.deadline(), lambda k: self.progress.advance(task, k), label)
+            try:
+                wait_until(all_final, timeout=self.options.timeout, interval=0.05, what=label)
+            except TimedOut:
+                with watcher.lock:
+                    missing = list(watcher.pending)[:5]
+                raise BenchError(
+                    f"{label}: only {len(watcher.seen)} of {count} orders final before the deadline; "
+                    f"still waiting for e.g. {missing}; is the consumer's event-source mapping enabled?"
+                ) from None
         finally:
             watcher.halt.set()
 
-    def post_until_final(self, label: str, url: str, table: str, final: frozenset[str], bodies: list[tuple[str, str]]):
+    def post_until_final(self, label: str, url: str, table: str, bodies: list[tuple[str, str]]):
         posting = self.progress.add_task(f"{label}: POST /orders", total=len(bodies))
-        with self.watching(label, table, final, [i for i, _ in bodies]) as watcher:
+        with self.watching(label, table, len(bodies)) as watcher:
 
             def accepted(p: Posted) -> None:
                 watcher.add([p.order_id])
                 self.progress.advance(posting)
 
-            posted = post_orders(url, bodies, self.options.clients, self.deadline(), accepted)
+            deadline = time.monotonic() + self.options.timeout
+            posted = post_orders(url, bodies, self.options.clients, deadline, accepted)
         return posted, watcher
 
-    def api_load(self, label: str, url: str, table: str, final: frozenset[str], tag: str) -> dict[str, Any]:
+    def api_load(self, label: str, url: str, table: str, tag: str) -> dict[str, Any]:
         """N orders by C clients after a warm-up of 2 x C orders, which starts C execution environments of each
         function so neither the pipeline nor the floor pays its cold starts inside the measurement."""
         warmup = self.orders(f"{tag}W", 2 * self.options.clients, "warm")
-        self.post_until_final(f"{label} warm-up", url, table, final, warmup)
-        posted, watcher = self.post_until_final(label, url, table, final, self.orders(tag, self.options.n, "api"))
+        self.post_until_final(f"{label} warm-up", url, table, warmup)
+        posted, watcher = self.post_until_final(label, url, table, self.orders(tag, self.options.n, "api"))
         first, last_accept = min(p.first_mono for p in posted), max(p.end_mono for p in posted)
-        last_final = watcher.last()
+        finals = watcher.offsets(first)
         by_id = {p.order_id: p for p in posted}
-        processed = [(epoch(at), by_id[i].first_wall) for i, (_, _, at) in watcher.seen.items() if at is not None]
+        accept_ms = [1000 * (p.end_mono - p.start_mono) for p in posted]
+        e2e_s = [seen - by_id[i].first_mono for i, (seen, _, _) in watcher.seen.items()]
+        processed = [  # processed_at is the processor's wall clock: no polling error
+            datetime.fromisoformat(at).timestamp() - by_id[i].first_wall for i, (_, _, at) in watcher.seen.items() if at
+        ]
         retries = Counter(s for p in posted for s in p.retried_statuses)
         return {
             "orders": self.options.n,
@@ -324,40 +308,34 @@ class Bench:
             "accept": {
                 "window_seconds": round(last_accept - first, 3),
                 "throughput": rate(len(posted), last_accept - first),
-                "latency_ms": distribution([p.end_mono - p.start_mono for p in posted], 1000, 1),
-                "latency_with_retries_ms": distribution([p.end_mono - p.first_mono for p in posted], 1000, 1),
+                "latency_ms": distribution(accept_ms, 1),
+                "latency_with_retries_ms": distribution([1000 * (p.end_mono - p.first_mono) for p in posted], 1),
                 "retried_requests": {str(s): retries[s] for s in sorted(retries)},
             },
             "e2e": {
-                "seconds": round(last_final - first, 3),
-                "throughput": rate(self.options.n, last_final - first),
-                "latency_s": distribution([seen[0] - by_id[i].first_mono for i, seen in watcher.seen.items()]),
-                "latency_processed_at_s": distribution([at - sent for at, sent in processed]),
-                "throughput_processed_at": rate(
-                    len(processed), max((at for at, _ in processed), default=0) - min(p.first_wall for p in posted)
-                ),
+                "seconds": round(max(finals), 3),
+                "throughput": rate(self.options.n, max(finals)),
+                "latency_s": distribution(e2e_s),
+                "latency_processed_at_s": distribution(processed),
                 "final_statuses": dict(Counter(status for _, status, _ in watcher.seen.values())),
-                "poll_rounds": watcher.rounds,
+            },
+            "curves": {
+                "accept_ms": percentiles(accept_ms, 1),
+                "e2e_s": percentiles(e2e_s),
+                "final_per_second": per_second(finals),
             },
         }
 
     # -------------------------------------------------------------------- 1. API path
     def api_path(self, outputs: dict[str, str]) -> dict[str, Any]:
         self.seed_products(outputs["OrdersTable"])
-        result = self.api_load("pipeline API", f"{outputs['ApiBaseUrl']}/orders", outputs["OrdersTable"], FINAL, "API")
-        agw, result["stage_throttling"] = self.session.client("apigateway"), None
-        with suppress(BotoCoreError, ClientError, KeyError):
-            stage = agw.get_stage(restApiId=outputs["ApiId"], stageName=outputs["ApiStage"])
-            settings = stage.get("methodSettings", {}).get("*/*", {})
-            burst, limit = settings.get("throttlingBurstLimit"), settings.get("throttlingRateLimit")
-            if burst is not None or limit is not None:
-                result["stage_throttling"] = {"burst_limit": burst, "rate_limit": limit}
+        result = self.api_load("pipeline API", f"{outputs['ApiBaseUrl']}/orders", outputs["OrdersTable"], "API")
         if result["e2e"]["final_statuses"].get("Produto Pendente"):
             self.notes.append("some pipeline orders ended Produto Pendente: the bench's stock was not ample")
         if throttled := result["accept"]["retried_requests"].get("429"):
             self.notes.append(
-                f"the pipeline's API stage throttled {throttled} requests (429, retried): its limits "
-                f"{result['stage_throttling']} cap the API figures; the floor has none"
+                f"the pipeline's API stage throttled {throttled} requests (429, retried): its throttling limits "
+                "cap the API figures; the floor has none"
             )
         return result
 
@@ -372,8 +350,8 @@ class Bench:
         s3, bucket = self.session.client("s3"), outputs["DataLakeBucket"]
         body = ("[" + ",\n".join(text for _, text in orders) + "]").encode("utf-8")
         key = f"incoming/bench/{self.run_id}-{tag}.json"
-        with self.watching(label, outputs["OrdersTable"], FINAL, [i for i, _ in orders], window=200) as watcher:
-            watcher.add(order_id for order_id, _ in orders)
+        with self.watching(label, outputs["OrdersTable"], len(orders), window=200) as watcher:
+            watcher.add([order_id for order_id, _ in orders])
             started = time.monotonic()
             etag = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")["ETag"]
             uploaded, report_at = time.monotonic(), report_key(key, etag)
@@ -389,178 +367,95 @@ class Bench:
                     f"the report of {key} accepted {report.get('accepted')} of {len(orders)}: "
                     f"{report.get('file_error') or report.get('rejections', [])[:2]}"
                 )
-        last_final = watcher.last()
-        uploaded_wall = time.time() - (time.monotonic() - uploaded)  # processed_at is wall-clock time
-        until_report = report_seen - uploaded
-        stages: dict[str, Any] = {
-            "read_and_validate_plus_enqueue_seconds": round(until_report, 3),
-            "processing_after_report_seconds": round(last_final - report_seen, 3),
-            "report_last_modified": modified.isoformat() if modified else None,  # whole seconds in S3
-            "validator_timings": None,
-        }
-        if isinstance(timings := report.get("timings"), dict):
-            parts = {k: float(v) for k, v in timings.items() if isinstance(v, int | float)}
-            stages["validator_timings"] = parts
-            stages["read_and_validate_seconds"] = round(
-                parts.get("read_seconds", 0.0) + parts.get("validate_seconds", 0.0), 3
-            )
-            stages["enqueue_seconds"] = round(parts.get("claim_seconds", 0.0) + parts.get("enqueue_seconds", 0.0), 3)
-            stages["outside_validator_seconds"] = round(until_report - sum(parts.values()), 3)
-        else:
-            self.notes.append(
-                "the file report has no `timings`: stages (a) read+validate and (b) enqueue are reported together"
-            )
+        seconds, until_report, timings = max(watcher.offsets(uploaded)), report_seen - uploaded, report["timings"]
         return {
             "orders": len(orders),
             "file_bytes": len(body),
             "key": report["key"],
             "upload_seconds": round(uploaded - started, 3),
-            "seconds": round(last_final - uploaded, 3),
-            "rate": rate(len(orders), last_final - uploaded),
-            "seconds_processed_at": round(max(watcher.processed_at(), default=uploaded_wall) - uploaded_wall, 3),
-            "stages": stages,
+            "seconds": round(seconds, 3),
+            "rate": rate(len(orders), seconds),
+            "stages": {  # the file validator's own clock, and the bench's around it
+                "validator_timings": timings,
+                "read_and_validate_seconds": round(timings["read_seconds"] + timings["validate_seconds"], 3),
+                "enqueue_seconds": round(timings["claim_seconds"] + timings["enqueue_seconds"], 3),
+                "outside_validator_seconds": round(until_report - sum(timings.values()), 3),
+                "read_and_validate_plus_enqueue_seconds": round(until_report, 3),
+                "processing_after_report_seconds": round(seconds - until_report, 3),
+                "report_last_modified": modified.isoformat() if modified else None,  # whole seconds in S3
+            },
+            "curves": {"final_per_second": per_second(watcher.offsets(uploaded))},
         }
 
-
-# ------------------------------------------------------------------------------------------ floors
-class Floors(ExitStack):
-    """The reference pipeline, created with boto3 for this run; each resource deleted on exit, whatever happens."""
-
-    def __init__(self, bench: Bench) -> None:
-        super().__init__()
-        self.bench, self.session = bench, bench.session
-        self.name = self.table = f"bench-floor-{bench.run_id.lower()}"
-
-    def __enter__(self) -> Floors:
-        started = time.monotonic()
+    # -------------------------------------------------------------------- 3. floors
+    def processing_floor(self, floor: dict[str, str], count: int) -> dict[str, Any]:
+        """The floor consumer's rate alone: FILE_N orders queued first (mapping disabled), then drained."""
+        lam, sqs = self.session.client("lambda"), self.session.client("sqs")
+        queue, mapping = floor["QueueUrl"], floor["Mapping"]
+        lam.update_event_source_mapping(UUID=mapping, Enabled=False)
         try:
-            self._create()
-        except BaseException:
-            self.close()
-            raise
-        self.setup_seconds = time.monotonic() - started
-        return self
-
-    def _created(self, what: str, delete: Callable[..., Any], **request: Any) -> None:
-        self.callback(self._delete, what, delete, request)  # deleted on its own: one failure does not stop the rest
-
-    @staticmethod
-    def _delete(what: str, delete: Callable[..., Any], request: dict[str, Any]) -> None:
-        try:
-            delete(**request)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in {"ResourceNotFoundException", "NotFoundException"}:
-                print(f"bench: could not delete floor {what}: {exc}", file=sys.stderr)
-        except BotoCoreError as exc:
-            print(f"bench: could not delete floor {what}: {exc}", file=sys.stderr)
-
-    def _create(self) -> None:
-        db, sqs, lam, agw = (self.session.client(s) for s in ("dynamodb", "sqs", "lambda", "apigateway"))
-        self._created("table", db.delete_table, TableName=self.table)
-        db.create_table(
-            TableName=self.table,
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("PK", "SK")],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self._ready(db, "table_exists", "table", TableName=self.table)
-        attributes = {"FifoQueue": "true", "VisibilityTimeout": "60"}
-        self.queue_url = sqs.create_queue(QueueName=f"{self.name}.fifo", Attributes=attributes)["QueueUrl"]
-        self._created("queue", sqs.delete_queue, QueueUrl=self.queue_url)
-        queue = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
-        code, arns = build_zip(FLOOR_CODE), {}
-        for role in ("api", "processor"):
-            name = f"{self.name}-{role}"
-            arns[role] = lam.create_function(
-                FunctionName=name,
-                Runtime="python3.12",
-                Role=FLOOR_ROLE,
-                Handler=f"{role}_floor.handler",
-                Code={"ZipFile": code},
-                Timeout=30,
-                MemorySize=256,
-                Environment={"Variables": {"TABLE_NAME": self.table, "QUEUE_URL": self.queue_url}},
-            )["FunctionArn"]
-            self._created(name, lam.delete_function, FunctionName=name)
-            self._ready(lam, "function_active_v2", name, FunctionName=name)
-        self.mapping = lam.create_event_source_mapping(
-            EventSourceArn=queue["QueueArn"],
-            FunctionName=f"{self.name}-processor",
-            BatchSize=10,
-            FunctionResponseTypes=["ReportBatchItemFailures"],
-            Enabled=True,
-        )["UUID"]
-        self._created("mapping", lam.delete_event_source_mapping, UUID=self.mapping)
-        api_id = agw.create_rest_api(name=self.name, endpointConfiguration={"types": ["REGIONAL"]})["id"]
-        self._created("REST API", agw.delete_rest_api, restApiId=api_id)
-        root = next(r["id"] for r in agw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
-        resource = agw.create_resource(restApiId=api_id, parentId=root, pathPart="orders")["id"]
-        agw.put_method(restApiId=api_id, resourceId=resource, httpMethod="POST", authorizationType="NONE")
-        region = self.session.region_name or "us-east-1"
-        agw.put_integration(
-            restApiId=api_id,
-            resourceId=resource,
-            httpMethod="POST",
-            type="AWS_PROXY",
-            integrationHttpMethod="POST",
-            uri=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arns['api']}/invocations",
-        )
-        lam.add_permission(
-            FunctionName=f"{self.name}-api",
-            StatementId="bench-floor-api",
-            Action="lambda:InvokeFunction",
-            Principal="apigateway.amazonaws.com",
-        )
-        agw.create_deployment(restApiId=api_id, stageName="bench")
-        self.url = api_base_url({"ApiId": api_id, "ApiStage": "bench"}, os.environ["AWS_ENDPOINT_URL"]) + "/orders"
-        self.bench.seed_products(self.table)
-
-    @staticmethod
-    def _ready(client: Any, waiter: str, what: str, **request: Any) -> None:
-        if (stopped := wait_for(client, waiter, delay=0.1, timeout=60, **request)) is not None:
-            raise BenchError(f"floor {what} not ready: {stopped}")
-
-    def api(self) -> dict[str, Any]:
-        result = self.bench.api_load("floor API", self.url, self.table, FLOOR_FINAL, "FAPI")
-        return result | {"setup_seconds": round(self.setup_seconds, 3)}
-
-    def processing(self, count: int) -> dict[str, Any]:
-        """The consumer's rate alone: FILE_N orders queued first (mapping disabled), then drained."""
-        lam, sqs, bench = self.session.client("lambda"), self.session.client("sqs"), self.bench
-        lam.update_event_source_mapping(UUID=self.mapping, Enabled=False)
-        try:
-            drained = lambda: not any(queue_depth(sqs, self.queue_url))  # noqa: E731
-            wait_until(drained, timeout=bench.options.timeout, interval=0.1, what="queue drained")
+            wait_until(lambda: not any(queue_depth(sqs, queue)), timeout=self.options.timeout, what="queue drained")
         except TimedOut:
-            raise BenchError(f"floor queue not drained within {bench.options.timeout:.0f} s") from None
-        orders = bench.orders("FPROC", count, "file")
-        task = bench.progress.add_task("processing floor: queue", total=count)
+            raise BenchError(f"floor queue not drained within {self.options.timeout:.0f} s") from None
+        orders = self.orders("FPROC", count, "file")
+        task = self.progress.add_task("processing floor: queue", total=count)
 
         def send(chunk: list[tuple[str, str]]) -> None:
             entries = [
                 {"Id": str(k), "MessageBody": body, "MessageGroupId": order_id, "MessageDeduplicationId": order_id}
                 for k, (order_id, body) in enumerate(chunk)
             ]
-            if failed := sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed", []):
+            if failed := sqs.send_message_batch(QueueUrl=queue, Entries=entries).get("Failed", []):
                 raise BenchError(f"floor queue refused {len(failed)} messages: {failed[0]}")
-            bench.progress.advance(task, len(chunk))
+            self.progress.advance(task, len(chunk))
 
         filling = time.monotonic()
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="bench-fill") as pool:
             list(pool.map(send, [orders[k : k + 10] for k in range(0, count, 10)]))
         filled = time.monotonic() - filling
-        with bench.watching("processing floor", self.table, FLOOR_FINAL, [i for i, _ in orders], 200) as watcher:
-            watcher.add(order_id for order_id, _ in orders)
-            started, started_wall = time.monotonic(), time.time()
-            lam.update_event_source_mapping(UUID=self.mapping, Enabled=True)
-        processed_at, last = watcher.processed_at(), watcher.last()
+        with self.watching("processing floor", floor["Table"], count, window=200) as watcher:
+            watcher.add([order_id for order_id, _ in orders])
+            started = time.monotonic()
+            lam.update_event_source_mapping(UUID=mapping, Enabled=True)
+        seconds = max(watcher.offsets(started))
         return {
             "orders": count,
             "queue_fill_seconds": round(filled, 3),
-            "seconds": round(last - started, 3),
-            "rate": rate(count, last - started),
-            "rate_processed_at": rate(len(processed_at), max(processed_at, default=started_wall) - started_wall),
+            "seconds": round(seconds, 3),
+            "rate": rate(count, seconds),
+            "curves": {"final_per_second": per_second(watcher.offsets(started))},
         }
+
+
+@contextmanager
+def floor_stack(bench: Bench, stack_name: str) -> Iterator[dict[str, str]]:
+    """bench_floors/floors.yaml as a stack of its own (its code in the sandbox's artifact bucket), seeded; its
+    outputs and URL while the block runs, deleted on exit whatever happens (an error, Ctrl-C, SIGTERM)."""
+    cfn, name = bench.session.client("cloudformation"), f"bench-floor-{bench.run_id.lower()}"
+    artifacts = upload_code(bench.session, stack_name, build_zip(FLOORS))
+    try:
+        parameters = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
+        cfn.create_stack(
+            StackName=name,
+            TemplateBody=(FLOORS / "floors.yaml").read_text("utf-8"),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        )
+        if stopped := wait_for(cfn, "stack_create_complete", delay=0.1, timeout=120, StackName=name):
+            raise BenchError(f"floor stack {name} not created: {stopped}")
+        floor = {o["OutputKey"]: o["OutputValue"] for o in (describe_stack(cfn, name) or {}).get("Outputs", [])}
+        bench.seed_products(floor["Table"])
+        yield floor | {"Url": api_base_url(floor, os.environ["AWS_ENDPOINT_URL"]) + "/orders"}
+    finally:
+        # MiniStack's CloudFormation forgets a deleted function but leaves its warm workers running (1.5.33);
+        # deleting the functions through the Lambda API first stops them.
+        with suppress(BotoCoreError, ClientError):
+            for resource in cfn.describe_stack_resources(StackName=name)["StackResources"]:
+                if resource["ResourceType"] == "AWS::Lambda::Function":
+                    bench.session.client("lambda").delete_function(FunctionName=resource["PhysicalResourceId"])
+        with suppress(BotoCoreError, ClientError):
+            cfn.delete_stack(StackName=name)
+        if stopped := wait_for(cfn, "stack_delete_complete", delay=0.1, timeout=120, StackName=name):
+            print(f"bench: floor stack {name} not deleted: {stopped}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------ in process
@@ -573,13 +468,8 @@ def in_process(count: int, repeats: int) -> InProcess:
     for document in documents:
         validator.validate(document)  # every payload valid, or OrderRejected says why
 
-    def best(run: Callable[[], object]) -> float:
-        seconds = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            run()
-            seconds.append(time.perf_counter() - started)
-        return rate(count, min(seconds))
+    def best(run: Callable[[], object]) -> float:  # with the garbage collector on, as in the Lambdas
+        return rate(count, min(timeit.repeat(run, "import gc; gc.enable()", number=1, repeat=repeats)))
 
     loads = best(lambda: [json.loads(t) for t in texts])
     validate = best(lambda: [validator.validate(d) for d in documents])
@@ -618,131 +508,144 @@ def machine() -> Machine:
 
 def ensure_sandbox(console: Console) -> MakeUp:
     """Use the running sandbox, or run `make up` (timed) when no emulator answers or it is not deployed."""
-    emulator = [sys.executable, "-m", "sandbox.emulator", "status"]
-    answering = subprocess.run(emulator, capture_output=True, check=False).returncode == 0
-    if answering and OUTPUTS.exists():
+    if (running := answering()) and OUTPUTS.exists():
         return MakeUp(measured=False, note="the sandbox was already running; `make down` first to time `make up`")
     if (make := shutil.which("make")) is None:
         raise BenchError("no emulator answers and `make` is not installed: run `make up` first")
-    console.print(f"[bold]no {'deployed stack' if answering else 'emulator'}: running `make up`[/bold]")
+    console.print(f"[bold]no {'deployed stack' if running else 'emulator'}: running `make up`[/bold]")
     started = time.monotonic()
     if subprocess.run([make, "up"], cwd=ROOT, check=False).returncode != 0:
         raise BenchError("`make up` failed")
-    what = "start, deploy and seed" if not answering else "deploy and seed (the emulator was already running)"
+    what = "deploy and seed (the emulator was already running)" if running else "start, deploy and seed"
     seconds = round(time.monotonic() - started, 2)
-    return MakeUp(measured=True, seconds=seconds, cold_start=not answering, note=f"make up: {what}")
+    return MakeUp(measured=True, seconds=seconds, cold_start=not running, note=f"make up: {what}")
 
 
 # ------------------------------------------------------------------------------------------ report
-def _at(document: Any, path: str | None) -> float | None:
-    for key in (path or "-").split("."):
+QUANTILES = ("p50", "p95", "p99")
+API_ROWS = [  # label, the figure's path in a run of the API path (the pipeline's and the floor's)
+    ("accept orders/s", "accept.throughput"),
+    *((f"accept {q} (ms)", f"accept.latency_ms.{q}") for q in QUANTILES),
+    ("retried POSTs (status: n)", "accept.retried_requests"),
+    ("end-to-end orders/s", "e2e.throughput"),
+    *((f"end-to-end {q} (s)", f"e2e.latency_s.{q}") for q in QUANTILES),
+    *((f"  {q} by processed_at (s)", f"e2e.latency_processed_at_s.{q}") for q in QUANTILES),
+    ("first POST to last final (s)", "e2e.seconds"),
+]
+TABLES = {  # title (formatted with the result), columns, rows: a label and each column's figure's path in the result
+    "API path: {options[n]} orders, {options[clients]} clients": (
+        ["", "pipeline", "floor"],
+        [(label, f"api.{path}", f"floors.api.{path}") for label, path in API_ROWS],
+    ),
+    "data-lake path: one file of {options[file_n]} orders": (
+        ["", ""],
+        [
+            ("upload (put_object), s", "datalake.upload_seconds"),
+            ("(a) read + validate, s", "datalake.stages.read_and_validate_seconds"),
+            ("(b) claim + enqueue, s", "datalake.stages.enqueue_seconds"),
+            ("    queue, report, other, s", "datalake.stages.outside_validator_seconds"),
+            ("(c) processing after the report, s", "datalake.stages.processing_after_report_seconds"),
+            ("upload to every order final, s", "datalake.seconds"),
+            ("rate, orders/s", "datalake.rate"),
+            ("processing floor rate, orders/s", "floors.processing.rate"),
+        ],
+    ),
+    "in process, orders/s": (
+        ["", ""],
+        [
+            ("json.loads (text)", "in_process.json_loads_per_s"),
+            ("OrderValidator.validate (parsed)", "in_process.validate_per_s"),
+            ("parse_json + validate (text)", "in_process.parse_json_validate_per_s"),
+        ],
+    ),
+    "targets": (
+        ["ratio", "value", "target", "met"],
+        [(name, f"ratios.{name}.value", f"ratios.{name}.target", f"ratios.{name}.met") for name in TARGETS],
+    ),
+}
+
+
+def _at(document: Any, path: str) -> Any:
+    """The figure at a dotted path of a result's dump, or None where a section was skipped."""
+    for key in path.split("."):
         document = document.get(key) if isinstance(document, dict) else None
-    return float(document) if isinstance(document, int | float) else None
+    return document
 
 
 def ratios(result: BenchResult) -> dict[str, Ratio]:
     document, found = result.model_dump(), {}
-    for name, (op, target, meaning) in TARGETS.items():
-        figure, floor = FIGURES[name]
-        value, below = _at(document, figure), _at(document, floor)
-        if floor:
-            value = round(value / below, 3) if value is not None and below else None
-        met = None if value is None or target is None else (value >= target if op == ">=" else value <= target)
-        found[name] = Ratio(value=value, target=f"{op} {target}" if op else None, met=met, meaning=meaning)
+    for name, (figure, floor, target) in TARGETS.items():
+        value, below = _at(document, figure), _at(document, floor) if floor else 1
+        value = round(value / below, 3) if isinstance(value, int | float) and below else None
+        met = None
+        if value is not None and target is not None:
+            op, bound = target.split()
+            met = value >= float(bound) if op == ">=" else value <= float(bound)
+        found[name] = Ratio(value=value, target=target, met=met, meaning=f"{figure} / {floor}" if floor else figure)
     return found
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "[green]yes[/green]" if value else "[red]no[/red]"
+    if isinstance(value, dict):  # retried requests by status
+        return ", ".join(f"{status}: {n}" for status, n in value.items()) or "none"
     if isinstance(value, float):
-        return f"{value:,.{digits}f}"
+        return f"{value:,.{0 if abs(value) >= 1000 else 2 if abs(value) >= 1 else 3}f}"
     return "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _table(console: Console, title: str, columns: list[str] | None, rows: Iterable[Iterable[str]]) -> None:
-    """One table: the first column left, the others right (no header row when `columns` is None)."""
-    table = Table(title=title, show_header=columns is not None)
-    for k, column in enumerate(columns or ["", ""]):
-        table.add_column(column, justify="right" if k and columns else "left")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-
-
 def render(console: Console, result: BenchResult) -> None:
-    m, up, api = result.machine, result.make_up, result.api
-    machine_rows = [
-        ("CPU", f"{m.cpu_model} ({m.nproc} usable of {m.cpu_count})"),
-        ("Python / MiniStack", f"{m.python} / {m.ministack or 'not installed'}"),
-        ("make up", f"{up.seconds} s ({up.note})" if up.measured else up.note),
-    ]
-    _table(console, f"bench {result.run_id}: machine", None, machine_rows)
-
-    quantiles = ("p50", "p95", "p99")
-    labels = [
-        "accept orders/s",
-        *(f"accept {q} (ms)" for q in quantiles),
-        "retried POSTs (status: n)",
-        "end-to-end orders/s",
-        *(f"end-to-end {q} (s)" for q in quantiles),
-        "  p50/p95/p99 by processed_at",
-        "first POST to last final (s)",
-    ]
-
-    def column(r: dict[str, Any]) -> list[str]:
-        if not r:
-            return ["-"] * len(labels)
-        accept, e2e, by_processed = r["accept"], r["e2e"], r["e2e"]["latency_processed_at_s"]
-        return [
-            _fmt(accept["throughput"]),
-            *(_fmt(accept["latency_ms"][q]) for q in quantiles),
-            ", ".join(f"{status}: {n}" for status, n in accept["retried_requests"].items()) or "none",
-            _fmt(e2e["throughput"]),
-            *(_fmt(e2e["latency_s"][q], 2) for q in quantiles),
-            " / ".join(_fmt(float(by_processed[q]), 2) for q in quantiles) if by_processed else "-",
-            _fmt(e2e["seconds"], 2),
-        ]
-
-    title = f"API path: {api.get('orders')} orders, {api.get('clients')} clients"
-    _table(
-        console,
-        title,
-        ["", "pipeline", "floor"],
-        zip(labels, column(api), column(result.floors.get("api") or {}), strict=True),
-    )
-
-    lake, stages = result.datalake, result.datalake.get("stages") or {}
-    if lake.get("skipped") is None:
-        if stages.get("validator_timings"):
-            split = [
-                ("(a) read + validate", stages["read_and_validate_seconds"]),
-                ("(b) claim + enqueue", stages["enqueue_seconds"]),
-                ("    queue, report, other", stages["outside_validator_seconds"]),
-            ]
-        else:
-            split = [("(a)+(b) upload to report", stages["read_and_validate_plus_enqueue_seconds"])]
-        rows = [
-            ("upload (put_object)", lake["upload_seconds"]),
-            *split,
-            ("(c) processing after the report", stages["processing_after_report_seconds"]),
-            ("upload to every order final", lake["seconds"]),
-        ]
-        floor_rate = (result.floors.get("processing") or {}).get("rate")
-        rates = [("rate (orders/s)", _fmt(lake["rate"])), ("processing floor rate (orders/s)", _fmt(floor_rate))]
-        title = f"data-lake path: one file of {lake['orders']:,} orders ({lake['file_bytes'] / 1e6:.1f} MB)"
-        _table(console, title, ["", "seconds"], [*((label, _fmt(v, 2)) for label, v in rows), *rates])
-    if (inp := result.in_process) is not None:
-        rows = [
-            ("json.loads (text)", inp.json_loads_per_s),
-            ("OrderValidator.validate (parsed)", inp.validate_per_s),
-            ("parse_json + validate (text)", inp.parse_json_validate_per_s),
-        ]
-        title = f"in process: {inp.orders:,} orders of ~{inp.mean_payload_bytes} bytes"
-        _table(console, title, ["", "orders/s"], ((label, _fmt(v, 0)) for label, v in rows))
-    met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}
-    targets = [(r.meaning, _fmt(r.value, 3), r.target or "(reported)", met[r.met]) for r in result.ratios.values()]
-    _table(console, "targets", ["ratio", "value", "target", "met"], targets)
+    """The tables, read from the result as it was written: each cell a figure of it ("-" where none)."""
+    document, m, up = result.model_dump(), result.machine, result.make_up
+    machine = f"{m.cpu_model} ({m.nproc} usable of {m.cpu_count} CPUs), Python {m.python}, MiniStack {m.ministack}"
+    console.print(f"bench {result.run_id}: {machine}" + (f"; {up.note} in {up.seconds} s" if up.measured else ""))
+    for title, (columns, rows) in TABLES.items():
+        table = Table(title=title.format(**document), show_header=any(columns))
+        for k, column in enumerate(columns):
+            table.add_column(column, justify="right" if k else "left")
+        for label, *paths in rows:
+            table.add_row(label, *(_fmt(_at(document, path)) for path in paths))
+        console.print(table)
     for note in result.notes:
         console.print(f"note: {note}")
+
+
+def draw(result: BenchResult, path: Path) -> Path:
+    """The run as a picture: orders final per second over time and the latency distributions, pipeline and floor."""
+    from matplotlib.figure import Figure  # imported here: about a second, and only the picture needs it
+
+    figure = Figure(figsize=(13, 8.5), layout="constrained")
+    (api_rate, lake_rate), (accept, e2e) = figure.subplots(2, 2)
+    sections = {
+        "pipeline": (api_rate, result.api),
+        "floor": (api_rate, result.floors.get("api")),
+        "data-lake file": (lake_rate, result.datalake),
+        "processing floor": (lake_rate, result.floors.get("processing")),
+    }
+    for label, (axes, section) in sections.items():
+        if curves := (section or {}).get("curves"):
+            axes.stairs(curves["final_per_second"], label=label)  # one step per second
+            for distribution_axes, curve in ((accept, "accept_ms"), (e2e, "e2e_s")):
+                if curve in curves:
+                    distribution_axes.plot(curves[curve], range(101), label=label)
+    o, m = result.options, result.machine
+    for axes, title, x in (
+        (api_rate, f"API: orders final per second ({o.n} orders, {o.clients} clients)", "s since the first POST"),
+        (lake_rate, f"data lake: orders final per second (a file of {o.file_n})", "s since the upload (or enable)"),
+        (accept, "API accept latency (202), distribution", "ms"),
+        (e2e, "API end-to-end latency (POST to final), distribution", "s"),
+    ):
+        axes.set(title=title, xlabel=x, ylabel="percentile" if axes in (accept, e2e) else "orders/s")
+        axes.grid(alpha=0.3)
+        if axes.has_data():
+            axes.legend()
+    figure.suptitle(
+        f"bench {result.run_id}, {result.started_at}: {m.cpu_model} ({m.nproc} CPUs), MiniStack {m.ministack}"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -756,6 +659,8 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
     parser.add_argument("--quick", action="store_true", help="tiny sizes for CI: n=30, file-n=60")
     parser.add_argument("--timeout", type=float, default=None, help="seconds allowed for each wait (default 1200)")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results", help="where the JSON goes")
+    parser.add_argument("--picture-to", type=Path, help="also write the picture here (docs/img/bench-latest.png)")
+    parser.add_argument("--plot", type=Path, metavar="RESULT.json", help="only draw RESULT.png from a results file")
     args = parser.parse_args(argv)
     quick = args.quick
     args.n = args.n if args.n is not None else (30 if quick else 2000)
@@ -767,7 +672,7 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: the floors are deleted in `finally`
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: the floor stack is deleted in `finally`
 
 
 def run(options: BenchOptions, console: Console) -> BenchResult:
@@ -784,21 +689,21 @@ def run(options: BenchOptions, console: Console) -> BenchResult:
             machine=machine(),
             make_up=make_up,
         )
-        bench.say(f"bench {bench.run_id}: in-process validator ({options.in_process_n} orders)")
+        bench.progress.console.print(f"bench {bench.run_id}: in-process validator ({options.in_process_n} orders)")
         result.in_process = in_process(options.in_process_n, repeats=3 if options.quick else 5)
         result.api = bench.api_path(outputs)
         result.floors = {"skipped": True} if options.skip_floors else {}
         result.datalake = {"skipped": True} if options.skip_datalake else {}
-        if not options.skip_floors:
-            with Floors(bench) as floors:
-                bench.say(f"floors created in {floors.setup_seconds:.1f} s")
-                result.floors["api"] = floors.api()
-                if not options.skip_datalake:
-                    result.datalake = bench.datalake_path(outputs)
-                result.floors["processing"] = floors.processing(options.file_n)
-            bench.say("floors deleted")
-        elif not options.skip_datalake:
-            result.datalake = bench.datalake_path(outputs)
+        floors_started = time.monotonic()
+        with nullcontext() if options.skip_floors else floor_stack(bench, outputs["StackName"]) as floor:
+            if floor is not None:
+                setup = {"setup_seconds": round(time.monotonic() - floors_started, 3)}
+                progress.console.print(f"floors created in {setup['setup_seconds']:.1f} s")
+                result.floors["api"] = bench.api_load("floor API", floor["Url"], floor["Table"], "FAPI") | setup
+            if not options.skip_datalake:
+                result.datalake = bench.datalake_path(outputs)
+            if floor is not None:
+                result.floors["processing"] = bench.processing_floor(floor, options.file_n)
     result.ratios = ratios(result)
     result.notes = bench.notes + ([] if make_up.measured else [make_up.note])
     result.duration_seconds = round(time.monotonic() - started, 1)
@@ -807,20 +712,29 @@ def run(options: BenchOptions, console: Console) -> BenchResult:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
-    default_environment()
     console = Console()
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        result = run(options, console)
-    except BenchError as exc:
-        console.print(f"[red]bench failed:[/red] {exc}")
-        return 1
-    except KeyboardInterrupt:
-        console.print("[yellow]bench interrupted; the floors it had created are deleted[/yellow]")
-        return 130
-    path = result.write(options.results_dir)
-    render(console, BenchResult.read(path))
-    console.print(f"results: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} (and latest.json)")
+    if options.plot is not None:  # draw a results file again, nothing measured
+        picture = draw(BenchResult.read(options.plot), options.plot.with_suffix(".png"))
+    else:
+        default_environment()
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            result = run(options, console)
+        except BenchError as exc:
+            console.print(f"[red]bench failed:[/red] {exc}")
+            return 1
+        except KeyboardInterrupt:
+            console.print("[yellow]bench interrupted; the floor stack it had created is deleted[/yellow]")
+            return 130
+        path = result.write(options.results_dir)
+        render(console, result := BenchResult.read(path))
+        picture = draw(result, path.with_suffix(".png"))
+        shutil.copyfile(picture, options.results_dir / "latest.png")
+        console.print(f"results: {path} (and latest.json)")
+    if options.picture_to is not None:
+        options.picture_to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(picture, options.picture_to)
+    console.print(f"picture: {picture}" + (f", {options.picture_to}" if options.picture_to else ""))
     return 0
 
 

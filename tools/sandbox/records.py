@@ -182,6 +182,8 @@ class BenchOptions(BaseModel):
     timeout: float = Field(1200.0, exclude=True)
     in_process_n: int = Field(2000, exclude=True)
     results_dir: Path = Field(Path("bench/results"), exclude=True)
+    picture_to: Path | None = Field(None, exclude=True)
+    plot: Path | None = Field(None, exclude=True)
 
 
 class BenchResult(BaseModel):
