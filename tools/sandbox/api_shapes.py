@@ -6,6 +6,7 @@ functions/handlers/api.py, which has no constants to import (tests/unit/test_ope
 Tools only: functions/ has no dependencies, so the handler never imports this module.
 """
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -19,7 +20,7 @@ from orders.restock import (
     RESTOCK_RECEIVED,
 )
 from sandbox.gateway import BUILT_IN_REFUSAL
-from sandbox.model import read_schema
+from sandbox.model import SCHEMA
 
 # The texts of functions/handlers/api.py's answers.
 ACCEPTED = "Pedido enviado para processamento."
@@ -40,7 +41,7 @@ RESTOCK_NOT_FOUND = "Reposição não encontrada."
 RESTOCK_BAD_CURSOR = "Parâmetro after inválido: use o valor de next da página anterior."
 
 # The ids' rule of the order schema (order_id), which product and restock ids and Idempotency-Key follow too.
-ID_RULE = {k: v for k, v in read_schema()["properties"]["order_id"].items() if k[0] != "x"}
+ID_RULE = {k: v for k, v in json.loads(SCHEMA.read_text("utf-8"))["properties"]["order_id"].items() if k[0] != "x"}
 ID_TEXT = f"{ID_RULE['minLength']}-{ID_RULE['maxLength']} characters of {ID_RULE['pattern'].strip('^+$')}"
 Id = Annotated[str, Field(min_length=ID_RULE["minLength"], max_length=ID_RULE["maxLength"], pattern=ID_RULE["pattern"])]
 Money = Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]{2}$", examples=["2500.00"])]  # handlers/api.py `_money`

@@ -21,7 +21,6 @@ orders/schema_errors.py instead of from fastjsonschema.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import re
 import sys
@@ -48,17 +47,6 @@ FORBIDDEN_CHARACTERS = r"[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff
 _PYTHON_TYPES = {"object": "dict", "array": "list", "string": "str", "integer": "int", "number": "int, Decimal"}
 _FASTJSONSCHEMA_IMPORT = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n"
 _OUR_IMPORT = "from orders.schema_errors import JsonSchemaValueException, JsonSchemaValuesException\n"
-
-
-def read_schema() -> dict[str, Any]:
-    """functions/orders/schema.json, read once per process (the generators and api_shapes all start from it)."""
-    return _read_json(SCHEMA)
-
-
-@functools.cache
-def _read_json(path: Path) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    return document
 
 
 def api_model(schema: dict[str, Any]) -> dict[str, Any]:
@@ -220,7 +208,7 @@ def regenerate(outputs: dict[Path, Callable[[], str]], description: str | None, 
 
 
 def main() -> int:
-    schema = read_schema()
+    schema = json.loads(SCHEMA.read_text("utf-8"))
     return regenerate(
         {
             TEMPLATE: lambda: render(TEMPLATE.read_text("utf-8"), api_model(schema)),
