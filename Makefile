@@ -60,20 +60,22 @@ reset: $(STAMP) ## wipe orders and stock (asks first), keep the infrastructure, 
 	$(VENV)/bin/sandbox reset
 
 test: $(STAMP) ## unit tests, then e2e tests against the sandbox (started if none answers)
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit -n 2 $(PYTEST_ARGS)
 	@$(TOOL).emulator status > /dev/null || $(MAKE) --no-print-directory up
 	@test -f .sandbox/outputs.json || bash localstack/init/ready.d/10-deploy.sh > /dev/null
-	$(PY) -m pytest tests/e2e -m "not heavy" $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory e2e
 
 test-heavy: $(STAMP) ## the long load tests (a 10,000-order file), against the running sandbox; CI runs them
 	@$(TOOL).emulator status > /dev/null || $(MAKE) --no-print-directory up
 	$(PY) -m pytest tests/e2e -m heavy $(PYTEST_ARGS)
 
 unit: $(STAMP) ## unit tests only (no network)
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit -n 2 $(PYTEST_ARGS)
 
+# Two workers, then the tests that share the sandbox with no other (tests/e2e/conftest.py); exit 5: PYTEST_ARGS kept none.
 e2e: $(STAMP) ## e2e tests against the running sandbox (without the heavy ones)
-	$(PY) -m pytest tests/e2e -m "not heavy" $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e -m "not heavy and not alone" -n 2 --dist loadgroup $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest tests/e2e -m "alone and not heavy" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 API_TESTS := tests/e2e/test_api.py tests/e2e/test_bad_input_api.py tests/e2e/test_schemathesis.py
 e2e-gateway: $(STAMP) ## the API e2e tests again with the gateway enforcing its model (switched on where it is off, then back)

@@ -15,6 +15,12 @@ from sandbox.notifications import subscribe_queue
 from sandbox.records import StackOutputs
 from sandbox.seed import seed
 
+# A pytest-xdist worker starts with COLUMNS=80, as if on a terminal; the tools run here would then wrap their output
+# at 80 columns, where a serial run's piped output is whole (sandbox.cli's consoles).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 
 @pytest.fixture(scope="session")
 def outputs() -> dict[str, str]:
@@ -80,10 +86,45 @@ def chaos_root() -> int:
         pytest.skip(str(exc))
 
 
+# `make e2e` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`). Every test makes its own ids, so
+# any two may run at once, except those that read or change one thing the whole sandbox shares:
+# - SHARED: tests that must not run at the same time as each other, so each group runs on one worker in turn;
+# - ALONE: tests that must not run beside any other; `make e2e` runs them after the others, on one worker.
+SHARED = {
+    # `dlq list` and the soak peek at a DLQ by receiving its messages, which hides them from any other reader for
+    # a while, and `dlq redrive` moves every message out of it.
+    "dead-letter queues": ("test_faults.py::", "test_soak.py::"),
+    # `make notifications` and `sandbox notifications` drain the one inbox `make up` subscribed to both topics.
+    "the make notifications inbox": ("test_readme.py::test_a_readme_block_works", "test_cli.py::test_notifications_"),
+    # Each starts a MiniStack of its own: one at a time, so two extra emulators never share the cores with ours.
+    "a second emulator": (
+        "test_sandbox_lifecycle.py::test_start_twice",
+        "test_sandbox_lifecycle.py::test_with_persistence",
+        "test_inner_loop.py::",
+        "test_cli.py::test_reset_",
+    ),
+}
+ALONE = (
+    # SIGKILLs a Lambda worker of each function, which may be in the middle of another test's batch.
+    "test_chaos.py::",
+    # Rewrites .sandbox/outputs.json, which the tools in every other test read, and re-enables the queue consumers.
+    "test_sandbox_lifecycle.py::test_the_deploy_hook_is_idempotent",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "heavy: a long load test; runs after every other test")
+    config.addinivalue_line("markers", "alone: shares the sandbox with no other test; `make e2e` runs it last")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Heavy tests run last, so a quick failure elsewhere shows before they start."""
+    """Mark SHARED and ALONE tests; heavy tests run last, so a quick failure elsewhere shows before they start."""
+    for item in items:
+        where = item.nodeid.removeprefix("tests/e2e/")
+        for group, tests in SHARED.items():
+            if where.startswith(tests):
+                item.add_marker(pytest.mark.xdist_group(group))
+        if where.startswith(ALONE):
+            item.add_marker(pytest.mark.alone)
     items.sort(key=lambda item: item.get_closest_marker("heavy") is not None)

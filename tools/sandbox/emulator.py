@@ -33,9 +33,9 @@ def endpoint() -> str:
     return os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT).rstrip("/")
 
 
-def answering(url: str | None = None, timeout: float = 1.0) -> bool:
+def answering(timeout: float = 1.0) -> bool:
     """True when an AWS emulator (MiniStack or LocalStack) answers its health check."""
-    base = url or endpoint()
+    base = endpoint()
     if urlparse(base).scheme not in {"http", "https"}:
         raise SystemExit(f"AWS_ENDPOINT_URL must be an http(s) URL, got {base!r}")
     for path in ("/_ministack/health", "/_localstack/health"):
@@ -69,13 +69,12 @@ def start(persist: bool) -> int:
         print(f"An emulator already answers at {endpoint()}; using it (not started by this project)")
         return 0
     SANDBOX.mkdir(exist_ok=True)
-    port = urlparse(endpoint()).port or 4566
-    env = dict(
-        os.environ, GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING")
-    )
-    env.pop("AWS_ENDPOINT_URL", None)  # MiniStack sets the Lambdas' endpoint itself
     TMP_DIR.mkdir(exist_ok=True)
-    env["TMPDIR"] = str(TMP_DIR.resolve())
+    env = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}  # MiniStack sets its own
+    env.update(
+        GATEWAY_PORT=str(urlparse(endpoint()).port or 4566), BIND_HOST="127.0.0.1", TMPDIR=str(TMP_DIR.resolve())
+    )
+    env.setdefault("LOG_LEVEL", "WARNING")
     PERSIST_MARK.unlink(missing_ok=True)
     if persist:
         STATE_DIR.mkdir(exist_ok=True)
@@ -93,21 +92,18 @@ def start(persist: bool) -> int:
             start_new_session=True,  # its own process group, so `stop` reaches every worker
         )
     PID_FILE.write_text(f"{process.pid}\n")
-    return wait(timeout=30, process=process)
 
-
-def wait(timeout: float, process: subprocess.Popen[bytes] | None = None) -> int:
     def settled() -> str | None:
         if answering(timeout=0.5):
             return "answering"
-        return "exited" if process is not None and process.poll() is not None else None
+        return "exited" if process.poll() is not None else None
 
     try:
-        state = wait_until(settled, timeout=timeout, interval=0.05, what="MiniStack")
+        state = wait_until(settled, timeout=30, interval=0.05, what="MiniStack")
     except TimedOut:
-        print(f"no emulator answered at {endpoint()} within {timeout:.0f} s; see {LOG_FILE}", file=sys.stderr)
+        print(f"no emulator answered at {endpoint()} within 30 s; see {LOG_FILE}", file=sys.stderr)
         return 1
-    if state == "exited" and process is not None:
+    if state == "exited":
         print(f"MiniStack exited with {process.returncode}; see {LOG_FILE}", file=sys.stderr)
         return 1
     print(f"MiniStack answering at {endpoint()}")
@@ -167,15 +163,13 @@ def stop() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["start", "stop", "wait", "status"])
+    parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("--persist", action="store_true", help="keep state in .sandbox/state across restarts")
     args = parser.parse_args()
     if args.command == "start":
         return start(args.persist)
     if args.command == "stop":
         return stop()
-    if args.command == "wait":
-        return wait(timeout=30)
     running = answering()
     print(f"{endpoint()}: {'answering' if running else 'not answering'}; our pid: {our_pid()}")
     return 0 if running else 1

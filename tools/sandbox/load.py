@@ -37,13 +37,7 @@ def order_with(
     return order
 
 
-def _wire_number(value: Any) -> float:
-    # Only for the HTTP body: a 2-decimal Decimal's shortest float repr reads back as the same Decimal.
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(type(value).__name__)
-
-
 def to_wire(document: Any) -> str:
     """The JSON a client sends: Decimal amounts as JSON numbers, text as it is (not \\u-escaped)."""
-    return json.dumps(document, default=_wire_number, ensure_ascii=False)
+    # Only for the HTTP body: a 2-decimal Decimal's shortest float repr reads back as the same Decimal.
+    return json.dumps(document, default=float, ensure_ascii=False)

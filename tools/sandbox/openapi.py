@@ -47,21 +47,17 @@ def order_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in model.items() if key != "$schema"}
 
 
-def _refuse_draft_4_only(node: Any) -> None:
-    if not isinstance(node, dict):
-        return
+def _refuse_draft_4_only(node: dict[str, Any]) -> None:
     found = sorted(_DRAFT_4_ONLY & node.keys()) + (["items: [...]"] if isinstance(node.get("items"), list) else [])
     if found:
         raise ValueError(f"schema keywords {found} mean something else in OpenAPI 3.1")
-    for key, value in node.items():
-        if key == "properties":
-            value = list(value.values())
-        elif key in ("items", "not", "additionalProperties"):
-            value = [value]
-        elif key not in ("allOf", "anyOf", "oneOf"):
-            continue
-        for subschema in value:
-            _refuse_draft_4_only(subschema)
+    subschemas = [
+        *node.get("properties", {}).values(),
+        *(s for k in ("allOf", "anyOf", "oneOf") for s in node.get(k, [])),
+    ]
+    subschemas += [node[key] for key in ("items", "not", "additionalProperties") if isinstance(node.get(key), dict)]
+    for subschema in subschemas:
+        _refuse_draft_4_only(subschema)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
