@@ -145,7 +145,10 @@ def write_outputs(description: dict[str, Any], path: Path, endpoint: str | None,
     if endpoint or "ApiUrl" in outputs:
         outputs["ApiBaseUrl"] = api_base_url(outputs, endpoint)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", "utf-8")
+    # Written aside, then renamed: a tool reading the file meanwhile sees the old outputs or the new, never half.
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", "utf-8")
+    partial.replace(path)
     return outputs
 
 
