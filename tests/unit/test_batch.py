@@ -96,6 +96,9 @@ class FailsOn:
     def prefetch(self, orders: list[Any]) -> None:
         pass
 
+    def write_together(self, orders: list[Any]) -> None:
+        pass
+
     def process(self, order: Any, queued_at: Any = None) -> str:
         self.seen.append(order.order_id)
         if order.order_id in self.bad:

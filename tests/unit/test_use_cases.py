@@ -725,6 +725,9 @@ class FailingProcessor:
     def prefetch(self, orders: list[Any]) -> None:
         pass
 
+    def write_together(self, orders: list[Any]) -> None:
+        pass
+
     def process(self, order: Order, queued_at: Any = None) -> str:
         self.seen.append(order.order_id)
         if len(self.seen) == self.fail_on:
