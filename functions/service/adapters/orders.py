@@ -181,7 +181,7 @@ class DynamoOrders(Table):
     def commit(self, write: PreparedWrite) -> None:
         """Send a prepared write; a cancellation becomes what the caller must do next: AlreadyProcessed (the order
         is no longer `Recebido`), StockChanged (decide again) or StoreBusy (send the same write again). A write of
-        several orders refused for a condition is StockChanged, whichever failed: the caller writes each alone.
+        several orders that is cancelled is StockChanged, whatever the reason: the caller writes each order alone.
 
         Its ClientRequestToken is derived from its contents: sending the same prepared write again (after
         throttling or a conflict) is idempotent on DynamoDB's side, and a new decision (a new instant) gets a new
