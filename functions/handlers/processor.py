@@ -1,4 +1,4 @@
-"""SQS FIFO of orders -> stock decision and one transaction per order."""
+"""SQS FIFO of orders -> stock decisions, written together where they can be, else one transaction per order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from orders.codec import decode_order
 from orders.model import Order
-from service.batch import run_in_group_order
+from service.batch import group_heads, run_in_group_order
 from service.bootstrap import ProcessorWiring
 from service.logs import bound
 
@@ -33,6 +33,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records", [])
     orders = {id(record): _decoded(record) for record in records}
     _processor.prefetch([order for order in orders.values() if isinstance(order, Order)])
+    heads = (orders[id(record)] for record in group_heads(records))
+    _processor.write_together([order for order in heads if isinstance(order, Order)])
 
     def process(record: dict[str, Any]) -> None:
         order = orders[id(record)]

@@ -115,6 +115,21 @@ def run_in_group_order(
     return failures
 
 
+def group_heads(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of a FIFO batch that come first in their message group: the only ones whose work may be done
+    ahead of the batch's sequence. None after a record without group information (it counts as every group)."""
+    heads: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for record in records:
+        group = record.get("attributes", {}).get("MessageGroupId")
+        if group is None:
+            break
+        if group not in seen:
+            heads.append(record)
+            seen.add(group)
+    return heads
+
+
 @dataclass
 class Heartbeat:
     """Keeps a batch's messages invisible in short steps while the handler works on them.

@@ -14,7 +14,7 @@ from typing import Any
 
 from orders.codec import decode_order, fingerprint
 from orders.files import MAX_FILE_BYTES, Entry, FileRejected, read_entries
-from orders.model import PRODUCT_PENDING, RECEIVED, FieldError, Order, OrderRejected
+from orders.model import NEW_ORDER, PRODUCT_PENDING, RECEIVED, FieldError, Order, OrderRejected
 from orders.report import FileReport, report_key
 from orders.restock import (
     ID_RULE,
@@ -28,7 +28,7 @@ from orders.restock import (
     plan_release,
     validate_restock,
 )
-from orders.stock import PendingNotice, decide
+from orders.stock import PendingNotice, StockDecision, decide
 from orders.validation import OrderValidator, parse_order_body
 from service.errors import (
     AlreadyProcessed,
@@ -301,15 +301,32 @@ class StockWork:
         self.sleep(min(0.02 * 2**attempt, 0.5))
 
 
+def _transactions(decisions: list[StockDecision]) -> Iterator[list[StockDecision]]:
+    """The decisions in runs that each fit one transaction: the orders plus their distinct products, at most 100."""
+    run: list[StockDecision] = []
+    products: set[str] = set()
+    for decision in decisions:
+        wanted = products | {item.product_id for item in decision.order.items}
+        if run and len(run) + 1 + len(wanted) > 100:
+            yield run
+            run, wanted = [], {item.product_id for item in decision.order.items}
+        run.append(decision)
+        products = wanted
+    if run:
+        yield run
+
+
 @dataclass
 class OrderProcessor(StockWork):
-    """Decide stock for one order and write it in one transaction; idempotent under redelivery."""
+    """Decide stock for the orders of a batch and write each order's decision in one transaction (several orders
+    in one where they can); idempotent under redelivery."""
 
     max_attempts: int = 6
     # The batch's stock figures (prefetch): available, waiting, and which products they cover.
     _stock: dict[str, int] = field(default_factory=dict, init=False)
     _waiting: dict[str, int] = field(default_factory=dict, init=False)
     _known: set[str] = field(default_factory=set, init=False)
+    _written: set[str] = field(default_factory=set, init=False)  # orders of the batch already written together
 
     def prefetch(self, orders: list[Order]) -> None:
         """Read the stock of every product of a batch in one round trip, for the first decision of each order.
@@ -319,7 +336,38 @@ class OrderProcessor(StockWork):
         """
         wanted = {item.product_id for order in orders for item in order.items}
         self._stock, self._waiting = self.store.stock_levels(wanted) if wanted else ({}, {})
-        self._known = wanted
+        self._known, self._written = wanted, set()
+
+    def write_together(self, orders: list[Order]) -> None:
+        """Write the orders that reserve every item on the batch's figures in as few transactions as the 100-action
+        limit allows; `process` then only reports them. Each such transaction is all or nothing: refused, for
+        whatever reason, it changes nothing and its orders are processed one at a time, each on its own conditions,
+        so that no order's result depends on another's. The caller passes only orders that may be written ahead of
+        the batch's sequence (the first of their message group)."""
+        stock, waiting = dict(self._stock), dict(self._waiting)
+        ready: list[StockDecision] = []
+        for order in orders:
+            decision = decide(order, stock, waiting)
+            for item in decision.reserved:
+                stock[item.product_id] -= item.quantity
+            for item in decision.pending:  # it will wait: no later order of the batch may take its product's stock
+                waiting[item.product_id] = waiting.get(item.product_id, 0) + 1
+            if not decision.pending:
+                ready.append(decision)
+        for run in _transactions(ready):
+            if len(run) > 1 and self._committed_together(run):
+                self._written.update(decision.order.order_id for decision in run)
+
+    def _committed_together(self, decisions: list[StockDecision]) -> bool:
+        try:
+            self.store.commit(self.store.prepare_together(decisions))
+        except Exception as exc:  # whatever it was, each order is written alone and meets its own fate
+            log("WARNING", "orders not written together; one at a time", count=len(decisions), error=repr(exc))
+            return False
+        for decision in decisions:
+            for item in decision.reserved:
+                self._stock[item.product_id] -= item.quantity
+        return True
 
     def _stock_for(self, order: Order, fresh: bool) -> tuple[dict[str, int], dict[str, int]]:
         """(available, waiting) of the order's products: cached for the batch, or read again when `fresh`."""
@@ -333,6 +381,10 @@ class OrderProcessor(StockWork):
 
     def process(self, order: Order, queued_at: datetime | None = None) -> str:
         """`queued_at`: when the order entered the orders queue, its place in a product's queue if it waits."""
+        if order.order_id in self._written:
+            self._written.discard(order.order_id)  # a second message of the order is a redelivery
+            log("INFO", "order processed", order_id=order.order_id, order_status=NEW_ORDER)
+            return NEW_ORDER
         write = None
         fresh = False
         for attempt in range(self.max_attempts):

@@ -209,6 +209,31 @@ def test_a_decision_is_recorded_once_and_one_on_stale_stock_is_decided_again(sto
     assert store.get_order(stale.order_id) is None
 
 
+def test_orders_written_together_are_all_recorded_or_none(store: Any) -> None:
+    # Given a product with four units and three orders claimed for it, the first already processed
+    product = unique("CT-PRD")
+    store.apply_restock(Restock(unique("CT-R"), product, 4))
+    done, first, second = (an_order(1, products=[product]) for _ in range(3))
+    for order in (done, first, second):
+        store.claim(order, "api:1")
+    store.commit(store.prepare_commit(decide(done, *store.stock_levels([product]))))
+
+    # When the three are written together, then the two still received
+    with pytest.raises(StockChanged):
+        store.commit(store.prepare_together([decide(o, {product: 3}) for o in (done, first, second)]))
+    untouched = store.stock_levels([product])
+    store.commit(store.prepare_together([decide(o, {product: 3}) for o in (first, second)]))
+
+    # Then the refused transaction changed nothing, and the second took one unit per order, once
+    assert untouched == ({product: 3}, {product: 0})
+    assert store.stock_levels([product]) == ({product: 1}, {product: 0})
+    for order in (first, second):
+        recorded = store.get_order(order.order_id)
+        assert recorded["order_status"] == NEW_ORDER and [i["item_status"] for i in recorded["items"]] == [RESERVED]
+        assert [e["status"] for e in recorded["status_history"]] == [RECEIVED, NEW_ORDER]
+    assert int(store.get_product(product)["reserved"]) == 3
+
+
 def test_waiting_items_are_served_first_come_first_served_and_each_once(store: Any) -> None:
     # Given two orders waiting for a product, recorded in the opposite order of their arrival in the queue
     product, other = unique("CT-PRD"), unique("CT-PRD")

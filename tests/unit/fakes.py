@@ -39,9 +39,14 @@ def item_size(value: Any) -> int:
 
 @dataclass(frozen=True)
 class FakeWrite:
-    decision: StockDecision
+    decisions: tuple[StockDecision, ...]
     token: int
     queued_at: datetime | None = None
+
+    @property
+    def decision(self) -> StockDecision:
+        [decision] = self.decisions
+        return decision
 
 
 class FakeStore:
@@ -128,15 +133,32 @@ class FakeStore:
         return {pid: self.stock.get(pid, 0) for pid in known}, {pid: self.waiting.get(pid, 0) for pid in known}
 
     def prepare_commit(self, decision: StockDecision, queued_at: datetime | None = None) -> FakeWrite:
-        return FakeWrite(decision, token=len(self.commit_attempts), queued_at=queued_at)
+        return FakeWrite((decision,), token=len(self.commit_attempts), queued_at=queued_at)
+
+    def prepare_together(self, decisions: list[StockDecision]) -> FakeWrite:
+        assert all(not d.pending for d in decisions), "only orders that reserve every item are written together"
+        return FakeWrite(tuple(decisions), token=len(self.commit_attempts))
 
     def commit(self, write: FakeWrite) -> None:
         self.commit_attempts.append(write)
-        decision = write.decision
         if self.before_commit:
             self.before_commit.pop(0)()
         if self.commit_failures:
             raise self.commit_failures.pop(0)
+        if len(write.decisions) == 1:
+            return self._commit(write.decision, write.queued_at)
+        ids = [d.order.order_id for d in write.decisions]
+        if len(set(ids)) < len(ids):
+            raise ValueError("a transaction may not write one item twice")  # DynamoDB's ValidationException
+        before = copy.deepcopy((self.orders, self.stock, self.reserved))
+        try:
+            for decision in write.decisions:  # all or nothing
+                self._commit(decision, None)
+        except (errors.AlreadyProcessed, errors.StockChanged) as exc:
+            self.orders, self.stock, self.reserved = before
+            raise errors.StockChanged(", ".join(ids)) from exc
+
+    def _commit(self, decision: StockDecision, queued_at: datetime | None) -> None:
         order = decision.order
         current = self.orders.get(order.order_id)
         if current and current["order_status"] != RECEIVED:
@@ -156,10 +178,10 @@ class FakeStore:
             self.reserved[item.product_id] = self.reserved.get(item.product_id, 0) + item.quantity
         for item in decision.pending:
             self.waiting[item.product_id] = self.waiting.get(item.product_id, 0) + 1
-            moment = write.queued_at or datetime.fromisoformat(self.now())
-            queued_at = queue_position(moment, order.order_id)
+            moment = queued_at or datetime.fromisoformat(self.now())
+            position = queue_position(moment, order.order_id)
             self.pending[(order.order_id, item.product_id)] = PendingItem(
-                order.order_id, item.product_id, item.quantity, queued_at
+                order.order_id, item.product_id, item.quantity, position
             )
         now = self.now()
         history = [

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from fakes import FakeNotifier, FakeSqs
+from fakes import FakeNotifier, FakeSqs, FakeStore
 
-from service.batch import BatchFailures, Heartbeat, retry_delay
+from service.batch import BatchFailures, Heartbeat, group_heads, retry_delay
+from service.use_cases import OrderProcessor
 
 
 class RecordingSqs:
@@ -96,6 +97,9 @@ class FailsOn:
     def prefetch(self, orders: list[Any]) -> None:
         pass
 
+    def write_together(self, orders: list[Any]) -> None:
+        pass
+
     def process(self, order: Any, queued_at: Any = None) -> str:
         self.seen.append(order.order_id)
         if order.order_id in self.bad:
@@ -131,6 +135,31 @@ def test_a_failure_holds_back_its_group_only(processor: Any, monkeypatch: pytest
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "A1"}, {"itemIdentifier": "A2"}]}
     assert fake.seen == ["A1", "B1", "B2"], "A2 waits behind A1; group B goes on"
+
+
+def test_only_the_first_record_of_each_group_may_be_done_ahead() -> None:
+    batch = [record("A1", group="A"), record("B1", group="B"), record("A2", group="A"), record("C1", group="C")]
+
+    assert [r["messageId"] for r in group_heads(batch)] == ["A1", "B1", "C1"]
+    assert [r["messageId"] for r in group_heads([batch[0], record("X"), batch[1]])] == ["A1"]
+
+
+def test_orders_written_together_never_overtake_their_group(
+    processor: Any, monkeypatch: pytest.MonkeyPatch, lab_text: str
+) -> None:
+    # Given a batch whose group A starts with a poison message, then orders of groups A, B and C, all in stock
+    store = FakeStore({"PRD-1001": 10, "PRD-2002": 10})
+    monkeypatch.setattr(processor, "_processor", OrderProcessor(store, FakeNotifier(), "pending"))
+    poison = record("A0", group="A", body="{not json")
+    batch = [poison, *messages(lab_text, ("A2", "A"), ("B1", "B"), ("C1", "C"))]
+
+    response = processor.handler({"Records": batch}, None)
+
+    # Then B1 and C1 are written in one transaction, and A2 waits behind the poison message of its group
+    assert response == {"batchItemFailures": [{"itemIdentifier": "A0"}, {"itemIdentifier": "A2"}]}
+    assert [[d.order.order_id for d in w.decisions] for w in store.commit_attempts] == [["B1", "C1"]]
+    assert sorted(store.orders) == ["B1", "C1"]
+    assert store.stock == {"PRD-1001": 8, "PRD-2002": 6}
 
 
 # ================================================================ heartbeat

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import json
 import socket
 from collections.abc import Callable
 from decimal import Decimal
@@ -725,6 +726,9 @@ class FailingProcessor:
     def prefetch(self, orders: list[Any]) -> None:
         pass
 
+    def write_together(self, orders: list[Any]) -> None:
+        pass
+
     def process(self, order: Order, queued_at: Any = None) -> str:
         self.seen.append(order.order_id)
         if len(self.seen) == self.fail_on:
@@ -820,6 +824,116 @@ def test_a_stale_cache_costs_a_re_read_never_an_oversell(lab: dict[str, Any]) ->
     assert statuses == [NEW_ORDER, PRODUCT_PENDING]
     assert store.stock == {"P": 0}
     assert store.stock_reads == 2, "the failed condition forced one fresh read"
+
+
+# ================================================================ orders of a batch written together
+def test_orders_that_reserve_everything_are_written_in_one_transaction(lab: dict[str, Any]) -> None:
+    store, notifier = FakeStore(stock={"P": 5, "Q": 5}), FakeNotifier()
+    worker = processor(store, notifier)
+    orders = [one_item(lab, f"ORD-{n}", "PQ"[n % 2], 2) for n in range(4)]
+
+    worker.prefetch(orders)
+    worker.write_together(orders)
+    statuses = [worker.process(order) for order in orders]
+
+    assert statuses == [NEW_ORDER] * 4
+    assert [len(write.decisions) for write in store.commit_attempts] == [4], "one transaction, nothing after it"
+    assert store.stock == {"P": 1, "Q": 1} and store.reserved == {"P": 4, "Q": 4}
+    assert all(store.orders[o.order_id]["order_status"] == NEW_ORDER for o in orders)
+
+
+def test_a_refused_transaction_of_many_leaves_each_order_to_its_own_conditions(lab: dict[str, Any]) -> None:
+    # Given three orders of one unit decided together on three units, of which another consumer then takes one
+    store, notifier = FakeStore(stock={"P": 3}), FakeNotifier()
+    worker = processor(store, notifier)
+    orders = [one_item(lab, f"ORD-{n}", "P", 1) for n in range(3)]
+    worker.prefetch(orders)
+    store.stock["P"] = 2
+
+    # When they are written together, then processed
+    worker.write_together(orders)
+    statuses = [worker.process(order) for order in orders]
+
+    # Then the transaction changed nothing, and each order got what its own turn found: no oversell, none lost
+    assert [len(write.decisions) for write in store.commit_attempts] == [3, 1, 1, 1, 1]
+    assert statuses == [NEW_ORDER, NEW_ORDER, PRODUCT_PENDING]
+    assert store.stock == {"P": 0} and store.reserved == {"P": 2}
+
+
+def test_an_order_that_must_wait_is_written_alone_and_later_orders_queue_behind_it(lab: dict[str, Any]) -> None:
+    # Given a batch: an order for more than the stock, then two that the stock would cover
+    store, notifier = FakeStore(stock={"P": 3, "Q": 9}), FakeNotifier()
+    worker = processor(store, notifier)
+    batch = [one_item(lab, "ORD-BIG", "P", 5), one_item(lab, "ORD-SMALL", "P", 1), one_item(lab, "ORD-Q", "Q", 1)]
+
+    worker.prefetch(batch)
+    worker.write_together(batch)
+    statuses = [worker.process(order) for order in batch]
+
+    # Then nothing is written together (one order alone is no transaction of many), and first come, first served
+    assert statuses == [PRODUCT_PENDING, PRODUCT_PENDING, NEW_ORDER]
+    assert all(len(write.decisions) == 1 for write in store.commit_attempts)
+    assert store.stock == {"P": 3, "Q": 8} and store.waiting == {"P": 2}
+
+
+def test_a_transaction_of_many_orders_stays_within_100_actions(dynamodb: Any, lab: dict[str, Any]) -> None:
+    # Given ten orders of 30 products each, all in stock, and one more for products already written
+    def of(n: int, products: range) -> Order:
+        document = variant(lab, f"ORD-{n}")
+        document["items"] = [{"product_id": f"P{p}", "quantity": 1, "unit_price": Decimal("1.00")} for p in products]
+        document["payment"]["amount"] = Decimal(len(products))
+        return validator.validate(document)
+
+    orders = [of(n, range(30 * n, 30 * n + 30)) for n in range(10)]
+    seen: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(TRANSACT_PARAMS, lambda params, **_: seen.append(params))
+    store = DynamoStore(dynamodb, "orders")
+    worker = OrderProcessor(store, FakeNotifier(), PENDING_TOPIC)  # type: ignore[arg-type]
+    with Stubber(dynamodb) as stub:
+        for start in range(0, 300, 100):  # the prefetch: BatchGetItem takes 100 keys
+            stock = [{"PK": {"S": f"PRODUCT#P{p}"}, "available": {"N": "9"}} for p in range(start, start + 100)]
+            stub.add_response("batch_get_item", {"Responses": {"orders": stock}})
+        for _ in range(4):
+            stub.add_response("transact_write_items", {})
+
+        # When they are written together, then processed
+        worker.prefetch(orders)
+        worker.write_together(orders)
+        statuses = {worker.process(order) for order in orders}
+
+        stub.assert_no_pending_responses()
+
+    # Then in runs of three orders (3 + 90 actions), never an item twice in one; the last order alone, its own way
+    assert statuses == {NEW_ORDER}
+    assert [len(params["TransactItems"]) for params in seen] == [93, 93, 93, 31]
+    for params in seen:
+        keys = [json.dumps(next(iter(w.values()))["Key"], sort_keys=True) for w in params["TransactItems"]]
+        assert len(keys) == len(set(keys))
+
+
+def test_a_transaction_of_many_reserves_each_product_once_for_the_sum(dynamodb: Any, lab: dict[str, Any]) -> None:
+    orders = [one_item(lab, f"ORD-{n}", "P", n + 1) for n in range(3)]
+
+    write = DynamoStore(dynamodb, "orders").prepare_together([decide(o, {"P": 9}) for o in orders])
+
+    [reserve] = [w["Update"] for w in write.items if w["Update"]["Key"]["PK"] == {"S": "PRODUCT#P"}]
+    assert reserve["ExpressionAttributeValues"][":q"] == {"N": "6"}
+    assert "#waiting <= :zero" in reserve["ConditionExpression"]
+    assert write.order_ids == ("ORD-0", "ORD-1", "ORD-2") and len(write.items) == 4
+
+
+@pytest.mark.parametrize("reason", ["ConditionalCheckFailed", "TransactionConflict"])
+def test_a_cancelled_transaction_of_many_is_stock_changed_whatever_the_reason(
+    dynamodb: Any, lab: dict[str, Any], reason: str
+) -> None:
+    orders = [one_item(lab, f"ORD-{n}", "P", 1) for n in range(2)]
+    store = DynamoStore(dynamodb, "orders")
+    write = store.prepare_together([decide(o, {"P": 9}) for o in orders])
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("transact_write_items", **_cancelled("None", reason, "None"))
+
+        with pytest.raises(StockChanged):
+            store.commit(write)
 
 
 # ================================================================ claims of a file chunk in one transaction

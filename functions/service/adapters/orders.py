@@ -3,7 +3,6 @@ partition of claims not known to be sent."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +13,7 @@ from orders.lifecycle import decided, received
 from orders.model import PENDING, RECEIVED, Order, history_entry
 from orders.restock import queue_position
 from orders.stock import StockDecision
-from service.adapters.table import NEW, Table, now, refusal, value
+from service.adapters.table import NEW, Table, now, refusal, token, value
 from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
 from service.keys import (
     CLAIMED_ORDERS,
@@ -40,7 +39,7 @@ _SENT = {
 
 @dataclass(frozen=True)
 class PreparedWrite:
-    order_id: str
+    order_ids: tuple[str, ...]
     items: list[dict[str, Any]]
     token: str
 
@@ -92,46 +91,10 @@ class DynamoOrders(Table):
 
     def prepare_commit(self, decision: StockDecision, queued_at: datetime | None = None) -> PreparedWrite:
         """The one transaction that records a decided order and its reservations; a pending item takes its place
-        in its product's queue by `queued_at`, the instant the order entered the orders queue (now if unknown).
-
-        It carries its own ClientRequestToken: sending the same prepared write again (after throttling
-        or a conflict) is idempotent on DynamoDB's side; a new decision gets a new token.
-        """
-        order, status, moment = decision.order, decision.status, now()
-        fields = {
-            **decided(decision, moment),
-            "GSI1PK": status_partition(status),
-            "GSI1SK": f"{order.order_date}#{order.order_id}",
-        }
-        names = {f"#f{n}": name for n, name in enumerate(fields)}
-        values = {f":f{n}": value(v) for n, v in enumerate(fields.values())}
-        assignments = [f"#f{n} = :f{n}" for n in range(len(fields))]
-        # An order sent straight to the queue was never claimed: it gets its received_at now.
-        names.update({"#received_at": "received_at", "#source": "source", "#status": "order_status"})
-        names.update({"#history": "status_history", "#message": "message"})
-        values.update({":now": {"S": moment}, ":queue": {"S": "queue"}, ":received": {"S": RECEIVED}})
-        values.update({":entry": value([history_entry(status, moment, decision.reason)]), ":none": {"L": []}})
-        assignments += [
-            "#received_at = if_not_exists(#received_at, :now)",
-            "#source = if_not_exists(#source, :queue)",
-            "#history = list_append(if_not_exists(#history, :none), :entry)",
-        ]
-        # The claim's message for the sweeper goes: the order is no longer waiting to be sent.
-        expression = "SET " + ", ".join(assignments) + " REMOVE #message"
-        condition = "attribute_not_exists(PK) OR #status = :received"
-        writes = [self._update(order_key(order.order_id), expression, condition, names, values)]
-        for reserved in decision.reserved:
-            # Nobody may be waiting for the product: a new order never takes stock ahead of an older pending item.
-            writes.append(
-                self._update(
-                    product_key(reserved.product_id),
-                    "SET #available = #available - :q, #reserved = #reserved + :q",
-                    "attribute_exists(PK) AND #available >= :q"
-                    " AND (attribute_not_exists(#waiting) OR #waiting <= :zero)",
-                    STOCK_NAMES,
-                    {":q": {"N": str(reserved.quantity)}, ":zero": {"N": "0"}},
-                )
-            )
+        in its product's queue by `queued_at`, the instant the order entered the orders queue (now if unknown)."""
+        order, moment = decision.order, now()
+        writes = [self._decided(decision, moment)]
+        writes += [self._reserve(item.product_id, item.quantity) for item in decision.reserved]
         position = queue_position(queued_at or datetime.now(UTC), order.order_id) if decision.pending else ""
         queued = {i.product_id for i in decision.queued}
         for waiting in decision.pending:
@@ -163,23 +126,80 @@ class DynamoOrders(Table):
                 ),
                 self._put(marker),
             ]
-        return PreparedWrite(order.order_id, writes, uuid.uuid4().hex)
+        return PreparedWrite((order.order_id,), writes, token(writes))
+
+    def prepare_together(self, decisions: list[StockDecision]) -> PreparedWrite:
+        """One transaction for orders that reserve every item: each order's record, and one update per product
+        for the sum of its reservations (a transaction may not touch an item twice). It is all or nothing: refused,
+        it changes nothing, and the caller writes each order alone. At most 100 actions: the orders plus their
+        distinct products."""
+        moment = now()
+        wanted: dict[str, int] = {}
+        for decision in decisions:
+            for item in decision.reserved:
+                wanted[item.product_id] = wanted.get(item.product_id, 0) + item.quantity
+        writes = [self._decided(decision, moment) for decision in decisions]
+        writes += [self._reserve(product_id, quantity) for product_id, quantity in wanted.items()]
+        return PreparedWrite(tuple(d.order.order_id for d in decisions), writes, token(writes))
+
+    def _decided(self, decision: StockDecision, moment: str) -> dict[str, Any]:
+        """The update that records a decided order, from `Recebido` or from nothing."""
+        order, status = decision.order, decision.status
+        fields = {
+            **decided(decision, moment),
+            "GSI1PK": status_partition(status),
+            "GSI1SK": f"{order.order_date}#{order.order_id}",
+        }
+        names = {f"#f{n}": name for n, name in enumerate(fields)}
+        values = {f":f{n}": value(v) for n, v in enumerate(fields.values())}
+        assignments = [f"#f{n} = :f{n}" for n in range(len(fields))]
+        # An order sent straight to the queue was never claimed: it gets its received_at now.
+        names.update({"#received_at": "received_at", "#source": "source", "#status": "order_status"})
+        names.update({"#history": "status_history", "#message": "message"})
+        values.update({":now": {"S": moment}, ":queue": {"S": "queue"}, ":received": {"S": RECEIVED}})
+        values.update({":entry": value([history_entry(status, moment, decision.reason)]), ":none": {"L": []}})
+        assignments += [
+            "#received_at = if_not_exists(#received_at, :now)",
+            "#source = if_not_exists(#source, :queue)",
+            "#history = list_append(if_not_exists(#history, :none), :entry)",
+        ]
+        # The claim's message for the sweeper goes: the order is no longer waiting to be sent.
+        expression = "SET " + ", ".join(assignments) + " REMOVE #message"
+        condition = "attribute_not_exists(PK) OR #status = :received"
+        return self._update(order_key(order.order_id), expression, condition, names, values)
+
+    def _reserve(self, product_id: str, quantity: int) -> dict[str, Any]:
+        # Nobody may be waiting for the product: a new order never takes stock ahead of an older pending item.
+        return self._update(
+            product_key(product_id),
+            "SET #available = #available - :q, #reserved = #reserved + :q",
+            "attribute_exists(PK) AND #available >= :q AND (attribute_not_exists(#waiting) OR #waiting <= :zero)",
+            STOCK_NAMES,
+            {":q": {"N": str(quantity)}, ":zero": {"N": "0"}},
+        )
 
     def commit(self, write: PreparedWrite) -> None:
         """Send a prepared write; a cancellation becomes what the caller must do next: AlreadyProcessed (the order
-        is no longer `Recebido`), StockChanged (decide again) or StoreBusy (send the same write again)."""
+        is no longer `Recebido`), StockChanged (decide again) or StoreBusy (send the same write again). A write of
+        several orders that is cancelled is StockChanged, whatever the reason: the caller writes each order alone.
+
+        Its ClientRequestToken is derived from its contents: sending the same prepared write again (after
+        throttling or a conflict) is idempotent on DynamoDB's side, and a new decision (a new instant) gets a new
+        token."""
         with refusal() as refused:
             self._db.transact_write_items(TransactItems=write.items, ClientRequestToken=write.token)
         if not refused:
             return
-        if not refused.reasons:  # some emulators omit the reasons: find out which condition failed by reading
-            current = self.get_order(write.order_id)
+        order_id, *together = write.order_ids
+        if together or not refused.reasons:
+            # Some emulators omit the reasons: find out which condition failed by reading.
+            current = None if together else self.get_order(order_id)
             processed = current is not None and current.get("order_status") != RECEIVED
-            raise (AlreadyProcessed if processed else StockChanged)(write.order_id) from refused.error
+            raise (AlreadyProcessed if processed else StockChanged)(", ".join(write.order_ids)) from refused.error
         if refused.failed_at(0):
-            raise AlreadyProcessed(write.order_id) from refused.error
+            raise AlreadyProcessed(order_id) from refused.error
         if "ConditionalCheckFailed" in refused.reasons[1:]:
-            raise StockChanged(write.order_id) from refused.error
+            raise StockChanged(order_id) from refused.error
         raise refused.busy() from refused.error
 
     def mark_notified(self, order_id: str) -> None:

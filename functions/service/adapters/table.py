@@ -3,6 +3,8 @@ a DynamoDB `ClientError` is read and turned into what the callers are told."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +46,11 @@ def plain(record: dict[str, Any]) -> dict[str, Any]:
 
 def value(data: Any) -> dict[str, Any]:
     return _serializer.serialize(data)  # type: ignore[no-any-return]
+
+
+def token(writes: list[dict[str, Any]]) -> str:
+    """A transaction's ClientRequestToken (at most 36 characters), from its writes: the same writes, the same token."""
+    return hashlib.sha256(json.dumps(writes, sort_keys=True).encode()).hexdigest()[:36]
 
 
 @dataclass
