@@ -22,7 +22,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sandbox.load import order_with, to_wire
 
 CHROMIUM = shutil.which("chromium")
-SHOTS = ROOT / "docs" / "img"
+# Every run takes its screenshots into .sandbox/; `SCREENSHOTS=docs/img make e2e` refreshes the READMEs' own.
+SHOTS = ROOT / os.environ.get("SCREENSHOTS", ".sandbox/screenshots")
 WAIT = 150_000  # ms: what the page shows comes from asynchronous functions, on a busy machine
 MIXED_PRODUCTS = ["PRD-1001", "PRD-2002", "PRD-3003", "PRD-4004", "PRD-5005"]
 
@@ -74,6 +75,7 @@ def open_order(page: Page, order_id: str) -> None:
 
 
 def test_the_console_posts_follows_uploads_and_restocks_in_a_browser(browser, console, api, products, tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(console)
 
@@ -138,3 +140,14 @@ def test_the_console_posts_follows_uploads_and_restocks_in_a_browser(browser, co
     expect(shown.locator("h3")).to_contain_text("Novo Pedido", timeout=WAIT)
     expect(shown.locator("table.trace")).to_contain_text("aviso SNS order_released publicado", timeout=WAIT)
     shown.screenshot(path=SHOTS / "console-trace.png")
+
+
+def test_the_console_takes_actions_only_from_its_own_page_and_names(console):
+    # Given the console, when another site's page posts an action to it, or a name other than this machine's is used
+    foreign = requests.post(f"{console}/actions/redrive/orders", headers={"Origin": "https://example.com"}, timeout=30)
+    rebound = requests.get(console, headers={"Host": "attacker.example"}, timeout=30)
+
+    # Then neither reaches the sandbox: the post is refused with its reason, the unknown name is refused
+    assert foreign.status_code == 403
+    assert "outra origem" in foreign.text
+    assert rebound.status_code == 400

@@ -17,8 +17,11 @@ import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from orders.files import is_read
@@ -71,6 +74,14 @@ class Live:
             shown = views.reports(self.sandbox, limit, self.notices.by_file, known=self.reports)
             self.reports.update({report.report_key: report for report in shown})
         return shown
+
+
+async def _same_origin(request: Request, call_next: RequestResponseEndpoint) -> Response:
+    """Refuse an action posted by another site's page: a browser names the page's origin on every cross-site POST."""
+    origin = request.headers.get("origin")
+    if request.method == "POST" and origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        return PlainTextResponse(f"ação recusada: enviada de outra origem ({origin})", status_code=403)
+    return await call_next(request)
 
 
 def _render(macro: str, **values: Any) -> HTMLResponse:
@@ -168,7 +179,12 @@ def build(sandbox: Sandbox) -> Starlette:
             Route("/actions/restock", restock, methods=["POST"]),
             Route("/actions/upload", upload, methods=["POST"]),
             Route("/actions/redrive/{name}", redrive_dlq, methods=["POST"]),
-        ]
+        ],
+        # Only this machine's names (no DNS rebinding onto 127.0.0.1), and actions only from the console's own page.
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=[HOST, "localhost"]),
+            Middleware(BaseHTTPMiddleware, dispatch=_same_origin),
+        ],
     )
 
 
