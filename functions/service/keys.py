@@ -9,14 +9,17 @@
     FILE#<file_id>        FILE                   a data-lake file done
                           PART#<start>           what one chunk of it came to
 
-GSI1 holds the claims whose message is not known to be sent (UNSENT#order, UNSENT#restock, sorted by the instant
-they were received: what the sweeper looks through), the orders by status (STATUS#<status>) and each product's
-queue of waiting items (PENDING#<product_id>, sorted by queue position).
+GSI1 holds the claims neither processed nor swept yet (UNSENT#order, UNSENT#restock, sorted by the instant they
+were received: what the sweeper looks through), the orders by status (STATUS#<status>; a `Recebido` order is in
+UNSENT#order until processed or swept) and each product's queue of waiting items (PENDING#<product_id>, sorted by
+queue position).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from orders.model import RECEIVED
 
 CLAIMED_ORDERS = "UNSENT#order"
 CLAIMED_RESTOCKS = "UNSENT#restock"
@@ -81,8 +84,14 @@ def part_sk(start: int) -> str:
 
 
 def status_partition(status: str) -> str:
-    """GSI1: the orders in a status."""
+    """GSI1: the orders in a status (a `Recebido` order may be in CLAIMED_ORDERS instead: status_partitions)."""
     return f"STATUS#{status}"
+
+
+def status_partitions(status: str) -> tuple[str, ...]:
+    """GSI1's partitions of the orders in a status: a claim stays in the unsent partition, `Recebido`, until it is
+    processed or the sweeper sends it again and moves it to `STATUS#Recebido`."""
+    return (CLAIMED_ORDERS, status_partition(status)) if status == RECEIVED else (status_partition(status),)
 
 
 def order_key(order_id: str) -> dict[str, Any]:

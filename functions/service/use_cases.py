@@ -98,7 +98,6 @@ class OrderIntake:
                 return self._replay(order, exc)
             with unclaimed_if_unsent(self.store.release, order.order_id, source):
                 self.queue.send(order)
-            self.store.mark_sent([order.order_id])
             log("INFO", "order accepted", source="api")
         return OrderReceipt(order, replayed=False)
 
@@ -108,7 +107,6 @@ class OrderIntake:
         if duplicate.existing.get("order_status") == RECEIVED:
             # The first attempt may have died between its claim and its send: send now (a no-op if it was sent).
             self.queue.send(order)
-            self.store.mark_sent([order.order_id])
         log("INFO", "order replayed", order_status=duplicate.existing.get("order_status"))
         return OrderReceipt(order, replayed=True)
 
@@ -232,7 +230,6 @@ class FileIngestion:
                 report.reject(index, order.order_id, [FieldError("(fila)", ENQUEUE_FAILED)])
             else:
                 report.accepted.append(order.order_id)
-        self.store.mark_sent([order.order_id for _, order, _ in to_send if order.order_id not in refused])
         report.timings["enqueue_seconds"] += time.perf_counter() - clock
 
     def _accept_restocks(self, file_id: str, entries: list[Entry], report: FileReport) -> None:
@@ -268,7 +265,6 @@ class FileIngestion:
             except Exception:
                 report.reject(index, restock.product_id, [FieldError("(fila)", ENQUEUE_FAILED)])
                 continue
-            self.store.mark_restock_sent(restock.restock_id)
             report.accepted.append(restock.restock_id)
 
     def _send(self, orders: list[Order]) -> set[str]:
@@ -477,7 +473,6 @@ class RestockIntake:
                 return self._replay(restock, exc.existing)
             with unclaimed_if_unsent(self.store.release_restock_claim, restock.restock_id, source):
                 self.queue.send(restock)
-            self.store.mark_restock_sent(restock.restock_id)
             log("INFO", "restock accepted", quantity=restock.quantity)
         return RestockReceipt(restock, RESTOCK_RECEIVED, replayed=False)
 
@@ -489,7 +484,6 @@ class RestockIntake:
             # The first send may have been lost with its response: sending again is safe, because the queue
             # drops a duplicate id and the restock's record lets it be applied only once.
             self.queue.send(restock)
-            self.store.mark_restock_sent(restock.restock_id)
         log("INFO", "restock replayed", restock_status=status)
         return RestockReceipt(restock, status, replayed=True)
 
@@ -611,14 +605,16 @@ class SweepResult:
 
 @dataclass
 class Sweeper:
-    """Sends again what was claimed and never sent: an order or a restock still in the unsent partition of GSI1
-    `stuck_after` seconds after its claim (its claimant died between the claim and the send, or could not record
-    the send). Run on a schedule.
+    """Sends again what was claimed and is still waiting `stuck_after` seconds after its claim: an order or a restock
+    still in the unsent partition of GSI1. Claimants do not record their send (a round trip on the hot path): a claim
+    leaves the partition when it is processed (applied), or here, once sent again. Run on a schedule.
 
-    Sending again is always safe: the FIFO queues drop a repeated deduplication id (the order_id, the restock_id)
-    for five minutes, the processor writes an order only from `Recebido` and the restocker applies a restock only
-    from `Recebida`. Once sent, a claim is marked like any other, so the sweeper sends it at most once more; if
-    that message dead-letters, it waits in its DLQ (`make dlq`, `make redrive`)."""
+    Sending again is always safe (docs/RELIABILITY.md): the FIFO queues drop a repeated deduplication id (the
+    order_id, the restock_id) for five minutes after the first send, so a copy of a message that was sent is dropped
+    and a claim whose claimant died before its send is delivered; a copy later than that meets a processor that
+    writes an order only from `Recebido` and a restocker that applies a restock only from `Recebida`. A swept claim
+    is marked, so the sweeper sends it once; if that message dead-letters, it waits in its DLQ (`make dlq`,
+    `make redrive`)."""
 
     store: Store
     orders: OrderQueue

@@ -10,7 +10,7 @@ from e2e_support import eventually, make_order, unique
 from orders.restock import Restock
 from orders.validation import OrderValidator
 from sandbox.load import lab_example, to_wire
-from service.adapters import OrderStore
+from service.adapters import OrderStore, SqsOrderQueue
 
 # The sweeper runs every minute, three passes 20 s apart, for claims older than 20 s (infra/template.yaml); the
 # schedule fires up to 10 s late on MiniStack. A claim left behind is therefore sent again within about 50 s.
@@ -78,3 +78,28 @@ def test_a_retry_of_the_same_body_finishes_an_order_whose_claim_was_left_behind(
     assert response.status_code == 202, response.text
     assert response.json()["replayed"] is True
     assert api.final_order(order.order_id, timeout=30)["order_status"] == "Novo Pedido"
+
+
+def test_the_sweepers_copy_of_an_order_already_delivered_is_dropped_by_the_queue(aws, outputs, api, products):
+    # Claimants do not record their send, so the sweeper sends once more any claim still unprocessed 20 s after it
+    # was received. The queue's five-minute deduplication by order_id must drop that copy (docs/RELIABILITY.md):
+    # held here on the sandbox's own queue, with the adapter the API and the sweeper send through.
+    # Given an order sent as the API sends it, delivered and processed (its message received and deleted)
+    [product] = products(5)
+    order = OrderValidator().validate(make_order([(product, 1)]))
+    sqs, message_ids = aws.client("sqs"), []
+    sqs.meta.events.register("after-call.sqs.SendMessage", lambda parsed, **_: message_ids.append(parsed["MessageId"]))
+    sqs.meta.events.register(
+        "after-call.sqs.SendMessageBatch",
+        lambda parsed, **_: message_ids.extend(entry["MessageId"] for entry in parsed.get("Successful", [])),
+    )
+    queue = SqsOrderQueue(sqs, outputs["OrderQueueUrl"])
+    queue.send(order)
+    assert api.final_order(order.order_id)["order_status"] == "Novo Pedido"
+
+    # When the sweeper sends it again
+    assert queue.send_batch([order]) == []
+
+    # Then the queue takes the copy as the first message (its id): accepted, never delivered, nothing reserved twice
+    assert len(message_ids) == 2 and message_ids[0] == message_ids[1], message_ids
+    assert api.stock(product) == (4, 1)

@@ -94,7 +94,7 @@ class FakeStore:
             existing = copy.deepcopy(self.orders[order.order_id])
             raise errors.DuplicateOrder(order.order_id, existing.get("source"), existing)
         record = received(order, source, self.now())
-        # In GSI1's UNSENT#order partition until mark_sent.
+        # In GSI1's UNSENT#order partition until processed, or swept (mark_sent).
         self.orders[order.order_id] = {"PK": f"ORDER#{order.order_id}", "SK": "ORDER", **record, "unsent": True}
 
     def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:

@@ -302,7 +302,7 @@ def test_a_new_key_is_claimed_then_sent(calls: list[str]) -> None:
     receipt = RestockIntake(store, queue).submit(P, '{"quantity": 5}', "KEY-1")
 
     assert receipt == RestockReceipt(Restock("KEY-1", P, 5), "Recebida", replayed=False)
-    assert calls == ["claim_restock KEY-1", "send KEY-1", "mark_restock_sent KEY-1"]
+    assert calls == ["claim_restock KEY-1", "send KEY-1"]
     assert queue.sent == [Restock("KEY-1", P, 5)]
     marker = store.restocks["KEY-1"]
     assert (marker["product_id"], marker["quantity"], marker["restock_status"]) == (P, 5, "Recebida")

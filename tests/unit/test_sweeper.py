@@ -74,9 +74,10 @@ def test_a_processed_order_is_never_sent_again(store: FakeStore, lab_text: str) 
     assert sweep.sweep().orders == 0
 
 
-def test_a_claim_whose_send_was_recorded_is_never_swept(store: FakeStore, lab_text: str) -> None:
-    # A backlog of sent messages waiting in the queue must not be sent again, however long it waits
-    OrderIntake(validator, store, FakeQueue()).submit(lab_text)
+def test_an_order_sent_by_the_api_and_processed_is_never_swept(store: FakeStore, lab_text: str) -> None:
+    # The processor's write takes the claim out of the sweeper's partition, however long ago it was received
+    receipt = OrderIntake(validator, store, FakeQueue()).submit(lab_text)
+    OrderProcessor(store, _Silent(), "topic").process(receipt.order)
 
     sweep, orders, _ = sweeper(store, at_seconds=3600)
 
@@ -95,12 +96,25 @@ def test_a_swept_claim_is_marked_sent_so_the_next_sweep_leaves_it(store: FakeSto
     assert store.orders["ORD-20231001-0001"]["order_status"] == RECEIVED, "still waiting for the processor"
 
 
-def test_the_api_records_its_send(store: FakeStore, lab_text: str) -> None:
-    calls: list[str] = []
-    store.calls = calls
-    OrderIntake(validator, store, FakeQueue()).submit(lab_text)
+def test_a_claim_sent_by_the_api_and_unprocessed_after_the_threshold_is_sent_once_more_and_marked(
+    store: FakeStore, lab_text: str
+) -> None:
+    # Given an order the API claimed and sent, still waiting in the queue (a backlog) 60 s later
+    api_queue = FakeQueue()
+    OrderIntake(validator, store, api_queue).submit(lab_text)
+    assert api_queue.sent_ids == ["ORD-20231001-0001"]
 
-    assert calls == ["claim ORD-20231001-0001", "mark_sent ORD-20231001-0001"]
+    # When the sweeper runs, and runs again a minute later
+    first, resent, _ = sweeper(store, at_seconds=60, stuck_after=20)
+    second, again, _ = sweeper(store, at_seconds=120, stuck_after=20)
+    results = first.sweep(), second.sweep()
+
+    # Then the first sweep sends it once more (the queue drops that copy by its deduplication id) and marks it, and
+    # the second sends nothing; the order still waits for the processor
+    assert [result.orders for result in results] == [1, 0]
+    assert (resent.sent_ids, again.sent_ids) == (["ORD-20231001-0001"], [])
+    record = store.orders["ORD-20231001-0001"]
+    assert record["order_status"] == RECEIVED and "unsent" not in record and "message" not in record
 
 
 def test_a_restock_claimed_and_never_sent_is_sent_again(store: FakeStore) -> None:

@@ -79,7 +79,7 @@ def test_intake_claims_then_sends(lab_text: str, calls: list[str]) -> None:
 
     receipt = OrderIntake(validator, store, queue).submit(lab_text)
 
-    assert calls == ["claim ORD-20231001-0001", "send ORD-20231001-0001", "mark_sent ORD-20231001-0001"]
+    assert calls == ["claim ORD-20231001-0001", "send ORD-20231001-0001"]
     assert queue.sent_ids == ["ORD-20231001-0001"]
     assert store.orders["ORD-20231001-0001"]["order_status"] == RECEIVED
     assert store.orders["ORD-20231001-0001"]["source"].startswith("api:")

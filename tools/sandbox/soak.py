@@ -45,7 +45,7 @@ from sandbox.records import ChaosSummary, RestockBody, RestockLine, SoakResult, 
 from sandbox.seed import seed
 from service.adapters import OrderStore
 from service.adapters.table import plain
-from service.keys import CLAIMED_ORDERS, restock_pk, status_partition
+from service.keys import restock_pk, status_partitions
 
 FINAL = frozenset(FINAL_STATUSES)
 # How long an order may stay `Recebido` when workers are killed under it (docs/RELIABILITY.md, "Chaos").
@@ -198,7 +198,7 @@ def _soak(
         lowest = min(int(plain(item)["available"]) for item in state.products(db, table, products))
         books.min_available_seen = min(books.min_available_seen, lowest)
 
-    # An order is `Recebido` while claimed and not yet sent (GSI1 `UNSENT#order`) or sent and not yet processed.
+    # An order is `Recebido` while claimed and not yet processed (GSI1 `UNSENT#order`, or `STATUS#Recebido` once swept).
     received_queries = [
         {
             "TableName": table,
@@ -208,7 +208,7 @@ def _soak(
             "ExpressionAttributeValues": {":pk": {"S": partition}, ":run": {"S": f"SOAK-{run_id}-"}},
             "ProjectionExpression": "order_id, received_at",
         }
-        for partition in (CLAIMED_ORDERS, status_partition(RECEIVED))
+        for partition in status_partitions(RECEIVED)
     ]
 
     def sample_received() -> None:

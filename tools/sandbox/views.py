@@ -26,7 +26,7 @@ from sandbox import notifications as inbox
 from sandbox.dlq import PAIRS
 from sandbox.records import StackOutputs
 from sandbox.state import queue_depth
-from service.keys import ORDER, STOCK, order_key, product_pk, status_partition
+from service.keys import ORDER, STOCK, order_key, product_pk, status_partitions
 
 STATUSES = (RECEIVED, *FINAL_STATUSES)
 QUEUES = {label: key for name, (dlq, queue) in PAIRS.items() for label, key in ((name, queue), (f"{name} DLQ", dlq))}
@@ -222,8 +222,17 @@ def queues(sandbox: Sandbox) -> list[Queue]:
 
 
 def order_count(sandbox: Sandbox, status: str) -> int:
-    query = {"KeyConditionExpression": "GSI1PK = :s", "ExpressionAttributeValues": {":s": status_partition(status)}}
-    return sum(page["Count"] for page in sandbox.pages("query", IndexName="GSI1", Select="COUNT", **query))
+    return sum(
+        page["Count"]
+        for partition in status_partitions(status)
+        for page in sandbox.pages(
+            "query",
+            IndexName="GSI1",
+            Select="COUNT",
+            KeyConditionExpression="GSI1PK = :s",
+            ExpressionAttributeValues={":s": partition},
+        )
+    )
 
 
 def products(sandbox: Sandbox, prefix: str = "") -> list[Product]:
@@ -256,11 +265,11 @@ def status(sandbox: Sandbox, answers: RecentAnswers, prefix: str = "") -> Status
 def orders(sandbox: Sandbox, search: str = "", limit: int = 50) -> list[OrderRow]:
     """The newest orders of each status (by order date), whose id contains `search`; newest received first."""
     rows: list[OrderRow] = []
-    for state in STATUSES:
+    for state, partition in [(s, p) for s in STATUSES for p in status_partitions(s)]:
         request: dict[str, Any] = {
             "IndexName": "GSI1",
             "KeyConditionExpression": "GSI1PK = :s",
-            "ExpressionAttributeValues": {":s": status_partition(state)},
+            "ExpressionAttributeValues": {":s": partition},
             "ProjectionExpression": "order_id, order_status, received_at",
             "ScanIndexForward": False,
         }

@@ -1,5 +1,5 @@
 """The orders in the single table: claims, the one transaction that records a decided order, and the sweeper's
-partition of claims not known to be sent."""
+partition of claims not processed yet."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from service.logs import log
 
 # Attribute names of a product's stock, always through placeholders (some are DynamoDB reserved words).
 STOCK_NAMES = {"#available": "available", "#reserved": "reserved", "#waiting": "waiting"}
-# Once its message is sent, an order moves from GSI1's UNSENT#order partition to `STATUS#Recebido`, so the sweeper
-# never sends a backlog of sent messages again.
+# Once the sweeper has sent it again, a claim moves from GSI1's UNSENT#order partition to `STATUS#Recebido`, so the
+# next sweeps leave it.
 _SENT = {
     "UpdateExpression": "SET GSI1PK = :received REMOVE message",
     "ConditionExpression": "GSI1PK = :unsent",
@@ -211,14 +211,14 @@ class DynamoOrders(Table):
         )
 
     def unsent_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Orders claimed before `received_before` whose message is not known to be sent, oldest first."""
+        """Orders claimed before `received_before`, neither processed nor swept yet, oldest first."""
         return self._unsent(CLAIMED_ORDERS, received_before, limit)
 
     def mark_sent(self, order_ids: list[str]) -> None:
-        """Record that these claimed orders' messages are in the queue: each leaves the sweeper's partition for
-        `STATUS#Recebido`, unless it moved on already (processed, or released). Up to 100 per transaction.
+        """Record that the sweeper sent these claimed orders again: each leaves its partition for `STATUS#Recebido`,
+        unless it moved on already (processed, or released). Up to 100 per transaction.
 
-        Best effort: the messages are sent either way, and a claim left unmarked is only sent again by the sweeper,
+        Best effort: the messages are sent either way, and a claim left unmarked is only sent again by the next sweep,
         which the queue's deduplication and the processor's conditions make harmless."""
         try:
             self._mark_sent(order_ids)

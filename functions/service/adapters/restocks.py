@@ -38,11 +38,11 @@ class DynamoRestocks(Table):
         self._release_claim(restock_key(restock_id), "restock_status", RESTOCK_RECEIVED, source)
 
     def unsent_restocks(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Restocks claimed before `received_before` whose message is not known to be sent, oldest first."""
+        """Restocks claimed before `received_before`, neither applied nor swept yet, oldest first."""
         return self._unsent(CLAIMED_RESTOCKS, received_before, limit)
 
     def mark_restock_sent(self, restock_id: str) -> None:
-        """Record that the restock's message is in the queue: it leaves the sweeper's partition (best effort, as
+        """Record that the sweeper sent the restock again: it leaves the sweeper's partition (best effort, as
         mark_sent)."""
         try:
             with refusal():

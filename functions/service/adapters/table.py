@@ -168,8 +168,8 @@ class Table:
             )
 
     def _unsent(self, partition: str, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Claims of GSI1 `partition` received before `received_before` whose message is not known to be sent,
-        oldest first, at most `limit` (the index may lag its table)."""
+        """Claims of GSI1 `partition` received before `received_before`, neither processed nor swept yet, oldest
+        first, at most `limit` (the index may lag its table)."""
         pages = self._db.get_paginator("query").paginate(
             TableName=self._table,
             IndexName="GSI1",
