@@ -22,7 +22,7 @@ from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED
 from orders.report import FileReport, report_key
 from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, load_schema
-from service.adapters import DynamoStore
+from service.adapters import DynamoStore, SqsOrderQueue
 from service.adapters import orders as order_table
 from service.adapters.orders import PreparedWrite
 from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
@@ -978,3 +978,30 @@ def test_claim_many_without_reasons_falls_back_to_one_claim_at_a_time(dynamodb: 
 
         stub.assert_no_pending_responses()
     assert taken == {"ORD-1": "api:y"}
+
+
+class BatchClient:
+    """An SQS client for `send_message_batch` only: one call raises, one answers with a failed entry."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        ids = [entry["MessageGroupId"] for entry in Entries]
+        if "ORD-B-10" in ids:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "busy"}}, "SendMessageBatch")
+        self.sent += ids  # list.append is atomic under the GIL: the calls may come from several threads
+        return {"Failed": [{"Id": str(ids.index("ORD-B-25")), "Code": "InternalError"}]} if "ORD-B-25" in ids else {}
+
+
+def test_a_files_orders_are_sent_in_batches_of_ten_and_only_the_refused_ones_are_named(lab: dict[str, Any]) -> None:
+    # Given 35 orders for the queue (four batches, sent several at a time)
+    client = BatchClient()
+    orders = [one_item(lab, f"ORD-B-{n:02d}", "PRD-1", 1) for n in range(35)]
+
+    # When they are sent, the second batch's call failing and one entry of the third refused
+    refused = SqsOrderQueue(client, "queue-url").send_batch(orders)
+
+    # Then exactly the second batch and that entry are refused, and every other order was sent once
+    assert sorted(refused) == sorted([f"ORD-B-{n:02d}" for n in range(10, 20)] + ["ORD-B-25"])
+    assert sorted(client.sent) == [order.order_id for order in orders if not "ORD-B-10" <= order.order_id <= "ORD-B-19"]
