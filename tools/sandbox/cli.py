@@ -523,14 +523,12 @@ def upload(
         out.print(Text(f"{message} (use --key NEW_NAME to resubmit)", style="yellow"))
     # The report's name is the file's own: no earlier file's report is there.
     with out.status(f"waiting for s3://{bucket}/{report_at}"):
-        try:
-            wait_until(lambda: _etag(s3, bucket, report_at), timeout=timeout, interval=0.3, what=f"report {report_at}")
-        except TimedOut:
-            fail(
-                f"no report at {report_at} after {timeout:.0f} s: check `sandbox status` (files queue, DLQ) "
-                "and `sandbox logs file-validator`"
-            )
-    report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=report_at)["Body"].read())
+        report = views.wait_for_report(sandbox, report_at, timeout)
+    if report is None:
+        fail(
+            f"no report at {report_at} after {timeout:.0f} s: check `sandbox status` (files queue, DLQ) "
+            "and `sandbox logs file-validator`"
+        )
     _print_report(report, limit, sandbox.api)
     if strict and (report.get("rejected") or report.get("file_error")):
         fail(f"--strict: the file had rejected {report.get('kind') or 'orders'} or a file error")

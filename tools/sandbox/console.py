@@ -30,7 +30,6 @@ from orders.report import report_key
 from sandbox import views
 from sandbox.aws import ROOT
 from sandbox.dlq import PAIRS, redrive
-from sandbox.poll import TimedOut, wait_until
 from sandbox.records import RestockBody
 from sandbox.views import RecentAnswers, Sandbox
 
@@ -193,18 +192,8 @@ def _put(sandbox: Sandbox, key: str, data: bytes) -> dict[str, Any]:
     bucket = sandbox.outputs.DataLakeBucket
     answer = sandbox.s3.put_object(Bucket=bucket, Key=key, Body=data)
     report_at = report_key(key, answer["ETag"])
-
-    def written() -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = json.loads(sandbox.s3.get_object(Bucket=bucket, Key=report_at)["Body"].read())
-        except sandbox.s3.exceptions.NoSuchKey:
-            return None
-        return found
-
-    try:
-        report = mask_document(wait_until(written, timeout=REPORT_WAIT, interval=0.3, what=report_at))
-    except TimedOut:
-        report = None
+    found = views.wait_for_report(sandbox, report_at, REPORT_WAIT)
+    report = None if found is None else mask_document(found)
     put = {"ETag": answer["ETag"], "Key": key, "Bucket": bucket}
     return {"put": json.dumps(put, indent=2), "report_at": report_at, "found": report}
 

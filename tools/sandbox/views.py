@@ -21,8 +21,9 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from orders.masking import mask_document, mask_text
-from orders.model import FINAL_STATUSES, RECEIVED
+from orders.model import FINAL_STATUSES, NEW_ORDER, RECEIVED
 from sandbox import notifications as inbox
+from sandbox.deploy.core import wait
 from sandbox.dlq import PAIRS
 from sandbox.records import StackOutputs
 from sandbox.state import queue_depth
@@ -426,7 +427,7 @@ def trace(sandbox: Sandbox, order_id: str) -> Trace | None:
 def _hop(function: str, line: dict[str, Any]) -> Hop:
     message = str(line.get("message", ""))
     what = HOPS.get(message, "" if function == "file-validator" else message)
-    if message == "order processed" and line.get("order_status") != "Novo Pedido":
+    if message == "order processed" and line.get("order_status") != NEW_ORDER:
         what += PENDING_NOTICE
     shown = ("order_status", "file_key", "restock_id", "accepted", "rejected", "quantity", "completed", "error")
     detail = " ".join(f"{name}={line[name]}" for name in shown if line.get(name) not in (None, ""))
@@ -434,6 +435,21 @@ def _hop(function: str, line: dict[str, Any]) -> Hop:
 
 
 # --- the data lake's reports ------------------------------------------------------------------------------------
+
+
+def read_report(sandbox: Sandbox, key: str) -> dict[str, Any]:
+    """A data-lake report, as the file validator wrote it."""
+    body: dict[str, Any] = json.loads(
+        sandbox.s3.get_object(Bucket=sandbox.outputs.DataLakeBucket, Key=key)["Body"].read()
+    )
+    return body
+
+
+def wait_for_report(sandbox: Sandbox, key: str, timeout: float) -> dict[str, Any] | None:
+    """The report at `key` once the file validator wrote it (S3's `object_exists` waiter); None after `timeout`."""
+    if wait(sandbox.s3, "object_exists", delay=0.3, timeout=timeout, Bucket=sandbox.outputs.DataLakeBucket, Key=key):
+        return None
+    return read_report(sandbox, key)
 
 
 def reports(
@@ -452,7 +468,7 @@ def reports(
         report = (known or {}).get(item["Key"]) or Report(
             report_key=item["Key"],
             at=item["LastModified"],
-            body=mask_document(json.loads(sandbox.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())),
+            body=mask_document(read_report(sandbox, item["Key"])),
         )
         report.notice = (notices or {}).get(str(report.body.get("key")))
         shown.append(report)
