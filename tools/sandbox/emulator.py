@@ -16,7 +16,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import urlparse
 
 from sandbox.aws import DEFAULT_ENDPOINT, SANDBOX, default_environment
@@ -80,10 +79,9 @@ def start(persist: bool) -> int:
         STATE_DIR.mkdir(exist_ok=True)
         PERSIST_MARK.touch()
         env.update(PERSIST_STATE="1", STATE_DIR=str(STATE_DIR), S3_PERSIST="1", S3_DATA_DIR=str(STATE_DIR / "s3"))
-    ministack = Path(sys.executable).with_name("ministack")
     with LOG_FILE.open("ab") as log:
         process = subprocess.Popen(
-            [str(ministack)],
+            [sys.executable, "-m", "sandbox.emulator_patch"],  # MiniStack, with its FIFO send made O(1)
             cwd=SANDBOX,
             env=env,
             stdin=subprocess.DEVNULL,
