@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,13 @@ def to_json(value: Any) -> str:
 
 def encode_order(order: Order) -> str:
     return to_json(order.document)
+
+
+def stored_document(record: Mapping[str, Any]) -> Any:
+    """The order document of a stored order: the JSON text its claim wrote (`encode_order`), or the map that records
+    written before the document moved to the claim hold."""
+    document = record.get("document", {})
+    return json.loads(document) if isinstance(document, str) else document
 
 
 def _same_amount(value: Any) -> str:

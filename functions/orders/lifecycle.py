@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orders.codec import encode_order, fingerprint
+from orders.codec import encode_order, fingerprint, stored_document
 from orders.model import NEW_ORDER, PENDING, RECEIVED, Order, history_entry
 from orders.restock import release_reason
 from orders.stock import StockDecision
@@ -44,15 +44,15 @@ def _recorded(order: Order, status: str, statuses: Mapping[str, str]) -> dict[st
 
 
 def received(order: Order, source: str, now: str) -> dict[str, Any]:
-    """The order as claimed, `Recebido`: with its message, which the sweeper sends again if the claimant dies before
-    its send, and its fingerprint, which tells a client's retry of the same body (202 again) from another order
-    reusing the id (409)."""
+    """The order as claimed, `Recebido`: with its document, stored once, here, as the JSON text the queue carries (the
+    sweeper sends it again if the claimant dies before its send; the processor's write leaves it as it is), and its
+    fingerprint, which tells a client's retry of the same body (202 again) from another order reusing the id (409)."""
     reason = "pedido recebido pela API" if source.startswith("api:") else "pedido recebido em arquivo do data lake"
     return {
         **_recorded(order, RECEIVED, dict.fromkeys((i.product_id for i in order.items), RECEIVED)),
         "received_at": now,
         "source": source,
-        "message": encode_order(order),
+        "document": encode_order(order),
         "body_hash": fingerprint(order),
         "status_history": [history_entry(RECEIVED, now, reason)],
     }
@@ -64,7 +64,6 @@ def decided(decision: StockDecision, now: str) -> dict[str, Any]:
     return {
         **_recorded(decision.order, decision.status, statuses),
         "processed_at": now,
-        "document": decision.order.document,
         "pending_count": len(decision.pending),
         "pending_notified": False,
     }
@@ -99,7 +98,7 @@ class ItemRelease:
         """The order-released message, kept in the outbox with the reservation and published after it."""
         return {
             "order_id": order["order_id"],
-            "customer_email": order.get("document", {}).get("customer", {}).get("email", ""),
+            "customer_email": stored_document(order).get("customer", {}).get("email", ""),
             "reason": self.reason,
             "released_at": now,
             "items": [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in order.get("items", [])],

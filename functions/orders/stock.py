@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orders.codec import stored_document
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RESERVED, Order, OrderItem
 
 
@@ -81,7 +82,7 @@ class PendingNotice:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> PendingNotice:
         """Rebuild the notice from a stored order (a redelivery after a failed publish)."""
-        email = record.get("document", {}).get("customer", {}).get("email", "")
+        email = stored_document(record).get("customer", {}).get("email", "")
         items = tuple(
             (str(i["product_id"]), int(i["quantity"]))
             for i in record.get("items", [])

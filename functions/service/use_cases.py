@@ -626,7 +626,7 @@ class Sweeper:
     def sweep(self) -> SweepResult:
         before = self.clock() - timedelta(seconds=self.stuck_after)
         claims = self.store.unsent_orders(before, self.limit)
-        orders = [decode_order(str(c["message"])) for c in claims if c.get("message")]
+        orders = [decode_order(str(c["document"])) for c in claims if isinstance(c.get("document"), str)]
         refused = set(self.orders.send_batch(orders)) if orders else set()
         resent = [order.order_id for order in orders if order.order_id not in refused]
         self.store.mark_sent(resent)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from e2e_support import ROOT, eventually, unique
 
-from orders.codec import fingerprint
+from orders.codec import encode_order, fingerprint, stored_document
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order
 from orders.report import FileReport
 from orders.restock import Restock
@@ -114,7 +114,19 @@ def test_a_claim_waits_for_the_sweeper_until_it_is_marked_sent(store: Any) -> No
 
     settles(lambda: order.order_id not in unsent_orders(store))
     record = store.get_order(order.order_id)
-    assert record["order_status"] == RECEIVED and "message" not in record
+    assert record["order_status"] == RECEIVED and record["document"] == encode_order(order)
+
+
+def test_an_order_never_claimed_gets_its_document_from_the_processor(store: Any) -> None:
+    # An order sent straight to the queue has no claim: the processor's write is the first, and stores the document
+    order = an_order(2)
+    decision = decide(order, *store.stock_levels([item.product_id for item in order.items]))
+
+    store.commit(store.prepare_commit(decision, datetime.now(UTC)))
+
+    record = store.get_order(order.order_id)
+    assert (record["source"], record["document"]) == ("queue", encode_order(order))
+    assert stored_document(record) == json.loads(encode_order(order))
 
 
 def test_an_order_without_stock_waits_and_a_restock_releases_it(store: Any) -> None:
@@ -137,7 +149,7 @@ def test_an_order_without_stock_waits_and_a_restock_releases_it(store: Any) -> N
     # Then the order is released, once, with its history, its outbox notice and its place in the restock
     released = store.get_order(order.order_id)
     assert pending["order_status"] == PRODUCT_PENDING and int(pending["pending_count"]) == 1
-    assert pending["pending_notified"] is True and "message" not in pending
+    assert pending["pending_notified"] is True and pending["document"] == encode_order(order)  # the claim's, kept
     assert (applied, again, last) == (True, False, True)
     assert released["order_status"] == NEW_ORDER
     assert [e["status"] for e in released["status_history"]] == [RECEIVED, PRODUCT_PENDING, NEW_ORDER]

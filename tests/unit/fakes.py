@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from orders.codec import encode_order
 from orders.lifecycle import ItemRelease, decided, received, stamp
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, history_entry
 from orders.report import FileReport
@@ -195,7 +196,7 @@ class FakeStore:
             "received_at": current.get("received_at", now) if current else now,
             "status_history": history,
         }
-        self.orders[order.order_id].pop("message", None)
+        self.orders[order.order_id].setdefault("document", encode_order(order))  # never claimed: written here
         self.orders[order.order_id].pop("unsent", None)
 
     def mark_notified(self, order_id: str) -> None:
@@ -231,7 +232,7 @@ class FakeStore:
         for order_id in order_ids:
             record = self.orders.get(order_id)
             if record is not None and record.get("unsent"):
-                del record["unsent"], record["message"]
+                del record["unsent"]
 
     def mark_restock_sent(self, restock_id: str) -> None:
         self.calls.append(f"mark_restock_sent {restock_id}")

@@ -129,10 +129,10 @@ def test_a_restock_claimed_and_never_sent_is_sent_again(store: FakeStore) -> Non
     assert restocks.sent == [Restock("KEY-1", "PRD-1001", 4)]
 
 
-def test_a_claim_without_its_message_is_skipped_not_fatal(store: FakeStore, lab_text: str) -> None:
-    # A claim written before claims kept their message cannot be rebuilt; the rest of the sweep goes on
+def test_a_claim_without_its_document_text_is_skipped_not_fatal(store: FakeStore, lab_text: str) -> None:
+    # A claim written before claims kept the document's text cannot be sent; the rest of the sweep goes on
     claimed_and_died(store, lab_text)
-    del store.orders["ORD-20231001-0001"]["message"]
+    del store.orders["ORD-20231001-0001"]["document"]
     other = json.loads(lab_text)
     other["order_id"] = "ORD-OTHER"
     claimed_and_died(store, json.dumps(other))

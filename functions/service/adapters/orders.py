@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orders.codec import encode_order
 from orders.lifecycle import decided, received
 from orders.model import PENDING, RECEIVED, Order, history_entry
 from orders.restock import queue_position
@@ -31,7 +32,7 @@ STOCK_NAMES = {"#available": "available", "#reserved": "reserved", "#waiting": "
 # Once the sweeper has sent it again, a claim moves from GSI1's UNSENT#order partition to `STATUS#Recebido`, so the
 # next sweeps leave it.
 _SENT = {
-    "UpdateExpression": "SET GSI1PK = :received REMOVE message",
+    "UpdateExpression": "SET GSI1PK = :received",
     "ConditionExpression": "GSI1PK = :unsent",
     "ExpressionAttributeValues": {":received": {"S": status_partition(RECEIVED)}, ":unsent": {"S": CLAIMED_ORDERS}},
 }
@@ -155,16 +156,18 @@ class DynamoOrders(Table):
         assignments = [f"#f{n} = :f{n}" for n in range(len(fields))]
         # An order sent straight to the queue was never claimed: it gets its received_at now.
         names.update({"#received_at": "received_at", "#source": "source", "#status": "order_status"})
-        names.update({"#history": "status_history", "#message": "message"})
+        names.update({"#history": "status_history", "#document": "document"})
         values.update({":now": {"S": moment}, ":queue": {"S": "queue"}, ":received": {"S": RECEIVED}})
+        values[":document"] = {"S": encode_order(order)}
         values.update({":entry": value([history_entry(status, moment, decision.reason)]), ":none": {"L": []}})
         assignments += [
             "#received_at = if_not_exists(#received_at, :now)",
             "#source = if_not_exists(#source, :queue)",
             "#history = list_append(if_not_exists(#history, :none), :entry)",
+            # The claim stored the document; only an order that was never claimed gets it here.
+            "#document = if_not_exists(#document, :document)",
         ]
-        # The claim's message for the sweeper goes: the order is no longer waiting to be sent.
-        expression = "SET " + ", ".join(assignments) + " REMOVE #message"
+        expression = "SET " + ", ".join(assignments)
         condition = "attribute_not_exists(PK) OR #status = :received"
         return self._update(order_key(order.order_id), expression, condition, names, values)
 
