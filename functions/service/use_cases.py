@@ -318,21 +318,30 @@ class OrderProcessor(StockWork):
     in one where they can); idempotent under redelivery."""
 
     max_attempts: int = 6
-    # The batch's stock figures (prefetch): available, waiting, and which products they cover.
+    figures_for: float = 1.0  # seconds a read of the stock also steers the batches after it (see prefetch)
+    clock: Callable[[], float] = time.monotonic
+    # The stock figures (prefetch): available, waiting, which products they cover, and when they were read.
     _stock: dict[str, int] = field(default_factory=dict, init=False)
     _waiting: dict[str, int] = field(default_factory=dict, init=False)
     _known: set[str] = field(default_factory=set, init=False)
     _written: set[str] = field(default_factory=set, init=False)  # orders of the batch already written together
+    _read_at: float = field(default=float("-inf"), init=False)
 
     def prefetch(self, orders: list[Order]) -> None:
-        """Read the stock of every product of a batch in one round trip, for the first decision of each order.
+        """Read the stock of every product of a batch in one round trip, for the first decision of each order, unless
+        an earlier batch of this container read all of them less than `figures_for` seconds ago (the figures follow
+        this container's own writes since).
 
-        The cached figures only steer decisions: every reservation is still conditional (`available >= q`),
-        so a stale figure costs a re-read, never an oversell. The cache lives for one batch.
+        The figures only steer decisions: every write is still conditional (a reservation on `available >= q` and
+        nobody waiting, a wait on the state it was decided in), so a figure gone stale, by another consumer's write
+        or a restock, costs a refused write and a re-read, never an oversell or a place out of turn.
         """
         wanted = {item.product_id for order in orders for item in order.items}
+        self._written = set()
+        if self._known.issuperset(wanted) and self.clock() - self._read_at < self.figures_for:
+            return
         self._stock, self._waiting = self.store.stock_levels(wanted) if wanted else ({}, {})
-        self._known, self._written = wanted, set()
+        self._known, self._read_at = wanted, self.clock()
 
     def write_together(self, orders: list[Order]) -> None:
         """Write the orders that reserve every item on the batch's figures in as few transactions as the 100-action
@@ -359,6 +368,7 @@ class OrderProcessor(StockWork):
             self.store.commit(self.store.prepare_together(decisions))
         except Exception as exc:  # whatever it was, each order is written alone and meets its own fate
             log("WARNING", "orders not written together; one at a time", count=len(decisions), error=repr(exc))
+            self._read_at = float("-inf")  # the next batch reads the stock again
             return False
         for decision in decisions:
             for item in decision.reserved:
@@ -626,7 +636,9 @@ class Sweeper:
     def sweep(self) -> SweepResult:
         before = self.clock() - timedelta(seconds=self.stuck_after)
         claims = self.store.unsent_orders(before, self.limit)
-        orders = [decode_order(str(c["document"])) for c in claims if isinstance(c.get("document"), str)]
+        # The claim's document text; a claim written before the document moved to the claim kept it in `message`.
+        texts = [c["document"] if isinstance(c.get("document"), str) else c.get("message") for c in claims]
+        orders = [decode_order(str(text)) for text in texts if text]
         refused = set(self.orders.send_batch(orders)) if orders else set()
         resent = [order.order_id for order in orders if order.order_id not in refused]
         self.store.mark_sent(resent)

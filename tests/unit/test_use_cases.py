@@ -826,6 +826,45 @@ def test_a_stale_cache_costs_a_re_read_never_an_oversell(lab: dict[str, Any]) ->
     assert store.stock_reads == 2, "the failed condition forced one fresh read"
 
 
+def test_the_next_batches_reuse_a_recent_read_and_a_later_one_reads_again(lab: dict[str, Any]) -> None:
+    store, notifier = FakeStore(stock={"P": 9}), FakeNotifier()
+    worker = processor(store, notifier)
+    now = [100.0]
+    worker.clock = lambda: now[0]
+
+    for n, at in enumerate((100.0, 100.9, 101.5)):  # within `figures_for` (1 s) of the read, then past it
+        now[0] = at
+        order = one_item(lab, f"ORD-{n}", "P", 2)
+        worker.prefetch([order])
+        assert worker.process(order) == NEW_ORDER
+    assert store.stock_reads == 2, "the second batch decided on the first one's figures, less its own reservation"
+    assert store.stock == {"P": 3}
+
+
+def test_a_figure_gone_stale_between_batches_costs_a_refused_write_never_an_oversell(lab: dict[str, Any]) -> None:
+    # Given a batch read three units, then another consumer took two before the next batch, within `figures_for`
+    store, notifier = FakeStore(stock={"P": 4}), FakeNotifier()
+    worker = processor(store, notifier)
+    worker.clock = lambda: 100.0
+    first = one_item(lab, "ORD-0", "P", 1)
+    worker.prefetch([first])
+    worker.process(first)
+    store.stock["P"] = 1
+
+    # When the next batch's two orders of one unit are written together on the old figure, then processed
+    batch = [one_item(lab, f"ORD-{n}", "P", 1) for n in (1, 2)]
+    worker.prefetch(batch)
+    worker.write_together(batch)
+    statuses = [worker.process(order) for order in batch]
+
+    # Then the transaction was refused, each order met its own conditions, and the next batch reads again
+    assert [len(write.decisions) for write in store.commit_attempts][1:] == [2, 1, 1, 1]
+    assert statuses == [NEW_ORDER, PRODUCT_PENDING] and store.stock == {"P": 0}
+    reads = store.stock_reads
+    worker.prefetch([one_item(lab, "ORD-3", "P", 1)])
+    assert store.stock_reads == reads + 1
+
+
 # ================================================================ orders of a batch written together
 def test_orders_that_reserve_everything_are_written_in_one_transaction(lab: dict[str, Any]) -> None:
     store, notifier = FakeStore(stock={"P": 5, "Q": 5}), FakeNotifier()
