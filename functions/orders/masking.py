@@ -23,7 +23,7 @@ _MASKED_CPF = re.compile(r"\*\*\*\.[0-9]{3}\.[0-9]{3}-\*\*")
 _MASKED_CNPJ = re.compile(r"\*\*\.[0-9]{3}\.[0-9]{3}/\*\*\*\*-\*\*")
 # Digits glued to letters (hex ids, hashes) are not documents: only runs that stand apart count.
 _APART_BEFORE, _APART_AFTER = r"(?<![0-9A-Za-z])", r"(?![0-9A-Za-z])"
-_LOCAL = r"[\w.!#$%&'*+=?^`{|}~-]"
+_LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
 _SHAPES = re.compile(
     # The local part starts where its run of characters starts: one scan per run, never quadratic.
     rf"(?P<email>(?<!{_LOCAL}){_LOCAL}+@[\w-]+(?:\.[\w-]+)+)"

@@ -9,10 +9,10 @@
     FILE#<file_id>        FILE                   a data-lake file done
                           PART#<start>           what one chunk of it came to
 
-GSI1 holds the claims neither processed nor swept yet (UNSENT#order, UNSENT#restock, sorted by the instant they
-were received: what the sweeper looks through), the orders by status (STATUS#<status>; a `Recebido` order is in
-UNSENT#order until processed or swept) and each product's queue of waiting items (PENDING#<product_id>, sorted by
-queue position).
+GSI1 holds the claims neither processed nor swept yet (UNSENT#order for the API's, UNSENT#file-order for a
+data-lake file's, UNSENT#restock, sorted by the instant they were received: what the sweeper looks through), the
+orders by status (STATUS#<status>; a `Recebido` order is in its UNSENT# partition until processed or swept) and
+each product's queue of waiting items (PENDING#<product_id>, sorted by queue position).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import Any
 from orders.model import RECEIVED
 
 CLAIMED_ORDERS = "UNSENT#order"
+CLAIMED_FILE_ORDERS = "UNSENT#file-order"  # a file's claims: its own resume sends them first (the sweeper waits longer)
+FILE_SOURCE = "s3://"  # how the source of a file's order begins: s3://<bucket>/<key>#<event tag>:<line>
 CLAIMED_RESTOCKS = "UNSENT#restock"
 ORDER = "ORDER"
 RESTOCK = "RESTOCK"
@@ -84,14 +86,21 @@ def part_sk(start: int) -> str:
 
 
 def status_partition(status: str) -> str:
-    """GSI1: the orders in a status (a `Recebido` order may be in CLAIMED_ORDERS instead: status_partitions)."""
+    """GSI1: the orders in a status (a `Recebido` order may be in a claims partition instead: status_partitions)."""
     return f"STATUS#{status}"
 
 
 def status_partitions(status: str) -> tuple[str, ...]:
-    """GSI1's partitions of the orders in a status: a claim stays in the unsent partition, `Recebido`, until it is
+    """GSI1's partitions of the orders in a status: a claim stays in its unsent partition, `Recebido`, until it is
     processed or the sweeper sends it again and moves it to `STATUS#Recebido`."""
-    return (CLAIMED_ORDERS, status_partition(status)) if status == RECEIVED else (status_partition(status),)
+    if status == RECEIVED:
+        return (CLAIMED_ORDERS, CLAIMED_FILE_ORDERS, status_partition(status))
+    return (status_partition(status),)
+
+
+def claims_partition(source: str) -> str:
+    """GSI1's partition of a claim made by `source`: a data-lake file's, or the API's."""
+    return CLAIMED_FILE_ORDERS if source.startswith(FILE_SOURCE) else CLAIMED_ORDERS
 
 
 def order_key(order_id: str) -> dict[str, Any]:

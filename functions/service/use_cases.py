@@ -39,6 +39,7 @@ from service.errors import (
     StockChanged,
     StoreBusy,
 )
+from service.keys import FILE_SOURCE
 from service.logs import bound, log
 from service.ports import DataLake, Notifier, OrderQueue, Orders, RestockQueue, Restocks, Store
 
@@ -208,7 +209,7 @@ class FileIngestion:
             first_index[order.order_id] = index
             # The source names the file, the event and the position, so a retry of this same
             # event recognises its own claims and resends them instead of calling them duplicates.
-            claims.append((index, order, f"s3://{file_id}:{index}"))
+            claims.append((index, order, f"{FILE_SOURCE}{file_id}:{index}"))
         report.timings["validate_seconds"] += time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -252,7 +253,7 @@ class FileIngestion:
                 product = entry.document.get("product_id") if isinstance(entry.document, dict) else None
                 report.reject(index, product, exc.errors)
                 continue
-            source = f"s3://{file_id}:{index}"
+            source = f"{FILE_SOURCE}{file_id}:{index}"
             try:
                 self.store.claim_restock(restock, source)
             except DuplicateRestock as exc:
@@ -624,18 +625,26 @@ class Sweeper:
     and a claim whose claimant died before its send is delivered; a copy later than that meets a processor that
     writes an order only from `Recebido` and a restocker that applies a restock only from `Recebida`. A swept claim
     is marked, so the sweeper sends it once; if that message dead-letters, it waits in its DLQ (`make dlq`,
-    `make redrive`)."""
+    `make redrive`).
+
+    A data-lake file's claims wait `file_stuck_after` instead: their file's validator sends them right after claiming
+    them, and if it dies first, the file's message comes back after its visibility timeout (60 s) and the file resumes
+    at the chunk it had not finished, claims recognised as its own and sent. The sweeper is their last resort (a file
+    whose message dead-letters after its receives), not a second sender racing a file's backlog in the queue: a
+    10,000-order file keeps thousands of claims unprocessed for more than 20 s, all of them sent."""
 
     store: Store
     orders: OrderQueue
     restocks: RestockQueue
     stuck_after: float = 20.0  # seconds
+    file_stuck_after: float = 300.0  # seconds: five receives of the files queue, one visibility timeout apart
     limit: int = 1000
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def sweep(self) -> SweepResult:
         before = self.clock() - timedelta(seconds=self.stuck_after)
-        claims = self.store.unsent_orders(before, self.limit)
+        files_before = self.clock() - timedelta(seconds=self.file_stuck_after)
+        claims = self.store.unsent_orders(before, self.limit) + self.store.unsent_file_orders(files_before, self.limit)
         # The claim's document text; a claim written before the document moved to the claim kept it in `message`.
         texts = [c["document"] if isinstance(c.get("document"), str) else c.get("message") for c in claims]
         orders = [decode_order(str(text)) for text in texts if text]

@@ -61,6 +61,10 @@ def unsent_orders(store: Any, before: datetime = LATER) -> set[str]:
     return {str(record["order_id"]) for record in store.unsent_orders(before, 1000)}
 
 
+def unsent_file_orders(store: Any, before: datetime = LATER) -> set[str]:
+    return {str(record["order_id"]) for record in store.unsent_file_orders(before, 1000)}
+
+
 def unsent_restocks(store: Any, before: datetime = LATER) -> set[str]:
     return {str(record["restock_id"]) for record in store.unsent_restocks(before, 1000)}
 
@@ -115,6 +119,19 @@ def test_a_claim_waits_for_the_sweeper_until_it_is_marked_sent(store: Any) -> No
     settles(lambda: order.order_id not in unsent_orders(store))
     record = store.get_order(order.order_id)
     assert record["order_status"] == RECEIVED and record["document"] == encode_order(order)
+
+
+def test_a_files_claims_wait_in_their_own_partition_until_marked_sent(store: Any) -> None:
+    from_file, from_api = an_order(1), an_order(1)
+    store.claim_many([(from_file, "s3://lake/incoming/f.json#tag:0")])
+    store.claim(from_api, "api:1")
+    settles(lambda: from_file.order_id in unsent_file_orders(store) and from_api.order_id in unsent_orders(store))
+    assert from_file.order_id not in unsent_orders(store) and from_api.order_id not in unsent_file_orders(store)
+
+    store.mark_sent([from_file.order_id])
+
+    settles(lambda: from_file.order_id not in unsent_file_orders(store))
+    assert store.get_order(from_file.order_id)["order_status"] == RECEIVED
 
 
 def test_an_order_never_claimed_gets_its_document_from_the_processor(store: Any) -> None:

@@ -146,3 +146,25 @@ def test_a_claim_without_its_document_text_is_skipped_not_fatal(store: FakeStore
 class _Silent:
     def pending_stock(self, topic_arn: str, notice: object) -> None:
         raise AssertionError("nothing is pending")
+
+
+def test_a_files_claims_wait_for_their_files_resume_and_only_then_for_the_sweeper(
+    store: FakeStore, lab_text: str
+) -> None:
+    # Given an order claimed by a data-lake file whose validator died before the send, and one claimed by the API
+    order = validator.validate(parse_order_body(lab_text))
+    store.claim(order, "s3://lake/incoming/a.json#etag:0")
+    other = json.loads(lab_text)
+    other["order_id"] = "ORD-API"
+    claimed_and_died(store, json.dumps(other))
+
+    # When the sweeper runs a minute later, then after `file_stuck_after`
+    early, early_sent, _ = sweeper(store, at_seconds=60)
+    early.sweep()
+    late, late_sent, _ = sweeper(store, at_seconds=400)
+    late.sweep()
+
+    # Then the API's claim is sent at once; the file's is left to the file's own resume, and sent once that is overdue
+    assert [o.order_id for o in early_sent.sent] == ["ORD-API"]
+    assert [o.order_id for o in late_sent.sent] == [order.order_id]
+    assert store.unsent_file_orders(START + timedelta(days=1), 10) == []

@@ -20,6 +20,7 @@ import requests
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from orders.codec import stored_document
 from orders.masking import mask_document, mask_text
 from orders.model import FINAL_STATUSES, NEW_ORDER, RECEIVED
 from sandbox import notifications as inbox
@@ -291,6 +292,8 @@ def order_record(sandbox: Sandbox, order_id: str) -> dict[str, Any] | None:
     """The order as the table holds it (with its source and status_history), personal data masked."""
     keys = {name: value["S"] for name, value in order_key(order_id).items()}
     item = sandbox.db.get_item(TableName=sandbox.outputs.OrdersTable, Key=keys, ConsistentRead=True).get("Item")
+    if item and "document" in item:
+        item["document"] = stored_document(item)  # the JSON text, as a map: masked by field name as well as by shape
     masked: dict[str, Any] | None = mask_document(item) if item and item.get("SK") == ORDER else None
     return masked
 

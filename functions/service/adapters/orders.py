@@ -17,8 +17,10 @@ from orders.stock import StockDecision
 from service.adapters.table import NEW, Table, now, refusal, token, value
 from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
 from service.keys import (
+    CLAIMED_FILE_ORDERS,
     CLAIMED_ORDERS,
     ORDER,
+    claims_partition,
     order_key,
     order_pk,
     pending,
@@ -29,12 +31,16 @@ from service.logs import log
 
 # Attribute names of a product's stock, always through placeholders (some are DynamoDB reserved words).
 STOCK_NAMES = {"#available": "available", "#reserved": "reserved", "#waiting": "waiting"}
-# Once the sweeper has sent it again, a claim moves from GSI1's UNSENT#order partition to `STATUS#Recebido`, so the
+# Once the sweeper has sent it again, a claim moves from its GSI1 UNSENT# partition to `STATUS#Recebido`, so the
 # next sweeps leave it.
 _SENT = {
-    "UpdateExpression": "SET GSI1PK = :received",
-    "ConditionExpression": "GSI1PK = :unsent",
-    "ExpressionAttributeValues": {":received": {"S": status_partition(RECEIVED)}, ":unsent": {"S": CLAIMED_ORDERS}},
+    "UpdateExpression": "SET GSI1PK = :received REMOVE message",  # `message`: a claim's text before `document`
+    "ConditionExpression": "GSI1PK IN (:unsent, :unsent_file)",
+    "ExpressionAttributeValues": {
+        ":received": {"S": status_partition(RECEIVED)},
+        ":unsent": {"S": CLAIMED_ORDERS},
+        ":unsent_file": {"S": CLAIMED_FILE_ORDERS},
+    },
 }
 
 
@@ -48,7 +54,7 @@ class PreparedWrite:
 class DynamoOrders(Table):
     def _claim_record(self, order: Order, source: str) -> dict[str, Any]:
         record = received(order, source, now())
-        gsi = {"GSI1PK": CLAIMED_ORDERS, "GSI1SK": f"{record['received_at']}#{order.order_id}"}
+        gsi = {"GSI1PK": claims_partition(source), "GSI1SK": f"{record['received_at']}#{order.order_id}"}
         return {"PK": order_pk(order.order_id), "SK": ORDER, **record, **gsi}
 
     def claim(self, order: Order, source: str) -> None:
@@ -156,7 +162,7 @@ class DynamoOrders(Table):
         assignments = [f"#f{n} = :f{n}" for n in range(len(fields))]
         # An order sent straight to the queue was never claimed: it gets its received_at now.
         names.update({"#received_at": "received_at", "#source": "source", "#status": "order_status"})
-        names.update({"#history": "status_history", "#document": "document"})
+        names.update({"#history": "status_history", "#document": "document", "#message": "message"})
         values.update({":now": {"S": moment}, ":queue": {"S": "queue"}, ":received": {"S": RECEIVED}})
         values[":document"] = {"S": encode_order(order)}
         values.update({":entry": value([history_entry(status, moment, decision.reason)]), ":none": {"L": []}})
@@ -167,7 +173,8 @@ class DynamoOrders(Table):
             # The claim stored the document; only an order that was never claimed gets it here.
             "#document = if_not_exists(#document, :document)",
         ]
-        expression = "SET " + ", ".join(assignments)
+        # `message` held the document's text in claims written before `document` did: one copy is enough.
+        expression = "SET " + ", ".join(assignments) + " REMOVE #message"
         condition = "attribute_not_exists(PK) OR #status = :received"
         return self._update(order_key(order.order_id), expression, condition, names, values)
 
@@ -214,8 +221,12 @@ class DynamoOrders(Table):
         )
 
     def unsent_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Orders claimed before `received_before`, neither processed nor swept yet, oldest first."""
+        """Orders claimed through the API before `received_before`, neither processed nor swept yet, oldest first."""
         return self._unsent(CLAIMED_ORDERS, received_before, limit)
+
+    def unsent_file_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        """The same, of the orders claimed by a data-lake file."""
+        return self._unsent(CLAIMED_FILE_ORDERS, received_before, limit)
 
     def mark_sent(self, order_ids: list[str]) -> None:
         """Record that the sweeper sent these claimed orders again: each leaves its partition for `STATUS#Recebido`,
