@@ -14,6 +14,8 @@ from service.use_cases import FileIngestion, OrderIntake, OrderProcessor, Restoc
 
 # The clients leave the checking of a request's parameters to the service, which checks them anyway: botocore's
 # own check walks every value of a request, and was about half the processor's CPU time per batch (py-spy, make bench).
+# It is passed at each `boto3.client(...)` call rather than through a helper: tests/unit/test_security.py derives each
+# role's grants from those calls.
 CLIENTS = Config(parameter_validation=False)
 
 

@@ -642,8 +642,8 @@ class Sweeper:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def sweep(self) -> SweepResult:
-        before = self.clock() - timedelta(seconds=self.stuck_after)
-        files_before = self.clock() - timedelta(seconds=self.file_stuck_after)
+        now = self.clock()
+        before, files_before = now - timedelta(seconds=self.stuck_after), now - timedelta(seconds=self.file_stuck_after)
         claims = self.store.unsent_orders(before, self.limit) + self.store.unsent_file_orders(files_before, self.limit)
         # The claim's document text; a claim written before the document moved to the claim kept it in `message`.
         texts = [c["document"] if isinstance(c.get("document"), str) else c.get("message") for c in claims]

@@ -28,7 +28,7 @@ from sandbox.deploy.core import wait
 from sandbox.dlq import PAIRS
 from sandbox.records import StackOutputs
 from sandbox.state import queue_depth
-from service.keys import ORDER, STOCK, order_key, product_pk, status_partitions
+from service.keys import FILE_SOURCE, ORDER, STOCK, order_key, product_pk, status_partitions
 
 STATUSES = (RECEIVED, *FINAL_STATUSES)
 QUEUES = {label: key for name, (dlq, queue) in PAIRS.items() for label, key in ((name, queue), (f"{name} DLQ", dlq))}
@@ -407,7 +407,9 @@ def trace(sandbox: Sandbox, order_id: str) -> Trace | None:
     if record is None:
         return None
     source = str(record.get("source", ""))
-    file_key = source.removeprefix("s3://").split("/", 1)[-1].rsplit("#", 1)[0] if source.startswith("s3://") else ""
+    file_key = (
+        source.removeprefix(FILE_SOURCE).split("/", 1)[-1].rsplit("#", 1)[0] if source.startswith(FILE_SOURCE) else ""
+    )
     start = int(_at(str(record.get("received_at"))).timestamp() * 1000) - 60_000
     hops = [
         Hop(at=_at(entry["at"]), where="tabela", what=entry["status"], detail=mask_text(str(entry.get("reason", ""))))
