@@ -123,7 +123,7 @@ def rate(count: int, seconds: float) -> float:
     return round(count / seconds, 2) if seconds > 0 else 0.0
 
 
-# ------------------------------------------------------------------------------------------ HTTP load
+# ------------------------------------------------------------------------------------------ what a run records
 @dataclass
 class Posted:
     """One order's POST: the first attempt's start (wall and monotonic) and the accepted attempt."""
@@ -136,7 +136,6 @@ class Posted:
     retried_statuses: list[int] = field(default_factory=list)
 
 
-# ------------------------------------------------------------------------------------------ final states
 @dataclass
 class Finals:
     """The orders a watch reads (`ids`, appended as they are accepted) and when each was first seen final."""
@@ -644,10 +643,6 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
     return options
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: the floor stack is deleted in `finally`
-
-
 def run(options: BenchOptions, console: Console) -> BenchResult:
     started_wall, started = datetime.now(UTC), time.monotonic()
     make_up = ensure_sandbox(console)
@@ -662,7 +657,7 @@ def run(options: BenchOptions, console: Console) -> BenchResult:
             machine=machine(),
             make_up=make_up,
         )
-        bench.progress.console.print(f"bench {bench.run_id}: in-process validator ({options.in_process_n} orders)")
+        progress.console.print(f"bench {bench.run_id}: in-process validator ({options.in_process_n} orders)")
         result.in_process = in_process(options.in_process_n, repeats=3 if options.quick else 5)
         result.api = bench.api_path(outputs)
         result.floors = {"skipped": True} if options.skip_floors else {}
@@ -690,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
         picture = draw(BenchResult.read(options.plot), options.plot.with_suffix(".png"))
     else:
         default_environment()
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleans up like Ctrl-C: the floor stack's `finally`
         try:
             result = run(options, console)
         except BenchError as exc:
