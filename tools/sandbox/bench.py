@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -58,9 +59,6 @@ from sandbox.state import orders as read_orders
 from sandbox.state import queue_depth
 
 FLOORS = Path(__file__).with_name("bench_floors")  # the floors' template and their Lambda code
-FINAL = frozenset(FINAL_STATUSES)
-POLL_INTERVAL = 0.1
-RETRYABLE_HTTP = {429, 502, 503, 504}
 UFS = "AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split()
 PRICES = [Decimal(p) for p in ("0.99", "12.50", "99.90", "150.00", "2500.00", "37.45")]
 TARGETS = {  # docs/PERFORMANCE.md's ratios (issue 13 raised two): a figure over the floor's, and the target
@@ -125,7 +123,7 @@ def rate(count: int, seconds: float) -> float:
     return round(count / seconds, 2) if seconds > 0 else 0.0
 
 
-# ------------------------------------------------------------------------------------------ HTTP load
+# ------------------------------------------------------------------------------------------ what a run records
 @dataclass
 class Posted:
     """One order's POST: the first attempt's start (wall and monotonic) and the accepted attempt."""
@@ -138,90 +136,12 @@ class Posted:
     retried_statuses: list[int] = field(default_factory=list)
 
 
-def post_orders(
-    url: str, bodies: list[tuple[str, str]], clients: int, deadline: float, on_accept: Callable[[Posted], None]
-) -> list[Posted]:
-    """POST every body with `clients` threads; retry 429/5xx with back-off (a throttled order is not taken)."""
-    local, stop = threading.local(), threading.Event()
+@dataclass
+class Finals:
+    """The orders a watch reads (`ids`, appended as they are accepted) and when each was first seen final."""
 
-    def post(order_id: str, body: str) -> Posted:
-        local.http = getattr(local, "http", None) or requests.Session()
-        posted, delay = Posted(order_id, time.time(), time.monotonic()), 0.05
-        while not stop.is_set():
-            if time.monotonic() > deadline:
-                raise BenchError(f"order {order_id} not accepted before the deadline; last: {posted.retried_statuses}")
-            posted.start_mono = time.monotonic()
-            try:
-                response = local.http.post(
-                    url, data=body.encode(), headers={"Content-Type": "application/json"}, timeout=30
-                )
-            except requests.RequestException as exc:
-                posted.retried_statuses.append(0)
-                if len(posted.retried_statuses) > 5:
-                    raise BenchError(f"POST {order_id}: {exc!r}") from exc
-            else:
-                posted.end_mono, status = time.monotonic(), response.status_code
-                # 409 after a failed attempt: that attempt reached the function and took the order.
-                if status == 202 or (status == 409 and posted.retried_statuses):
-                    on_accept(posted)
-                    return posted
-                if status not in RETRYABLE_HTTP:
-                    raise BenchError(f"POST {order_id}: HTTP {status} {response.text[:300]}")
-                posted.retried_statuses.append(status)
-            stop.wait(delay * (0.5 + random.random()))  # noqa: S311 (jitter, not a secret)
-            delay = min(delay * 2, 1.0)
-        raise BenchError("stopped")
-
-    pool = ThreadPoolExecutor(max_workers=clients, thread_name_prefix="bench-post")
-    try:
-        return [future.result() for future in as_completed([pool.submit(post, *body) for body in bodies])]
-    except BaseException:  # a worker's BenchError, or Ctrl-C: stop the others
-        stop.set()
-        raise
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-# ------------------------------------------------------------------------------------------ final states
-class Watcher(threading.Thread):
-    """Reads order records (BatchGetItem, rounds ~100 ms apart) and timestamps when each is first seen final.
-
-    `window` bounds the keys read per round to the oldest pending ones (a file's orders are processed
-    roughly in order), so watching 10,000 orders does not flood the emulator with reads.
-    """
-
-    def __init__(self, db: Any, table: str, window: int | None) -> None:
-        super().__init__(daemon=True, name="bench-watcher")
-        self.db, self.table, self.window = db, table, window
-        self.lock, self.halt = threading.Lock(), threading.Event()
-        self.pending: dict[str, None] = {}  # insertion-ordered
-        self.seen: dict[str, tuple[float, str, str | None]] = {}  # id -> (monotonic, status, processed_at)
-        self.error: BaseException | None = None
-
-    def add(self, order_ids: list[str]) -> None:
-        with self.lock:
-            self.pending.update(dict.fromkeys(order_ids))
-
-    def run(self) -> None:
-        names = {"#i": "order_id", "#s": "order_status", "#p": "processed_at"}
-        try:
-            while not self.halt.is_set():
-                started = time.monotonic()
-                with self.lock:
-                    ids = list(self.pending)[: self.window]
-                found = read_orders(
-                    self.db, self.table, ids, ProjectionExpression="#i, #s, #p", ExpressionAttributeNames=names
-                )
-                now = time.monotonic()
-                with self.lock:
-                    for item in found:
-                        if (status := item.get("order_status", {}).get("S")) in FINAL:
-                            order_id = item["order_id"]["S"]
-                            self.seen.setdefault(order_id, (now, status, item.get("processed_at", {}).get("S")))
-                            self.pending.pop(order_id, None)
-                self.halt.wait(POLL_INTERVAL - (time.monotonic() - started))  # a long round starts the next at once
-        except BaseException as exc:  # reported by Bench.watching in the main thread
-            self.error = exc
+    ids: list[str] = field(default_factory=list)
+    seen: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)  # id -> (monotonic, status, at)
 
     def offsets(self, start: float) -> list[float]:
         """Seconds from `start` (monotonic) to each order's final state."""
@@ -248,57 +168,115 @@ class Bench:
         seed(self.session, table, stock)
 
     @contextmanager
-    def watching(self, label: str, table: str, count: int, window: int | None = None) -> Iterator[Watcher]:
-        """A watcher that timestamps each order's final state while the block runs; then wait for all `count`."""
-        watcher = Watcher(self.session.client("dynamodb"), table, window)
+    def watching(self, label: str, table: str, count: int, window: int | None = None) -> Iterator[Finals]:
+        """Timestamps each order's final state while the block runs; then waits for all `count`.
+
+        A thread reads the pending orders (BatchGetItem, rounds ~100 ms apart). `window` bounds a round to the
+        oldest pending ones (a file's orders are processed roughly in order), so watching 10,000 orders does not
+        flood the emulator with reads.
+        """
+        db, finals, halt = self.session.client("dynamodb"), Finals(), threading.Event()
+        names = {"#i": "order_id", "#s": "order_status", "#p": "processed_at"}
         task = self.progress.add_task(f"{label}: final", total=count)
 
-        def all_final() -> bool:
-            if watcher.error is not None:
-                raise BenchError(f"{label}: reading the table failed: {watcher.error!r}") from watcher.error
-            self.progress.update(task, completed=len(watcher.seen))
-            return len(watcher.seen) >= count
+        def watch() -> None:  # the only writer of `seen`; `ids` only grow
+            pending: dict[str, None] = {}  # insertion-ordered; every id taken from `ids` is pending or seen
+            while not halt.is_set():
+                started = time.monotonic()
+                pending.update(dict.fromkeys(finals.ids[len(pending) + len(finals.seen) :]))
+                found = read_orders(
+                    db, table, list(pending)[:window], ProjectionExpression="#i, #s, #p", ExpressionAttributeNames=names
+                )
+                now = time.monotonic()
+                for item in found:
+                    if (status := item.get("order_status", {}).get("S")) in FINAL_STATUSES:
+                        order_id = item["order_id"]["S"]
+                        finals.seen.setdefault(order_id, (now, status, item.get("processed_at", {}).get("S")))
+                        pending.pop(order_id, None)
+                halt.wait(0.1 - (time.monotonic() - started))  # a long round starts the next at once
 
-        watcher.start()
-        try:
-            yield watcher
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-watcher") as pool:
+            watcher = pool.submit(watch)
+
+            def all_final() -> bool:
+                if watcher.done():  # it stops before `halt` only when a read failed
+                    error = watcher.exception()
+                    raise BenchError(f"{label}: reading the table failed: {error!r}") from error
+                self.progress.update(task, completed=len(finals.seen))
+                return len(finals.seen) >= count
+
             try:
+                yield finals
                 wait_until(all_final, timeout=self.options.timeout, interval=0.05, what=label)
             except TimedOut:
-                with watcher.lock:
-                    missing = list(watcher.pending)[:5]
+                missing = [order_id for order_id in finals.ids if order_id not in finals.seen][:5]
                 raise BenchError(
-                    f"{label}: only {len(watcher.seen)} of {count} orders final before the deadline; "
+                    f"{label}: only {len(finals.seen)} of {count} orders final before the deadline; "
                     f"still waiting for e.g. {missing}; is the consumer's event-source mapping enabled?"
                 ) from None
-        finally:
-            watcher.halt.set()
+            finally:
+                halt.set()
 
     def post_until_final(self, label: str, url: str, table: str, bodies: list[tuple[str, str]]):
+        """POST every body with C threads, watched until final; retry 429/5xx with back-off (a throttled order is
+        not taken)."""
         posting = self.progress.add_task(f"{label}: POST /orders", total=len(bodies))
-        with self.watching(label, table, len(bodies)) as watcher:
+        local, stop, deadline = threading.local(), threading.Event(), time.monotonic() + self.options.timeout
 
-            def accepted(p: Posted) -> None:
-                watcher.add([p.order_id])
-                self.progress.advance(posting)
+        def post(order_id: str, body: str, finals: Finals) -> Posted:
+            local.http = getattr(local, "http", None) or requests.Session()
+            posted, delay = Posted(order_id, time.time(), time.monotonic()), 0.05
+            while not stop.is_set():
+                if time.monotonic() > deadline:
+                    last = posted.retried_statuses
+                    raise BenchError(f"order {order_id} not accepted before the deadline; last: {last}")
+                posted.start_mono = time.monotonic()
+                try:
+                    response = local.http.post(
+                        url, data=body.encode(), headers={"Content-Type": "application/json"}, timeout=30
+                    )
+                except requests.RequestException as exc:
+                    posted.retried_statuses.append(0)
+                    if len(posted.retried_statuses) > 5:
+                        raise BenchError(f"POST {order_id}: {exc!r}") from exc
+                else:
+                    posted.end_mono, status = time.monotonic(), response.status_code
+                    # 409 after a failed attempt: that attempt reached the function and took the order.
+                    if status == 202 or (status == 409 and posted.retried_statuses):
+                        finals.ids.append(order_id)
+                        self.progress.advance(posting)
+                        return posted
+                    if status not in {429, 502, 503, 504}:
+                        raise BenchError(f"POST {order_id}: HTTP {status} {response.text[:300]}")
+                    posted.retried_statuses.append(status)
+                stop.wait(delay * (0.5 + random.random()))  # noqa: S311 (jitter, not a secret)
+                delay = min(delay * 2, 1.0)
+            raise BenchError("stopped")
 
-            deadline = time.monotonic() + self.options.timeout
-            posted = post_orders(url, bodies, self.options.clients, deadline, accepted)
-        return posted, watcher
+        with self.watching(label, table, len(bodies)) as finals:
+            pool = ThreadPoolExecutor(max_workers=self.options.clients, thread_name_prefix="bench-post")
+            try:
+                posted = [f.result() for f in as_completed([pool.submit(post, *body, finals) for body in bodies])]
+            except BaseException:  # a worker's BenchError, or Ctrl-C: stop the others
+                stop.set()
+                raise
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+        return posted, finals
 
     def api_load(self, label: str, url: str, table: str, tag: str) -> dict[str, Any]:
         """N orders by C clients after a warm-up of 2 x C orders, which starts C execution environments of each
         function so neither the pipeline nor the floor pays its cold starts inside the measurement."""
         warmup = self.orders(f"{tag}W", 2 * self.options.clients, "warm")
         self.post_until_final(f"{label} warm-up", url, table, warmup)
-        posted, watcher = self.post_until_final(label, url, table, self.orders(tag, self.options.n, "api"))
+        posted, finals = self.post_until_final(label, url, table, self.orders(tag, self.options.n, "api"))
         first, last_accept = min(p.first_mono for p in posted), max(p.end_mono for p in posted)
-        finals = watcher.offsets(first)
+        offsets = finals.offsets(first)
         by_id = {p.order_id: p for p in posted}
         accept_ms = [1000 * (p.end_mono - p.start_mono) for p in posted]
-        e2e_s = [seen - by_id[i].first_mono for i, (seen, _, _) in watcher.seen.items()]
+        e2e_s = [seen - by_id[i].first_mono for i, (seen, _, _) in finals.seen.items()]
         processed = [  # processed_at is the processor's wall clock: no polling error
-            datetime.fromisoformat(at).timestamp() - by_id[i].first_wall for i, (_, _, at) in watcher.seen.items() if at
+            datetime.fromisoformat(at).timestamp() - by_id[i].first_wall for i, (_, _, at) in finals.seen.items() if at
         ]
         retries = Counter(s for p in posted for s in p.retried_statuses)
         return {
@@ -313,16 +291,16 @@ class Bench:
                 "retried_requests": {str(s): retries[s] for s in sorted(retries)},
             },
             "e2e": {
-                "seconds": round(max(finals), 3),
-                "throughput": rate(self.options.n, max(finals)),
+                "seconds": round(max(offsets), 3),
+                "throughput": rate(self.options.n, max(offsets)),
                 "latency_s": distribution(e2e_s),
                 "latency_processed_at_s": distribution(processed),
-                "final_statuses": dict(Counter(status for _, status, _ in watcher.seen.values())),
+                "final_statuses": dict(Counter(status for _, status, _ in finals.seen.values())),
             },
             "curves": {
                 "accept_ms": percentiles(accept_ms, 1),
                 "e2e_s": percentiles(e2e_s),
-                "final_per_second": per_second(finals),
+                "final_per_second": per_second(offsets),
             },
         }
 
@@ -350,8 +328,8 @@ class Bench:
         s3, bucket = self.session.client("s3"), outputs["DataLakeBucket"]
         body = ("[" + ",\n".join(text for _, text in orders) + "]").encode("utf-8")
         key = f"incoming/bench/{self.run_id}-{tag}.json"
-        with self.watching(label, outputs["OrdersTable"], len(orders), window=200) as watcher:
-            watcher.add([order_id for order_id, _ in orders])
+        with self.watching(label, outputs["OrdersTable"], len(orders), window=200) as finals:
+            finals.ids.extend(order_id for order_id, _ in orders)
             started = time.monotonic()
             etag = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")["ETag"]
             uploaded, report_at = time.monotonic(), report_key(key, etag)
@@ -367,7 +345,7 @@ class Bench:
                     f"the report of {key} accepted {report.get('accepted')} of {len(orders)}: "
                     f"{report.get('file_error') or report.get('rejections', [])[:2]}"
                 )
-        seconds, until_report, timings = max(watcher.offsets(uploaded)), report_seen - uploaded, report["timings"]
+        seconds, until_report, timings = max(finals.offsets(uploaded)), report_seen - uploaded, report["timings"]
         return {
             "orders": len(orders),
             "file_bytes": len(body),
@@ -384,7 +362,7 @@ class Bench:
                 "processing_after_report_seconds": round(seconds - until_report, 3),
                 "report_last_modified": modified.isoformat() if modified else None,  # whole seconds in S3
             },
-            "curves": {"final_per_second": per_second(watcher.offsets(uploaded))},
+            "curves": {"final_per_second": per_second(finals.offsets(uploaded))},
         }
 
     # -------------------------------------------------------------------- 3. floors
@@ -413,17 +391,17 @@ class Bench:
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="bench-fill") as pool:
             list(pool.map(send, [orders[k : k + 10] for k in range(0, count, 10)]))
         filled = time.monotonic() - filling
-        with self.watching("processing floor", floor["Table"], count, window=200) as watcher:
-            watcher.add([order_id for order_id, _ in orders])
+        with self.watching("processing floor", floor["Table"], count, window=200) as finals:
+            finals.ids.extend(order_id for order_id, _ in orders)
             started = time.monotonic()
             lam.update_event_source_mapping(UUID=mapping, Enabled=True)
-        seconds = max(watcher.offsets(started))
+        seconds = max(finals.offsets(started))
         return {
             "orders": count,
             "queue_fill_seconds": round(filled, 3),
             "seconds": round(seconds, 3),
             "rate": rate(count, seconds),
-            "curves": {"final_per_second": per_second(watcher.offsets(started))},
+            "curves": {"final_per_second": per_second(finals.offsets(started))},
         }
 
 
@@ -489,19 +467,14 @@ def in_process(count: int, repeats: int) -> InProcess:
 # ------------------------------------------------------------------------------------------ machine, sandbox
 def machine() -> Machine:
     cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    try:
-        ministack: str | None = metadata.version("ministack")
-    except metadata.PackageNotFoundError:
-        ministack = None
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text() if cpuinfo.exists() else "", re.MULTILINE)
     return Machine(
         nproc=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         cpu_count=os.cpu_count(),
-        cpu_model=next(iter(models), platform.processor() or None),
+        cpu_model=model[1].strip() if model else platform.processor() or None,
         python=platform.python_version(),
         platform=platform.platform(),
-        ministack=ministack,
+        ministack=metadata.version("ministack"),  # a dependency of the environment the bench runs in
         endpoint=os.environ["AWS_ENDPOINT_URL"],
     )
 
@@ -662,17 +635,12 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
     parser.add_argument("--picture-to", type=Path, help="also write the picture here (docs/img/bench-latest.png)")
     parser.add_argument("--plot", type=Path, metavar="RESULT.json", help="only draw RESULT.png from a results file")
     args = parser.parse_args(argv)
-    quick = args.quick
-    args.n = args.n if args.n is not None else (30 if quick else 2000)
-    args.file_n = args.file_n if args.file_n is not None else (60 if quick else 10_000)
-    if args.n < 2 or args.file_n < 2 or args.clients < 1:
+    quick = {"n": 30, "file_n": 60, "timeout": 180.0, "in_process_n": 500}  # a smoke run
+    sizes = quick if args.quick else {"n": 2000, "file_n": 10_000, "timeout": 1200.0, "in_process_n": 2000}
+    options = BenchOptions.model_validate(sizes | {k: v for k, v in vars(args).items() if v is not None})
+    if options.n < 2 or options.file_n < 2 or options.clients < 1:
         parser.error("--n and --file-n must be at least 2, --clients at least 1")
-    args.timeout = args.timeout or (180.0 if quick else 1200.0)
-    return BenchOptions.model_validate(vars(args) | {"in_process_n": 500 if quick else 2000})
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: the floor stack is deleted in `finally`
+    return options
 
 
 def run(options: BenchOptions, console: Console) -> BenchResult:
@@ -689,7 +657,7 @@ def run(options: BenchOptions, console: Console) -> BenchResult:
             machine=machine(),
             make_up=make_up,
         )
-        bench.progress.console.print(f"bench {bench.run_id}: in-process validator ({options.in_process_n} orders)")
+        progress.console.print(f"bench {bench.run_id}: in-process validator ({options.in_process_n} orders)")
         result.in_process = in_process(options.in_process_n, repeats=3 if options.quick else 5)
         result.api = bench.api_path(outputs)
         result.floors = {"skipped": True} if options.skip_floors else {}
@@ -717,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
         picture = draw(BenchResult.read(options.plot), options.plot.with_suffix(".png"))
     else:
         default_environment()
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleans up like Ctrl-C: the floor stack's `finally`
         try:
             result = run(options, console)
         except BenchError as exc:

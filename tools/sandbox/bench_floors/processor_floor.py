@@ -28,9 +28,8 @@ def _writes(order: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for item in order["items"]
     ]
-    processed_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     item = {"PK": f"ORDER#{order_id}", "SK": "ORDER", "order_id": order_id, "order_status": "Novo Pedido"}
-    item["processed_at"] = processed_at
+    item["processed_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
     return [*writes, {"Put": {"TableName": _TABLE, "Item": {k: {"S": v} for k, v in item.items()}}}]
 
 
