@@ -93,8 +93,8 @@ def _answer(response: Any) -> HTMLResponse:
     return _render("answer", status=f"{response.status_code} {response.reason}", ok=response.ok, body=body)
 
 
-def _note(text: str, ok: bool = True, body: str = "") -> HTMLResponse:
-    return _render("answer", status=text, ok=ok, body=body)
+def _note(text: str, ok: bool = True) -> HTMLResponse:
+    return _render("answer", status=text, ok=ok, body="")
 
 
 def build(sandbox: Sandbox) -> Starlette:

@@ -151,7 +151,7 @@ class OrderRow(BaseModel):
 
 
 class Hop(BaseModel):
-    at: datetime  # read from ISO 8601 by pydantic
+    at: datetime
     where: str  # the function whose log line it is, or "tabela" for the order's status_history
     what: str
     detail: str = ""
@@ -346,26 +346,22 @@ def since_ms(seconds: float) -> int:
 
 @dataclass
 class RecentAnswers:
-    """The API's answers of the last `window` seconds, read on from where the previous read stopped."""
+    """The API's answers of the last WINDOW_SECONDS, read on from where the previous read stopped."""
 
     sandbox: Sandbox
-    window: int = WINDOW_SECONDS
     _cursor: LogCursor | None = None
     _seen: deque[tuple[int, str]] = field(default_factory=deque)
 
     def read(self) -> Answers:
+        oldest = since_ms(WINDOW_SECONDS)
         if self._cursor is None:
-            self._cursor = LogCursor(
-                self.sandbox.logs, "api", self.sandbox.log_group("api"), start=since_ms(self.window)
-            )
+            self._cursor = LogCursor(self.sandbox.logs, "api", self.sandbox.log_group("api"), start=oldest)
         for event in self._cursor.fetch():
-            answer = ANSWERS.get(str((structured(event["message"]) or {}).get("message")))
-            if answer:
+            if answer := ANSWERS.get(str((structured(event["message"]) or {}).get("message"))):
                 self._seen.append((event["timestamp"], answer))
-        oldest = since_ms(self.window)
         while self._seen and self._seen[0][0] < oldest:
             self._seen.popleft()
-        return Answers(window_seconds=self.window, **Counter(answer for _, answer in self._seen))
+        return Answers(**Counter(answer for _, answer in self._seen))
 
 
 def _lines(sandbox: Sandbox, function: str, text: str, start: int) -> list[dict[str, Any]]:
