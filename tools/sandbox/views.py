@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import boto3
 import requests
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 
 from orders.codec import stored_document
 from orders.masking import mask_document, mask_text
@@ -121,7 +121,7 @@ class Product(BaseModel):
     """A product's stock, as GET /products/{id} answers it or as the table holds it (`waiting`)."""
 
     product_id: str
-    description: str | None = ""  # null from the API for a product the seed did not describe
+    description: Annotated[str, BeforeValidator(lambda text: text or "")] = ""  # the API's null: not described
     available: int = 0
     reserved: int = 0
     waiting_items: int = Field(0, validation_alias=AliasChoices("waiting_items", "waiting"))
