@@ -256,7 +256,7 @@ def status(sandbox: Sandbox, answers: RecentAnswers, prefix: str = "") -> Status
 
 def orders(sandbox: Sandbox, search: str = "", limit: int = 50) -> list[OrderRow]:
     """The newest orders of each status (by order date), whose id contains `search`; newest received first."""
-    found = {"FilterExpression": "contains(order_id, :q)", "values": {":q": search}} if search else {}
+    only: dict[str, Any] = {"FilterExpression": "contains(order_id, :q)", "values": {":q": search}} if search else {}
     rows = [
         OrderRow(order_id=item["order_id"], order_status=state, at=item.get("received_at", ""))
         for state in STATUSES
@@ -266,7 +266,7 @@ def orders(sandbox: Sandbox, search: str = "", limit: int = 50) -> list[OrderRow
             ProjectionExpression="order_id, received_at",
             ScanIndexForward=False,
             PaginationConfig={"MaxItems": limit},  # of each partition
-            **found,
+            **only,
         )
         for item in page.get("Items", [])
     ]
