@@ -63,21 +63,15 @@ class FieldError(Answer):
     message: str
 
 
-def _message(name: str, doc: str, *texts: str) -> type[Answer]:
-    """An answer that is only a message, one of these texts."""
-    return create_model(name, __base__=Answer, __doc__=doc, __module__=__name__, message=(Literal[texts], ...))
-
-
-def _invalid(name: str, text: str) -> type[Answer]:
-    """A 400 of the handler: its message, and every error at once."""
+def _message(name: str, doc: str, *texts: str, **fields: Any) -> type[Answer]:
+    """An answer that is a message, one of these texts, and these fields."""
     return create_model(
-        name,
-        __base__=Answer,
-        __doc__=_invalid.__doc__,
-        __module__=__name__,
-        message=(Literal[text], ...),
-        errors=(list[FieldError], Field(min_length=1)),
+        name, __base__=Answer, __doc__=doc, __module__=__name__, message=(Literal[texts], ...), **fields
     )
+
+
+INVALID_DOC = "A 400 of the handler: its message, and every error at once."
+ERRORS = (list[FieldError], Field(min_length=1))
 
 
 class Accepted(Answer):
@@ -179,8 +173,8 @@ class GatewayMessage(BaseModel):
     message: str
 
 
-Invalid = _invalid("Invalid", INVALID)
-RestockInvalid = _invalid("RestockInvalid", RESTOCK_INVALID)
+Invalid = _message("Invalid", INVALID_DOC, INVALID, errors=ERRORS)
+RestockInvalid = _message("RestockInvalid", INVALID_DOC, RESTOCK_INVALID, errors=ERRORS)
 GatewayRefusal = _message("GatewayRefusal", "LocalStack's gateway refused the body.", *BUILT_IN_REFUSAL.values())
 Duplicate = _message(
     "Duplicate", "The order_id was already received with another document; nothing was kept.", DUPLICATE

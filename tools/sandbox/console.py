@@ -53,7 +53,6 @@ class Live:
     sandbox: Sandbox
     answers: RecentAnswers = field(init=False)
     notices: views.Notices = field(init=False)
-    reports: dict[str, views.Report] = field(default_factory=dict)  # a report never changes: read each once
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -67,12 +66,10 @@ class Live:
         now.products.sort(key=lambda p: (-p.waiting_items, p.product_id))
         return now
 
-    def files(self, limit: int = 20) -> list[views.Report]:
+    def files(self) -> list[views.Report]:
         with self.lock:
             self.notices.read()
-            shown = views.reports(self.sandbox, limit, self.notices.by_file, known=self.reports)
-            self.reports.update({report.report_key: report for report in shown})
-        return shown
+            return views.reports(self.sandbox, self.notices.by_file)
 
 
 async def _same_origin(request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -96,8 +93,8 @@ def _answer(response: Any) -> HTMLResponse:
     return _render("answer", status=f"{response.status_code} {response.reason}", ok=response.ok, body=body)
 
 
-def _note(text: str, ok: bool = True, body: str = "") -> HTMLResponse:
-    return _render("answer", status=text, ok=ok, body=body)
+def _note(text: str, ok: bool = True) -> HTMLResponse:
+    return _render("answer", status=text, ok=ok, body="")
 
 
 def build(sandbox: Sandbox) -> Starlette:
@@ -126,15 +123,17 @@ def build(sandbox: Sandbox) -> Starlette:
 
     # The actions read a form (async); their calls to the sandbox block, so they run in the thread pool, as the
     # plain (sync) routes do.
+    async def post(path: str, body: str | bytes) -> HTMLResponse:
+        url, headers = f"{sandbox.api}/{path}", {"Content-Type": "application/json"}
+        return _answer(await run_in_threadpool(sandbox.http.post, url, data=body, headers=headers, timeout=30))
+
     async def post_order(request: Request) -> HTMLResponse:
         form = await request.form()
         text = str(form.get("body") or "").strip()
         example = str(form.get("example") or "")
         if not text and example in examples:
             text = (SEED_ORDERS / example).read_text("utf-8")
-        headers = {"Content-Type": "application/json"}
-        url = f"{sandbox.api}/orders"
-        return _answer(await run_in_threadpool(sandbox.http.post, url, data=text.encode(), headers=headers, timeout=30))
+        return await post("orders", text.encode())
 
     async def restock(request: Request) -> HTMLResponse:
         form = await request.form()
@@ -143,9 +142,7 @@ def build(sandbox: Sandbox) -> Starlette:
             body = RestockBody(quantity=int(str(form.get("quantity") or ""))).model_dump_json()
         except ValueError:
             body = json.dumps({"quantity": form.get("quantity")})  # the API's own 400 says what is wrong
-        url = f"{sandbox.api}/products/{quote(product, safe='')}/restock"
-        headers = {"Content-Type": "application/json"}
-        return _answer(await run_in_threadpool(sandbox.http.post, url, data=body, headers=headers, timeout=30))
+        return await post(f"products/{quote(product, safe='')}/restock", body)
 
     async def upload(request: Request) -> HTMLResponse:
         form = await request.form()

@@ -67,12 +67,12 @@ def api_model(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(template: str, model: dict[str, Any]) -> str:
+    """The template with the model as one JSON line, under BEGIN's key, in place of the lines up to END's."""
     start = template.index(BEGIN) + len(BEGIN)
-    end = template.index(END, start)
-    indent = " " * (len(template[:start].splitlines()[-1]) - len(template[:start].splitlines()[-1].lstrip()) + 2)
-    block = indent + json.dumps(model, ensure_ascii=False, sort_keys=False) + "\n"
-    end_line_start = template.rindex("\n", 0, end) + 1
-    return template[:start] + block + template[end_line_start:]
+    key = template[:start].splitlines()[-1]
+    indent = " " * (len(key) - len(key.lstrip()) + 2)
+    end = template.rindex("\n", 0, template.index(END, start)) + 1
+    return template[:start] + indent + json.dumps(model, ensure_ascii=False) + "\n" + template[end:]
 
 
 class OrderCodeGenerator(CodeGeneratorDraft04):

@@ -45,10 +45,7 @@ class StackOutputs(BaseModel):
 
     def __getitem__(self, key: str) -> str:
         """An output by its key, as in the file (the CLI's tables name outputs by key)."""
-        value = self.as_dict().get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
+        return self.as_dict()[key]
 
     def as_dict(self) -> dict[str, str]:
         return {key: str(value) for key, value in self.model_dump().items() if value is not None}

@@ -11,14 +11,13 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
-from typing import Any
+from functools import cache, cached_property
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import boto3
 import requests
-from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 
 from orders.codec import stored_document
 from orders.masking import mask_document, mask_text
@@ -60,7 +59,7 @@ HOPS = {
 PENDING_NOTICE = "; aviso SNS de produto pendente publicado"
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: `_report` keeps what it read of each sandbox
 class Sandbox:
     """The deployed stack and the clients that read it, built once (the console reads from several threads)."""
 
@@ -119,11 +118,13 @@ class Queue(BaseModel):
 
 
 class Product(BaseModel):
+    """A product's stock, as GET /products/{id} answers it or as the table holds it (`waiting`)."""
+
     product_id: str
-    description: str = ""
-    available: int
-    reserved: int
-    waiting_items: int = 0
+    description: Annotated[str, BeforeValidator(lambda text: text or "")] = ""  # the API's null: not described
+    available: int = 0
+    reserved: int = 0
+    waiting_items: int = Field(0, validation_alias=AliasChoices("waiting_items", "waiting"))
 
 
 class Answers(BaseModel):
@@ -167,17 +168,16 @@ class Trace(BaseModel):
 @dataclass
 class Notices:
     """What reached the SNS topics (pending stock, errors) since `read` was first called, through an inbox of the
-    reader's own (named `suffix`): `sandbox notifications` and the e2e suite still get every message in theirs."""
+    console's own: `sandbox notifications` and the e2e suite still get every message in theirs."""
 
     sandbox: Sandbox
-    suffix: str = "console-inbox"
     per_topic: Counter[str] = field(default_factory=Counter)
     by_file: dict[str, dict[str, Any]] = field(default_factory=dict)  # a file report's notice, by the file's key
     _url: str = ""
 
     def read(self) -> dict[str, int]:
         if not self._url:
-            self._url = inbox.ensure_inbox(self.sandbox.session, self.sandbox.outputs.as_dict(), self.suffix)
+            self._url = inbox.ensure_inbox(self.sandbox.session, self.sandbox.outputs.as_dict(), "console-inbox")
         for envelope in inbox.drain(self.sandbox.session, self._url):
             self.per_topic[str(envelope.get("TopicArn"))] += 1
             notice = notice_of(envelope)
@@ -223,18 +223,17 @@ def queues(sandbox: Sandbox) -> list[Queue]:
     return rows
 
 
-def order_count(sandbox: Sandbox, status: str) -> int:
-    return sum(
-        page["Count"]
-        for partition in status_partitions(status)
-        for page in sandbox.pages(
-            "query",
-            IndexName="GSI1",
-            Select="COUNT",
-            KeyConditionExpression="GSI1PK = :s",
-            ExpressionAttributeValues={":s": partition},
+def _in_status(sandbox: Sandbox, state: str, values: dict[str, str] | None = None, **request: Any) -> Iterable[Any]:
+    """The pages of GSI1's query of each partition of the orders in `state`, one paginator each."""
+    for partition in status_partitions(state):
+        key = {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :s"}
+        yield from sandbox.pages(
+            "query", **key, ExpressionAttributeValues={":s": partition, **(values or {})}, **request
         )
-    )
+
+
+def order_count(sandbox: Sandbox, status: str) -> int:
+    return sum(page["Count"] for page in _in_status(sandbox, status, Select="COUNT"))
 
 
 def products(sandbox: Sandbox, prefix: str = "") -> list[Product]:
@@ -243,16 +242,7 @@ def products(sandbox: Sandbox, prefix: str = "") -> list[Product]:
         "scan", FilterExpression="begins_with(PK, :prefix) AND SK = :stock", ExpressionAttributeValues=stock
     )
     items = sorted((item for page in pages for item in page.get("Items", [])), key=lambda item: item["PK"])
-    return [
-        Product(
-            product_id=item["PK"].removeprefix(product_pk("")),
-            description=item.get("description", ""),
-            available=int(item.get("available", 0)),
-            reserved=int(item.get("reserved", 0)),
-            waiting_items=int(item.get("waiting", 0)),
-        )
-        for item in items
-    ]
+    return [Product.model_validate({**item, "product_id": item["PK"].removeprefix(product_pk(""))}) for item in items]
 
 
 def status(sandbox: Sandbox, answers: RecentAnswers, prefix: str = "") -> Status:
@@ -266,25 +256,20 @@ def status(sandbox: Sandbox, answers: RecentAnswers, prefix: str = "") -> Status
 
 def orders(sandbox: Sandbox, search: str = "", limit: int = 50) -> list[OrderRow]:
     """The newest orders of each status (by order date), whose id contains `search`; newest received first."""
-    rows: list[OrderRow] = []
-    for state, partition in [(s, p) for s in STATUSES for p in status_partitions(s)]:
-        request: dict[str, Any] = {
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :s",
-            "ExpressionAttributeValues": {":s": partition},
-            "ProjectionExpression": "order_id, order_status, received_at",
-            "ScanIndexForward": False,
-        }
-        if search:
-            request["FilterExpression"] = "contains(order_id, :q)"
-            request["ExpressionAttributeValues"][":q"] = search
-        found = 0
-        for page in sandbox.pages("query", **request):
-            for item in page.get("Items", []):
-                rows.append(OrderRow(order_id=item["order_id"], order_status=state, at=item.get("received_at", "")))
-                found += 1
-            if found >= limit:
-                break
+    only: dict[str, Any] = {"FilterExpression": "contains(order_id, :q)", "values": {":q": search}} if search else {}
+    rows = [
+        OrderRow(order_id=item["order_id"], order_status=state, at=item.get("received_at", ""))
+        for state in STATUSES
+        for page in _in_status(
+            sandbox,
+            state,
+            ProjectionExpression="order_id, received_at",
+            ScanIndexForward=False,
+            PaginationConfig={"MaxItems": limit},  # of each partition
+            **only,
+        )
+        for item in page.get("Items", [])
+    ]
     return sorted(rows, key=lambda row: row.at, reverse=True)[:limit]
 
 
@@ -322,18 +307,11 @@ class LogCursor:
             )
             try:
                 events: list[dict[str, Any]] = [event for page in pages for event in page.get("events", [])]
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                    return new  # no invocation yet
-                raise
+            except self.logs.exceptions.ResourceNotFoundException:
+                return new  # no invocation yet
             start = self.start
-            fresh = [
-                e
-                for e in events
-                if start is None
-                or e["timestamp"] > start
-                or (e["timestamp"] == start and _event_key(e) not in self.seen)
-            ]
+            # `seen` holds only events at `start` (the key has the timestamp)
+            fresh = [e for e in events if e["timestamp"] >= (start or 0) and _event_key(e) not in self.seen]
             if fresh:
                 latest = max(event["timestamp"] for event in fresh)
                 if latest != start:
@@ -368,35 +346,27 @@ def since_ms(seconds: float) -> int:
 
 @dataclass
 class RecentAnswers:
-    """The API's answers of the last `window` seconds, read on from where the previous read stopped."""
+    """The API's answers of the last WINDOW_SECONDS, read on from where the previous read stopped."""
 
     sandbox: Sandbox
-    window: int = WINDOW_SECONDS
     _cursor: LogCursor | None = None
     _seen: deque[tuple[int, str]] = field(default_factory=deque)
 
     def read(self) -> Answers:
+        oldest = since_ms(WINDOW_SECONDS)
         if self._cursor is None:
-            self._cursor = LogCursor(
-                self.sandbox.logs, "api", self.sandbox.log_group("api"), start=since_ms(self.window)
-            )
+            self._cursor = LogCursor(self.sandbox.logs, "api", self.sandbox.log_group("api"), start=oldest)
         for event in self._cursor.fetch():
-            answer = ANSWERS.get(str((structured(event["message"]) or {}).get("message")))
-            if answer:
+            if answer := ANSWERS.get(str((structured(event["message"]) or {}).get("message"))):
                 self._seen.append((event["timestamp"], answer))
-        oldest = since_ms(self.window)
         while self._seen and self._seen[0][0] < oldest:
             self._seen.popleft()
-        return Answers(window_seconds=self.window, **Counter(answer for _, answer in self._seen))
+        return Answers(**Counter(answer for _, answer in self._seen))
 
 
 def _lines(sandbox: Sandbox, function: str, text: str, start: int) -> list[dict[str, Any]]:
     events = LogCursor(sandbox.logs, function, sandbox.log_group(function), quoted(text), start).fetch()
     return [line for e in events if text in e["message"] and (line := structured(e["message"]))]
-
-
-def _at(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 def trace(sandbox: Sandbox, order_id: str) -> Trace | None:
@@ -410,9 +380,9 @@ def trace(sandbox: Sandbox, order_id: str) -> Trace | None:
     file_key = (
         source.removeprefix(FILE_SOURCE).split("/", 1)[-1].rsplit("#", 1)[0] if source.startswith(FILE_SOURCE) else ""
     )
-    start = int(_at(str(record.get("received_at"))).timestamp() * 1000) - 60_000
+    start = int(datetime.fromisoformat(str(record.get("received_at"))).timestamp() * 1000) - 60_000
     hops = [
-        Hop(at=_at(entry["at"]), where="tabela", what=entry["status"], detail=mask_text(str(entry.get("reason", ""))))
+        Hop(at=entry["at"], where="tabela", what=entry["status"], detail=mask_text(str(entry.get("reason", ""))))
         for entry in record.get("status_history") or []
     ]
     for function in FUNCTIONS:
@@ -436,7 +406,7 @@ def _hop(function: str, line: dict[str, Any]) -> Hop:
         what += PENDING_NOTICE
     shown = ("order_status", "file_key", "restock_id", "accepted", "rejected", "quantity", "completed", "error")
     detail = " ".join(f"{name}={line[name]}" for name in shown if line.get(name) not in (None, ""))
-    return Hop(at=_at(str(line["time"])), where=function, what=what, detail=detail)
+    return Hop(at=line["time"], where=function, what=what, detail=detail)
 
 
 # --- the data lake's reports ------------------------------------------------------------------------------------
@@ -457,24 +427,18 @@ def wait_for_report(sandbox: Sandbox, key: str, timeout: float) -> dict[str, Any
     return read_report(sandbox, key)
 
 
-def reports(
-    sandbox: Sandbox,
-    limit: int = 20,
-    notices: dict[str, dict[str, Any]] | None = None,
-    known: dict[str, Report] | None = None,
-) -> list[Report]:
-    """The newest reports under reports/, each with the SNS notice of its file (by key) when one was received; a
-    report in `known` is not read again (a report never changes)."""
-    bucket = sandbox.outputs.DataLakeBucket
-    pages = sandbox.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="reports/")
+def reports(sandbox: Sandbox, notices: dict[str, dict[str, Any]], limit: int = 20) -> list[Report]:
+    """The newest reports under reports/, each with the SNS notice of its file (by key) when one was received."""
+    pages = sandbox.s3.get_paginator("list_objects_v2").paginate(
+        Bucket=sandbox.outputs.DataLakeBucket, Prefix="reports/"
+    )
     found = sorted((item for page in pages for item in page.get("Contents", [])), key=lambda item: item["LastModified"])
-    shown = []
-    for item in reversed(found[-limit:]):
-        report = (known or {}).get(item["Key"]) or Report(
-            report_key=item["Key"],
-            at=item["LastModified"],
-            body=mask_document(read_report(sandbox, item["Key"])),
-        )
-        report.notice = (notices or {}).get(str(report.body.get("key")))
-        shown.append(report)
+    shown = [_report(sandbox, item["Key"], item["LastModified"]) for item in reversed(found[-limit:])]
+    for report in shown:
+        report.notice = notices.get(str(report.body.get("key")))
     return shown
+
+
+@cache  # a report never changes: each is read once
+def _report(sandbox: Sandbox, key: str, at: datetime) -> Report:
+    return Report(report_key=key, at=at, body=mask_document(read_report(sandbox, key)))
