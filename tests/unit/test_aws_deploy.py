@@ -57,6 +57,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Clients, Stubber, Stu
         stub.activate()
     monkeypatch.setattr(Clients, "for_region", classmethod(lambda cls, region: clients))
     monkeypatch.setattr(aws_deploy, "DELAYS", {"aws": 0, "emulator": 0})
+    monkeypatch.setattr(aws_deploy, "request_token", lambda verb: f"aws-{verb}-unit")
     yield (clients, *stubs)
     for stub in stubs:
         stub.assert_no_pending_responses()
@@ -416,15 +417,11 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
     }
     cfn.add_response("describe_change_set", created)
     cfn.add_response("describe_change_set", created)
+    cfn.add_response("execute_change_set", {}, {"ChangeSetName": change_set, "ClientRequestToken": "aws-deploy-unit"})
     old_event = {"StackId": STACK_ID, "EventId": "old", "StackName": "orders", "Timestamp": NOW}
-    cfn.add_response("describe_stack_events", {"StackEvents": [old_event]})
-    cfn.add_response("execute_change_set", {}, {"ChangeSetName": change_set})
-    update_event = {
-        **old_event,
-        "EventId": "new",
-        "LogicalResourceId": "ApiFunction",
-        "ResourceStatus": "UPDATE_COMPLETE",
-    }
+    old_event |= {"LogicalResourceId": "OldFunction", "ClientRequestToken": "aws-deploy-earlier"}
+    update_event = {**old_event, "EventId": "new", "LogicalResourceId": "ApiFunction"}
+    update_event |= {"ResourceStatus": "UPDATE_COMPLETE", "ClientRequestToken": "aws-deploy-unit"}
     outputs = [{"OutputKey": "ApiUrl", "OutputValue": "https://abc.execute-api.sa-east-1.amazonaws.com/dev"}]
     cfn.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})  # boto3's waiter
     cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": STACK_ID})
@@ -437,6 +434,7 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
     assert "Modify  ApiFunction  AWS::Lambda::Function  False" in captured.out
     assert "Successfully updated stack orders. API: https://abc.execute-api" in captured.out
     assert "UPDATE_COMPLETE" in captured.err and "ApiFunction" in captured.err
+    assert "OldFunction" not in captured.err  # only this operation's events
     written = aws_deploy.SANDBOX / "aws" / f"orders-{REGION}" / "outputs.json"
     assert '"ApiBaseUrl": "https://abc.execute-api.sa-east-1.amazonaws.com/dev"' in written.read_text()
 
@@ -533,8 +531,7 @@ def test_destroy_empties_the_data_lake_deletes_the_stack_and_the_artifacts(
     s3.add_response("list_object_versions", {"Versions": versions}, {"Bucket": lake, "ExpectedBucketOwner": ACCOUNT})
     deleted = {"Bucket": lake, "Delete": {"Objects": versions}, "ExpectedBucketOwner": ACCOUNT}
     s3.add_response("delete_objects", {}, deleted)
-    cfn.add_response("describe_stack_events", {"StackEvents": []})
-    cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})
+    cfn.add_response("delete_stack", {}, {"StackName": STACK_ID, "ClientRequestToken": "aws-destroy-unit"})
     cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})  # boto3's waiter
     cfn.add_response("describe_stack_events", {"StackEvents": []})
     cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})

@@ -29,6 +29,7 @@ from sandbox.deploy import core
 # The hosts an emulator answers on. 0.0.0.0 is compared against, never bound.
 EMULATOR_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})  # noqa: S104
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"  # and AWS_ENDPOINT_URL_<SERVICE>
 DUMMY_ACCESS_KEY = "test"  # the emulators' credentials, exported by the Makefile for the sandbox
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline; a larger template goes through S3
 # Seconds between two reads by boto3's waiters: the emulator settles in about a second, AWS in minutes.
@@ -82,9 +83,7 @@ def check_target(client_endpoints: Iterable[str], environ: Mapping[str, str], *,
     too) are checked: a variable pointing at an emulator refuses even if botocore would ignore it.
     """
     variables = {
-        name: value
-        for name, value in sorted(environ.items())
-        if (name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")) and value.strip()
+        name: url for name, url in sorted(environ.items()) if name.startswith(ENDPOINT_VARIABLE) and url.strip()
     }
     kinds = {endpoint_kind(url) for url in [*variables.values(), *client_endpoints]}
     if not variables and kinds == {"aws"}:
@@ -97,17 +96,11 @@ def check_target(client_endpoints: Iterable[str], environ: Mapping[str, str], *,
     if dry_run and kinds == {"emulator"}:
         return "emulator"
     named = ", ".join(f"{name}={value}" for name, value in variables.items()) or "an endpoint_url in ~/.aws/config"
-    if "emulator" in kinds:
-        problem = f"{named} points at an emulator" + (
-            "" if dry_run else " (only --dry-run may run against an emulator)"
-        )
-    else:
-        problem = f"{named} overrides the AWS endpoint"
-    names = " ".join(f"-u {name}" for name in variables) or "-u AWS_ENDPOINT_URL"
+    only = "" if dry_run else " (only --dry-run may run against an emulator)"
+    problem = f"points at an emulator{only}" if "emulator" in kinds else "overrides the AWS endpoint"
     raise SystemExit(
-        f"refusing: {problem}, and this command talks to real AWS.\n"
-        f"Unset it to deploy to AWS: `unset {' '.join(variables) or 'AWS_ENDPOINT_URL'}`,"
-        f" or run it under `env {names} ...`."
+        f"refusing: {named} {problem}, and this command talks to real AWS.\n"
+        f"Unset it to deploy to AWS: `unset {' '.join(variables) or ENDPOINT_VARIABLE}`."
     )
 
 
@@ -161,13 +154,13 @@ def confirm(
 # ---------------------------------------------------------------- S3
 
 
-def object_count(s3: Any, bucket: str, account: str) -> int | None:
-    """How many object versions and delete markers the bucket holds; None when there is no such bucket."""
+def object_count(s3: Any, bucket: str, account: str) -> int:
+    """How many object versions and delete markers the bucket holds; 0 when there is no such bucket."""
     try:
         return sum(1 for _ in s3.Bucket(bucket).object_versions.filter(ExpectedBucketOwner=account))
     except ClientError as exc:
         if core.is_missing(exc):
-            return None
+            return 0
         raise
 
 
@@ -265,24 +258,25 @@ def format_changes(described: dict[str, Any], change_set_type: str) -> str:
     return "\n".join([header, *(line.rstrip() for line in lines)])
 
 
-def latest_event(cfn: Any, stack_id: str) -> str | None:
-    """The id of the stack's newest event: what happened up to it is not news to this run."""
-    events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
-    return str(events[0]["EventId"]) if events else None
+def request_token(verb: str) -> str:
+    """A name for this run's request; CloudFormation stamps every event of the operation with it."""
+    return f"aws-{verb}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
 
 
-def follow_stack(cfn: Any, stack_id: str, last: str | None, waiter: str, delay: float) -> dict[str, Any]:
-    """Wait with boto3's `waiter` until the stack settles, then print the events after `last`, oldest first (a
-    waiter has no hook to print from while it waits); the final description."""
+def follow_stack(cfn: Any, stack_id: str, token: str, waiter: str, delay: float, hint: str) -> dict[str, Any]:
+    """Wait with boto3's `waiter` until the stack settles, then print the operation's events (those stamped with
+    `token`), oldest first: a waiter has no hook to print from while it waits. The final description, or an exit
+    with `hint` when the stack did not end complete."""
     stopped = core.wait(cfn, waiter, delay=delay, timeout=3600, StackName=stack_id)
     pages = cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id)  # newest first
-    fresh = takewhile(lambda event: event["EventId"] != last, (e for page in pages for e in page["StackEvents"]))
-    for event in reversed(list(fresh)):
+    events = (event for page in pages for event in page["StackEvents"])
+    for event in reversed(list(takewhile(lambda event: event.get("ClientRequestToken") == token, events))):
         reason = event.get("ResourceStatusReason") or ""
         say(f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip())
-    if stopped is not None:
-        say(f"the wait ended: {stopped}")
     final: dict[str, Any] = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+    if final["StackStatus"] not in SUCCESS:
+        ended = f"{final['StackStatus']}" + (f" ({stopped})" if stopped else "")
+        raise SystemExit(f"stack {final['StackName']} ended {ended}; the events above say why.{hint}")
     return final
 
 
@@ -323,9 +317,10 @@ def deploy(
         artifact = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
         parameters = stack_parameters(keys, {**artifact, **overrides}, previous)
         change_set_type = "CREATE" if creating else "UPDATE"
+        token = request_token("deploy")
         created = cfn.create_change_set(
             StackName=stack,
-            ChangeSetName=f"aws-deploy-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}",
+            ChangeSetName=token,
             ChangeSetType=change_set_type,
             Capabilities=core.CAPABILITIES,
             Parameters=parameters,
@@ -343,11 +338,13 @@ def deploy(
         print("Parameters: " + ", ".join(shown))
         if dry_run:
             return 0
-        last = latest_event(cfn, stack_id)
-        cfn.execute_change_set(ChangeSetName=change_set_id)
+        cfn.execute_change_set(ChangeSetName=change_set_id, ClientRequestToken=token)
         executing, change_set_id = change_set_id, ""
         say(f"executing {executing}; waiting for the stack, whose events follow when it settles")
-        final = follow_stack(cfn, stack_id, last, f"stack_{'create' if creating else 'update'}_complete", delay)
+        # Only a failed create leaves a stack that cannot be updated: the one case that needs destroy-aws.
+        hint = f" Remove it with `make destroy-aws STACK={stack} REGION={clients.region}` before deploying again."
+        waiter = f"stack_{'create' if creating else 'update'}_complete"
+        final = follow_stack(cfn, stack_id, token, waiter, delay, hint if creating else "")
         return report(final, described, creating=creating, region=clients.region, overrides=overrides)
     finally:
         if change_set_id:
@@ -365,12 +362,8 @@ def deploy(
 def report(
     final: dict[str, Any], described: dict[str, Any], *, creating: bool, region: str, overrides: Mapping[str, str]
 ) -> int:
-    """The end of an executed deploy: its outcome, the outputs, and the e-mails to confirm."""
-    stack, status = final["StackName"], final["StackStatus"]
-    if status not in SUCCESS:
-        hint = f" Remove it with `make destroy-aws STACK={stack} REGION={region}` before deploying again."
-        hint = hint if status == "ROLLBACK_COMPLETE" else ""
-        raise SystemExit(f"stack {stack} ended {status}; the events above say why.{hint}")
+    """The end of a successful deploy: the outputs, and the e-mails to confirm."""
+    stack = final["StackName"]
     # .sandbox/aws/<stack>-<region>/ is the SANDBOX_DIR for `python -m sandbox.seed` (docs/AWS.md)
     path = SANDBOX / "aws" / f"{stack}-{region}" / "outputs.json"
     outputs = core.write_outputs(final, path, None, Region=region)
@@ -406,7 +399,7 @@ def destroy(clients: Clients, args: argparse.Namespace, *, account: str, where: 
     if current and _busy(current["StackStatus"], "REVIEW_IN_PROGRESS", "DELETE_IN_PROGRESS"):
         raise SystemExit(f"stack {stack} is {current['StackStatus']}: wait for that operation to end")
     lake = data_lake_bucket(cfn, stack) if current else None
-    lake_objects = (object_count(s3, lake, account) or 0) if lake else 0
+    lake_objects = object_count(s3, lake, account) if lake else 0
     if lake_objects and not args.empty_data_lake:
         raise SystemExit(
             f"the data-lake bucket {lake} holds {lake_objects} objects, and CloudFormation cannot delete"
@@ -420,21 +413,17 @@ def destroy(clients: Clients, args: argparse.Namespace, *, account: str, where: 
     doomed = "the orders table and every order in it, the queues, topics, functions and API"
     question = f"Destroy stack {stack} ({doomed}) in {where}?" if current else f"Delete the artifacts of {where}?"
     confirm(question, assume_yes=args.yes)
-    if lake_objects and lake:
+    if lake and lake_objects:
         question = f"Also delete the {lake_objects} objects in s3://{lake} (order files and reports)?"
         confirm(f"{question} They cannot be recovered.", assume_yes=args.yes)
         empty_bucket(s3, lake, account)
         say(f"emptied s3://{lake}")
     if current:
-        last = latest_event(cfn, current["StackId"])
-        cfn.delete_stack(StackName=current["StackId"])
+        token = request_token("destroy")
+        cfn.delete_stack(StackName=current["StackId"], ClientRequestToken=token)
         say(f"deleting stack {stack}")
-        final = follow_stack(cfn, current["StackId"], last, "stack_delete_complete", delay)
-        if final["StackStatus"] != "DELETE_COMPLETE":
-            raise SystemExit(
-                f"stack {stack} ended {final['StackStatus']}; the events above say why. If DataLakeBucket"
-                " failed, the bucket was not empty: run again with --empty-data-lake."
-            )
+        hint = " If DataLakeBucket failed, the bucket was not empty: run again with --empty-data-lake."
+        follow_stack(cfn, current["StackId"], token, "stack_delete_complete", delay, hint)
         print(f"Deleted stack {stack}.")
     bucket = core.artifact_bucket(stack, account, clients.region)
     if args.delete_artifacts:
