@@ -57,7 +57,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Clients, Stubber, Stu
         stub.activate()
     monkeypatch.setattr(Clients, "for_region", classmethod(lambda cls, region: clients))
     monkeypatch.setattr(aws_deploy, "DELAYS", {"aws": 0, "emulator": 0})
-    monkeypatch.setattr(aws_deploy, "request_token", lambda verb: f"aws-{verb}-unit")
+    monkeypatch.setattr(aws_deploy.core, "request_token", lambda prefix: f"{prefix}-unit")
     yield (clients, *stubs)
     for stub in stubs:
         stub.assert_no_pending_responses()
@@ -314,9 +314,10 @@ def test_an_update_keeps_the_previous_value_of_what_is_not_overridden() -> None:
     ]
 
 
-def test_an_override_the_template_lacks_is_an_error() -> None:
-    with pytest.raises(SystemExit, match="no parameter Typo"):
-        stack_parameters(TEMPLATE_KEYS, {"Typo": "x"}, previous_keys=[])
+def test_an_override_the_template_lacks_is_left_out_as_the_cli_does() -> None:
+    parameters = stack_parameters(TEMPLATE_KEYS[:1], {"ArtifactBucket": "b", "Gone": "x"}, previous_keys=["Gone"])
+
+    assert parameters == [{"ParameterKey": "ArtifactBucket", "ParameterValue": "b"}]
 
 
 # ---------------------------------------------------------------- the change-set flow, stubbed
@@ -425,8 +426,8 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
     outputs = [{"OutputKey": "ApiUrl", "OutputValue": "https://abc.execute-api.sa-east-1.amazonaws.com/dev"}]
     cfn.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})  # boto3's waiter
     cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": STACK_ID})
-    cfn.add_response("describe_stack_events", {"StackEvents": [update_event, old_event]})
     cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": STACK_ID})
+    cfn.add_response("describe_stack_events", {"StackEvents": [update_event, old_event]})
 
     assert main(["deploy", "--stack", "orders", "--region", REGION, "--yes"], environ={}) == 0
 
@@ -533,8 +534,8 @@ def test_destroy_empties_the_data_lake_deletes_the_stack_and_the_artifacts(
     s3.add_response("delete_objects", {}, deleted)
     cfn.add_response("delete_stack", {}, {"StackName": STACK_ID, "ClientRequestToken": "aws-destroy-unit"})
     cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})  # boto3's waiter
-    cfn.add_response("describe_stack_events", {"StackEvents": []})
     cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})
+    cfn.add_response("describe_stack_events", {"StackEvents": []})
     s3.add_response("list_object_versions", {"Versions": [{"Key": "functions/a.zip", "VersionId": "null"}]})
     s3.add_response("delete_objects", {}, {"Bucket": artifacts, "Delete": ANY, "ExpectedBucketOwner": ACCOUNT})
     s3.add_response("delete_bucket", {}, {"Bucket": artifacts, "ExpectedBucketOwner": ACCOUNT})

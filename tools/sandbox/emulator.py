@@ -33,18 +33,15 @@ def endpoint() -> str:
 
 
 def answering(timeout: float = 1.0) -> bool:
-    """True when an AWS emulator (MiniStack or LocalStack) answers its health check."""
+    """True when an AWS emulator answers LocalStack's health check (MiniStack answers it too)."""
     base = endpoint()
     if urlparse(base).scheme not in {"http", "https"}:
         raise SystemExit(f"AWS_ENDPOINT_URL must be an http(s) URL, got {base!r}")
-    for path in ("/_ministack/health", "/_localstack/health"):
-        try:
-            with urllib.request.urlopen(base + path, timeout=timeout) as response:  # noqa: S310 (scheme checked)
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError, ValueError):
-            continue
-    return False
+    try:
+        with urllib.request.urlopen(f"{base}/_localstack/health", timeout=timeout) as response:  # noqa: S310 (scheme checked)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def our_pid() -> int | None:
@@ -121,8 +118,7 @@ def pause_consumers(timeout: float = 60) -> None:
 
     default_environment()  # the local emulator: its dummy credentials unless told otherwise
     session = boto3.session.Session()
-    lam = session.client("lambda", endpoint_url=endpoint())
-    sqs = session.client("sqs", endpoint_url=endpoint())
+    lam, sqs = session.client("lambda"), session.client("sqs")
     mappings = lam.list_event_source_mappings().get("EventSourceMappings", [])
     queues = []
     for mapping in mappings:

@@ -8,15 +8,12 @@ deletes the stack. Both refuse an endpoint override, except a dry run against an
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
 import sys
-import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import takewhile
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -31,10 +28,8 @@ EMULATOR_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.do
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"  # and AWS_ENDPOINT_URL_<SERVICE>
 DUMMY_ACCESS_KEY = "test"  # the emulators' credentials, exported by the Makefile for the sandbox
-TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline; a larger template goes through S3
 # Seconds between two reads by boto3's waiters: the emulator settles in about a second, AWS in minutes.
 DELAYS = {"emulator": 0.5, "aws": 5.0}
-SUCCESS = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE"})
 NOT_UPDATABLE = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"})
 EMAIL_SUBSCRIPTIONS = frozenset({"ErrorEmailSubscription", "PendingEmailSubscription"})
 
@@ -193,20 +188,13 @@ def remove_created(s3: Any, artifacts: core.Artifacts, account: str) -> None:
         s3.Object(artifacts.bucket, key).delete(ExpectedBucketOwner=account)
 
 
-def package(s3: Any, stack: str, account: str, region: str, template: str) -> tuple[core.Artifacts, dict[str, str]]:
-    """Upload the code zip (and the template when it is too big to send inline), as `package` does; the
-    artifacts and how CreateChangeSet takes the template."""
+def package(s3: Any, stack: str, account: str, region: str) -> core.Artifacts:
+    """Upload the code zip unless it is there, as `package` does."""
     code = core.build_zip()
     artifacts = core.package(s3.meta.client, stack, account, region, code)
     where = f"s3://{artifacts.bucket}/{artifacts.code_key}"
     say(f"uploaded {where} ({len(code):,} bytes)" if artifacts.created_keys else f"{where} is already there")
-    body = template.encode("utf-8")
-    if len(body) <= TEMPLATE_BODY_LIMIT:
-        return artifacts, {"TemplateBody": template}
-    key = f"templates/{hashlib.sha256(body).hexdigest()[:20]}.yaml"
-    if core.put_if_missing(s3.meta.client, artifacts.bucket, key, body, account):
-        artifacts.created_keys.append(key)
-    return artifacts, {"TemplateURL": f"{s3.meta.client.meta.endpoint_url.rstrip('/')}/{artifacts.bucket}/{key}"}
+    return artifacts
 
 
 # ---------------------------------------------------------------- CloudFormation
@@ -217,15 +205,11 @@ def stack_parameters(
 ) -> list[dict[str, Any]]:
     """As `aws cloudformation deploy --parameter-overrides`: overrides win; on an update every other
     parameter keeps its previous value; on a create it takes the template default."""
-    keys = list(template_keys)
-    unknown = sorted(set(overrides) - set(keys))
-    if unknown:
-        raise SystemExit(f"the template has no parameter {', '.join(unknown)}")
     return [
         {"ParameterKey": key, "ParameterValue": overrides[key]}
         if key in overrides
         else {"ParameterKey": key, "UsePreviousValue": True}
-        for key in keys
+        for key in template_keys
         if key in overrides or key in previous_keys
     ]
 
@@ -258,28 +242,6 @@ def format_changes(described: dict[str, Any], change_set_type: str) -> str:
     return "\n".join([header, *(line.rstrip() for line in lines)])
 
 
-def request_token(verb: str) -> str:
-    """A name for this run's request; CloudFormation stamps every event of the operation with it."""
-    return f"aws-{verb}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-
-
-def follow_stack(cfn: Any, stack_id: str, token: str, waiter: str, delay: float, hint: str) -> dict[str, Any]:
-    """Wait with boto3's `waiter` until the stack settles, then print the operation's events (those stamped with
-    `token`), oldest first: a waiter has no hook to print from while it waits. The final description, or an exit
-    with `hint` when the stack did not end complete."""
-    stopped = core.wait(cfn, waiter, delay=delay, timeout=3600, StackName=stack_id)
-    pages = cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id)  # newest first
-    events = (event for page in pages for event in page["StackEvents"])
-    for event in reversed(list(takewhile(lambda event: event.get("ClientRequestToken") == token, events))):
-        reason = event.get("ResourceStatusReason") or ""
-        say(f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip())
-    final: dict[str, Any] = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
-    if final["StackStatus"] not in SUCCESS:
-        ended = f"{final['StackStatus']}" + (f" ({stopped})" if stopped else "")
-        raise SystemExit(f"stack {final['StackName']} ended {ended}; the events above say why.{hint}")
-    return final
-
-
 def _busy(status: str | None, *also_fine: str) -> bool:
     return status is not None and status.endswith("_IN_PROGRESS") and status not in also_fine
 
@@ -308,16 +270,17 @@ def deploy(
             " and pending-stock topics (the template default, alerts@example.com, reaches nobody)"
         )
 
-    artifacts, template = package(s3, stack, account, clients.region, core.TEMPLATE.read_text("utf-8"))
+    artifacts = package(s3, stack, account, clients.region)
+    template = core.TEMPLATE.read_text("utf-8")
     made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
     change_set_id = stack_id = ""  # both emptied once the change set runs: nothing left to clean up
     try:
-        keys = [p["ParameterKey"] for p in cfn.get_template_summary(**template)["Parameters"]]
+        keys = [p["ParameterKey"] for p in cfn.get_template_summary(TemplateBody=template)["Parameters"]]
         previous = [] if creating or current is None else [p["ParameterKey"] for p in current.get("Parameters", [])]
         artifact = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
         parameters = stack_parameters(keys, {**artifact, **overrides}, previous)
         change_set_type = "CREATE" if creating else "UPDATE"
-        token = request_token("deploy")
+        token = core.request_token("aws-deploy")
         created = cfn.create_change_set(
             StackName=stack,
             ChangeSetName=token,
@@ -325,7 +288,7 @@ def deploy(
             Capabilities=core.CAPABILITIES,
             Parameters=parameters,
             Description="sandbox.deploy.aws" + (" --dry-run" if dry_run else ""),
-            **template,
+            TemplateBody=template,
         )
         change_set_id, stack_id = created["Id"], created["StackId"]
         say(f"created change set {change_set_id}")
@@ -344,7 +307,9 @@ def deploy(
         # Only a failed create leaves a stack that cannot be updated: the one case that needs destroy-aws.
         hint = f" Remove it with `make destroy-aws STACK={stack} REGION={clients.region}` before deploying again."
         waiter = f"stack_{'create' if creating else 'update'}_complete"
-        final = follow_stack(cfn, stack_id, token, waiter, delay, hint if creating else "")
+        final = core.settle(
+            cfn, stack_id, token, waiter, delay=delay, timeout=3600, show=True, hint=hint if creating else ""
+        )
         return report(final, described, creating=creating, region=clients.region, overrides=overrides)
     finally:
         if change_set_id:
@@ -419,11 +384,13 @@ def destroy(clients: Clients, args: argparse.Namespace, *, account: str, where: 
         empty_bucket(s3, lake, account)
         say(f"emptied s3://{lake}")
     if current:
-        token = request_token("destroy")
+        token = core.request_token("aws-destroy")
         cfn.delete_stack(StackName=current["StackId"], ClientRequestToken=token)
         say(f"deleting stack {stack}")
         hint = " If DataLakeBucket failed, the bucket was not empty: run again with --empty-data-lake."
-        follow_stack(cfn, current["StackId"], token, "stack_delete_complete", delay, hint)
+        core.settle(
+            cfn, current["StackId"], token, "stack_delete_complete", delay=delay, timeout=3600, show=True, hint=hint
+        )
         print(f"Deleted stack {stack}.")
     bucket = core.artifact_bucket(stack, account, clients.region)
     if args.delete_artifacts:

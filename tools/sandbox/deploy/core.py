@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
+import time
 import zipfile
 from dataclasses import dataclass, field
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ CAPABILITIES = ["CAPABILITY_IAM"]  # the template creates roles, all without exp
 # CloudFormation says "nothing to change" only in a message (an update's ValidationError, a FAILED change set's
 # StatusReason): there is no code for it. The AWS CLI matches these same texts.
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
-SETTLED = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
+SUCCESS = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE"})
 
 
 def build_zip(source: Path = FUNCTIONS) -> bytes:
@@ -40,11 +43,6 @@ def build_zip(source: Path = FUNCTIONS) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
-
-
-def code_key(code: bytes) -> str:
-    """Content-addressed, as `aws cloudformation package` names what it uploads."""
-    return f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
 
 
 def artifact_bucket(stack: str, account: str, region: str) -> str:
@@ -104,8 +102,10 @@ class Artifacts:
 
 
 def package(s3: Any, stack: str, account: str, region: str, code: bytes) -> Artifacts:
-    """Upload the code zip to `<stack>-artifacts-<account>-<region>` unless it is there, as `package` does."""
-    artifacts = Artifacts(artifact_bucket(stack, account, region), code_key(code))
+    """Upload the code zip to `<stack>-artifacts-<account>-<region>` unless it is there, as `package` does; the key
+    is content-addressed, as `package` names what it uploads."""
+    key = f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
+    artifacts = Artifacts(artifact_bucket(stack, account, region), key)
     artifacts.created_bucket = ensure_bucket(s3, artifacts.bucket, account, region)
     if put_if_missing(s3, artifacts.bucket, artifacts.code_key, code, account):
         artifacts.created_keys.append(artifacts.code_key)
@@ -136,6 +136,35 @@ def wait(client: Any, waiter: str, *, delay: float, timeout: float, **request: A
         last = exc.last_response or {}
         return str(last.get("StatusReason") or (last.get("Error") or {}).get("Message") or exc)
     return None
+
+
+def request_token(prefix: str) -> str:
+    """A name for this run's stack operation; CloudFormation stamps every event of the operation with it."""
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+
+
+def settle(
+    cfn: Any, stack_id: str, token: str, waiter: str, *, delay: float, timeout: float, show: bool, hint: str = ""
+) -> dict[str, Any]:
+    """Wait with boto3's `waiter` until the stack settles; its final description, or an exit naming how it ended.
+
+    The operation's events (those stamped with `token`) go to stderr, oldest first, once the waiter returns (it has
+    no hook to print from while it waits): with `show` always, else only when the stack did not end complete.
+    """
+    stopped = wait(cfn, waiter, delay=delay, timeout=timeout, StackName=stack_id)
+    final: dict[str, Any] = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+    failed = final["StackStatus"] not in SUCCESS
+    if show or failed:
+        pages = cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id)  # newest first
+        events = (event for page in pages for event in page["StackEvents"])
+        for event in reversed(list(takewhile(lambda event: event.get("ClientRequestToken") == token, events))):
+            reason = event.get("ResourceStatusReason") or ""
+            line = f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}"
+            print(line.rstrip(), file=sys.stderr, flush=True)
+    if failed:
+        ended = final["StackStatus"] + (f" ({stopped})" if stopped else "")
+        raise SystemExit(f"stack {final['StackName']} ended {ended}; the events above say why.{hint}")
+    return final
 
 
 def write_outputs(description: dict[str, Any], path: Path, endpoint: str | None, **extra: str) -> dict[str, str]:

@@ -55,18 +55,6 @@ def update_code(session: boto3.session.Session, description: dict[str, Any], cod
     return len(stale)
 
 
-def _settled(cfn: Any, stack: str, waiter: str) -> dict[str, Any]:
-    """Wait with boto3's waiter; the description once the stack is complete, else exit with the events' reasons."""
-    stopped = core.wait(cfn, waiter, delay=POLL_DELAY, timeout=TIMEOUT, StackName=stack)
-    current = core.describe_stack(cfn, stack)
-    status = current["StackStatus"] if current else "DELETED"
-    if current is None or status not in core.SETTLED:
-        events = cfn.describe_stack_events(StackName=stack)["StackEvents"][:15] if current else []
-        reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events]
-        raise SystemExit(f"stack {stack} ended {status} ({stopped}):\n  " + "\n  ".join(reasons))
-    return current
-
-
 def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str]) -> dict[str, Any]:
     """Create or update the stack; when only functions/ changed, update the functions' code alone."""
     cfn = session.client("cloudformation")
@@ -85,21 +73,22 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
             return current
     artifacts = upload_code(session, stack, code)
     params = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key, **parameters}
+    token = core.request_token("sandbox-deploy")
     request = {
         "StackName": stack,
         "TemplateBody": template,
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
         "Capabilities": core.CAPABILITIES,
+        "ClientRequestToken": token,
     }
-    if current is None:
-        cfn.create_stack(**request)
-        return _settled(cfn, stack, "stack_create_complete")
     try:
-        cfn.update_stack(**request)
+        stack_id = (cfn.update_stack if current else cfn.create_stack)(**request)["StackId"]
     except ClientError as exc:
-        if not core.is_no_changes(str(exc)):
-            raise
-    return _settled(cfn, stack, "stack_update_complete")
+        if current and core.is_no_changes(str(exc)):
+            return current
+        raise
+    waiter = f"stack_{'update' if current else 'create'}_complete"
+    return core.settle(cfn, stack_id, token, waiter, delay=POLL_DELAY, timeout=TIMEOUT, show=False)
 
 
 def resume_consumers(session: boto3.session.Session, description: dict[str, Any]) -> None:
@@ -113,19 +102,16 @@ def resume_consumers(session: boto3.session.Session, description: dict[str, Any]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stack", default=SETTINGS.stack)
-    parser.add_argument("--strict-documents", default=os.environ.get("STRICT_DOCUMENTS", "false"))
-    parser.add_argument("--notification-email", default=os.environ.get("NOTIFICATION_EMAIL", "alerts@example.com"))
     parser.add_argument(
         "--sandbox", action="store_true", help="also seed missing products and subscribe the notifications inbox"
     )
     args = parser.parse_args()
 
     started = time.monotonic()
-    session = boto3.session.Session()
-    parameters = {"StrictDocuments": args.strict_documents, "NotificationEmail": args.notification_email}
-    description = deploy(session, args.stack, parameters)
-    endpoint = SETTINGS.endpoint
+    session, stack, endpoint = boto3.session.Session(), SETTINGS.stack, SETTINGS.endpoint
+    email = os.environ.get("NOTIFICATION_EMAIL", "alerts@example.com")  # the README's table of variables
+    parameters = {"StrictDocuments": os.environ.get("STRICT_DOCUMENTS", "false"), "NotificationEmail": email}
+    description = deploy(session, stack, parameters)
     outputs = core.write_outputs(description, OUTPUTS, endpoint, **({"Endpoint": endpoint} if endpoint else {}))
     if args.sandbox:
         resume_consumers(session, description)
@@ -135,7 +121,7 @@ def main() -> int:
         seed(session, outputs["OrdersTable"], read_rows(), only_missing=True)
         ensure_inbox(session, outputs)
     print(json.dumps(outputs, indent=2, sort_keys=True))
-    print(f"stack {args.stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}", file=sys.stderr)
+    print(f"stack {stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}", file=sys.stderr)
     return 0
 
 
