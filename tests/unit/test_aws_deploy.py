@@ -184,28 +184,32 @@ def test_main_refuses_the_sandbox_endpoint_before_any_call(command: list[str], m
 # ---------------------------------------------------------------- confirmation
 
 
-def test_without_a_terminal_and_without_yes_it_refuses() -> None:
+def test_without_a_terminal_and_without_yes_it_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aws_deploy.sys, "stdin", io.StringIO())
+    monkeypatch.setattr("builtins.input", pytest.fail)
+
     with pytest.raises(SystemExit, match="no terminal to confirm on; pass --yes"):
-        confirm("Deploy?", assume_yes=False, stdin=io.StringIO(), ask=pytest.fail)
+        confirm("Deploy?", assume_yes=False)
 
 
-def test_yes_skips_the_question() -> None:
-    confirm("Deploy?", assume_yes=True, stdin=io.StringIO(), ask=pytest.fail)
+def test_yes_skips_the_question(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aws_deploy.sys, "stdin", io.StringIO())
+    monkeypatch.setattr("builtins.input", pytest.fail)
+
+    confirm("Deploy?", assume_yes=True)
 
 
 @pytest.mark.parametrize("answer, goes_on", [("y", True), ("YES", True), ("", False), ("n", False), ("sure", False)])
-def test_only_yes_at_a_terminal_goes_on(answer: str, goes_on: bool) -> None:
+def test_only_yes_at_a_terminal_goes_on(answer: str, goes_on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
-
-    def ask(question: str) -> str:
-        asked.append(question)
-        return answer
+    monkeypatch.setattr(aws_deploy.sys, "stdin", Terminal())
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or answer)
 
     if goes_on:
-        confirm("Deploy?", assume_yes=False, stdin=Terminal(), ask=ask)
+        confirm("Deploy?", assume_yes=False)
     else:
         with pytest.raises(SystemExit, match="cancelled: nothing was changed"):
-            confirm("Deploy?", assume_yes=False, stdin=Terminal(), ask=ask)
+            confirm("Deploy?", assume_yes=False)
     assert asked == ["Deploy? [y/N] "]
 
 
@@ -546,3 +550,25 @@ def test_destroy_empties_the_data_lake_deletes_the_stack_and_the_artifacts(
     out = capsys.readouterr().out
     assert "Deleted stack orders." in out
     assert f"Deleted s3://{artifacts}." in out
+
+
+def test_a_stack_that_did_not_end_complete_exits_showing_this_operations_events(
+    aws: tuple[Clients, Stubber, Stubber, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    clients, _, _, cfn = aws
+    cfn.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK_ID})  # the waiter stops
+    cfn.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
+    event = {"StackId": STACK_ID, "EventId": "2", "StackName": "orders", "Timestamp": NOW, "ClientRequestToken": "t"}
+    failed = {**event, "LogicalResourceId": "OrdersTable", "ResourceStatus": "CREATE_FAILED"}
+    failed["ResourceStatusReason"] = "AccessDenied"
+    older = {**event, "EventId": "1", "LogicalResourceId": "Earlier", "ClientRequestToken": "another"}
+    cfn.add_response("describe_stack_events", {"StackEvents": [failed, older]})
+
+    with pytest.raises(SystemExit, match=r"^stack orders ended ROLLBACK_COMPLETE .*the events above say why\. Hint"):
+        aws_deploy.core.settle(
+            clients.cfn, STACK_ID, "t", "stack_create_complete", delay=0, timeout=1, show=False, hint=" Hint"
+        )
+
+    err = capsys.readouterr().err
+    assert "CREATE_FAILED" in err and "OrdersTable" in err and "AccessDenied" in err
+    assert "Earlier" not in err

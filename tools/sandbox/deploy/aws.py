@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -129,17 +129,14 @@ def caller_identity(sts: Any) -> tuple[str, str]:
     return str(identity["Account"]), str(identity["Arn"])
 
 
-def confirm(
-    question: str, *, assume_yes: bool, stdin: TextIO | None = None, ask: Callable[[str], str] | None = None
-) -> None:
+def confirm(question: str, *, assume_yes: bool) -> None:
     """Go on only after a 'y' typed at a terminal, or with --yes."""
     if assume_yes:
         return
-    stream = stdin if stdin is not None else sys.stdin
-    if stream is None or not stream.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         raise SystemExit(f"{question}\nrefusing: no terminal to confirm on; pass --yes to proceed without asking")
     try:
-        answer = (ask or input)(f"{question} [y/N] ")
+        answer = input(f"{question} [y/N] ")
     except (EOFError, KeyboardInterrupt):
         answer = ""
     if answer.strip().lower() not in {"y", "yes"}:
@@ -180,21 +177,11 @@ def delete_bucket(s3: Any, bucket: str, account: str) -> bool:
 
 
 def remove_created(s3: Any, artifacts: core.Artifacts, account: str) -> None:
-    """What this run uploaded, for a dry run: the bucket if it made it, else the keys it added."""
+    """What this run uploaded, for a dry run: the bucket if it made it, else the zip it added."""
     if artifacts.created_bucket:
         delete_bucket(s3, artifacts.bucket, account)
-        return
-    for key in artifacts.created_keys:
-        s3.Object(artifacts.bucket, key).delete(ExpectedBucketOwner=account)
-
-
-def package(s3: Any, stack: str, account: str, region: str) -> core.Artifacts:
-    """Upload the code zip unless it is there, as `package` does."""
-    code = core.build_zip()
-    artifacts = core.package(s3.meta.client, stack, account, region, code)
-    where = f"s3://{artifacts.bucket}/{artifacts.code_key}"
-    say(f"uploaded {where} ({len(code):,} bytes)" if artifacts.created_keys else f"{where} is already there")
-    return artifacts
+    elif artifacts.uploaded:
+        s3.Object(artifacts.bucket, artifacts.code_key).delete(ExpectedBucketOwner=account)
 
 
 # ---------------------------------------------------------------- CloudFormation
@@ -270,8 +257,10 @@ def deploy(
             " and pending-stock topics (the template default, alerts@example.com, reaches nobody)"
         )
 
-    artifacts = package(s3, stack, account, clients.region)
-    template = core.TEMPLATE.read_text("utf-8")
+    code, template = core.build_zip(), core.TEMPLATE.read_text("utf-8")
+    artifacts = core.package(s3.meta.client, stack, account, clients.region, code)
+    where = f"s3://{artifacts.bucket}/{artifacts.code_key}"
+    say(f"uploaded {where} ({len(code):,} bytes)" if artifacts.uploaded else f"{where} is already there")
     made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
     change_set_id = stack_id = ""  # both emptied once the change set runs: nothing left to clean up
     try:

@@ -13,7 +13,7 @@ import json
 import sys
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import takewhile
 from pathlib import Path
 from typing import Any
@@ -61,33 +61,19 @@ def is_no_changes(message: str) -> bool:
     return any(text in message for text in NO_CHANGES)
 
 
-def ensure_bucket(s3: Any, bucket: str, account: str, region: str) -> bool:
-    """Create the artifact bucket unless this account has it; True when this call created it."""
+def exists(head: Any, **request: str) -> bool:
+    """Whether this account's bucket or object is there (HeadBucket, HeadObject with ExpectedBucketOwner)."""
     try:
-        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
-        return False
+        head(**request)
     except ClientError as exc:
         if error_code(exc) in {"403", "AccessDenied"}:
             raise SystemExit(
-                f"bucket {bucket} exists but this account cannot use it (another account owns the name,"
+                f"bucket {request['Bucket']} exists but this account cannot use it (another account owns the name,"
                 " or you lack s3:ListBucket on it): choose another --stack"
             ) from exc
-        if not is_missing(exc):
-            raise
-    options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    s3.create_bucket(Bucket=bucket, **options)
-    return True
-
-
-def put_if_missing(s3: Any, bucket: str, key: str, body: bytes, account: str) -> bool:
-    """Upload unless the content-addressed key is already there (`aws cloudformation package` skips it too)."""
-    try:
-        s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)
-        return False
-    except ClientError as exc:
-        if not is_missing(exc):
-            raise
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ExpectedBucketOwner=account)
+        if is_missing(exc):
+            return False
+        raise
     return True
 
 
@@ -98,17 +84,21 @@ class Artifacts:
     bucket: str
     code_key: str
     created_bucket: bool = False
-    created_keys: list[str] = field(default_factory=list)
+    uploaded: bool = False
 
 
 def package(s3: Any, stack: str, account: str, region: str, code: bytes) -> Artifacts:
-    """Upload the code zip to `<stack>-artifacts-<account>-<region>` unless it is there, as `package` does; the key
-    is content-addressed, as `package` names what it uploads."""
-    key = f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
-    artifacts = Artifacts(artifact_bucket(stack, account, region), key)
-    artifacts.created_bucket = ensure_bucket(s3, artifacts.bucket, account, region)
-    if put_if_missing(s3, artifacts.bucket, artifacts.code_key, code, account):
-        artifacts.created_keys.append(artifacts.code_key)
+    """Upload the code zip to `<stack>-artifacts-<account>-<region>` unless it is there, creating the bucket if
+    missing, as `aws cloudformation package` does; the key is content-addressed, as `package` names what it uploads."""
+    bucket, key = artifact_bucket(stack, account, region), f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
+    artifacts = Artifacts(bucket, key)
+    if not exists(s3.head_bucket, Bucket=bucket, ExpectedBucketOwner=account):
+        options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **options)
+        artifacts.created_bucket = True
+    if not exists(s3.head_object, Bucket=bucket, Key=key, ExpectedBucketOwner=account):
+        s3.put_object(Bucket=bucket, Key=key, Body=code, ExpectedBucketOwner=account)
+        artifacts.uploaded = True
     return artifacts
 
 
