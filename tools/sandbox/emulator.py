@@ -119,14 +119,11 @@ def pause_consumers(timeout: float = 60) -> None:
     default_environment()  # the local emulator: its dummy credentials unless told otherwise
     session = boto3.session.Session()
     lam, sqs = session.client("lambda"), session.client("sqs")
-    mappings = lam.list_event_source_mappings().get("EventSourceMappings", [])
     queues = []
-    for mapping in mappings:
-        if ":sqs:" not in mapping.get("EventSourceArn", ""):
-            continue
-        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
-        name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
-        queues.append(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
+        if ":sqs:" in mapping.get("EventSourceArn", ""):
+            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+            queues.append(sqs.get_queue_url(QueueName=mapping["EventSourceArn"].rsplit(":", 1)[-1])["QueueUrl"])
 
     def idle() -> bool:
         return all(queue_depth(sqs, url)[1] == 0 for url in queues)

@@ -20,14 +20,13 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from sandbox.aws import SANDBOX
+from sandbox.aws import DUMMY_CREDENTIALS, SANDBOX
 from sandbox.deploy import core
 
 # The hosts an emulator answers on. 0.0.0.0 is compared against, never bound.
 EMULATOR_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})  # noqa: S104
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"  # and AWS_ENDPOINT_URL_<SERVICE>
-DUMMY_ACCESS_KEY = "test"  # the emulators' credentials, exported by the Makefile for the sandbox
 # Seconds between two reads by boto3's waiters: the emulator settles in about a second, AWS in minutes.
 DELAYS = {"emulator": 0.5, "aws": 5.0}
 NOT_UPDATABLE = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"})
@@ -82,7 +81,7 @@ def check_target(client_endpoints: Iterable[str], environ: Mapping[str, str], *,
     }
     kinds = {endpoint_kind(url) for url in [*variables.values(), *client_endpoints]}
     if not variables and kinds == {"aws"}:
-        if environ.get("AWS_ACCESS_KEY_ID") == DUMMY_ACCESS_KEY:
+        if environ.get("AWS_ACCESS_KEY_ID") == DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]:
             raise SystemExit(
                 "refusing: AWS_ACCESS_KEY_ID=test is the emulator's dummy credential. Unset AWS_ACCESS_KEY_ID"
                 " and AWS_SECRET_ACCESS_KEY to use your AWS profile (AWS_PROFILE=... or `aws sso login`)."

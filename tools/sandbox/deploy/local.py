@@ -36,8 +36,9 @@ def _functions(description: dict[str, Any]) -> list[str]:
     return [o["OutputValue"] for o in description.get("Outputs", []) if o["OutputKey"].endswith("FunctionName")]
 
 
-def update_code(session: boto3.session.Session, description: dict[str, Any], code: bytes, stack: str) -> int:
-    """The inner loop: push new code to the functions (UpdateFunctionCode) when it differs; return how many."""
+def update_code(session: boto3.session.Session, description: dict[str, Any], code: bytes) -> int:
+    """The inner loop: push new code to the functions (UpdateFunctionCode with the zip itself, no upload to S3)
+    when it differs; return how many."""
     lam = session.client("lambda")
     digest = base64.b64encode(hashlib.sha256(code).digest()).decode()
     stale = [
@@ -45,13 +46,10 @@ def update_code(session: boto3.session.Session, description: dict[str, Any], cod
         for name in _functions(description)
         if lam.get_function_configuration(FunctionName=name)["CodeSha256"] != digest
     ]
-    if stale:
-        artifacts = upload_code(session, stack, code)
-        for name in stale:
-            lam.update_function_code(FunctionName=name, S3Bucket=artifacts.bucket, S3Key=artifacts.code_key)
-        waiter = lam.get_waiter("function_updated_v2")
-        for name in stale:
-            waiter.wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    for name in stale:
+        lam.update_function_code(FunctionName=name, ZipFile=code)
+    for name in stale:
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
     return len(stale)
 
 
@@ -68,7 +66,7 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
         deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in current.get("Parameters", [])}
         same_parameters = all(deployed.get(name) == value for name, value in parameters.items())
         if same_parameters and cfn.get_template(StackName=stack).get("TemplateBody") == template:
-            updated = update_code(session, current, code, stack)
+            updated = update_code(session, current, code)
             print(f"template unchanged; code of {updated} function(s) updated", file=sys.stderr)
             return current
     artifacts = upload_code(session, stack, code)
@@ -96,7 +94,7 @@ def resume_consumers(session: boto3.session.Session, description: dict[str, Any]
     lam = session.client("lambda")
     for name in _functions(description):
         for mapping in lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", []):
-            if mapping.get("State") == "Disabled" or mapping.get("Enabled") is False:
+            if mapping.get("State") == "Disabled":
                 lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
 
 
