@@ -48,11 +48,8 @@ def our_pid() -> int | None:
     """The pid (and process group) of the MiniStack this checkout started, while it lives; None otherwise."""
     try:
         pid = int(PID_FILE.read_text().strip())
+        os.killpg(pid, 0)  # ProcessLookupError (an OSError) once the group is gone
     except (OSError, ValueError):
-        return None
-    try:
-        os.killpg(pid, 0)
-    except (ProcessLookupError, PermissionError):
         return None
     return pid
 
@@ -135,20 +132,18 @@ def pause_consumers(timeout: float = 60) -> None:
 def stop() -> int:
     pid = our_pid()
     if pid is None:
-        PID_FILE.unlink(missing_ok=True)
-        shutil.rmtree(TMP_DIR, ignore_errors=True)  # left by a MiniStack that died on its own
         print("MiniStack is not running (no live process from .sandbox/ministack.pid)")
-        return 0
-    if PERSIST_MARK.exists() and answering():
-        pause_consumers()
-    os.killpg(pid, signal.SIGTERM)  # a clean shutdown lets MiniStack save its state
-    try:
-        wait_until(lambda: our_pid() is None, timeout=10, interval=0.05, what=f"MiniStack (pid {pid}) stopping")
-    except TimedOut:
-        os.killpg(pid, signal.SIGKILL)
+    else:
+        if PERSIST_MARK.exists() and answering():
+            pause_consumers()
+        os.killpg(pid, signal.SIGTERM)  # a clean shutdown lets MiniStack save its state
+        try:
+            wait_until(lambda: our_pid() is None, timeout=10, interval=0.05, what=f"MiniStack (pid {pid}) stopping")
+        except TimedOut:
+            os.killpg(pid, signal.SIGKILL)
+        print(f"MiniStack (process group {pid}) stopped")
     PID_FILE.unlink(missing_ok=True)
-    shutil.rmtree(TMP_DIR, ignore_errors=True)  # nothing of the group is left to use it
-    print(f"MiniStack (process group {pid}) stopped")
+    shutil.rmtree(TMP_DIR, ignore_errors=True)  # nothing of the group is left to use it, or it died on its own
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from sandbox.aws import OUTPUTS, SETTINGS
+from sandbox.aws import DEFAULT_REGION, OUTPUTS, SETTINGS
 from sandbox.deploy import core
 
 POLL_DELAY = 0.25  # seconds between two reads of the stack: the emulators settle in about a second
@@ -29,7 +29,7 @@ DEAD = frozenset({"ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_COMPLETE"})
 
 def upload_code(session: boto3.session.Session, stack: str, code: bytes) -> core.Artifacts:
     account = str(session.client("sts").get_caller_identity()["Account"])
-    return core.package(session.client("s3"), stack, account, session.region_name or "us-east-1", code)
+    return core.package(session.client("s3"), stack, account, session.region_name or DEFAULT_REGION, code)
 
 
 def _functions(description: dict[str, Any]) -> list[str]:
