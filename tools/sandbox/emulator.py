@@ -61,8 +61,7 @@ def start(persist: bool) -> int:
     if answering():
         print(f"An emulator already answers at {endpoint()}; using it (not started by this project)")
         return 0
-    SANDBOX.mkdir(exist_ok=True)
-    TMP_DIR.mkdir(exist_ok=True)
+    TMP_DIR.mkdir(parents=True, exist_ok=True)
     env = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}  # MiniStack sets its own
     env.update(
         GATEWAY_PORT=str(urlparse(endpoint()).port or 4566), BIND_HOST="127.0.0.1", TMPDIR=str(TMP_DIR.resolve())
@@ -85,17 +84,12 @@ def start(persist: bool) -> int:
         )
     PID_FILE.write_text(f"{process.pid}\n")
 
-    def settled() -> str | None:
-        if answering(timeout=0.5):
-            return "answering"
-        return "exited" if process.poll() is not None else None
-
     try:
-        state = wait_until(settled, timeout=30, interval=0.05, what="MiniStack")
+        wait_until(lambda: process.poll() is not None or answering(0.5), timeout=30, interval=0.05, what="MiniStack")
     except TimedOut:
         print(f"no emulator answered at {endpoint()} within 30 s; see {LOG_FILE}", file=sys.stderr)
         return 1
-    if state == "exited":
+    if process.poll() is not None:
         print(f"MiniStack exited with {process.returncode}; see {LOG_FILE}", file=sys.stderr)
         return 1
     print(f"MiniStack answering at {endpoint()}")
