@@ -33,11 +33,6 @@ NOT_UPDATABLE = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILE
 EMAIL_SUBSCRIPTIONS = frozenset({"ErrorEmailSubscription", "PendingEmailSubscription"})
 
 
-def say(message: str) -> None:
-    """Progress goes to stderr; what a user may want to keep (changes, outputs) goes to stdout."""
-    print(message, file=sys.stderr, flush=True)
-
-
 def _matching(pattern: str, problem: str) -> Callable[[str], str]:
     """An argparse type: the value when the whole of it matches `pattern`, else a usage error saying `problem`."""
 
@@ -109,9 +104,6 @@ class Clients:
     def for_region(cls, region: str) -> Clients:
         session = boto3.session.Session(region_name=region)
         return cls(session.client("sts"), session.resource("s3"), session.client("cloudformation"), region)
-
-    def endpoints(self) -> list[str]:
-        return [self.sts.meta.endpoint_url, self.s3.meta.client.meta.endpoint_url, self.cfn.meta.endpoint_url]
 
 
 def caller_identity(sts: Any) -> tuple[str, str]:
@@ -259,7 +251,7 @@ def deploy(
     code, template = core.build_zip(), core.TEMPLATE.read_text("utf-8")
     artifacts = core.package(s3.meta.client, stack, account, clients.region, code)
     where = f"s3://{artifacts.bucket}/{artifacts.code_key}"
-    say(f"uploaded {where} ({len(code):,} bytes)" if artifacts.uploaded else f"{where} is already there")
+    core.say(f"uploaded {where} ({len(code):,} bytes)" if artifacts.uploaded else f"{where} is already there")
     made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
     change_set_id = stack_id = ""  # both emptied once the change set runs: nothing left to clean up
     try:
@@ -279,7 +271,7 @@ def deploy(
             TemplateBody=template,
         )
         change_set_id, stack_id = created["Id"], created["StackId"]
-        say(f"created change set {change_set_id}")
+        core.say(f"created change set {change_set_id}")
         described = change_set_description(cfn, change_set_id, delay)
         if described is None:
             print(f"No changes to deploy. Stack {stack} is up to date.")
@@ -291,7 +283,7 @@ def deploy(
             return 0
         cfn.execute_change_set(ChangeSetName=change_set_id, ClientRequestToken=token)
         executing, change_set_id = change_set_id, ""
-        say(f"executing {executing}; waiting for the stack, whose events follow when it settles")
+        core.say(f"executing {executing}; waiting for the stack, whose events follow when it settles")
         # Only a failed create leaves a stack that cannot be updated: the one case that needs destroy-aws.
         hint = f" Remove it with `make destroy-aws STACK={stack} REGION={clients.region}` before deploying again."
         waiter = f"stack_{'create' if creating else 'update'}_complete"
@@ -320,7 +312,7 @@ def report(
     # .sandbox/aws/<stack>-<region>/ is the SANDBOX_DIR for `python -m sandbox.seed` (docs/AWS.md)
     path = SANDBOX / "aws" / f"{stack}-{region}" / "outputs.json"
     outputs = core.write_outputs(final, path, None, Region=region)
-    say(f"outputs written to {path}")
+    core.say(f"outputs written to {path}")
     print(json.dumps(outputs, indent=2, sort_keys=True))
     print(f"Successfully {'created' if creating else 'updated'} stack {stack}. API: {outputs.get('ApiUrl', '?')}")
     touched = {change.get("ResourceChange", {}).get("LogicalResourceId") for change in described["Changes"]}
@@ -370,11 +362,11 @@ def destroy(clients: Clients, args: argparse.Namespace, *, account: str, where: 
         question = f"Also delete the {lake_objects} objects in s3://{lake} (order files and reports)?"
         confirm(f"{question} They cannot be recovered.", assume_yes=args.yes)
         empty_bucket(s3, lake, account)
-        say(f"emptied s3://{lake}")
+        core.say(f"emptied s3://{lake}")
     if current:
         token = core.request_token("aws-destroy")
         cfn.delete_stack(StackName=current["StackId"], ClientRequestToken=token)
-        say(f"deleting stack {stack}")
+        core.say(f"deleting stack {stack}")
         hint = " If DataLakeBucket failed, the bucket was not empty: run again with --empty-data-lake."
         core.settle(
             cfn, current["StackId"], token, "stack_delete_complete", delay=delay, timeout=3600, show=True, hint=hint
@@ -430,7 +422,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     dry_run = args.command == "deploy" and args.dry_run
 
     clients = Clients.for_region(args.region)
-    target = check_target(clients.endpoints(), os.environ if environ is None else environ, dry_run=dry_run)
+    endpoints = [client.meta.endpoint_url for client in (clients.sts, clients.s3.meta.client, clients.cfn)]
+    target = check_target(endpoints, os.environ if environ is None else environ, dry_run=dry_run)
     account, caller = caller_identity(clients.sts)
     where = f"account {account} ({caller}), region {args.region}"
     if target == "emulator":

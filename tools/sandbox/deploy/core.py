@@ -1,7 +1,7 @@
-"""The deploy core both deployers share: the code zip, the artifact bucket, stack reads, boto3's waiters, outputs.
+"""The deploy core both deployers share: the code zip, the artifact bucket, stack reads, waiting, outputs.
 
-`local` (the sandbox) and `aws` (real AWS, through a change set) differ only in how they
-ask CloudFormation for the change. This module also runs inside the LocalStack and MiniStack containers (the
+`local` (the sandbox) and `aws` (real AWS, through a change set) differ only in how they ask CloudFormation for
+the change; both wait for it with `settle` (boto3's waiter, then the operation's events). This module also runs inside the LocalStack and MiniStack containers (the
 deploy hook), so it needs only boto3 and the standard library.
 """
 
@@ -128,6 +128,11 @@ def wait(client: Any, waiter: str, *, delay: float, timeout: float, **request: A
     return None
 
 
+def say(message: str) -> None:
+    """Progress goes to stderr; what a user may want to keep (changes, outputs) goes to stdout."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def request_token(prefix: str) -> str:
     """A name for this run's stack operation; CloudFormation stamps every event of the operation with it."""
     return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
@@ -149,8 +154,7 @@ def settle(
         events = (event for page in pages for event in page["StackEvents"])
         for event in reversed(list(takewhile(lambda event: event.get("ClientRequestToken") == token, events))):
             reason = event.get("ResourceStatusReason") or ""
-            line = f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}"
-            print(line.rstrip(), file=sys.stderr, flush=True)
+            say(f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip())
     if failed:
         ended = final["StackStatus"] + (f" ({stopped})" if stopped else "")
         raise SystemExit(f"stack {final['StackName']} ended {ended}; the events above say why.{hint}")

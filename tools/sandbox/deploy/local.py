@@ -67,7 +67,7 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
         same_parameters = all(deployed.get(name) == value for name, value in parameters.items())
         if same_parameters and cfn.get_template(StackName=stack).get("TemplateBody") == template:
             updated = update_code(session, current, code)
-            print(f"template unchanged; code of {updated} function(s) updated", file=sys.stderr)
+            core.say(f"template unchanged; code of {updated} function(s) updated")
             return current
     artifacts = upload_code(session, stack, code)
     params = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key, **parameters}
@@ -119,7 +119,7 @@ def main() -> int:
         seed(session, outputs["OrdersTable"], read_rows(), only_missing=True)
         ensure_inbox(session, outputs)
     print(json.dumps(outputs, indent=2, sort_keys=True))
-    print(f"stack {stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}", file=sys.stderr)
+    core.say(f"stack {stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}")
     return 0
 
 
