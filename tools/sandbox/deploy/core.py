@@ -1,8 +1,8 @@
 """The deploy core both deployers share: the code zip, the artifact bucket, stack reads, waiting, outputs.
 
 `local` (the sandbox) and `aws` (real AWS, through a change set) differ only in how they ask CloudFormation for
-the change; both wait for it with `settle` (boto3's waiter, then the operation's events). This module also runs inside the LocalStack and MiniStack containers (the
-deploy hook), so it needs only boto3 and the standard library.
+the change; both wait for it with `settle` (boto3's waiter, then the operation's events). This module also runs
+inside the LocalStack and MiniStack containers (the deploy hook), so it needs only boto3 and the standard library.
 """
 
 from __future__ import annotations
