@@ -57,6 +57,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Clients, Stubber, Stu
         stub.activate()
     monkeypatch.setattr(Clients, "for_region", classmethod(lambda cls, region: clients))
     monkeypatch.setattr(aws_deploy, "DELAYS", {"aws": 0, "emulator": 0})
+    monkeypatch.setattr(aws_deploy.core, "request_token", lambda prefix: f"{prefix}-unit")
     yield (clients, *stubs)
     for stub in stubs:
         stub.assert_no_pending_responses()
@@ -183,28 +184,32 @@ def test_main_refuses_the_sandbox_endpoint_before_any_call(command: list[str], m
 # ---------------------------------------------------------------- confirmation
 
 
-def test_without_a_terminal_and_without_yes_it_refuses() -> None:
+def test_without_a_terminal_and_without_yes_it_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aws_deploy.sys, "stdin", io.StringIO())
+    monkeypatch.setattr("builtins.input", pytest.fail)
+
     with pytest.raises(SystemExit, match="no terminal to confirm on; pass --yes"):
-        confirm("Deploy?", assume_yes=False, stdin=io.StringIO(), ask=pytest.fail)
+        confirm("Deploy?", assume_yes=False)
 
 
-def test_yes_skips_the_question() -> None:
-    confirm("Deploy?", assume_yes=True, stdin=io.StringIO(), ask=pytest.fail)
+def test_yes_skips_the_question(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aws_deploy.sys, "stdin", io.StringIO())
+    monkeypatch.setattr("builtins.input", pytest.fail)
+
+    confirm("Deploy?", assume_yes=True)
 
 
 @pytest.mark.parametrize("answer, goes_on", [("y", True), ("YES", True), ("", False), ("n", False), ("sure", False)])
-def test_only_yes_at_a_terminal_goes_on(answer: str, goes_on: bool) -> None:
+def test_only_yes_at_a_terminal_goes_on(answer: str, goes_on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
-
-    def ask(question: str) -> str:
-        asked.append(question)
-        return answer
+    monkeypatch.setattr(aws_deploy.sys, "stdin", Terminal())
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or answer)
 
     if goes_on:
-        confirm("Deploy?", assume_yes=False, stdin=Terminal(), ask=ask)
+        confirm("Deploy?", assume_yes=False)
     else:
         with pytest.raises(SystemExit, match="cancelled: nothing was changed"):
-            confirm("Deploy?", assume_yes=False, stdin=Terminal(), ask=ask)
+            confirm("Deploy?", assume_yes=False)
     assert asked == ["Deploy? [y/N] "]
 
 
@@ -313,9 +318,10 @@ def test_an_update_keeps_the_previous_value_of_what_is_not_overridden() -> None:
     ]
 
 
-def test_an_override_the_template_lacks_is_an_error() -> None:
-    with pytest.raises(SystemExit, match="no parameter Typo"):
-        stack_parameters(TEMPLATE_KEYS, {"Typo": "x"}, previous_keys=[])
+def test_an_override_the_template_lacks_is_left_out_as_the_cli_does() -> None:
+    parameters = stack_parameters(TEMPLATE_KEYS[:1], {"ArtifactBucket": "b", "Gone": "x"}, previous_keys=["Gone"])
+
+    assert parameters == [{"ParameterKey": "ArtifactBucket", "ParameterValue": "b"}]
 
 
 # ---------------------------------------------------------------- the change-set flow, stubbed
@@ -416,20 +422,16 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
     }
     cfn.add_response("describe_change_set", created)
     cfn.add_response("describe_change_set", created)
+    cfn.add_response("execute_change_set", {}, {"ChangeSetName": change_set, "ClientRequestToken": "aws-deploy-unit"})
     old_event = {"StackId": STACK_ID, "EventId": "old", "StackName": "orders", "Timestamp": NOW}
-    cfn.add_response("describe_stack_events", {"StackEvents": [old_event]})
-    cfn.add_response("execute_change_set", {}, {"ChangeSetName": change_set})
-    update_event = {
-        **old_event,
-        "EventId": "new",
-        "LogicalResourceId": "ApiFunction",
-        "ResourceStatus": "UPDATE_COMPLETE",
-    }
+    old_event |= {"LogicalResourceId": "OldFunction", "ClientRequestToken": "aws-deploy-earlier"}
+    update_event = {**old_event, "EventId": "new", "LogicalResourceId": "ApiFunction"}
+    update_event |= {"ResourceStatus": "UPDATE_COMPLETE", "ClientRequestToken": "aws-deploy-unit"}
     outputs = [{"OutputKey": "ApiUrl", "OutputValue": "https://abc.execute-api.sa-east-1.amazonaws.com/dev"}]
     cfn.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})  # boto3's waiter
     cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": STACK_ID})
-    cfn.add_response("describe_stack_events", {"StackEvents": [update_event, old_event]})
     cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE", Outputs=outputs), {"StackName": STACK_ID})
+    cfn.add_response("describe_stack_events", {"StackEvents": [update_event, old_event]})
 
     assert main(["deploy", "--stack", "orders", "--region", REGION, "--yes"], environ={}) == 0
 
@@ -437,6 +439,7 @@ def test_an_update_executes_follows_the_events_and_writes_the_outputs(
     assert "Modify  ApiFunction  AWS::Lambda::Function  False" in captured.out
     assert "Successfully updated stack orders. API: https://abc.execute-api" in captured.out
     assert "UPDATE_COMPLETE" in captured.err and "ApiFunction" in captured.err
+    assert "OldFunction" not in captured.err  # only this operation's events
     written = aws_deploy.SANDBOX / "aws" / f"orders-{REGION}" / "outputs.json"
     assert '"ApiBaseUrl": "https://abc.execute-api.sa-east-1.amazonaws.com/dev"' in written.read_text()
 
@@ -533,11 +536,10 @@ def test_destroy_empties_the_data_lake_deletes_the_stack_and_the_artifacts(
     s3.add_response("list_object_versions", {"Versions": versions}, {"Bucket": lake, "ExpectedBucketOwner": ACCOUNT})
     deleted = {"Bucket": lake, "Delete": {"Objects": versions}, "ExpectedBucketOwner": ACCOUNT}
     s3.add_response("delete_objects", {}, deleted)
-    cfn.add_response("describe_stack_events", {"StackEvents": []})
-    cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})
+    cfn.add_response("delete_stack", {}, {"StackName": STACK_ID, "ClientRequestToken": "aws-destroy-unit"})
     cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})  # boto3's waiter
-    cfn.add_response("describe_stack_events", {"StackEvents": []})
     cfn.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})
+    cfn.add_response("describe_stack_events", {"StackEvents": []})
     s3.add_response("list_object_versions", {"Versions": [{"Key": "functions/a.zip", "VersionId": "null"}]})
     s3.add_response("delete_objects", {}, {"Bucket": artifacts, "Delete": ANY, "ExpectedBucketOwner": ACCOUNT})
     s3.add_response("delete_bucket", {}, {"Bucket": artifacts, "ExpectedBucketOwner": ACCOUNT})
@@ -548,3 +550,25 @@ def test_destroy_empties_the_data_lake_deletes_the_stack_and_the_artifacts(
     out = capsys.readouterr().out
     assert "Deleted stack orders." in out
     assert f"Deleted s3://{artifacts}." in out
+
+
+def test_a_stack_that_did_not_end_complete_exits_showing_this_operations_events(
+    aws: tuple[Clients, Stubber, Stubber, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    clients, _, _, cfn = aws
+    cfn.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK_ID})  # the waiter stops
+    cfn.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
+    event = {"StackId": STACK_ID, "EventId": "2", "StackName": "orders", "Timestamp": NOW, "ClientRequestToken": "t"}
+    failed = {**event, "LogicalResourceId": "OrdersTable", "ResourceStatus": "CREATE_FAILED"}
+    failed["ResourceStatusReason"] = "AccessDenied"
+    older = {**event, "EventId": "1", "LogicalResourceId": "Earlier", "ClientRequestToken": "another"}
+    cfn.add_response("describe_stack_events", {"StackEvents": [failed, older]})
+
+    with pytest.raises(SystemExit, match=r"^stack orders ended ROLLBACK_COMPLETE .*the events above say why\. Hint"):
+        aws_deploy.core.settle(
+            clients.cfn, STACK_ID, "t", "stack_create_complete", delay=0, timeout=1, show=False, hint=" Hint"
+        )
+
+    err = capsys.readouterr().err
+    assert "CREATE_FAILED" in err and "OrdersTable" in err and "AccessDenied" in err
+    assert "Earlier" not in err

@@ -14,20 +14,18 @@ def test_it_returns_the_first_truthy_answer() -> None:
 
 
 def test_it_gives_up_at_the_deadline_naming_what_and_the_last_answer() -> None:
-    with pytest.raises(TimedOut, match=r"order ORD-1 not reached within 0 s; last: \[\]") as timed_out:
+    with pytest.raises(TimedOut, match=r"order ORD-1 not reached within 0 s; last: \[\]"):
         wait_until(lambda: [], timeout=0, what="order ORD-1")
 
-    assert timed_out.value.what == "order ORD-1"
 
-
-def test_the_pause_doubles_up_to_the_longest(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_it_pauses_the_interval_between_two_asks(monkeypatch: pytest.MonkeyPatch) -> None:
     pauses: list[float] = []
     monkeypatch.setattr("sandbox.poll.time.sleep", pauses.append)
-    answers = iter([None] * 5 + [True])
+    answers = iter([None] * 3 + [True])
 
-    wait_until(lambda: next(answers), timeout=60, interval=0.1, max_interval=0.3)
+    wait_until(lambda: next(answers), timeout=60, interval=0.3)
 
-    assert pauses == pytest.approx([0.1, 0.2, 0.3, 0.3, 0.3])
+    assert pauses == pytest.approx([0.3, 0.3, 0.3])
 
 
 def test_only_the_named_exceptions_mean_not_yet() -> None:

@@ -1,4 +1,4 @@
-"""The tools' settings, read once into one typed object: the project, .sandbox/, the stack, the endpoint, the region.
+"""The tools' settings, read once into one typed object: the project, .sandbox/, the stack, the endpoint.
 
 Standard library only: the deploy hook imports it inside the emulator containers, and the emulator's start/stop
 and `make url` run it before the virtualenv exists (so a frozen dataclass here, not a pydantic model).
@@ -20,13 +20,12 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the sandbox lives and which AWS it talks to; `endpoint` is None for real AWS."""
+    """Where the sandbox lives and which AWS endpoint it talks to; None for real AWS."""
 
     root: Path
     sandbox: Path
     stack: str
     endpoint: str | None
-    region: str
 
     @property
     def outputs(self) -> Path:
@@ -40,7 +39,6 @@ class Settings:
             sandbox=Path(environ.get("SANDBOX_DIR") or root / ".sandbox"),
             stack=environ.get("STACK_NAME") or DEFAULT_STACK,
             endpoint=(environ.get("AWS_ENDPOINT_URL") or "").rstrip("/") or None,
-            region=environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION") or DEFAULT_REGION,
         )
 
 
@@ -48,14 +46,13 @@ SETTINGS = Settings.from_environment()
 ROOT, SANDBOX, OUTPUTS = SETTINGS.root, SETTINGS.sandbox, SETTINGS.outputs
 
 
-def default_environment() -> Settings:
-    """The sandbox's AWS, as the Makefile exports it (whatever the user set wins); the settings it makes."""
+def default_environment() -> None:
+    """The sandbox's AWS, as the Makefile exports it (whatever the user set wins)."""
     os.environ.setdefault("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT)
     os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION") or DEFAULT_REGION)
     if not os.environ.get("AWS_PROFILE"):
         for name, value in DUMMY_CREDENTIALS.items():
             os.environ.setdefault(name, value)
-    return Settings.from_environment()
 
 
 def load_outputs() -> dict[str, str]:

@@ -33,29 +33,23 @@ def endpoint() -> str:
 
 
 def answering(timeout: float = 1.0) -> bool:
-    """True when an AWS emulator (MiniStack or LocalStack) answers its health check."""
+    """True when an AWS emulator answers LocalStack's health check (MiniStack answers it too)."""
     base = endpoint()
     if urlparse(base).scheme not in {"http", "https"}:
         raise SystemExit(f"AWS_ENDPOINT_URL must be an http(s) URL, got {base!r}")
-    for path in ("/_ministack/health", "/_localstack/health"):
-        try:
-            with urllib.request.urlopen(base + path, timeout=timeout) as response:  # noqa: S310 (scheme checked)
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError, ValueError):
-            continue
-    return False
+    try:
+        with urllib.request.urlopen(f"{base}/_localstack/health", timeout=timeout) as response:  # noqa: S310 (scheme checked)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def our_pid() -> int | None:
     """The pid (and process group) of the MiniStack this checkout started, while it lives; None otherwise."""
     try:
         pid = int(PID_FILE.read_text().strip())
+        os.killpg(pid, 0)  # ProcessLookupError (an OSError) once the group is gone
     except (OSError, ValueError):
-        return None
-    try:
-        os.killpg(pid, 0)
-    except (ProcessLookupError, PermissionError):
         return None
     return pid
 
@@ -67,8 +61,7 @@ def start(persist: bool) -> int:
     if answering():
         print(f"An emulator already answers at {endpoint()}; using it (not started by this project)")
         return 0
-    SANDBOX.mkdir(exist_ok=True)
-    TMP_DIR.mkdir(exist_ok=True)
+    TMP_DIR.mkdir(parents=True, exist_ok=True)
     env = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}  # MiniStack sets its own
     env.update(
         GATEWAY_PORT=str(urlparse(endpoint()).port or 4566), BIND_HOST="127.0.0.1", TMPDIR=str(TMP_DIR.resolve())
@@ -91,17 +84,12 @@ def start(persist: bool) -> int:
         )
     PID_FILE.write_text(f"{process.pid}\n")
 
-    def settled() -> str | None:
-        if answering(timeout=0.5):
-            return "answering"
-        return "exited" if process.poll() is not None else None
-
     try:
-        state = wait_until(settled, timeout=30, interval=0.05, what="MiniStack")
+        wait_until(lambda: process.poll() is not None or answering(0.5), timeout=30, interval=0.05, what="MiniStack")
     except TimedOut:
         print(f"no emulator answered at {endpoint()} within 30 s; see {LOG_FILE}", file=sys.stderr)
         return 1
-    if state == "exited":
+    if process.poll() is not None:
         print(f"MiniStack exited with {process.returncode}; see {LOG_FILE}", file=sys.stderr)
         return 1
     print(f"MiniStack answering at {endpoint()}")
@@ -121,16 +109,12 @@ def pause_consumers(timeout: float = 60) -> None:
 
     default_environment()  # the local emulator: its dummy credentials unless told otherwise
     session = boto3.session.Session()
-    lam = session.client("lambda", endpoint_url=endpoint())
-    sqs = session.client("sqs", endpoint_url=endpoint())
-    mappings = lam.list_event_source_mappings().get("EventSourceMappings", [])
+    lam, sqs = session.client("lambda"), session.client("sqs")
     queues = []
-    for mapping in mappings:
-        if ":sqs:" not in mapping.get("EventSourceArn", ""):
-            continue
-        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
-        name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
-        queues.append(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
+        if ":sqs:" in mapping.get("EventSourceArn", ""):
+            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+            queues.append(sqs.get_queue_url(QueueName=mapping["EventSourceArn"].rsplit(":", 1)[-1])["QueueUrl"])
 
     def idle() -> bool:
         return all(queue_depth(sqs, url)[1] == 0 for url in queues)
@@ -142,20 +126,18 @@ def pause_consumers(timeout: float = 60) -> None:
 def stop() -> int:
     pid = our_pid()
     if pid is None:
-        PID_FILE.unlink(missing_ok=True)
-        shutil.rmtree(TMP_DIR, ignore_errors=True)  # left by a MiniStack that died on its own
         print("MiniStack is not running (no live process from .sandbox/ministack.pid)")
-        return 0
-    if PERSIST_MARK.exists() and answering():
-        pause_consumers()
-    os.killpg(pid, signal.SIGTERM)  # a clean shutdown lets MiniStack save its state
-    try:
-        wait_until(lambda: our_pid() is None, timeout=10, interval=0.05, what=f"MiniStack (pid {pid}) stopping")
-    except TimedOut:
-        os.killpg(pid, signal.SIGKILL)
+    else:
+        if PERSIST_MARK.exists() and answering():
+            pause_consumers()
+        os.killpg(pid, signal.SIGTERM)  # a clean shutdown lets MiniStack save its state
+        try:
+            wait_until(lambda: our_pid() is None, timeout=10, interval=0.05, what=f"MiniStack (pid {pid}) stopping")
+        except TimedOut:
+            os.killpg(pid, signal.SIGKILL)
+        print(f"MiniStack (process group {pid}) stopped")
     PID_FILE.unlink(missing_ok=True)
-    shutil.rmtree(TMP_DIR, ignore_errors=True)  # nothing of the group is left to use it
-    print(f"MiniStack (process group {pid}) stopped")
+    shutil.rmtree(TMP_DIR, ignore_errors=True)  # nothing of the group is left to use it, or it died on its own
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Waiting for what the sandbox does asynchronously: one wait-until with a deadline and a backoff.
+"""Waiting for what the sandbox does asynchronously: one wait-until with a deadline.
 
 boto3's waiters cover what AWS describes (a stack, a change set, a function's update); this covers the rest:
 an order's final status, a file's report, a process that exits. Standard library only: the emulator's
@@ -15,11 +15,7 @@ T = TypeVar("T")
 
 
 class TimedOut(TimeoutError):
-    """`check` gave nothing before the deadline; `last` is what it gave (or raised) the last time."""
-
-    def __init__(self, what: str, timeout: float, last: Any) -> None:
-        super().__init__(f"{what} not reached within {timeout:.0f} s; last: {last!r}")
-        self.what, self.timeout, self.last = what, timeout, last
+    """`check` gave nothing truthy before the deadline; the message names what, and what it gave (or raised) last."""
 
 
 def wait_until(
@@ -28,15 +24,13 @@ def wait_until(
     timeout: float,
     what: str = "condition",
     interval: float = 0.1,
-    max_interval: float | None = None,
     retry_on: tuple[type[BaseException], ...] = (),
 ) -> T:
-    """`check`'s first truthy answer, asked every `interval` s (doubling up to `max_interval`), or TimedOut.
+    """`check`'s first truthy answer, asked every `interval` s, or TimedOut.
 
     An exception in `retry_on` counts as "not yet"; any other propagates at once.
     """
     deadline = time.monotonic() + timeout
-    pause, longest = interval, max(interval, max_interval or interval)
     while True:
         try:
             result = check()
@@ -47,6 +41,5 @@ def wait_until(
             last = exc
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimedOut(what, timeout, last)
-        time.sleep(min(pause, remaining))
-        pause = min(pause * 2, longest)
+            raise TimedOut(f"{what} not reached within {timeout:.0f} s; last: {last!r}")
+        time.sleep(min(interval, remaining))

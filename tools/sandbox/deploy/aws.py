@@ -8,39 +8,29 @@ deletes the stack. Both refuse an endpoint override, except a dry run against an
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
 import sys
-import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import takewhile
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from sandbox.aws import SANDBOX
+from sandbox.aws import DUMMY_CREDENTIALS, SANDBOX
 from sandbox.deploy import core
 
 # The hosts an emulator answers on. 0.0.0.0 is compared against, never bound.
 EMULATOR_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})  # noqa: S104
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
-DUMMY_ACCESS_KEY = "test"  # the emulators' credentials, exported by the Makefile for the sandbox
-TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline; a larger template goes through S3
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"  # and AWS_ENDPOINT_URL_<SERVICE>
 # Seconds between two reads by boto3's waiters: the emulator settles in about a second, AWS in minutes.
 DELAYS = {"emulator": 0.5, "aws": 5.0}
-SUCCESS = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE"})
 NOT_UPDATABLE = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"})
 EMAIL_SUBSCRIPTIONS = frozenset({"ErrorEmailSubscription", "PendingEmailSubscription"})
-
-
-def say(message: str) -> None:
-    """Progress goes to stderr; what a user may want to keep (changes, outputs) goes to stdout."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def _matching(pattern: str, problem: str) -> Callable[[str], str]:
@@ -82,13 +72,11 @@ def check_target(client_endpoints: Iterable[str], environ: Mapping[str, str], *,
     too) are checked: a variable pointing at an emulator refuses even if botocore would ignore it.
     """
     variables = {
-        name: value
-        for name, value in sorted(environ.items())
-        if (name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")) and value.strip()
+        name: url for name, url in sorted(environ.items()) if name.startswith(ENDPOINT_VARIABLE) and url.strip()
     }
     kinds = {endpoint_kind(url) for url in [*variables.values(), *client_endpoints]}
     if not variables and kinds == {"aws"}:
-        if environ.get("AWS_ACCESS_KEY_ID") == DUMMY_ACCESS_KEY:
+        if environ.get("AWS_ACCESS_KEY_ID") == DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]:
             raise SystemExit(
                 "refusing: AWS_ACCESS_KEY_ID=test is the emulator's dummy credential. Unset AWS_ACCESS_KEY_ID"
                 " and AWS_SECRET_ACCESS_KEY to use your AWS profile (AWS_PROFILE=... or `aws sso login`)."
@@ -97,17 +85,11 @@ def check_target(client_endpoints: Iterable[str], environ: Mapping[str, str], *,
     if dry_run and kinds == {"emulator"}:
         return "emulator"
     named = ", ".join(f"{name}={value}" for name, value in variables.items()) or "an endpoint_url in ~/.aws/config"
-    if "emulator" in kinds:
-        problem = f"{named} points at an emulator" + (
-            "" if dry_run else " (only --dry-run may run against an emulator)"
-        )
-    else:
-        problem = f"{named} overrides the AWS endpoint"
-    names = " ".join(f"-u {name}" for name in variables) or "-u AWS_ENDPOINT_URL"
+    only = "" if dry_run else " (only --dry-run may run against an emulator)"
+    problem = f"points at an emulator{only}" if "emulator" in kinds else "overrides the AWS endpoint"
     raise SystemExit(
-        f"refusing: {problem}, and this command talks to real AWS.\n"
-        f"Unset it to deploy to AWS: `unset {' '.join(variables) or 'AWS_ENDPOINT_URL'}`,"
-        f" or run it under `env {names} ...`."
+        f"refusing: {named} {problem}, and this command talks to real AWS.\n"
+        f"Unset it to deploy to AWS: `unset {' '.join(variables) or ENDPOINT_VARIABLE}`."
     )
 
 
@@ -122,9 +104,6 @@ class Clients:
     def for_region(cls, region: str) -> Clients:
         session = boto3.session.Session(region_name=region)
         return cls(session.client("sts"), session.resource("s3"), session.client("cloudformation"), region)
-
-    def endpoints(self) -> list[str]:
-        return [self.sts.meta.endpoint_url, self.s3.meta.client.meta.endpoint_url, self.cfn.meta.endpoint_url]
 
 
 def caller_identity(sts: Any) -> tuple[str, str]:
@@ -141,17 +120,14 @@ def caller_identity(sts: Any) -> tuple[str, str]:
     return str(identity["Account"]), str(identity["Arn"])
 
 
-def confirm(
-    question: str, *, assume_yes: bool, stdin: TextIO | None = None, ask: Callable[[str], str] | None = None
-) -> None:
+def confirm(question: str, *, assume_yes: bool) -> None:
     """Go on only after a 'y' typed at a terminal, or with --yes."""
     if assume_yes:
         return
-    stream = stdin if stdin is not None else sys.stdin
-    if stream is None or not stream.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         raise SystemExit(f"{question}\nrefusing: no terminal to confirm on; pass --yes to proceed without asking")
     try:
-        answer = (ask or input)(f"{question} [y/N] ")
+        answer = input(f"{question} [y/N] ")
     except (EOFError, KeyboardInterrupt):
         answer = ""
     if answer.strip().lower() not in {"y", "yes"}:
@@ -161,13 +137,13 @@ def confirm(
 # ---------------------------------------------------------------- S3
 
 
-def object_count(s3: Any, bucket: str, account: str) -> int | None:
-    """How many object versions and delete markers the bucket holds; None when there is no such bucket."""
+def object_count(s3: Any, bucket: str, account: str) -> int:
+    """How many object versions and delete markers the bucket holds; 0 when there is no such bucket."""
     try:
         return sum(1 for _ in s3.Bucket(bucket).object_versions.filter(ExpectedBucketOwner=account))
     except ClientError as exc:
         if core.is_missing(exc):
-            return None
+            return 0
         raise
 
 
@@ -192,28 +168,11 @@ def delete_bucket(s3: Any, bucket: str, account: str) -> bool:
 
 
 def remove_created(s3: Any, artifacts: core.Artifacts, account: str) -> None:
-    """What this run uploaded, for a dry run: the bucket if it made it, else the keys it added."""
+    """What this run uploaded, for a dry run: the bucket if it made it, else the zip it added."""
     if artifacts.created_bucket:
         delete_bucket(s3, artifacts.bucket, account)
-        return
-    for key in artifacts.created_keys:
-        s3.Object(artifacts.bucket, key).delete(ExpectedBucketOwner=account)
-
-
-def package(s3: Any, stack: str, account: str, region: str, template: str) -> tuple[core.Artifacts, dict[str, str]]:
-    """Upload the code zip (and the template when it is too big to send inline), as `package` does; the
-    artifacts and how CreateChangeSet takes the template."""
-    code = core.build_zip()
-    artifacts = core.package(s3.meta.client, stack, account, region, code)
-    where = f"s3://{artifacts.bucket}/{artifacts.code_key}"
-    say(f"uploaded {where} ({len(code):,} bytes)" if artifacts.created_keys else f"{where} is already there")
-    body = template.encode("utf-8")
-    if len(body) <= TEMPLATE_BODY_LIMIT:
-        return artifacts, {"TemplateBody": template}
-    key = f"templates/{hashlib.sha256(body).hexdigest()[:20]}.yaml"
-    if core.put_if_missing(s3.meta.client, artifacts.bucket, key, body, account):
-        artifacts.created_keys.append(key)
-    return artifacts, {"TemplateURL": f"{s3.meta.client.meta.endpoint_url.rstrip('/')}/{artifacts.bucket}/{key}"}
+    elif artifacts.uploaded:
+        s3.Object(artifacts.bucket, artifacts.code_key).delete(ExpectedBucketOwner=account)
 
 
 # ---------------------------------------------------------------- CloudFormation
@@ -224,15 +183,11 @@ def stack_parameters(
 ) -> list[dict[str, Any]]:
     """As `aws cloudformation deploy --parameter-overrides`: overrides win; on an update every other
     parameter keeps its previous value; on a create it takes the template default."""
-    keys = list(template_keys)
-    unknown = sorted(set(overrides) - set(keys))
-    if unknown:
-        raise SystemExit(f"the template has no parameter {', '.join(unknown)}")
     return [
         {"ParameterKey": key, "ParameterValue": overrides[key]}
         if key in overrides
         else {"ParameterKey": key, "UsePreviousValue": True}
-        for key in keys
+        for key in template_keys
         if key in overrides or key in previous_keys
     ]
 
@@ -265,27 +220,6 @@ def format_changes(described: dict[str, Any], change_set_type: str) -> str:
     return "\n".join([header, *(line.rstrip() for line in lines)])
 
 
-def latest_event(cfn: Any, stack_id: str) -> str | None:
-    """The id of the stack's newest event: what happened up to it is not news to this run."""
-    events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
-    return str(events[0]["EventId"]) if events else None
-
-
-def follow_stack(cfn: Any, stack_id: str, last: str | None, waiter: str, delay: float) -> dict[str, Any]:
-    """Wait with boto3's `waiter` until the stack settles, then print the events after `last`, oldest first (a
-    waiter has no hook to print from while it waits); the final description."""
-    stopped = core.wait(cfn, waiter, delay=delay, timeout=3600, StackName=stack_id)
-    pages = cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id)  # newest first
-    fresh = takewhile(lambda event: event["EventId"] != last, (e for page in pages for e in page["StackEvents"]))
-    for event in reversed(list(fresh)):
-        reason = event.get("ResourceStatusReason") or ""
-        say(f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip())
-    if stopped is not None:
-        say(f"the wait ended: {stopped}")
-    final: dict[str, Any] = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
-    return final
-
-
 def _busy(status: str | None, *also_fine: str) -> bool:
     return status is not None and status.endswith("_IN_PROGRESS") and status not in also_fine
 
@@ -314,26 +248,30 @@ def deploy(
             " and pending-stock topics (the template default, alerts@example.com, reaches nobody)"
         )
 
-    artifacts, template = package(s3, stack, account, clients.region, core.TEMPLATE.read_text("utf-8"))
+    code, template = core.build_zip(), core.TEMPLATE.read_text("utf-8")
+    artifacts = core.package(s3.meta.client, stack, account, clients.region, code)
+    where = f"s3://{artifacts.bucket}/{artifacts.code_key}"
+    core.say(f"uploaded {where} ({len(code):,} bytes)" if artifacts.uploaded else f"{where} is already there")
     made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
     change_set_id = stack_id = ""  # both emptied once the change set runs: nothing left to clean up
     try:
-        keys = [p["ParameterKey"] for p in cfn.get_template_summary(**template)["Parameters"]]
+        keys = [p["ParameterKey"] for p in cfn.get_template_summary(TemplateBody=template)["Parameters"]]
         previous = [] if creating or current is None else [p["ParameterKey"] for p in current.get("Parameters", [])]
         artifact = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
         parameters = stack_parameters(keys, {**artifact, **overrides}, previous)
         change_set_type = "CREATE" if creating else "UPDATE"
+        token = core.request_token("aws-deploy")
         created = cfn.create_change_set(
             StackName=stack,
-            ChangeSetName=f"aws-deploy-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}",
+            ChangeSetName=token,
             ChangeSetType=change_set_type,
             Capabilities=core.CAPABILITIES,
             Parameters=parameters,
             Description="sandbox.deploy.aws" + (" --dry-run" if dry_run else ""),
-            **template,
+            TemplateBody=template,
         )
         change_set_id, stack_id = created["Id"], created["StackId"]
-        say(f"created change set {change_set_id}")
+        core.say(f"created change set {change_set_id}")
         described = change_set_description(cfn, change_set_id, delay)
         if described is None:
             print(f"No changes to deploy. Stack {stack} is up to date.")
@@ -343,11 +281,15 @@ def deploy(
         print("Parameters: " + ", ".join(shown))
         if dry_run:
             return 0
-        last = latest_event(cfn, stack_id)
-        cfn.execute_change_set(ChangeSetName=change_set_id)
+        cfn.execute_change_set(ChangeSetName=change_set_id, ClientRequestToken=token)
         executing, change_set_id = change_set_id, ""
-        say(f"executing {executing}; waiting for the stack, whose events follow when it settles")
-        final = follow_stack(cfn, stack_id, last, f"stack_{'create' if creating else 'update'}_complete", delay)
+        core.say(f"executing {executing}; waiting for the stack, whose events follow when it settles")
+        # Only a failed create leaves a stack that cannot be updated: the one case that needs destroy-aws.
+        hint = f" Remove it with `make destroy-aws STACK={stack} REGION={clients.region}` before deploying again."
+        waiter = f"stack_{'create' if creating else 'update'}_complete"
+        final = core.settle(
+            cfn, stack_id, token, waiter, delay=delay, timeout=3600, show=True, hint=hint if creating else ""
+        )
         return report(final, described, creating=creating, region=clients.region, overrides=overrides)
     finally:
         if change_set_id:
@@ -365,16 +307,12 @@ def deploy(
 def report(
     final: dict[str, Any], described: dict[str, Any], *, creating: bool, region: str, overrides: Mapping[str, str]
 ) -> int:
-    """The end of an executed deploy: its outcome, the outputs, and the e-mails to confirm."""
-    stack, status = final["StackName"], final["StackStatus"]
-    if status not in SUCCESS:
-        hint = f" Remove it with `make destroy-aws STACK={stack} REGION={region}` before deploying again."
-        hint = hint if status == "ROLLBACK_COMPLETE" else ""
-        raise SystemExit(f"stack {stack} ended {status}; the events above say why.{hint}")
+    """The end of a successful deploy: the outputs, and the e-mails to confirm."""
+    stack = final["StackName"]
     # .sandbox/aws/<stack>-<region>/ is the SANDBOX_DIR for `python -m sandbox.seed` (docs/AWS.md)
     path = SANDBOX / "aws" / f"{stack}-{region}" / "outputs.json"
     outputs = core.write_outputs(final, path, None, Region=region)
-    say(f"outputs written to {path}")
+    core.say(f"outputs written to {path}")
     print(json.dumps(outputs, indent=2, sort_keys=True))
     print(f"Successfully {'created' if creating else 'updated'} stack {stack}. API: {outputs.get('ApiUrl', '?')}")
     touched = {change.get("ResourceChange", {}).get("LogicalResourceId") for change in described["Changes"]}
@@ -406,7 +344,7 @@ def destroy(clients: Clients, args: argparse.Namespace, *, account: str, where: 
     if current and _busy(current["StackStatus"], "REVIEW_IN_PROGRESS", "DELETE_IN_PROGRESS"):
         raise SystemExit(f"stack {stack} is {current['StackStatus']}: wait for that operation to end")
     lake = data_lake_bucket(cfn, stack) if current else None
-    lake_objects = (object_count(s3, lake, account) or 0) if lake else 0
+    lake_objects = object_count(s3, lake, account) if lake else 0
     if lake_objects and not args.empty_data_lake:
         raise SystemExit(
             f"the data-lake bucket {lake} holds {lake_objects} objects, and CloudFormation cannot delete"
@@ -420,21 +358,19 @@ def destroy(clients: Clients, args: argparse.Namespace, *, account: str, where: 
     doomed = "the orders table and every order in it, the queues, topics, functions and API"
     question = f"Destroy stack {stack} ({doomed}) in {where}?" if current else f"Delete the artifacts of {where}?"
     confirm(question, assume_yes=args.yes)
-    if lake_objects and lake:
+    if lake and lake_objects:
         question = f"Also delete the {lake_objects} objects in s3://{lake} (order files and reports)?"
         confirm(f"{question} They cannot be recovered.", assume_yes=args.yes)
         empty_bucket(s3, lake, account)
-        say(f"emptied s3://{lake}")
+        core.say(f"emptied s3://{lake}")
     if current:
-        last = latest_event(cfn, current["StackId"])
-        cfn.delete_stack(StackName=current["StackId"])
-        say(f"deleting stack {stack}")
-        final = follow_stack(cfn, current["StackId"], last, "stack_delete_complete", delay)
-        if final["StackStatus"] != "DELETE_COMPLETE":
-            raise SystemExit(
-                f"stack {stack} ended {final['StackStatus']}; the events above say why. If DataLakeBucket"
-                " failed, the bucket was not empty: run again with --empty-data-lake."
-            )
+        token = core.request_token("aws-destroy")
+        cfn.delete_stack(StackName=current["StackId"], ClientRequestToken=token)
+        core.say(f"deleting stack {stack}")
+        hint = " If DataLakeBucket failed, the bucket was not empty: run again with --empty-data-lake."
+        core.settle(
+            cfn, current["StackId"], token, "stack_delete_complete", delay=delay, timeout=3600, show=True, hint=hint
+        )
         print(f"Deleted stack {stack}.")
     bucket = core.artifact_bucket(stack, account, clients.region)
     if args.delete_artifacts:
@@ -486,7 +422,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     dry_run = args.command == "deploy" and args.dry_run
 
     clients = Clients.for_region(args.region)
-    target = check_target(clients.endpoints(), os.environ if environ is None else environ, dry_run=dry_run)
+    endpoints = [client.meta.endpoint_url for client in (clients.sts, clients.s3.meta.client, clients.cfn)]
+    target = check_target(endpoints, os.environ if environ is None else environ, dry_run=dry_run)
     account, caller = caller_identity(clients.sts)
     where = f"account {account} ({caller}), region {args.region}"
     if target == "emulator":

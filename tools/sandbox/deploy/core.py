@@ -1,8 +1,8 @@
-"""The deploy core both deployers share: the code zip, the artifact bucket, stack reads, boto3's waiters, outputs.
+"""The deploy core both deployers share: the code zip, the artifact bucket, stack reads, waiting, outputs.
 
-`local` (the sandbox) and `aws` (real AWS, through a change set) differ only in how they
-ask CloudFormation for the change. This module also runs inside the LocalStack and MiniStack containers (the
-deploy hook), so it needs only boto3 and the standard library.
+`local` (the sandbox) and `aws` (real AWS, through a change set) differ only in how they ask CloudFormation for
+the change; both wait for it with `settle` (boto3's waiter, then the operation's events). This module also runs
+inside the LocalStack and MiniStack containers (the deploy hook), so it needs only boto3 and the standard library.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
+import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ CAPABILITIES = ["CAPABILITY_IAM"]  # the template creates roles, all without exp
 # CloudFormation says "nothing to change" only in a message (an update's ValidationError, a FAILED change set's
 # StatusReason): there is no code for it. The AWS CLI matches these same texts.
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
-SETTLED = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
+SUCCESS = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE"})
 
 
 def build_zip(source: Path = FUNCTIONS) -> bytes:
@@ -40,11 +43,6 @@ def build_zip(source: Path = FUNCTIONS) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
-
-
-def code_key(code: bytes) -> str:
-    """Content-addressed, as `aws cloudformation package` names what it uploads."""
-    return f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
 
 
 def artifact_bucket(stack: str, account: str, region: str) -> str:
@@ -63,33 +61,19 @@ def is_no_changes(message: str) -> bool:
     return any(text in message for text in NO_CHANGES)
 
 
-def ensure_bucket(s3: Any, bucket: str, account: str, region: str) -> bool:
-    """Create the artifact bucket unless this account has it; True when this call created it."""
+def exists(head: Any, **request: str) -> bool:
+    """Whether this account's bucket or object is there (HeadBucket, HeadObject with ExpectedBucketOwner)."""
     try:
-        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
-        return False
+        head(**request)
     except ClientError as exc:
         if error_code(exc) in {"403", "AccessDenied"}:
             raise SystemExit(
-                f"bucket {bucket} exists but this account cannot use it (another account owns the name,"
+                f"bucket {request['Bucket']} exists but this account cannot use it (another account owns the name,"
                 " or you lack s3:ListBucket on it): choose another --stack"
             ) from exc
-        if not is_missing(exc):
-            raise
-    options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    s3.create_bucket(Bucket=bucket, **options)
-    return True
-
-
-def put_if_missing(s3: Any, bucket: str, key: str, body: bytes, account: str) -> bool:
-    """Upload unless the content-addressed key is already there (`aws cloudformation package` skips it too)."""
-    try:
-        s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)
-        return False
-    except ClientError as exc:
-        if not is_missing(exc):
-            raise
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ExpectedBucketOwner=account)
+        if is_missing(exc):
+            return False
+        raise
     return True
 
 
@@ -100,15 +84,21 @@ class Artifacts:
     bucket: str
     code_key: str
     created_bucket: bool = False
-    created_keys: list[str] = field(default_factory=list)
+    uploaded: bool = False
 
 
 def package(s3: Any, stack: str, account: str, region: str, code: bytes) -> Artifacts:
-    """Upload the code zip to `<stack>-artifacts-<account>-<region>` unless it is there, as `package` does."""
-    artifacts = Artifacts(artifact_bucket(stack, account, region), code_key(code))
-    artifacts.created_bucket = ensure_bucket(s3, artifacts.bucket, account, region)
-    if put_if_missing(s3, artifacts.bucket, artifacts.code_key, code, account):
-        artifacts.created_keys.append(artifacts.code_key)
+    """Upload the code zip to `<stack>-artifacts-<account>-<region>` unless it is there, creating the bucket if
+    missing, as `aws cloudformation package` does; the key is content-addressed, as `package` names what it uploads."""
+    bucket, key = artifact_bucket(stack, account, region), f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
+    artifacts = Artifacts(bucket, key)
+    if not exists(s3.head_bucket, Bucket=bucket, ExpectedBucketOwner=account):
+        options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **options)
+        artifacts.created_bucket = True
+    if not exists(s3.head_object, Bucket=bucket, Key=key, ExpectedBucketOwner=account):
+        s3.put_object(Bucket=bucket, Key=key, Body=code, ExpectedBucketOwner=account)
+        artifacts.uploaded = True
     return artifacts
 
 
@@ -136,6 +126,39 @@ def wait(client: Any, waiter: str, *, delay: float, timeout: float, **request: A
         last = exc.last_response or {}
         return str(last.get("StatusReason") or (last.get("Error") or {}).get("Message") or exc)
     return None
+
+
+def say(message: str) -> None:
+    """Progress goes to stderr; what a user may want to keep (changes, outputs) goes to stdout."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def request_token(prefix: str) -> str:
+    """A name for this run's stack operation; CloudFormation stamps every event of the operation with it."""
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+
+
+def settle(
+    cfn: Any, stack_id: str, token: str, waiter: str, *, delay: float, timeout: float, show: bool, hint: str = ""
+) -> dict[str, Any]:
+    """Wait with boto3's `waiter` until the stack settles; its final description, or an exit naming how it ended.
+
+    The operation's events (those stamped with `token`) go to stderr, oldest first, once the waiter returns (it has
+    no hook to print from while it waits): with `show` always, else only when the stack did not end complete.
+    """
+    stopped = wait(cfn, waiter, delay=delay, timeout=timeout, StackName=stack_id)
+    final: dict[str, Any] = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+    failed = final["StackStatus"] not in SUCCESS
+    if show or failed:
+        pages = cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id)  # newest first
+        events = (event for page in pages for event in page["StackEvents"])
+        for event in reversed(list(takewhile(lambda event: event.get("ClientRequestToken") == token, events))):
+            reason = event.get("ResourceStatusReason") or ""
+            say(f"  {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', ''):<26} {reason}".rstrip())
+    if failed:
+        ended = final["StackStatus"] + (f" ({stopped})" if stopped else "")
+        raise SystemExit(f"stack {final['StackName']} ended {ended}; the events above say why.{hint}")
+    return final
 
 
 def write_outputs(description: dict[str, Any], path: Path, endpoint: str | None, **extra: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from sandbox.aws import OUTPUTS, SETTINGS
+from sandbox.aws import DEFAULT_REGION, OUTPUTS, SETTINGS
 from sandbox.deploy import core
 
 POLL_DELAY = 0.25  # seconds between two reads of the stack: the emulators settle in about a second
@@ -29,15 +29,16 @@ DEAD = frozenset({"ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_COMPLETE"})
 
 def upload_code(session: boto3.session.Session, stack: str, code: bytes) -> core.Artifacts:
     account = str(session.client("sts").get_caller_identity()["Account"])
-    return core.package(session.client("s3"), stack, account, session.region_name or "us-east-1", code)
+    return core.package(session.client("s3"), stack, account, session.region_name or DEFAULT_REGION, code)
 
 
 def _functions(description: dict[str, Any]) -> list[str]:
     return [o["OutputValue"] for o in description.get("Outputs", []) if o["OutputKey"].endswith("FunctionName")]
 
 
-def update_code(session: boto3.session.Session, description: dict[str, Any], code: bytes, stack: str) -> int:
-    """The inner loop: push new code to the functions (UpdateFunctionCode) when it differs; return how many."""
+def update_code(session: boto3.session.Session, description: dict[str, Any], code: bytes) -> int:
+    """The inner loop: push new code to the functions (UpdateFunctionCode with the zip itself, no upload to S3)
+    when it differs; return how many."""
     lam = session.client("lambda")
     digest = base64.b64encode(hashlib.sha256(code).digest()).decode()
     stale = [
@@ -45,26 +46,11 @@ def update_code(session: boto3.session.Session, description: dict[str, Any], cod
         for name in _functions(description)
         if lam.get_function_configuration(FunctionName=name)["CodeSha256"] != digest
     ]
-    if stale:
-        artifacts = upload_code(session, stack, code)
-        for name in stale:
-            lam.update_function_code(FunctionName=name, S3Bucket=artifacts.bucket, S3Key=artifacts.code_key)
-        waiter = lam.get_waiter("function_updated_v2")
-        for name in stale:
-            waiter.wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    for name in stale:
+        lam.update_function_code(FunctionName=name, ZipFile=code)
+    for name in stale:
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
     return len(stale)
-
-
-def _settled(cfn: Any, stack: str, waiter: str) -> dict[str, Any]:
-    """Wait with boto3's waiter; the description once the stack is complete, else exit with the events' reasons."""
-    stopped = core.wait(cfn, waiter, delay=POLL_DELAY, timeout=TIMEOUT, StackName=stack)
-    current = core.describe_stack(cfn, stack)
-    status = current["StackStatus"] if current else "DELETED"
-    if current is None or status not in core.SETTLED:
-        events = cfn.describe_stack_events(StackName=stack)["StackEvents"][:15] if current else []
-        reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events]
-        raise SystemExit(f"stack {stack} ended {status} ({stopped}):\n  " + "\n  ".join(reasons))
-    return current
 
 
 def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str]) -> dict[str, Any]:
@@ -80,26 +66,27 @@ def deploy(session: boto3.session.Session, stack: str, parameters: dict[str, str
         deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in current.get("Parameters", [])}
         same_parameters = all(deployed.get(name) == value for name, value in parameters.items())
         if same_parameters and cfn.get_template(StackName=stack).get("TemplateBody") == template:
-            updated = update_code(session, current, code, stack)
-            print(f"template unchanged; code of {updated} function(s) updated", file=sys.stderr)
+            updated = update_code(session, current, code)
+            core.say(f"template unchanged; code of {updated} function(s) updated")
             return current
     artifacts = upload_code(session, stack, code)
     params = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key, **parameters}
+    token = core.request_token("sandbox-deploy")
     request = {
         "StackName": stack,
         "TemplateBody": template,
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
         "Capabilities": core.CAPABILITIES,
+        "ClientRequestToken": token,
     }
-    if current is None:
-        cfn.create_stack(**request)
-        return _settled(cfn, stack, "stack_create_complete")
     try:
-        cfn.update_stack(**request)
+        stack_id = (cfn.update_stack if current else cfn.create_stack)(**request)["StackId"]
     except ClientError as exc:
-        if not core.is_no_changes(str(exc)):
-            raise
-    return _settled(cfn, stack, "stack_update_complete")
+        if current and core.is_no_changes(str(exc)):
+            return current
+        raise
+    waiter = f"stack_{'update' if current else 'create'}_complete"
+    return core.settle(cfn, stack_id, token, waiter, delay=POLL_DELAY, timeout=TIMEOUT, show=False)
 
 
 def resume_consumers(session: boto3.session.Session, description: dict[str, Any]) -> None:
@@ -107,25 +94,22 @@ def resume_consumers(session: boto3.session.Session, description: dict[str, Any]
     lam = session.client("lambda")
     for name in _functions(description):
         for mapping in lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", []):
-            if mapping.get("State") == "Disabled" or mapping.get("Enabled") is False:
+            if mapping.get("State") == "Disabled":
                 lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stack", default=SETTINGS.stack)
-    parser.add_argument("--strict-documents", default=os.environ.get("STRICT_DOCUMENTS", "false"))
-    parser.add_argument("--notification-email", default=os.environ.get("NOTIFICATION_EMAIL", "alerts@example.com"))
     parser.add_argument(
         "--sandbox", action="store_true", help="also seed missing products and subscribe the notifications inbox"
     )
     args = parser.parse_args()
 
     started = time.monotonic()
-    session = boto3.session.Session()
-    parameters = {"StrictDocuments": args.strict_documents, "NotificationEmail": args.notification_email}
-    description = deploy(session, args.stack, parameters)
-    endpoint = SETTINGS.endpoint
+    session, stack, endpoint = boto3.session.Session(), SETTINGS.stack, SETTINGS.endpoint
+    email = os.environ.get("NOTIFICATION_EMAIL", "alerts@example.com")  # the README's table of variables
+    parameters = {"StrictDocuments": os.environ.get("STRICT_DOCUMENTS", "false"), "NotificationEmail": email}
+    description = deploy(session, stack, parameters)
     outputs = core.write_outputs(description, OUTPUTS, endpoint, **({"Endpoint": endpoint} if endpoint else {}))
     if args.sandbox:
         resume_consumers(session, description)
@@ -135,7 +119,7 @@ def main() -> int:
         seed(session, outputs["OrdersTable"], read_rows(), only_missing=True)
         ensure_inbox(session, outputs)
     print(json.dumps(outputs, indent=2, sort_keys=True))
-    print(f"stack {args.stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}", file=sys.stderr)
+    core.say(f"stack {stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}")
     return 0
 
 
