@@ -39,7 +39,7 @@ from service.errors import (
     StockChanged,
     StoreBusy,
 )
-from service.keys import FILE_SOURCE
+from service.keys import CLAIMED_FILE_ORDERS, CLAIMED_ORDERS, CLAIMED_RESTOCKS, FILE_SOURCE
 from service.logs import bound, log
 from service.ports import DataLake, Notifier, OrderQueue, Orders, RestockQueue, Restocks, Store
 
@@ -644,7 +644,8 @@ class Sweeper:
     def sweep(self) -> SweepResult:
         now = self.clock()
         before, files_before = now - timedelta(seconds=self.stuck_after), now - timedelta(seconds=self.file_stuck_after)
-        claims = self.store.unsent_orders(before, self.limit) + self.store.unsent_file_orders(files_before, self.limit)
+        claims = self.store.unsent(CLAIMED_ORDERS, before, self.limit)
+        claims += self.store.unsent(CLAIMED_FILE_ORDERS, files_before, self.limit)
         # The claim's document text; a claim written before the document moved to the claim kept it in `message`.
         texts = [c["document"] if isinstance(c.get("document"), str) else c.get("message") for c in claims]
         orders = [decode_order(str(text)) for text in texts if text]
@@ -652,7 +653,7 @@ class Sweeper:
         resent = [order.order_id for order in orders if order.order_id not in refused]
         self.store.mark_sent(resent)
         restocks = 0
-        for record in self.store.unsent_restocks(before, self.limit):
+        for record in self.store.unsent(CLAIMED_RESTOCKS, before, self.limit):
             restock = Restock(str(record["restock_id"]), str(record["product_id"]), int(record["quantity"]))
             self.restocks.send(restock)
             self.store.mark_restock_sent(restock.restock_id)

@@ -25,6 +25,7 @@ from orders.stock import decide
 from orders.validation import OrderValidator
 from service.adapters import DynamoStore
 from service.errors import AlreadyProcessed, DuplicateOrder, DuplicateRestock, ItemGone, OrderChanged, StockChanged
+from service.keys import CLAIMED_FILE_ORDERS, CLAIMED_ORDERS, CLAIMED_RESTOCKS
 
 sys.path.insert(0, str(ROOT / "tests" / "unit"))  # the fakes under contract live with the unit suite
 from fakes import FakeStore  # noqa: E402
@@ -58,15 +59,15 @@ def settles(check: Callable[[], bool]) -> None:
 
 
 def unsent_orders(store: Any, before: datetime = LATER) -> set[str]:
-    return {str(record["order_id"]) for record in store.unsent_orders(before, 1000)}
+    return {str(record["order_id"]) for record in store.unsent(CLAIMED_ORDERS, before, 1000)}
 
 
 def unsent_file_orders(store: Any, before: datetime = LATER) -> set[str]:
-    return {str(record["order_id"]) for record in store.unsent_file_orders(before, 1000)}
+    return {str(record["order_id"]) for record in store.unsent(CLAIMED_FILE_ORDERS, before, 1000)}
 
 
 def unsent_restocks(store: Any, before: datetime = LATER) -> set[str]:
-    return {str(record["restock_id"]) for record in store.unsent_restocks(before, 1000)}
+    return {str(record["restock_id"]) for record in store.unsent(CLAIMED_RESTOCKS, before, 1000)}
 
 
 def waiting(store: Any, product: str) -> list[str]:

@@ -19,7 +19,7 @@ from orders.report import FileReport
 from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position
 from orders.stock import PendingNotice, StockDecision
 from service import errors
-from service.keys import CLAIMED_FILE_ORDERS, CLAIMED_ORDERS, claims_partition
+from service.keys import CLAIMED_RESTOCKS, claims_partition
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB refuses to write a bigger item (ValidationException)
@@ -218,23 +218,14 @@ class FakeStore:
         found = [r for r in records if r.get("unsent") and r["received_at"] < before]
         return copy.deepcopy(sorted(found, key=lambda r: r["received_at"])[:limit])
 
-    def _unsent_claims(self, partition: str, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+    def unsent(self, partition: str, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        self.calls.append(f"unsent {partition}")
+        if partition == CLAIMED_RESTOCKS:
+            return self._unsent(self.restocks.values(), received_before, limit)
         # An order processed (or its status set by a test) has left the partition, whatever its flag says.
         claimed = self.orders.values()
         claimed = [r for r in claimed if r["order_status"] == RECEIVED and claims_partition(r["source"]) == partition]
         return self._unsent(claimed, received_before, limit)
-
-    def unsent_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        self.calls.append("unsent_orders")
-        return self._unsent_claims(CLAIMED_ORDERS, received_before, limit)
-
-    def unsent_file_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        self.calls.append("unsent_file_orders")
-        return self._unsent_claims(CLAIMED_FILE_ORDERS, received_before, limit)
-
-    def unsent_restocks(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        self.calls.append("unsent_restocks")
-        return self._unsent(self.restocks.values(), received_before, limit)
 
     def mark_sent(self, order_ids: list[str]) -> None:
         self.calls.append(f"mark_sent {','.join(order_ids)}")
