@@ -122,9 +122,9 @@ class FileIngestion:
     files: DataLake
     notifier: Notifier
     error_topic_arn: str
+    restocks: RestockQueue
     send_attempts: int = 4
     sleep: Callable[[float], None] = time.sleep
-    restocks: RestockQueue | None = None
     reserve_seconds: float = 10.0  # time kept back at the end of an invocation
 
     def ingest(
@@ -236,9 +236,6 @@ class FileIngestion:
     def _accept_restocks(self, file_id: str, entries: list[Entry], report: FileReport) -> None:
         """Each line `{"product_id", "quantity"}` is one restock; its id comes from the file and the line, so the
         same S3 event handled twice applies each line once."""
-        if self.restocks is None:
-            report.file_error = "este ambiente não recebe arquivos de reposição"
-            return
         if len(entries) > MAX_RESTOCK_LINES:
             report.file_error = f"arquivo com mais de {MAX_RESTOCK_LINES} reposições: divida-o em arquivos menores"
             return

@@ -82,7 +82,7 @@ def test_an_order_is_claimed_once_and_a_second_claim_sees_the_first(store: Any) 
     with pytest.raises(DuplicateOrder) as duplicate:
         store.claim(order, "api:second")
 
-    assert duplicate.value.source == "api:first"
+    assert duplicate.value.existing["source"] == "api:first"
     assert duplicate.value.existing["order_status"] == RECEIVED
     assert duplicate.value.existing["body_hash"] == fingerprint(order)
     assert [entry["status"] for entry in store.get_order(order.order_id)["status_history"]] == [RECEIVED]

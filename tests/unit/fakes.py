@@ -94,7 +94,7 @@ class FakeStore:
         self.calls.append(f"claim {order.order_id}")
         if order.order_id in self.orders:
             existing = copy.deepcopy(self.orders[order.order_id])
-            raise errors.DuplicateOrder(order.order_id, existing.get("source"), existing)
+            raise errors.DuplicateOrder(order.order_id, existing)
         record = received(order, source, self.now())
         # In its GSI1 UNSENT# partition (claims_partition) until processed, or swept (mark_sent).
         self.orders[order.order_id] = {"PK": f"ORDER#{order.order_id}", "SK": "ORDER", **record, "unsent": True}

@@ -837,7 +837,7 @@ class Crash(BaseException):
 class RestockLake:
     """A FileIngestion wired with fakes, restock queue included, and what they recorded."""
 
-    def __init__(self, with_restocks: bool = True) -> None:
+    def __init__(self) -> None:
         self.store = FakeStore()
         self.queue = FakeQueue()
         self.restocks = FakeRestockQueue()
@@ -851,7 +851,7 @@ class RestockLake:
             self.notifier,
             ERROR_TOPIC,
             sleep=lambda seconds: None,
-            restocks=self.restocks if with_restocks else None,
+            restocks=self.restocks,
         )
 
     def put_seed(self, name: str) -> str:
@@ -956,19 +956,6 @@ def test_a_line_the_queue_refuses_is_released_and_rejected(lake: RestockLake) ->
     assert list(lake.store.restocks) == report.accepted, "the refused line's claim was undone"
     assert lake.restocks.sent_ids == report.accepted
     assert len(lake.notifier.reports) == 1
-
-
-def test_a_restock_file_where_restocks_are_not_taken_is_a_file_error() -> None:
-    lake = RestockLake(with_restocks=False)
-
-    report = lake.ingest(lake.put_seed("restock.json"))
-
-    assert report is not None and report.kind == "restocks"
-    assert report.file_error == "este ambiente não recebe arquivos de reposição"
-    assert report.received == 0
-    assert lake.store.restocks == {} and lake.restocks.sent == []
-    assert [r["file_error"] for _, r in lake.notifier.reports] == [report.file_error]
-    assert len(lake.store.files) == 1
 
 
 def test_an_unreadable_line_of_a_restock_jsonl_file_is_reported_by_its_number(lake: RestockLake) -> None:

@@ -150,7 +150,14 @@ class Lake:
         self.files = FakeFiles()
         self.notifier = FakeNotifier()
         self.ingestion = FileIngestion(
-            validator, self.store, self.queue, self.files, self.notifier, ERROR_TOPIC, sleep=lambda seconds: None
+            validator,
+            self.store,
+            self.queue,
+            self.files,
+            self.notifier,
+            ERROR_TOPIC,
+            FakeRestockQueue(),
+            sleep=lambda seconds: None,
         )
 
     def put(self, key: str, data: bytes) -> None:
@@ -714,7 +721,7 @@ def test_claim_of_a_taken_order_id_names_the_first_source(dynamodb: Any, order: 
         with pytest.raises(DuplicateOrder) as caught:
             DynamoStore(dynamodb, "orders").claim(order, "api:2")
 
-    assert caught.value.source == "s3://lake/incoming/a.json#seq-1:0"
+    assert caught.value.existing["source"] == "s3://lake/incoming/a.json#seq-1:0"
 
 
 # ================================================================ the processor handler: partial batch responses

@@ -55,7 +55,7 @@ class DynamoOrders(Table):
         """Record the order as `Recebido`, once per order_id; raise DuplicateOrder otherwise."""
         refused, existing = self._create(self._claim_record(order, source), order_key(order.order_id))
         if refused:
-            raise DuplicateOrder(order.order_id, existing.get("source"), existing) from refused.error
+            raise DuplicateOrder(order.order_id, existing) from refused.error
 
     def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
         """Claim up to 100 distinct orders in one transaction; return {order_id: existing source} of those
@@ -80,7 +80,7 @@ class DynamoOrders(Table):
             try:
                 self.claim(order, source)
             except DuplicateOrder as exc:
-                taken[order.order_id] = exc.source
+                taken[order.order_id] = exc.existing.get("source")
         return taken
 
     def release(self, order_id: str, source: str) -> None:
