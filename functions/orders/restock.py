@@ -72,12 +72,10 @@ def validate_restock(document: Any, restock_id: str, product_id: str | None = No
     if not isinstance(document, dict):
         raise RestockRejected([FieldError(BODY_FIELD, 'deve ser um objeto JSON como {"quantity": 10}')])
     errors: list[FieldError] = []
-    if product_id is None:
-        product_id = document.get("product_id")
-        if "product_id" not in document:
-            errors.append(FieldError("product_id", "campo obrigatório"))
-        elif not is_valid_id(product_id):
-            errors.append(FieldError("product_id", ID_RULE))
+    in_body = product_id is None
+    product_id = document.get("product_id") if in_body else product_id
+    if in_body and "product_id" not in document:
+        errors.append(FieldError("product_id", "campo obrigatório"))
     elif not is_valid_id(product_id):
         errors.append(FieldError("product_id", ID_RULE))
     if "quantity" not in document:

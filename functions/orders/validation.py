@@ -145,11 +145,6 @@ REQUIRED = "campo obrigatório"
 WHOLE = "(pedido)"
 
 
-def _path(name: str) -> str:
-    """fastjsonschema's data.items[0].quantity as the field users see, items[0].quantity."""
-    return name.removeprefix("data").removeprefix(".")
-
-
 def _schema_errors(found: list[JsonSchemaValueException]) -> list[FieldError]:
     """The schema's errors as users read them: one per field (the first: its type, then its characters, then its
     form), a missing field named by itself, and nothing inside a list already too long."""
@@ -157,7 +152,7 @@ def _schema_errors(found: list[JsonSchemaValueException]) -> list[FieldError]:
     named: set[str] = set()
     too_long: list[str] = []
     for error in found:
-        path = _path(error.name)
+        path = error.name.removeprefix("data").removeprefix(".")  # data.items[0].quantity: items[0].quantity
         if path in named or any(path.startswith(f"{outer}[") for outer in too_long):
             continue
         named.add(path)

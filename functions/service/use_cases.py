@@ -139,20 +139,16 @@ class FileIngestion:
         restock_file = key.startswith(RESTOCK_PREFIX)
         report = FileReport(bucket=bucket, key=key, kind="restocks" if restock_file else "orders")
         clock = time.perf_counter()
-        data = self.files.read(bucket, key, MAX_FILE_BYTES)
-        if data is None:
-            report.file_error = f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes"
+        try:
+            entries = read_entries(key, self.files.read(bucket, key, MAX_FILE_BYTES))
+        except FileRejected as exc:
+            report.file_error = str(exc)
         else:
-            try:
-                entries = read_entries(key, data)
-            except FileRejected as exc:
-                report.file_error = str(exc)
+            report.timings["read_seconds"] = time.perf_counter() - clock
+            if restock_file:
+                self._accept_restocks(file_id, entries, report)
             else:
-                report.timings["read_seconds"] = time.perf_counter() - clock
-                if restock_file:
-                    self._accept_restocks(file_id, entries, report)
-                else:
-                    self._accept_entries(file_id, entries, report, time_left)
+                self._accept_entries(file_id, entries, report, time_left)
         target = report_key(key, event_tag)
         self.files.write_report(bucket, target, report)
         if report.has_problems:

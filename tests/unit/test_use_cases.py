@@ -251,6 +251,7 @@ def test_an_unreadable_file_is_reported_whole(lake: Lake, data: bytes) -> None:
 
 def test_a_file_too_big_to_read_is_reported(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("service.use_cases.MAX_FILE_BYTES", 4)
+    monkeypatch.setattr("orders.files.MAX_FILE_BYTES", 4)
     lake.put("incoming/big.json", b"[{}, {}]")
 
     report = lake.ingest("incoming/big.json")
