@@ -18,8 +18,10 @@ from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED
 from orders.report import FileReport
 from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position
 from orders.stock import PendingNotice, StockDecision
+from orders.validation import OrderValidator
 from service import errors
 from service.keys import CLAIMED_RESTOCKS, claims_partition
+from service.use_cases import FileIngestion
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB refuses to write a bigger item (ValidationException)
@@ -478,6 +480,34 @@ class FakeFiles:
 
     def write_report(self, bucket: str, key: str, report: FileReport) -> None:
         self.reports.append((bucket, key, report.as_dict()))
+
+
+BUCKET = "lake"
+ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
+
+
+class Lake:
+    """A FileIngestion wired with these fakes, and what they recorded."""
+
+    def __init__(self) -> None:
+        self.store, self.queue, self.restocks = FakeStore(), FakeQueue(), FakeRestockQueue()
+        self.files, self.notifier = FakeFiles(), FakeNotifier()
+        self.ingestion = FileIngestion(
+            OrderValidator(),
+            self.store,
+            self.queue,
+            self.files,
+            self.notifier,
+            ERROR_TOPIC,
+            self.restocks,
+            sleep=lambda seconds: None,
+        )
+
+    def put(self, key: str, data: bytes) -> None:
+        self.files.objects[(BUCKET, key)] = data
+
+    def ingest(self, key: str, tag: str = "seq-1", time_left: Callable[[], float] | None = None) -> FileReport | None:
+        return self.ingestion.ingest(BUCKET, key, tag, time_left)
 
 
 class FakeSqs:

@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeSqs, FakeStore
+from fakes import BUCKET, ERROR_TOPIC, FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeSqs, FakeStore, Lake
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,8 +56,6 @@ from service.use_cases import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESTOCK_SEED = REPO_ROOT / "seed" / "restocks"
-BUCKET = "lake"
-ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
 PENDING_TOPIC = "arn:aws:sns:us-east-1:000000000000:pending"
 MARIANA = "mariana.alves@example.com"
 OLDER, NEWER, NEWEST = "2024-03-01T10:00:00Z", "2024-03-02T10:00:00Z", "2024-03-03T10:00:00Z"
@@ -834,33 +832,11 @@ class Crash(BaseException):
     """The Lambda dies mid-way (timeout, out of memory): nothing in the code catches it."""
 
 
-class RestockLake:
-    """A FileIngestion wired with fakes, restock queue included, and what they recorded."""
-
-    def __init__(self) -> None:
-        self.store = FakeStore()
-        self.queue = FakeQueue()
-        self.restocks = FakeRestockQueue()
-        self.files = FakeFiles()
-        self.notifier = FakeNotifier()
-        self.ingestion = FileIngestion(
-            validator,
-            self.store,
-            self.queue,
-            self.files,
-            self.notifier,
-            ERROR_TOPIC,
-            sleep=lambda seconds: None,
-            restocks=self.restocks,
-        )
-
+class RestockLake(Lake):
     def put_seed(self, name: str) -> str:
         key = f"restock/{name}"
-        self.files.objects[(BUCKET, key)] = (RESTOCK_SEED / name).read_bytes()
+        self.put(key, (RESTOCK_SEED / name).read_bytes())
         return key
-
-    def ingest(self, key: str, tag: str = "seq-1") -> FileReport | None:
-        return self.ingestion.ingest(BUCKET, key, tag)
 
 
 @pytest.fixture
