@@ -46,6 +46,9 @@ from service.ports import DataLake, Notifier, OrderQueue, Orders, RestockQueue, 
 ENQUEUE_FAILED = "a fila de pedidos recusou o envio após várias tentativas; reenvie este pedido"
 DUPLICATE = "pedido duplicado: order_id já recebido"
 CHUNK = 100  # orders claimed in one transaction (DynamoDB's limit) and then sent
+SEND_ATTEMPTS = 4  # sends of a file's chunk, each of what SQS refused before
+# Seconds kept back at the end of an invocation: a file stops between chunks, a release between orders.
+FILE_RESERVE_SECONDS, RELEASE_RESERVE_SECONDS = 10.0, 15.0
 RESTOCK_PREFIX = "restock/"
 KEY_REUSED = "chave de idempotência já usada por outra reposição"
 
@@ -123,9 +126,7 @@ class FileIngestion:
     notifier: Notifier
     error_topic_arn: str
     restocks: RestockQueue
-    send_attempts: int = 4
     sleep: Callable[[float], None] = time.sleep
-    reserve_seconds: float = 10.0  # time kept back at the end of an invocation
 
     def ingest(
         self, bucket: str, key: str, event_tag: str, time_left: Callable[[], float] | None = None
@@ -177,7 +178,7 @@ class FileIngestion:
             if start in done:
                 report.absorb(done[start])
                 continue
-            if time_left is not None and time_left() < self.reserve_seconds:
+            if time_left is not None and time_left() < FILE_RESERVE_SECONDS:
                 raise FileUnfinished(f"{start} of {len(entries)} entries done")
             part = FileReport(bucket=report.bucket, key=report.key, kind=report.kind)
             self._accept_chunk(file_id, start, entries[start : start + CHUNK], part)
@@ -264,13 +265,13 @@ class FileIngestion:
     def _send(self, orders: list[Order]) -> set[str]:
         """Send with bounded retries of what SQS refused; return the order_ids it never took."""
         pending = orders
-        for attempt in range(self.send_attempts):
+        for attempt in range(SEND_ATTEMPTS):
             refused = set(self.queue.send_batch(pending))
             if not refused:
                 return set()
             pending = [order for order in pending if order.order_id in refused]
             log("WARNING", "orders not enqueued, retrying", count=len(pending), attempt=attempt + 1)
-            if attempt + 1 < self.send_attempts:
+            if attempt + 1 < SEND_ATTEMPTS:
                 self.sleep(0.1 * 2**attempt)
         return {order.order_id for order in pending}
 
@@ -501,7 +502,6 @@ class StockRelease(StockWork):
     """
 
     attempts: int = 5
-    reserve_seconds: float = 15.0  # time kept back at the end of an invocation
 
     def apply(self, restock: Restock, time_left: Callable[[], float] | None = None) -> list[PendingItem]:
         """Raise the stock once per restock_id, then release; a redelivery only releases (always safe)."""
@@ -533,7 +533,7 @@ class StockRelease(StockWork):
         idle = 0
 
         def short_of_time() -> bool:
-            if time_left is None or self.releases is None or time_left() >= self.reserve_seconds:
+            if time_left is None or self.releases is None or time_left() >= RELEASE_RESERVE_SECONDS:
                 return False
             self.releases.release(product_id, dedup_id=f"more-{uuid.uuid4().hex}", restock_id=restock_id)
             log("WARNING", "release continues in a new message", served=len(served))
