@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from orders.model import Order, OrderItem
+from orders.model import Order
 
 
 def json_default(value: Any) -> str:
@@ -58,13 +58,4 @@ def decode_order(body: str) -> Order:
         _money(item, "unit_price")
     _money(document["payment"], "amount")
     _money(document["shipping"], "cost")
-    items = tuple(
-        OrderItem(
-            product_id=item["product_id"],
-            quantity=int(item["quantity"]),
-            unit_price=item["unit_price"],
-            description=item.get("description"),
-        )
-        for item in document["items"]
-    )
-    return Order(order_id=document["order_id"], order_date=document["order_date"], items=items, document=document)
+    return Order.of(document)

@@ -32,12 +32,13 @@ def is_read(key: str) -> bool:
     return key.lower().endswith(READ_SUFFIXES)
 
 
-def read_entries(key: str, data: bytes) -> list[Entry]:
-    """Split a file into order candidates; raise FileRejected when nothing in it can be read (or it is ignored)."""
+def read_entries(key: str, data: bytes | None) -> list[Entry]:
+    """Split a file into order candidates; raise FileRejected when nothing in it can be read (or it is ignored).
+    `data` None: the file is larger than MAX_FILE_BYTES, and was not read."""
+    if data is None or len(data) > MAX_FILE_BYTES:
+        raise FileRejected(f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes")
     if not is_read(key):
         raise FileRejected(IGNORED)
-    if len(data) > MAX_FILE_BYTES:
-        raise FileRejected(f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes")
     try:
         text = utf8_text(data)  # the same rule and message as an API body's
     except NotUtf8 as exc:

@@ -29,12 +29,17 @@ class FieldError:
         return {"field": self.field, "message": self.message}
 
 
-class OrderRejected(Exception):
-    """An order that breaks one or more rules; carries every error at once."""
+class Rejected(Exception):
+    """A request that breaks one or more rules; carries every error at once."""
 
-    def __init__(self, errors: list[FieldError], order_id: str | None = None) -> None:
+    def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
         self.errors = errors
+
+
+class OrderRejected(Rejected):
+    def __init__(self, errors: list[FieldError], order_id: str | None = None) -> None:
+        super().__init__(errors)
         self.order_id = order_id
 
 
@@ -44,10 +49,6 @@ class OrderItem(NamedTuple):
     quantity: int
     unit_price: Decimal
     description: str | None = None
-
-    @property
-    def subtotal(self) -> Decimal:
-        return self.unit_price * self.quantity
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,16 @@ class Order:
     items: tuple[OrderItem, ...]
     document: dict[str, Any] = field(repr=False, compare=False)
 
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> Order:
+        """The order a validated document describes: the validator's, or a queue message's (orders.codec)."""
+        items = []
+        for line in document["items"]:
+            price = line["unit_price"]
+            price = price if type(price) is Decimal else Decimal(price)
+            items.append(OrderItem(line["product_id"], line["quantity"], price, line.get("description")))
+        return cls(document["order_id"], document["order_date"], tuple(items), document)
+
     @property
     def items_total(self) -> Decimal:
-        return sum((item.subtotal for item in self.items), Decimal(0))
+        return sum((item.unit_price * item.quantity for item in self.items), Decimal(0))

@@ -89,22 +89,18 @@ class FileReport:
         return masked
 
 
+_ETAG = re.compile(r"([0-9a-f]{32})(?:-[0-9]+)?")
+
+
 def report_key(key: str, tag: str) -> str:
     """reports/<the file's whole key>.<version>.report.json: the one place a file's report is named.
 
     A file is its key and its content (or version), as the file validator identifies it: `tag` is the S3
     eTag (bare, as S3 events carry it, or quoted, as PutObject answers it) or the version id. The whole key
     keeps `restock/x.json` and `incoming/restock/x.json` apart; the version keeps a re-upload from
-    overwriting the earlier content's report.
+    overwriting the earlier content's report. The version is 12 hex digits: the start of the eTag a user sees in
+    `head-object`, else of a digest of the version id.
     """
-    return f"reports/{key}.{version_tag(tag)}.report.json"
-
-
-_ETAG = re.compile(r"([0-9a-f]{32})(?:-[0-9]+)?")
-
-
-def version_tag(tag: str) -> str:
-    """12 hex digits: the start of the eTag a user sees in `head-object`, else of a digest of the version id."""
-    bare = tag.strip().strip('"').lower()
-    match = _ETAG.fullmatch(bare)
-    return (match.group(1) if match else hashlib.sha256(tag.encode("utf-8")).hexdigest())[:12]
+    match = _ETAG.fullmatch(tag.strip().strip('"').lower())
+    version = (match.group(1) if match else hashlib.sha256(tag.encode("utf-8")).hexdigest())[:12]
+    return f"reports/{key}.{version}.report.json"

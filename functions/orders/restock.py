@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orders.model import FieldError
+from orders.model import FieldError, Rejected
 from orders.validation import BODY as BODY_FIELD
-from orders.validation import BodyRejected, parse_body
+from orders.validation import parse_body
 
 MAX_RESTOCK_BYTES = 4 * 1024
 MAX_RESTOCK_LINES = 1_000  # per file: each line is claimed and queued on its own
@@ -31,12 +31,8 @@ RESTOCK_RECEIVED = "Recebida"
 RESTOCK_APPLIED = "Aplicada"
 
 
-class RestockRejected(Exception):
-    """A restock request that breaks one or more rules; carries every error at once."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
-        self.errors = errors
+class RestockRejected(Rejected):
+    pass
 
 
 @dataclass(frozen=True)
@@ -58,10 +54,7 @@ def is_valid_id(value: Any) -> bool:
 
 def parse_restock_body(body: str | bytes | None) -> Any:
     """Turn an HTTP body into a JSON value, or raise RestockRejected with a body-level error."""
-    try:
-        return parse_body(body, MAX_RESTOCK_BYTES, 'corpo vazio: envie {"quantity": N}')
-    except BodyRejected as exc:
-        raise RestockRejected([exc.error]) from exc
+    return parse_body(body, MAX_RESTOCK_BYTES, 'corpo vazio: envie {"quantity": N}', RestockRejected)
 
 
 def quantity_errors(value: Any) -> list[FieldError]:
@@ -79,12 +72,10 @@ def validate_restock(document: Any, restock_id: str, product_id: str | None = No
     if not isinstance(document, dict):
         raise RestockRejected([FieldError(BODY_FIELD, 'deve ser um objeto JSON como {"quantity": 10}')])
     errors: list[FieldError] = []
-    if product_id is None:
-        product_id = document.get("product_id")
-        if "product_id" not in document:
-            errors.append(FieldError("product_id", "campo obrigatório"))
-        elif not is_valid_id(product_id):
-            errors.append(FieldError("product_id", ID_RULE))
+    in_body = product_id is None
+    product_id = document.get("product_id") if in_body else product_id
+    if in_body and "product_id" not in document:
+        errors.append(FieldError("product_id", "campo obrigatório"))
     elif not is_valid_id(product_id):
         errors.append(FieldError("product_id", ID_RULE))
     if "quantity" not in document:

@@ -13,7 +13,7 @@ from typing import Any, TypeGuard
 
 from orders import order_schema
 from orders.documents import is_valid_cnpj, is_valid_cpf
-from orders.model import FieldError, Order, OrderItem, OrderRejected
+from orders.model import FieldError, Order, OrderRejected, Rejected
 from orders.schema_errors import UNKNOWN, JsonSchemaValueException, JsonSchemaValuesException
 
 MAX_ORDER_BYTES = 64 * 1024
@@ -97,35 +97,25 @@ def utf8_text(data: str | bytes) -> str:
     return text.removeprefix("\ufeff")  # editors on Windows add a BOM; it carries no meaning
 
 
-class BodyRejected(Exception):
-    """An HTTP body that is not a JSON value within its size limit; `error` says why."""
-
-    def __init__(self, error: FieldError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def parse_body(body: str | bytes | None, max_bytes: int, empty: str) -> Any:
-    """Turn an HTTP body into a JSON value; raise BodyRejected when it is empty, too big, not UTF-8 or not JSON."""
+def parse_body(body: str | bytes | None, max_bytes: int, empty: str, rejected: type[Rejected]) -> Any:
+    """Turn an HTTP body into a JSON value; raise `rejected` with the body's error when it is empty, too big, not
+    UTF-8 or not JSON."""
     if body is None or (isinstance(body, (str, bytes)) and not body.strip()):
-        raise BodyRejected(FieldError(BODY, empty))
+        raise rejected([FieldError(BODY, empty)])
     size = len(body) if isinstance(body, bytes) else len(body.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise BodyRejected(FieldError(BODY, f"corpo maior que o limite de {max_bytes} bytes"))
+        raise rejected([FieldError(BODY, f"corpo maior que o limite de {max_bytes} bytes")])
     try:
         return parse_json(utf8_text(body))
     except NotUtf8 as exc:
-        raise BodyRejected(FieldError(BODY, f"corpo {exc}")) from exc
+        raise rejected([FieldError(BODY, f"corpo {exc}")]) from exc
     except NotJson as exc:
-        raise BodyRejected(FieldError(BODY, str(exc))) from exc
+        raise rejected([FieldError(BODY, str(exc))]) from exc
 
 
 def parse_order_body(body: str | bytes | None) -> Any:
     """Turn an HTTP body into a JSON value, or raise OrderRejected with a body-level error."""
-    try:
-        return parse_body(body, MAX_ORDER_BYTES, "corpo vazio: envie o pedido em JSON")
-    except BodyRejected as exc:
-        raise OrderRejected([exc.error]) from exc
+    return parse_body(body, MAX_ORDER_BYTES, "corpo vazio: envie o pedido em JSON", OrderRejected)
 
 
 # ---------------------------------------------------------------- the schema's errors, in Portuguese
@@ -155,11 +145,6 @@ REQUIRED = "campo obrigatório"
 WHOLE = "(pedido)"
 
 
-def _path(name: str) -> str:
-    """fastjsonschema's data.items[0].quantity as the field users see, items[0].quantity."""
-    return name.removeprefix("data").removeprefix(".")
-
-
 def _schema_errors(found: list[JsonSchemaValueException]) -> list[FieldError]:
     """The schema's errors as users read them: one per field (the first: its type, then its characters, then its
     form), a missing field named by itself, and nothing inside a list already too long."""
@@ -167,7 +152,7 @@ def _schema_errors(found: list[JsonSchemaValueException]) -> list[FieldError]:
     named: set[str] = set()
     too_long: list[str] = []
     for error in found:
-        path = _path(error.name)
+        path = error.name.removeprefix("data").removeprefix(".")  # data.items[0].quantity: items[0].quantity
         if path in named or any(path.startswith(f"{outer}[") for outer in too_long):
             continue
         named.add(path)
@@ -270,12 +255,8 @@ def rule_errors(document: dict[str, Any], strict_documents: bool) -> list[FieldE
 
 
 # ---------------------------------------------------------------- what an accepted order keeps
-def _signed_zero(value: Any) -> bool:
-    return isinstance(value, Decimal) and value.is_zero() and value.is_signed()
-
-
 def _unsigned(value: Any) -> Any:
-    return value.copy_abs() if _signed_zero(value) else value
+    return value.copy_abs() if isinstance(value, Decimal) and value.is_zero() and value.is_signed() else value
 
 
 def _unsigned_money(known: dict[str, Any]) -> dict[str, Any]:
@@ -334,13 +315,7 @@ class OrderValidator:
         # With nothing to leave out (the usual case), a shallow copy will do: the caller's document stays as it was.
         known = _known_fields(document, self._schema, self._schema["definitions"]) if leave_out else dict(document)
         known.pop("order_status", None)  # the system decides the status
-        known = _unsigned_money(known)
-        items = []
-        for line in known["items"]:
-            price = line["unit_price"]
-            price = price if type(price) is Decimal else Decimal(price)
-            items.append(OrderItem(line["product_id"], line["quantity"], price, line.get("description")))
-        return Order(order_id=known["order_id"], order_date=known["order_date"], items=tuple(items), document=known)
+        return Order.of(_unsigned_money(known))
 
     def _check(self, document: Any) -> tuple[list[FieldError], bool]:
         """Every error, and whether the document holds fields to leave out (unknown ones, or null ones)."""

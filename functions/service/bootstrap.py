@@ -53,7 +53,7 @@ class FileValidatorWiring(ConsumerWiring):
         orders = SqsOrderQueue(self.sqs, settings.order_queue_url)
         files = S3DataLake(boto3.client("s3", config=CLIENTS))
         self.ingestion = FileIngestion(
-            validator, self.store, orders, files, self.notifier, settings.error_topic_arn, restocks=self.releases
+            validator, self.store, orders, files, self.notifier, settings.error_topic_arn, self.releases
         )
 
 

@@ -7,12 +7,11 @@ from typing import Any
 
 
 class DuplicateOrder(Exception):
-    """The order_id was already received; `source` says where from, `existing` is the record as it stands."""
+    """The order_id was already received; `existing` is the record as it stands (its `source` says where from)."""
 
-    def __init__(self, order_id: str, source: str | None, existing: dict[str, Any] | None = None) -> None:
+    def __init__(self, order_id: str, existing: dict[str, Any]) -> None:
         super().__init__(f"order {order_id} already received")
-        self.source = source
-        self.existing = existing or {}
+        self.existing = existing
 
 
 class AlreadyProcessed(Exception):

@@ -39,13 +39,16 @@ from service.errors import (
     StockChanged,
     StoreBusy,
 )
-from service.keys import FILE_SOURCE
+from service.keys import CLAIMED_FILE_ORDERS, CLAIMED_ORDERS, CLAIMED_RESTOCKS, FILE_SOURCE
 from service.logs import bound, log
 from service.ports import DataLake, Notifier, OrderQueue, Orders, RestockQueue, Restocks, Store
 
 ENQUEUE_FAILED = "a fila de pedidos recusou o envio após várias tentativas; reenvie este pedido"
 DUPLICATE = "pedido duplicado: order_id já recebido"
 CHUNK = 100  # orders claimed in one transaction (DynamoDB's limit) and then sent
+SEND_ATTEMPTS = 4  # sends of a file's chunk, each of what SQS refused before
+# Seconds kept back at the end of an invocation: a file stops between chunks, a release between orders.
+FILE_RESERVE_SECONDS, RELEASE_RESERVE_SECONDS = 10.0, 15.0
 RESTOCK_PREFIX = "restock/"
 KEY_REUSED = "chave de idempotência já usada por outra reposição"
 
@@ -122,10 +125,8 @@ class FileIngestion:
     files: DataLake
     notifier: Notifier
     error_topic_arn: str
-    send_attempts: int = 4
+    restocks: RestockQueue
     sleep: Callable[[float], None] = time.sleep
-    restocks: RestockQueue | None = None
-    reserve_seconds: float = 10.0  # time kept back at the end of an invocation
 
     def ingest(
         self, bucket: str, key: str, event_tag: str, time_left: Callable[[], float] | None = None
@@ -139,20 +140,16 @@ class FileIngestion:
         restock_file = key.startswith(RESTOCK_PREFIX)
         report = FileReport(bucket=bucket, key=key, kind="restocks" if restock_file else "orders")
         clock = time.perf_counter()
-        data = self.files.read(bucket, key, MAX_FILE_BYTES)
-        if data is None:
-            report.file_error = f"arquivo maior que o limite de {MAX_FILE_BYTES} bytes"
+        try:
+            entries = read_entries(key, self.files.read(bucket, key, MAX_FILE_BYTES))
+        except FileRejected as exc:
+            report.file_error = str(exc)
         else:
-            try:
-                entries = read_entries(key, data)
-            except FileRejected as exc:
-                report.file_error = str(exc)
+            report.timings["read_seconds"] = time.perf_counter() - clock
+            if restock_file:
+                self._accept_restocks(file_id, entries, report)
             else:
-                report.timings["read_seconds"] = time.perf_counter() - clock
-                if restock_file:
-                    self._accept_restocks(file_id, entries, report)
-                else:
-                    self._accept_entries(file_id, entries, report, time_left)
+                self._accept_entries(file_id, entries, report, time_left)
         target = report_key(key, event_tag)
         self.files.write_report(bucket, target, report)
         if report.has_problems:
@@ -181,7 +178,7 @@ class FileIngestion:
             if start in done:
                 report.absorb(done[start])
                 continue
-            if time_left is not None and time_left() < self.reserve_seconds:
+            if time_left is not None and time_left() < FILE_RESERVE_SECONDS:
                 raise FileUnfinished(f"{start} of {len(entries)} entries done")
             part = FileReport(bucket=report.bucket, key=report.key, kind=report.kind)
             self._accept_chunk(file_id, start, entries[start : start + CHUNK], part)
@@ -236,9 +233,6 @@ class FileIngestion:
     def _accept_restocks(self, file_id: str, entries: list[Entry], report: FileReport) -> None:
         """Each line `{"product_id", "quantity"}` is one restock; its id comes from the file and the line, so the
         same S3 event handled twice applies each line once."""
-        if self.restocks is None:
-            report.file_error = "este ambiente não recebe arquivos de reposição"
-            return
         if len(entries) > MAX_RESTOCK_LINES:
             report.file_error = f"arquivo com mais de {MAX_RESTOCK_LINES} reposições: divida-o em arquivos menores"
             return
@@ -271,13 +265,13 @@ class FileIngestion:
     def _send(self, orders: list[Order]) -> set[str]:
         """Send with bounded retries of what SQS refused; return the order_ids it never took."""
         pending = orders
-        for attempt in range(self.send_attempts):
+        for attempt in range(SEND_ATTEMPTS):
             refused = set(self.queue.send_batch(pending))
             if not refused:
                 return set()
             pending = [order for order in pending if order.order_id in refused]
             log("WARNING", "orders not enqueued, retrying", count=len(pending), attempt=attempt + 1)
-            if attempt + 1 < self.send_attempts:
+            if attempt + 1 < SEND_ATTEMPTS:
                 self.sleep(0.1 * 2**attempt)
         return {order.order_id for order in pending}
 
@@ -508,7 +502,6 @@ class StockRelease(StockWork):
     """
 
     attempts: int = 5
-    reserve_seconds: float = 15.0  # time kept back at the end of an invocation
 
     def apply(self, restock: Restock, time_left: Callable[[], float] | None = None) -> list[PendingItem]:
         """Raise the stock once per restock_id, then release; a redelivery only releases (always safe)."""
@@ -540,7 +533,7 @@ class StockRelease(StockWork):
         idle = 0
 
         def short_of_time() -> bool:
-            if time_left is None or self.releases is None or time_left() >= self.reserve_seconds:
+            if time_left is None or self.releases is None or time_left() >= RELEASE_RESERVE_SECONDS:
                 return False
             self.releases.release(product_id, dedup_id=f"more-{uuid.uuid4().hex}", restock_id=restock_id)
             log("WARNING", "release continues in a new message", served=len(served))
@@ -644,7 +637,8 @@ class Sweeper:
     def sweep(self) -> SweepResult:
         now = self.clock()
         before, files_before = now - timedelta(seconds=self.stuck_after), now - timedelta(seconds=self.file_stuck_after)
-        claims = self.store.unsent_orders(before, self.limit) + self.store.unsent_file_orders(files_before, self.limit)
+        claims = self.store.unsent(CLAIMED_ORDERS, before, self.limit)
+        claims += self.store.unsent(CLAIMED_FILE_ORDERS, files_before, self.limit)
         # The claim's document text; a claim written before the document moved to the claim kept it in `message`.
         texts = [c["document"] if isinstance(c.get("document"), str) else c.get("message") for c in claims]
         orders = [decode_order(str(text)) for text in texts if text]
@@ -652,7 +646,7 @@ class Sweeper:
         resent = [order.order_id for order in orders if order.order_id not in refused]
         self.store.mark_sent(resent)
         restocks = 0
-        for record in self.store.unsent_restocks(before, self.limit):
+        for record in self.store.unsent(CLAIMED_RESTOCKS, before, self.limit):
             restock = Restock(str(record["restock_id"]), str(record["product_id"]), int(record["quantity"]))
             self.restocks.send(restock)
             self.store.mark_restock_sent(restock.restock_id)

@@ -25,6 +25,7 @@ from orders.stock import decide
 from orders.validation import OrderValidator
 from service.adapters import DynamoStore
 from service.errors import AlreadyProcessed, DuplicateOrder, DuplicateRestock, ItemGone, OrderChanged, StockChanged
+from service.keys import CLAIMED_FILE_ORDERS, CLAIMED_ORDERS, CLAIMED_RESTOCKS
 
 sys.path.insert(0, str(ROOT / "tests" / "unit"))  # the fakes under contract live with the unit suite
 from fakes import FakeStore  # noqa: E402
@@ -58,15 +59,15 @@ def settles(check: Callable[[], bool]) -> None:
 
 
 def unsent_orders(store: Any, before: datetime = LATER) -> set[str]:
-    return {str(record["order_id"]) for record in store.unsent_orders(before, 1000)}
+    return {str(record["order_id"]) for record in store.unsent(CLAIMED_ORDERS, before, 1000)}
 
 
 def unsent_file_orders(store: Any, before: datetime = LATER) -> set[str]:
-    return {str(record["order_id"]) for record in store.unsent_file_orders(before, 1000)}
+    return {str(record["order_id"]) for record in store.unsent(CLAIMED_FILE_ORDERS, before, 1000)}
 
 
 def unsent_restocks(store: Any, before: datetime = LATER) -> set[str]:
-    return {str(record["restock_id"]) for record in store.unsent_restocks(before, 1000)}
+    return {str(record["restock_id"]) for record in store.unsent(CLAIMED_RESTOCKS, before, 1000)}
 
 
 def waiting(store: Any, product: str) -> list[str]:
@@ -81,7 +82,7 @@ def test_an_order_is_claimed_once_and_a_second_claim_sees_the_first(store: Any) 
     with pytest.raises(DuplicateOrder) as duplicate:
         store.claim(order, "api:second")
 
-    assert duplicate.value.source == "api:first"
+    assert duplicate.value.existing["source"] == "api:first"
     assert duplicate.value.existing["order_status"] == RECEIVED
     assert duplicate.value.existing["body_hash"] == fingerprint(order)
     assert [entry["status"] for entry in store.get_order(order.order_id)["status_history"]] == [RECEIVED]

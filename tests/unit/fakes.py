@@ -18,8 +18,10 @@ from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED
 from orders.report import FileReport
 from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, PendingItem, Restock, queue_position
 from orders.stock import PendingNotice, StockDecision
+from orders.validation import OrderValidator
 from service import errors
-from service.keys import CLAIMED_FILE_ORDERS, CLAIMED_ORDERS, claims_partition
+from service.keys import CLAIMED_RESTOCKS, claims_partition
+from service.use_cases import FileIngestion
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB refuses to write a bigger item (ValidationException)
@@ -94,7 +96,7 @@ class FakeStore:
         self.calls.append(f"claim {order.order_id}")
         if order.order_id in self.orders:
             existing = copy.deepcopy(self.orders[order.order_id])
-            raise errors.DuplicateOrder(order.order_id, existing.get("source"), existing)
+            raise errors.DuplicateOrder(order.order_id, existing)
         record = received(order, source, self.now())
         # In its GSI1 UNSENT# partition (claims_partition) until processed, or swept (mark_sent).
         self.orders[order.order_id] = {"PK": f"ORDER#{order.order_id}", "SK": "ORDER", **record, "unsent": True}
@@ -218,23 +220,14 @@ class FakeStore:
         found = [r for r in records if r.get("unsent") and r["received_at"] < before]
         return copy.deepcopy(sorted(found, key=lambda r: r["received_at"])[:limit])
 
-    def _unsent_claims(self, partition: str, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+    def unsent(self, partition: str, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        self.calls.append(f"unsent {partition}")
+        if partition == CLAIMED_RESTOCKS:
+            return self._unsent(self.restocks.values(), received_before, limit)
         # An order processed (or its status set by a test) has left the partition, whatever its flag says.
         claimed = self.orders.values()
         claimed = [r for r in claimed if r["order_status"] == RECEIVED and claims_partition(r["source"]) == partition]
         return self._unsent(claimed, received_before, limit)
-
-    def unsent_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        self.calls.append("unsent_orders")
-        return self._unsent_claims(CLAIMED_ORDERS, received_before, limit)
-
-    def unsent_file_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        self.calls.append("unsent_file_orders")
-        return self._unsent_claims(CLAIMED_FILE_ORDERS, received_before, limit)
-
-    def unsent_restocks(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        self.calls.append("unsent_restocks")
-        return self._unsent(self.restocks.values(), received_before, limit)
 
     def mark_sent(self, order_ids: list[str]) -> None:
         self.calls.append(f"mark_sent {','.join(order_ids)}")
@@ -487,6 +480,34 @@ class FakeFiles:
 
     def write_report(self, bucket: str, key: str, report: FileReport) -> None:
         self.reports.append((bucket, key, report.as_dict()))
+
+
+BUCKET = "lake"
+ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
+
+
+class Lake:
+    """A FileIngestion wired with these fakes, and what they recorded."""
+
+    def __init__(self) -> None:
+        self.store, self.queue, self.restocks = FakeStore(), FakeQueue(), FakeRestockQueue()
+        self.files, self.notifier = FakeFiles(), FakeNotifier()
+        self.ingestion = FileIngestion(
+            OrderValidator(),
+            self.store,
+            self.queue,
+            self.files,
+            self.notifier,
+            ERROR_TOPIC,
+            self.restocks,
+            sleep=lambda seconds: None,
+        )
+
+    def put(self, key: str, data: bytes) -> None:
+        self.files.objects[(BUCKET, key)] = data
+
+    def ingest(self, key: str, tag: str = "seq-1", time_left: Callable[[], float] | None = None) -> FileReport | None:
+        return self.ingestion.ingest(BUCKET, key, tag, time_left)
 
 
 class FakeSqs:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeSqs, FakeStore
+from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeSqs, FakeStore
 
 from orders.masking import mask_document, mask_text
 from orders.model import FieldError
@@ -181,7 +181,9 @@ def test_unknown_route_is_404(api: Api) -> None:
 def file_handler(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeFiles, FakeStore]:
     module = importlib.import_module("handlers.file_validator")
     store, files = FakeStore(), FakeFiles()
-    ingestion = FileIngestion(OrderValidator(), store, FakeQueue(), files, FakeNotifier(), ERROR_TOPIC)
+    ingestion = FileIngestion(
+        OrderValidator(), store, FakeQueue(), files, FakeNotifier(), ERROR_TOPIC, FakeRestockQueue()
+    )
     monkeypatch.setattr(module, "_ingestion", ingestion)
     monkeypatch.setattr(module, "_heartbeat", Heartbeat(FakeSqs(), "files-url"))
     return module, files, store

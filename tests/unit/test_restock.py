@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeSqs, FakeStore
+from fakes import BUCKET, ERROR_TOPIC, FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeSqs, FakeStore, Lake
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,8 +56,6 @@ from service.use_cases import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESTOCK_SEED = REPO_ROOT / "seed" / "restocks"
-BUCKET = "lake"
-ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
 PENDING_TOPIC = "arn:aws:sns:us-east-1:000000000000:pending"
 MARIANA = "mariana.alves@example.com"
 OLDER, NEWER, NEWEST = "2024-03-01T10:00:00Z", "2024-03-02T10:00:00Z", "2024-03-03T10:00:00Z"
@@ -834,33 +832,11 @@ class Crash(BaseException):
     """The Lambda dies mid-way (timeout, out of memory): nothing in the code catches it."""
 
 
-class RestockLake:
-    """A FileIngestion wired with fakes, restock queue included, and what they recorded."""
-
-    def __init__(self, with_restocks: bool = True) -> None:
-        self.store = FakeStore()
-        self.queue = FakeQueue()
-        self.restocks = FakeRestockQueue()
-        self.files = FakeFiles()
-        self.notifier = FakeNotifier()
-        self.ingestion = FileIngestion(
-            validator,
-            self.store,
-            self.queue,
-            self.files,
-            self.notifier,
-            ERROR_TOPIC,
-            sleep=lambda seconds: None,
-            restocks=self.restocks if with_restocks else None,
-        )
-
+class RestockLake(Lake):
     def put_seed(self, name: str) -> str:
         key = f"restock/{name}"
-        self.files.objects[(BUCKET, key)] = (RESTOCK_SEED / name).read_bytes()
+        self.put(key, (RESTOCK_SEED / name).read_bytes())
         return key
-
-    def ingest(self, key: str, tag: str = "seq-1") -> FileReport | None:
-        return self.ingestion.ingest(BUCKET, key, tag)
 
 
 @pytest.fixture
@@ -956,19 +932,6 @@ def test_a_line_the_queue_refuses_is_released_and_rejected(lake: RestockLake) ->
     assert list(lake.store.restocks) == report.accepted, "the refused line's claim was undone"
     assert lake.restocks.sent_ids == report.accepted
     assert len(lake.notifier.reports) == 1
-
-
-def test_a_restock_file_where_restocks_are_not_taken_is_a_file_error() -> None:
-    lake = RestockLake(with_restocks=False)
-
-    report = lake.ingest(lake.put_seed("restock.json"))
-
-    assert report is not None and report.kind == "restocks"
-    assert report.file_error == "este ambiente não recebe arquivos de reposição"
-    assert report.received == 0
-    assert lake.store.restocks == {} and lake.restocks.sent == []
-    assert [r["file_error"] for _, r in lake.notifier.reports] == [report.file_error]
-    assert len(lake.store.files) == 1
 
 
 def test_an_unreadable_line_of_a_restock_jsonl_file_is_reported_by_its_number(lake: RestockLake) -> None:

@@ -11,6 +11,7 @@ from fakes import FakeQueue, FakeRestockQueue, FakeStore
 from orders.model import NEW_ORDER, RECEIVED
 from orders.restock import Restock
 from orders.validation import OrderValidator, parse_order_body
+from service.keys import CLAIMED_FILE_ORDERS
 from service.use_cases import OrderIntake, OrderProcessor, Sweeper
 
 validator = OrderValidator()
@@ -167,4 +168,4 @@ def test_a_files_claims_wait_for_their_files_resume_and_only_then_for_the_sweepe
     # Then the API's claim is sent at once; the file's is left to the file's own resume, and sent once that is overdue
     assert [o.order_id for o in early_sent.sent] == ["ORD-API"]
     assert [o.order_id for o in late_sent.sent] == [order.order_id]
-    assert store.unsent_file_orders(START + timedelta(days=1), 10) == []
+    assert store.unsent(CLAIMED_FILE_ORDERS, START + timedelta(days=1), 10) == []

@@ -15,11 +15,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from fakes import FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeStore
+from fakes import BUCKET, ERROR_TOPIC, FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeStore, Lake
 
 from orders.codec import encode_order
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, OrderRejected
-from orders.report import FileReport, report_key
+from orders.report import report_key
 from orders.stock import PendingNotice, decide
 from orders.validation import OrderValidator, load_schema
 from service.adapters import DynamoStore, SqsOrderQueue
@@ -27,10 +27,8 @@ from service.adapters import orders as order_table
 from service.adapters.orders import PreparedWrite
 from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
 from service.ports import DataLake, Notifier, OrderQueue, RestockQueue, Store
-from service.use_cases import FileIngestion, FileUnfinished, OrderIntake, OrderProcessor, RetryLater
+from service.use_cases import FileUnfinished, OrderIntake, OrderProcessor, RetryLater
 
-BUCKET = "lake"
-ERROR_TOPIC = "arn:aws:sns:us-east-1:000000000000:errors"
 PENDING_TOPIC = "arn:aws:sns:us-east-1:000000000000:pending"
 MARIANA = "mariana.alves@example.com"
 TRANSACT_PARAMS = "provide-client-params.dynamodb.TransactWriteItems"
@@ -141,25 +139,6 @@ def test_intake_of_an_invalid_order_claims_nothing(lab_text: str, calls: list[st
 
 
 # ================================================================ file ingestion
-class Lake:
-    """A FileIngestion wired with fakes, and what they recorded."""
-
-    def __init__(self) -> None:
-        self.store = FakeStore()
-        self.queue = FakeQueue()
-        self.files = FakeFiles()
-        self.notifier = FakeNotifier()
-        self.ingestion = FileIngestion(
-            validator, self.store, self.queue, self.files, self.notifier, ERROR_TOPIC, sleep=lambda seconds: None
-        )
-
-    def put(self, key: str, data: bytes) -> None:
-        self.files.objects[(BUCKET, key)] = data
-
-    def ingest(self, key: str, tag: str = "seq-1", time_left: Callable[[], float] | None = None) -> FileReport | None:
-        return self.ingestion.ingest(BUCKET, key, tag, time_left)
-
-
 @pytest.fixture
 def lake() -> Lake:
     return Lake()
@@ -244,6 +223,7 @@ def test_an_unreadable_file_is_reported_whole(lake: Lake, data: bytes) -> None:
 
 def test_a_file_too_big_to_read_is_reported(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("service.use_cases.MAX_FILE_BYTES", 4)
+    monkeypatch.setattr("orders.files.MAX_FILE_BYTES", 4)
     lake.put("incoming/big.json", b"[{}, {}]")
 
     report = lake.ingest("incoming/big.json")
@@ -714,7 +694,7 @@ def test_claim_of_a_taken_order_id_names_the_first_source(dynamodb: Any, order: 
         with pytest.raises(DuplicateOrder) as caught:
             DynamoStore(dynamodb, "orders").claim(order, "api:2")
 
-    assert caught.value.source == "s3://lake/incoming/a.json#seq-1:0"
+    assert caught.value.existing["source"] == "s3://lake/incoming/a.json#seq-1:0"
 
 
 # ================================================================ the processor handler: partial batch responses

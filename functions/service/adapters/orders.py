@@ -7,15 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from orders.codec import encode_order
 from orders.lifecycle import decided, received
 from orders.model import PENDING, RECEIVED, Order, history_entry
 from orders.restock import queue_position
 from orders.stock import StockDecision
-from service.adapters.table import NEW, Table, now, refusal, token, value
-from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged, StoreBusy
+from service.adapters.table import NEW, Table, best_effort, now, refusal, token, value
+from service.errors import AlreadyProcessed, DuplicateOrder, StockChanged
 from service.keys import (
     CLAIMED_FILE_ORDERS,
     CLAIMED_ORDERS,
@@ -27,20 +25,16 @@ from service.keys import (
     product_key,
     status_partition,
 )
-from service.logs import log
 
 # Attribute names of a product's stock, always through placeholders (some are DynamoDB reserved words).
 STOCK_NAMES = {"#available": "available", "#reserved": "reserved", "#waiting": "waiting"}
-# Once the sweeper has sent it again, a claim moves from its GSI1 UNSENT# partition to `STATUS#Recebido`, so the
-# next sweeps leave it.
-_SENT = {
-    "UpdateExpression": "SET GSI1PK = :received REMOVE message",  # `message`: a claim's text before `document`
-    "ConditionExpression": "GSI1PK IN (:unsent, :unsent_file)",
-    "ExpressionAttributeValues": {
-        ":received": {"S": status_partition(RECEIVED)},
-        ":unsent": {"S": CLAIMED_ORDERS},
-        ":unsent_file": {"S": CLAIMED_FILE_ORDERS},
-    },
+# A claim the sweeper sent again moves from its GSI1 UNSENT# partition to `STATUS#Recebido` (mark_sent); `message` is
+# where claims written before `document` kept their text.
+_SENT = ("SET GSI1PK = :received REMOVE message", "GSI1PK IN (:unsent, :unsent_file)")
+_UNSENT = {
+    ":received": {"S": status_partition(RECEIVED)},
+    ":unsent": {"S": CLAIMED_ORDERS},
+    ":unsent_file": {"S": CLAIMED_FILE_ORDERS},
 }
 
 
@@ -61,7 +55,7 @@ class DynamoOrders(Table):
         """Record the order as `Recebido`, once per order_id; raise DuplicateOrder otherwise."""
         refused, existing = self._create(self._claim_record(order, source), order_key(order.order_id))
         if refused:
-            raise DuplicateOrder(order.order_id, existing.get("source"), existing) from refused.error
+            raise DuplicateOrder(order.order_id, existing) from refused.error
 
     def claim_many(self, claims: list[tuple[Order, str]]) -> dict[str, str | None]:
         """Claim up to 100 distinct orders in one transaction; return {order_id: existing source} of those
@@ -86,7 +80,7 @@ class DynamoOrders(Table):
             try:
                 self.claim(order, source)
             except DuplicateOrder as exc:
-                taken[order.order_id] = exc.source
+                taken[order.order_id] = exc.existing.get("source")
         return taken
 
     def release(self, order_id: str, source: str) -> None:
@@ -213,43 +207,23 @@ class DynamoOrders(Table):
         raise refused.busy() from refused.error
 
     def mark_notified(self, order_id: str) -> None:
-        self._db.update_item(
-            TableName=self._table,
-            Key=order_key(order_id),
-            UpdateExpression="SET pending_notified = :true",
-            ExpressionAttributeValues={":true": {"BOOL": True}},
-        )
-
-    def unsent_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Orders claimed through the API before `received_before`, neither processed nor swept yet, oldest first."""
-        return self._unsent(CLAIMED_ORDERS, received_before, limit)
-
-    def unsent_file_orders(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        """The same, of the orders claimed by a data-lake file."""
-        return self._unsent(CLAIMED_FILE_ORDERS, received_before, limit)
+        self._apply(self._update(order_key(order_id), "SET pending_notified = :true", values={":true": {"BOOL": True}}))
 
     def mark_sent(self, order_ids: list[str]) -> None:
         """Record that the sweeper sent these claimed orders again: each leaves its partition for `STATUS#Recebido`,
-        unless it moved on already (processed, or released). Up to 100 per transaction.
-
-        Best effort: the messages are sent either way, and a claim left unmarked is only sent again by the next sweep,
-        which the queue's deduplication and the processor's conditions make harmless."""
-        try:
-            self._mark_sent(order_ids)
-        except (BotoCoreError, ClientError, StoreBusy) as exc:
-            log("WARNING", "sent orders not marked; the sweeper will send them again", error=repr(exc))
-
-    def _mark_sent(self, order_ids: list[str]) -> None:
-        pending = list(dict.fromkeys(order_ids))
-        while pending:
-            chunk, pending = pending[:100], pending[100:]
-            writes = [{"Update": {"TableName": self._table, "Key": order_key(order_id), **_SENT}} for order_id in chunk]
-            with refusal() as refused:
-                self._db.transact_write_items(TransactItems=writes)
-            failed = refused.conditions_failed(len(chunk))
-            if failed:
-                pending = [o for n, o in enumerate(chunk) if n not in failed] + pending
-                continue
-            for order_id in chunk if refused else []:  # the store did not say which: one at a time
-                with refusal():
-                    self._db.update_item(TableName=self._table, Key=order_key(order_id), **_SENT)
+        unless it moved on already (processed, or released). Up to 100 per transaction;
+        best effort (table.best_effort): the messages are sent either way."""
+        with best_effort("sent orders not marked; the sweeper will send them again"):
+            pending = list(dict.fromkeys(order_ids))
+            while pending:
+                chunk, pending = pending[:100], pending[100:]
+                writes = [self._update(order_key(order_id), *_SENT, values=_UNSENT) for order_id in chunk]
+                with refusal() as refused:
+                    self._db.transact_write_items(TransactItems=writes)
+                failed = refused.conditions_failed(len(chunk))
+                if failed:
+                    pending = [o for n, o in enumerate(chunk) if n not in failed] + pending
+                    continue
+                for order_id in chunk if refused else []:  # the store did not say which: one at a time
+                    with refusal():
+                        self._apply(self._update(order_key(order_id), *_SENT, values=_UNSENT))

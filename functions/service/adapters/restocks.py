@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from orders.restock import RELEASED_PAGE, RESTOCK_APPLIED, RESTOCK_RECEIVED, Restock
-from service.adapters.table import Table, now, refusal
-from service.errors import DuplicateRestock, StoreBusy
+from service.adapters.table import Table, best_effort, now, refusal
+from service.errors import DuplicateRestock
 from service.keys import CLAIMED_RESTOCKS, RELEASED, RESTOCK, key, product_key, released_sk, restock_key, restock_pk
-from service.logs import log
 
 
 class DynamoRestocks(Table):
@@ -37,24 +33,14 @@ class DynamoRestocks(Table):
         """Undo a restock claim whose message never reached the queue (only if still ours and not applied)."""
         self._release_claim(restock_key(restock_id), "restock_status", RESTOCK_RECEIVED, source)
 
-    def unsent_restocks(self, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Restocks claimed before `received_before`, neither applied nor swept yet, oldest first."""
-        return self._unsent(CLAIMED_RESTOCKS, received_before, limit)
-
     def mark_restock_sent(self, restock_id: str) -> None:
         """Record that the sweeper sent the restock again: it leaves the sweeper's partition (best effort, as
         mark_sent)."""
-        try:
-            with refusal():
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=restock_key(restock_id),
-                    UpdateExpression="REMOVE GSI1PK, GSI1SK",
-                    ConditionExpression="GSI1PK = :unsent",
-                    ExpressionAttributeValues={":unsent": {"S": CLAIMED_RESTOCKS}},
-                )
-        except (BotoCoreError, ClientError, StoreBusy) as exc:
-            log("WARNING", "sent restock not marked; the sweeper will send it again", error=repr(exc))
+        unsent = {":unsent": {"S": CLAIMED_RESTOCKS}}
+        with best_effort("sent restock not marked; the sweeper will send it again"):
+            self._apply(
+                self._update(restock_key(restock_id), "REMOVE GSI1PK, GSI1SK", "GSI1PK = :unsent", values=unsent)
+            )
 
     def apply_restock(self, restock: Restock) -> bool:
         """Raise the product's `available` by the restock, in the same transaction that marks the restock
@@ -128,9 +114,4 @@ class DynamoRestocks(Table):
 
     def mark_restock_released(self, restock_id: str) -> None:
         """Record that the restock's release ran to its end (the orders it served are recorded as it goes)."""
-        self._db.update_item(
-            TableName=self._table,
-            Key=restock_key(restock_id),
-            UpdateExpression="SET released_at = :now",
-            ExpressionAttributeValues={":now": {"S": now()}},
-        )
+        self._apply(self._update(restock_key(restock_id), "SET released_at = :now", values={":now": {"S": now()}}))

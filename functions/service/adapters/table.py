@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.lifecycle import stamp
 from service.errors import StoreBusy
+from service.logs import log
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -103,6 +104,18 @@ def refusal() -> Iterator[Refusal]:
         refused.reasons = [str(r.get("Code", "None")) for r in response.get("CancellationReasons", [])]
 
 
+@contextmanager
+def best_effort(failure: str) -> Iterator[None]:
+    """A write whose loss costs only a repeat (the sweeper's marks: a claim left unmarked is sent again by the next
+    sweep, which the queues' deduplication and the consumers' conditions make harmless): a failed condition means it
+    moved on already, and any other failure is logged as `failure`, not raised."""
+    try:
+        with refusal():
+            yield
+    except (BotoCoreError, ClientError, StoreBusy) as exc:
+        log("WARNING", failure, error=repr(exc))
+
+
 NEW = "attribute_not_exists(PK)"  # the condition of a record that must not exist yet
 
 
@@ -130,6 +143,11 @@ class Table:
         }
         update |= {"ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
         return {"Update": {name: part for name, part in update.items() if part}}
+
+    def _apply(self, update: dict[str, Any]) -> None:
+        """Send one Update of `_update` on its own. The table is named at the call, where tests/unit/test_security.py
+        reads which resource each call addresses."""
+        self._db.update_item(**{**update["Update"], "TableName": self._table})
 
     def _put(self, record: dict[str, Any], condition: str = "") -> dict[str, Any]:
         """One Put of a transaction."""
@@ -167,9 +185,10 @@ class Table:
                 ExpressionAttributeValues={":received": {"S": received}, ":source": {"S": source}},
             )
 
-    def _unsent(self, partition: str, received_before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Claims of GSI1 `partition` received before `received_before`, neither processed nor swept yet, oldest
-        first, at most `limit` (the index may lag its table)."""
+    def unsent(self, partition: str, received_before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Claims of GSI1 `partition` (service.keys: CLAIMED_ORDERS, CLAIMED_FILE_ORDERS, CLAIMED_RESTOCKS) received
+        before `received_before`, neither processed (applied) nor swept yet, oldest first, at most `limit` (the index
+        may lag its table)."""
         pages = self._db.get_paginator("query").paginate(
             TableName=self._table,
             IndexName="GSI1",
