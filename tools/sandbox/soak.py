@@ -60,7 +60,7 @@ QUIET_SECONDS = 3  # the notifications are all in once none has come for this lo
 
 @dataclass
 class Books:
-    """What the clients and the samplers counted as the soak went; the stack's records are read at the end."""
+    """What the clients and the stock sampler counted as the soak went; the stack's records are read at the end."""
 
     received: int = 0
     accepted: list[str] = field(default_factory=list)
@@ -440,7 +440,7 @@ def _soak(
         dead_letters_not_poison=stray_dead,
         recovery_limit_seconds=RECOVERY_SECONDS,
         longest_recebido_seconds=round(longest_received, 1),
-        recebido_samples=len(recebido),
+        recebido_samples=len(recebido),  # one per order: its time `Recebido`, from its record
         orders_recebido_over_limit=sorted(i for i, s in recebido.items() if s > RECOVERY_SECONDS),
         chaos=None
         if monkey is None
