@@ -9,10 +9,7 @@ MiniStack notices a dead worker on the next invocation and spawns a new one; an 
 worker dies fails, as on AWS when an execution environment is lost.
 
 Only workers that have finished starting are killed (older than `min_age`, 2 s): a worker killed while it starts
-makes MiniStack 1.5.33 drop *every* worker of that function, the ones serving other requests included
-(`services/lambda_svc.py` L5444-5447: `except Exception: ... invalidate_worker(func_name, ...)`;
-`core/lambda_runtime.py` L1546 `kill_workers`, L1713-1749), and each failure this causes drops the pool again, a
-storm AWS does not have (there, losing one execution environment fails only its own invocation).
+makes MiniStack drop *every* worker of that function (docs/RELIABILITY.md, "MiniStack widens a kill").
 
 Processes are read from /proc (Linux): no psutil for one tree walk and one environment read.
 """
@@ -22,7 +19,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -82,8 +78,7 @@ def function_of(pid: int, proc: Path = PROC) -> str | None:
 def workers(root: int, functions: Iterable[str], proc: Path = PROC) -> dict[int, str]:
     """{pid: function} of the live workers below root that serve one of the functions."""
     wanted = set(functions)
-    found = {pid: function_of(pid, proc) for pid in descendants(root, proc)}
-    return {pid: name for pid, name in found.items() if name in wanted}
+    return {pid: name for pid in descendants(root, proc) if (name := function_of(pid, proc)) in wanted}
 
 
 def stack_functions(session: boto3.session.Session, stack_name: str) -> list[str]:
@@ -104,27 +99,17 @@ def sandbox_root() -> int:
 
 
 class ChaosMonkey:
-    """Every `interval` seconds (in a thread, from `start()`), SIGKILL one random worker of a random function."""
+    """Kills one random worker of a random function at each `kill_one()` (the soak calls it every few seconds), and
+    records the kills."""
 
     def __init__(
-        self,
-        root: int,
-        functions: Iterable[str],
-        interval: float = 2.0,
-        seed: int | None = None,
-        proc: Path = PROC,
-        min_age: float = 2.0,
+        self, root: int, functions: Iterable[str], seed: int | None = None, proc: Path = PROC, min_age: float = 2.0
     ) -> None:
-        self.root = root
-        self.functions = sorted(functions)
-        self.interval = interval
-        self.min_age = min_age
+        self.root, self.functions, self.min_age = root, sorted(functions), min_age
         self.kills: list[Kill] = []
         self._rng = random.Random(seed)  # noqa: S311 (choosing victims, not secrets)
         self._proc = proc
         self._started = time.monotonic()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def kill_one(self, function: str | None = None) -> Kill | None:
         """Kill one worker (of `function`, or of a random function with workers); None when there is none."""
@@ -148,19 +133,3 @@ class ChaosMonkey:
     def kills_per_function(self) -> dict[str, int]:
         counts = Counter(k.function for k in self.kills)
         return {name: counts[name] for name in self.functions}
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.kill_one()
-
-    def start(self) -> None:
-        self._started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="chaos-monkey", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> list[Kill]:
-        """Stop killing (waits for the step under way) and return what was killed."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        return list(self.kills)

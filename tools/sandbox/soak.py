@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import copy
 import json
-import os
 import random
 import sys
 import threading
@@ -30,14 +29,13 @@ from typing import Any
 
 import boto3
 import requests
-from botocore.exceptions import BotoCoreError, ClientError
 
-from orders.model import FINAL_STATUSES, RECEIVED
+from orders.model import FINAL_STATUSES
 from orders.report import report_key
 from sandbox import state
 from sandbox.chaos import ChaosMonkey, sandbox_root, stack_functions
 from sandbox.deploy.core import wait
-from sandbox.dlq import peek
+from sandbox.dlq import PAIRS, peek
 from sandbox.load import lab_example, order_with, to_wire
 from sandbox.notifications import drain, subscribe_queue
 from sandbox.poll import TimedOut, wait_until
@@ -45,12 +43,13 @@ from sandbox.records import ChaosSummary, RestockBody, RestockLine, SoakResult, 
 from sandbox.seed import seed
 from service.adapters import OrderStore
 from service.adapters.table import plain
-from service.keys import restock_pk, status_partitions
+from service.keys import restock_pk
 
 FINAL = frozenset(FINAL_STATUSES)
 # How long an order may stay `Recebido` when workers are killed under it (docs/RELIABILITY.md, "Chaos").
 RECOVERY_SECONDS = 120
 CHAOS_INTERVAL = 2.0
+SEED = 7  # the same mix of input every run
 # A client's patience with a 5xx or a dropped connection: this many attempts, the waits doubling from the first
 # (0.5 s to 16 s, about 30 s in all): longer than a short MiniStack failure storm, not than a long one (a worker that
 # dies while it starts makes MiniStack kill every worker of that function; docs/RELIABILITY.md, "Chaos").
@@ -61,7 +60,7 @@ QUIET_SECONDS = 3  # the notifications are all in once none has come for this lo
 
 @dataclass
 class Books:
-    """What the clients and the samplers counted as the soak went; the stack's records are read at the end."""
+    """What the clients and the stock sampler counted as the soak went; the stack's records are read at the end."""
 
     received: int = 0
     accepted: list[str] = field(default_factory=list)
@@ -71,8 +70,6 @@ class Books:
     retried_requests: int = 0
     given_up: list[str] = field(default_factory=list)
     min_available_seen: int = 0
-    longest_received: dict[str, float] = field(default_factory=dict)  # order_id: seconds seen `Recebido`
-    received_samples: int = 0  # how many times the orders `Recebido` were read
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answered(self, order_id: str, status: int) -> None:
@@ -101,30 +98,24 @@ def _invalid(order: dict[str, Any], rng: random.Random, suffix: str) -> dict[str
     return broken
 
 
-def _post(http: requests.Session, url: str, attempts: int, **kwargs: Any) -> tuple[requests.Response | None, int]:
-    """POST the same body until something other than a 5xx answers: (that answer or None, attempts unanswered)."""
+def _post(http: requests.Session, url: str, attempts: int, **kwargs: Any) -> tuple[int | None, int]:
+    """POST the same body until something other than a 5xx answers: (its status or None, attempts unanswered)."""
     for attempt in range(attempts):
         if attempt:
             time.sleep(FIRST_BACKOFF * 2 ** (attempt - 1))
         with contextlib.suppress(requests.ConnectionError, requests.Timeout):
             response = http.post(url, timeout=60, **kwargs)
             if response.status_code < 500:
-                return response, attempt
+                return response.status_code, attempt
     return None, attempts
 
 
-def _dead_letters(sqs: Any, url: str, markers: tuple[str, ...]) -> dict[str, str]:
-    """{message id: body} of the dead letters that carry a marker of this run (earlier runs' stay where they are)."""
-    return {m["MessageId"]: m["Body"] for m in peek(sqs, url) if any(marker in m["Body"] for marker in markers)}
-
-
-def _every(seconds: float, stop: threading.Event, sample: Callable[[], None]) -> threading.Thread:
-    """A started thread that calls `sample` every `seconds` until `stop` is set."""
+def _every(seconds: float, stop: threading.Event, action: Callable[[], object]) -> threading.Thread:
+    """A started thread that calls `action` every `seconds` until `stop` is set."""
 
     def loop() -> None:
-        while not stop.is_set():
-            sample()
-            stop.wait(seconds)
+        while not stop.wait(seconds):
+            action()
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
@@ -134,39 +125,35 @@ def _every(seconds: float, stop: threading.Event, sample: Callable[[], None]) ->
 def run(
     n: int = 2000,
     clients: int = 16,
-    seed_value: int = 7,
     timeout: float = 900,
     quiet: bool = False,
     chaos: bool = False,
     chaos_interval: float = CHAOS_INTERVAL,
 ) -> SoakResult:
-    """Soak and balance the books; with `chaos`, kill Lambda workers meanwhile (the monkey stops whatever happens)."""
-    outputs = StackOutputs.read()
-    session = boto3.session.Session()
-    monkey = None
-    if chaos:
-        functions = stack_functions(session, outputs.StackName)
-        monkey = ChaosMonkey(sandbox_root(), functions, interval=chaos_interval, seed=seed_value)
+    """Soak and balance the books; with `chaos`, kill Lambda workers meanwhile (the killing stops whatever happens)."""
+    outputs, session, stop = StackOutputs.read(), boto3.session.Session(), threading.Event()
+    # Checked before anything is sent: the chaos monkey needs the embedded MiniStack this checkout started
+    victims = (sandbox_root(), stack_functions(session, outputs.StackName)) if chaos else None
     try:
-        result = _soak(outputs, session, monkey, n, clients, seed_value, timeout, quiet)
-        result.write()
-        return result
+        result = _soak(outputs, session, victims, chaos_interval, stop, n, clients, timeout, quiet)
     finally:
-        if monkey is not None:
-            monkey.stop()
+        stop.set()
+    result.write()
+    return result
 
 
 def _soak(
     outputs: StackOutputs,
     session: boto3.session.Session,
-    monkey: ChaosMonkey | None,
+    victims: tuple[int, list[str]] | None,
+    chaos_interval: float,
+    stop: threading.Event,
     n: int,
     clients: int,
-    seed_value: int,
     timeout: float,
     quiet: bool,
 ) -> SoakResult:
-    rng = random.Random(seed_value)  # noqa: S311 (reproducible test data, not secrets)
+    rng = random.Random(SEED)  # noqa: S311 (reproducible test data, not secrets)
     s3, sqs, db = session.client("s3"), session.client("sqs"), session.client("dynamodb")
     table, bucket, base = outputs.OrdersTable, outputs.DataLakeBucket, outputs.ApiBaseUrl
     run_id = uuid.uuid4().hex[:6].upper()
@@ -198,35 +185,12 @@ def _soak(
         lowest = min(int(plain(item)["available"]) for item in state.products(db, table, products))
         books.min_available_seen = min(books.min_available_seen, lowest)
 
-    # An order is `Recebido` while claimed and not yet processed (GSI1 `UNSENT#order`, or `STATUS#Recebido` once swept).
-    received_queries = [
-        {
-            "TableName": table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :pk",
-            "FilterExpression": "begins_with(order_id, :run)",
-            "ExpressionAttributeValues": {":pk": {"S": partition}, ":run": {"S": f"SOAK-{run_id}-"}},
-            "ProjectionExpression": "order_id, received_at",
-        }
-        for partition in status_partitions(RECEIVED)
-    ]
-
-    def sample_received() -> None:
-        now, pages = datetime.now(UTC), db.get_paginator("query").paginate
-        try:
-            items = [plain(item) for query in received_queries for page in pages(**query) for item in page["Items"]]
-        except (BotoCoreError, ClientError):
-            return  # a missed sample; the count of samples shows if they all were
-        for item in items:
-            age = (now - datetime.fromisoformat(item["received_at"])).total_seconds()
-            books.longest_received[item["order_id"]] = max(age, books.longest_received.get(item["order_id"], 0.0))
-        books.received_samples += 1
-
-    stop_sampling = threading.Event()
-    samplers = [_every(0.2, stop_sampling, sample_stock), _every(1.0, stop_sampling, sample_received)]
-    if monkey is not None:
-        monkey.start()
-        say(f"  chaos: one worker of {', '.join(monkey.functions)} killed every {monkey.interval:g} s")
+    # The sampler, and the chaos monkey, run until the restocks are released
+    threads = [_every(0.2, stop, sample_stock)]
+    monkey = None if victims is None else ChaosMonkey(*victims, seed=SEED)
+    if monkey:
+        threads.append(_every(chaos_interval, stop, monkey.kill_one))
+        say(f"  chaos: one worker of {', '.join(monkey.functions)} killed every {chaos_interval:g} s")
 
     # When poison messages go straight into the FIFO queue (first: their back-off runs while the rest arrives)
     poison_ids = [f"SOAK-{run_id}-POISON{k}" for k in range(max(1, n // 500))]
@@ -239,7 +203,7 @@ def _soak(
     # And orders arrive through the API, with duplicates and invalid ones mixed in, and restocks of the same
     # products meanwhile: each applied once, however often it is sent
     http = threading.local()
-    attempts = ATTEMPTS if monkey is not None else 1  # without chaos, a 5xx is a bug to show at once
+    attempts = ATTEMPTS if monkey else 1  # without chaos, a 5xx is a bug to show at once
     restocks = {
         f"SOAK-{run_id}-R{k:03d}": (products[k % len(products)], rng.randint(1, max(6, n // 40)))
         for k in range(max(10, n // 40))
@@ -251,27 +215,25 @@ def _soak(
     def send(job: dict[str, Any] | str) -> None:
         """An order (a document) or a restock (its id, also its Idempotency-Key), POSTed and counted."""
         http.session = getattr(http, "session", None) or requests.Session()
-        headers = {"Content-Type": "application/json"}
         if restock := isinstance(job, str):
             product, quantity = restocks[job]
-            what, url, body = (
-                job,
-                f"{base}/products/{product}/restock",
-                RestockBody(quantity=quantity).model_dump_json(),
-            )
-            headers["Idempotency-Key"] = job
+            what, path, body = job, f"/products/{product}/restock", RestockBody(quantity=quantity).model_dump_json()
         else:
-            what, url, body = job["order_id"], f"{base}/orders", to_wire(job)
-        response, unanswered = _post(http.session, url, attempts, data=body.encode(), headers=headers)
-        status = None if response is None else response.status_code
+            what, path, body = job["order_id"], "/orders", to_wire(job)
+        headers = {"Content-Type": "application/json"} | ({"Idempotency-Key": job} if restock else {})
+        status, unanswered = _post(http.session, base + path, attempts, data=body.encode(), headers=headers)
         with books.lock:
             books.retried_requests += 1 if unanswered else 0
-            if status is None and monkey is not None:
+            if status is None and monkey:
                 books.given_up.append(what)
             elif status not in ((202,) if restock else (202, 400, 409)):
                 raise RuntimeError(f"unexpected {status or '5xx or no answer'} for {'restock ' * restock}{what}")
             elif not restock:
                 books.answered(what, status)
+
+    def send_all(jobs: list[Any]) -> None:
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(send, jobs))
 
     api_traffic: list[Any] = list(api_orders)
     api_traffic += [o for o in api_orders if rng.random() < 0.03]  # the same order again: a 202 replay
@@ -285,8 +247,7 @@ def _soak(
         f"soak {run_id}: {len(api_traffic)} API requests ({len(restocks)} restocks), {len(file_orders)} orders in "
         f"files, {len(poison_ids)} poison"
     )
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        list(pool.map(send, api_traffic))
+    send_all(api_traffic)
     say(f"  API done in {time.monotonic() - started:.1f} s ({books.retried_requests} requests retried)")
 
     # And through data-lake files (JSON and JSON Lines), with invalid and duplicate lines
@@ -339,8 +300,7 @@ def _soak(
     lost = not_final()
     processed_at = time.monotonic() - started
     say(f"  orders final after {processed_at:.1f} s")
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        list(pool.map(send, late + [r for r in late if rng.random() < 0.3]))
+    send_all(late + [r for r in late if rng.random() < 0.3])
 
     # And every restock has run its release, and no request to look at a queue again is left
     def unreleased() -> list[str]:
@@ -357,32 +317,29 @@ def _soak(
     until(calm_three_times, "restocks released")
     not_final()  # the records as the late restocks left them
     say(f"  restocks released after {time.monotonic() - started:.1f} s")
-    kills = monkey.stop() if monkey is not None else []
-    if monkey is not None:
-        say(f"  chaos stopped: {len(kills)} workers killed {monkey.kills_per_function()}")
+    stop.set()
+    for thread in threads:
+        thread.join()
+    if monkey:
+        say(f"  chaos stopped: {len(monkey.kills)} workers killed {monkey.kills_per_function()}")
 
     # Poison messages reach the orders DLQ (a few receives with back-off); nothing else of this run reaches any DLQ
+    # (the dead letters of earlier runs stay where they are)
     markers = (f"SOAK-{run_id}", f"soak/{run_id}")
+    dead: dict[str, dict[str, str]] = {queue: {} for queue in PAIRS}  # {queue: {message id: body}}
 
-    def poison(body: str) -> str | None:
-        with contextlib.suppress(ValueError, AttributeError):
-            return order_id if (order_id := json.loads(body).get("order_id")) in poison_ids else None
-        return None
+    def poison_in(body: str) -> set[str]:  # a poison message's body is its order_id, quoted (json.dumps)
+        return {i for i in poison_ids if f'"{i}"' in body}
 
-    dead: dict[str, dict[str, str]] = {"orders": {}}
+    def poison_dead() -> set[str]:
+        for queue, (dlq, _source) in PAIRS.items():
+            letters = peek(sqs, getattr(outputs, dlq))
+            dead[queue].update({m["MessageId"]: m["Body"] for m in letters if any(k in m["Body"] for k in markers)})
+        return set().union(*map(poison_in, dead["orders"].values()))
 
-    def all_poison_dead() -> bool:
-        dead["orders"].update(_dead_letters(sqs, outputs.OrderDeadLetterQueueUrl, markers))
-        return {poison(body) for body in dead["orders"].values()} >= set(poison_ids)
-
-    until(all_poison_dead, "poison in the DLQ")
-    dlq_ids = {poison(body) for body in dead["orders"].values()} - {None}
-    dead["restocks"] = _dead_letters(sqs, outputs.RestockDeadLetterQueueUrl, markers)
-    dead["files"] = _dead_letters(sqs, outputs.FileDeadLetterQueueUrl, markers)
-    stray_dead = {queue: sum(1 for b in bodies.values() if poison(b) is None) for queue, bodies in dead.items()}
-    stop_sampling.set()
-    for sampler in samplers:
-        sampler.join()
+    until(lambda: poison_dead() >= set(poison_ids), "poison in the DLQ")
+    dlq_ids = poison_dead()
+    stray_dead = {queue: sum(not poison_in(body) for body in bodies.values()) for queue, bodies in dead.items()}
 
     # Books: the stock and the items as the table holds them, and the notifications (long-polled until quiet)
     items = [item for record in records.values() for item in record["items"]]
@@ -409,7 +366,13 @@ def _soak(
 
     released_notices = notices("order_released", "order_id", records)
     unique_accepted = set(books.accepted)
-    longest_received = max(books.longest_received.values(), default=0.0)
+
+    def seconds_recebido(record: dict[str, Any]) -> float:  # from its claim until the processor decided it (or now)
+        end = datetime.fromisoformat(record["processed_at"]) if "processed_at" in record else datetime.now(UTC)
+        return (end - datetime.fromisoformat(record["received_at"])).total_seconds()
+
+    recebido = {i: seconds_recebido(r) for i, r in records.items()}
+    longest_received = max(recebido.values(), default=0.0)
     checks = {
         "no accepted order lost (all final)": not lost,
         "accepted ids are unique (no order taken twice)": len(unique_accepted) == len(books.accepted),
@@ -442,16 +405,14 @@ def _soak(
         == len(poison_ids),
         "nothing of this run in a DLQ but the poison": not any(stray_dead.values()),
     }
-    if monkey is None:
+    if not monkey:
         checks["one order_released message per order released"] = sorted(released_notices) == sorted(released)
     else:
         # A worker killed between the publish and its clean-up repeats the message (told at least once, see
         # docs/RELIABILITY.md): under chaos a repeat is counted in the summary, not failed
         checks["an order_released message for every order released"] = set(released_notices) == released
         checks["every request answered (5xx and dropped connections retried)"] = not books.given_up
-        checks[f"no order Recebido longer than {RECOVERY_SECONDS} s"] = (
-            books.received_samples > 0 and longest_received <= RECOVERY_SECONDS
-        )
+        checks[f"no order Recebido longer than {RECOVERY_SECONDS} s"] = longest_received <= RECOVERY_SECONDS
     return SoakResult(
         run_id=run_id,
         orders=n,
@@ -479,15 +440,15 @@ def _soak(
         dead_letters_not_poison=stray_dead,
         recovery_limit_seconds=RECOVERY_SECONDS,
         longest_recebido_seconds=round(longest_received, 1),
-        recebido_samples=books.received_samples,
-        orders_recebido_over_limit=sorted(i for i, s in books.longest_received.items() if s > RECOVERY_SECONDS),
+        recebido_samples=len(recebido),  # one per order: its time `Recebido`, from its record
+        orders_recebido_over_limit=sorted(i for i, s in recebido.items() if s > RECOVERY_SECONDS),
         chaos=None
         if monkey is None
         else ChaosSummary(
-            interval_seconds=monkey.interval,
-            kills=len(kills),
+            interval_seconds=chaos_interval,
+            kills=len(monkey.kills),
             kills_per_function=monkey.kills_per_function(),
-            killed=kills,
+            killed=monkey.kills,
         ),
         checks=checks,
     )
@@ -495,14 +456,13 @@ def _soak(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=int(os.environ.get("N") or 2000), help="orders (default 2000)")
+    parser.add_argument("-n", type=int, default=2000, help="orders (default 2000)")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the pipeline to settle")
     parser.add_argument("--chaos", action="store_true", help="kill random Lambda workers throughout")
     parser.add_argument("--chaos-interval", type=float, default=CHAOS_INTERVAL, help="seconds between two kills")
     args = parser.parse_args()
-    result = run(args.n, args.clients, args.seed, args.timeout, chaos=args.chaos, chaos_interval=args.chaos_interval)
+    result = run(args.n, args.clients, args.timeout, chaos=args.chaos, chaos_interval=args.chaos_interval)
     keys = ("received", "accepted", "rejected", "final", "lost", "pending_orders", "restocks", "released_orders")
     keys += ("files", "poison_in_dlq", "dead_letters_not_poison", "oversold_units")
     rows: list[tuple[str, Any]] = [(key, getattr(result, key)) for key in keys]
