@@ -177,8 +177,10 @@ def _shown(limit: int, total: int, what: str, how: str = ": --limit N shows more
         _note(f"{limit} of {total} {what} shown{how}")
 
 
-def _answer(response: requests.Response, follow: str | None) -> str | None:
-    """Print the API's answer (masked); exit 1 on a 4xx/5xx; the id named `follow` in its body."""
+def _post(sandbox: Sandbox, path: str, body: str | bytes, follow: str | None, headers: Mapping[str, str]) -> str | None:
+    """POST JSON to the API; print its answer (masked); exit 1 on a 4xx/5xx; the id named `follow` in its body."""
+    headers = {"Content-Type": "application/json", **headers}
+    response = sandbox.http.post(f"{sandbox.api}/{path}", data=body, headers=headers, timeout=30)
     ok = response.status_code < 400
     out.print(f"{response.status_code} {response.reason}", style="green" if ok else "bold red")
     try:
@@ -198,6 +200,17 @@ def _answer(response: requests.Response, follow: str | None) -> str | None:
     return ident
 
 
+def _get(sandbox: Sandbox, resource: str, ident: str) -> dict[str, Any]:
+    """GET /{resource}/{ident}, or an exit that says why not."""
+    response = sandbox.get(resource, ident)
+    if response.status_code == 404:
+        fail(f"{resource.removesuffix('s')} {ident} {NOT_FOUND}")
+    if response.status_code != 200:
+        fail(f"GET /{resource}/{ident} answered {response.status_code}: {mask_text(response.text[:300])}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
 def _follow(
     sandbox: Sandbox,
     resource: str,
@@ -211,12 +224,7 @@ def _follow(
     what, states = f"{resource.removesuffix('s')} {ident}", [""]
 
     def answer() -> dict[str, Any] | None:
-        response = sandbox.get(resource, ident)
-        if response.status_code == 404:
-            fail(f"{what} {NOT_FOUND}")
-        if response.status_code != 200:
-            fail(f"GET /{resource}/{ident} answered {response.status_code}: {mask_text(response.text[:300])}")
-        body: dict[str, Any] = response.json()
+        body = _get(sandbox, resource, ident)
         if (state := state_of(body)) != states[-1]:
             out.print(Text(f"{datetime.now():%H:%M:%S}  {what}  ").append(state, STATUS_STYLES.get(state, "yellow")))
             states.append(state)
@@ -332,9 +340,7 @@ def send(
         _check_locally(body)
         return
     sandbox = connect()
-    headers = {"Content-Type": "application/json"}
-    response = sandbox.http.post(f"{sandbox.api}/orders", data=body, headers=headers, timeout=30)
-    order_id = _answer(response, "order_id" if watch else None)
+    order_id = _post(sandbox, "orders", body, "order_id" if watch else None, {})
     if order_id is not None:
         _watch(sandbox, order_id, timeout)
 
@@ -383,11 +389,10 @@ def restock_command(
 ) -> None:
     """POST a restock of N units of PRODUCT; wait for its release; print the stock and the orders it released."""
     sandbox = connect()
-    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key is not None else {})}
-    url = f"{sandbox.api}/products/{quote(product_id, safe='')}/restock"
-    body = RestockBody(quantity=quantity).model_dump_json()
-    response = sandbox.http.post(url, data=body, headers=headers, timeout=30)
-    restock_id = _answer(response, "restock_id" if wait else None)
+    path, body = f"products/{quote(product_id, safe='')}/restock", RestockBody(quantity=quantity).model_dump_json()
+    restock_id = _post(
+        sandbox, path, body, "restock_id" if wait else None, {"Idempotency-Key": key} if key is not None else {}
+    )
     if restock_id is None:
         return
     hint = "(restocks queue, DLQ) and `sandbox logs restocker`"
@@ -395,10 +400,7 @@ def restock_command(
         sandbox, "restocks", restock_id, lambda a: Restock.model_validate(a).state, ["released"], timeout, hint
     )
     restock = Restock.model_validate(answer)
-    product = sandbox.get("products", product_id)
-    if product.status_code != 200:
-        fail(f"GET /products/{product_id} answered {product.status_code}: {product.text[:300]}")
-    out.print(_stock_table([Product.model_validate(product.json())]))
+    out.print(_stock_table([Product.model_validate(_get(sandbox, "products", product_id))]))
     # The first page of the released orders is enough to show; released_count is how many there are in all.
     released = restock.released_orders
     total = restock.released_count if restock.released_count is not None else len(released)
