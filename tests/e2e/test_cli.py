@@ -208,21 +208,21 @@ def test_watch_of_an_unknown_order_exits_1():
     assert "not found" in result.stderr
 
 
-def test_upload_prints_the_counts_and_rejections_of_a_mixed_file(tmp_path, products):
+def test_upload_prints_the_counts_and_rejections_of_a_mixed_file(tmp_path, outputs, products):
     # Given the mixed sample (1 valid, 2 invalid orders) with its own order ids and products
     prefix = unique("CLI")
     text = (ORDERS / "datalake-mixed.json").read_text("utf-8").replace("ORD-2023", prefix)
     for original, mine in zip(MIXED_IDS, products(10, 10, 10, 10, 10), strict=True):
         text = text.replace(original, mine)
     file = write(tmp_path, "mixed.json", text)
-    key = f"cli/{uuid.uuid4().hex[:8]} mixed.json"
+    key = f"cli/[bold]{uuid.uuid4().hex[:8]} mixed.json"
 
     # When it is uploaded
     result = sandbox("upload", str(file), "--key", key)
 
-    # Then the report's counts and each rejection are printed, personal data masked
+    # Then the report's counts and each rejection are printed, personal data masked, the key as it is (not markup)
     assert result.exit_code == 0, result.output
-    assert f"incoming/{key}" in result.stdout
+    assert f"uploaded s3://{outputs['DataLakeBucket']}/incoming/{key}" in result.stdout
     assert re.search(r"\W3\W+1\W+2\W+-", result.stdout), result.stdout
     assert f"{prefix}1004-0002" in result.stdout and "customer.email" in result.stdout
     assert f"{prefix}1004-0003" in result.stdout and "company" in result.stdout

@@ -6,22 +6,20 @@ Exit codes: 0 ok, 1 the operation failed, 2 usage (a bad option, argument or fil
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn
 from urllib.parse import quote
 
 import requests
 import typer
-from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
@@ -34,31 +32,51 @@ from orders.masking import mask_text
 from orders.model import FINAL_STATUSES, NEW_ORDER, PRODUCT_PENDING, RECEIVED, OrderRejected
 from orders.report import report_key
 from orders.validation import OrderValidator, parse_order_body
-from sandbox import emulator, views
+from sandbox import emulator, state, views
 from sandbox import notifications as inbox
 from sandbox.aws import OUTPUTS, default_environment
-from sandbox.deploy.core import is_missing
+from sandbox.deploy.core import error_code, is_missing
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import Restock, RestockBody, SeedError, SeedFile, StackOutputs
 from sandbox.seed import DEFAULT_FILE, seed
 from sandbox.views import FUNCTIONS, LogCursor, Product, RecentAnswers, Sandbox, notice_of, quoted, since_ms, structured
 
-P = ParamSpec("P")
-R = TypeVar("R")
-T = TypeVar("T")
-
-FINAL = FINAL_STATUSES
 Function = StrEnum("Function", {name.replace("-", "_"): name for name in FUNCTIONS})
-STATUS_STYLES = {RECEIVED: "yellow", NEW_ORDER: "green", PRODUCT_PENDING: "magenta"}
+# An order's statuses, and a restock's once released; any other state is one still moving.
+STATUS_STYLES = {RECEIVED: "yellow", NEW_ORDER: "green", PRODUCT_PENDING: "magenta", "released": "green"}
 ITEM_STYLES = {"Reservado": "green", "Pendente": "magenta"}
 LAMBDA_LINES = ("START ", "END ", "REPORT ", "INIT_START ")
 LEVEL_STYLES = {"DEBUG": "dim", "INFO": "green", "WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
 BIG_FILE = 1024 * 1024
 PROGRESS_FROM = 50  # items: smaller jobs finish before a bar would show
-RELEASED_SHOWN = 50  # released orders whose status `restock` looks up, one GET each
+RELEASED_SHOWN = 50  # released orders whose status `restock` looks up
+NOT_FOUND = "not found: check the id (a 202 or the file report says it was accepted)"
 _MISSING = {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchBucket"}
+_DURATION = re.compile(r"(\d+)([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _Commands(typer.core.TyperGroup):
+    """Every command's connection and AWS errors become a message saying what to do next, and exit 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (EndpointConnectionError, requests.ConnectionError):
+            fail(_not_running())
+        except ClientError as exc:
+            code = error_code(exc) or "?"
+            if code in _MISSING:
+                fail(f"{code}: the stack in {OUTPUTS} is not on {emulator.endpoint()}: run `make up`")
+            fail(f"{exc.operation_name} failed: {code}: {exc.response.get('Error', {}).get('Message', '')}")
+        except BotoCoreError as exc:
+            fail(f"AWS call failed: {exc}")
+        except requests.RequestException as exc:
+            fail(f"HTTP call failed: {exc}")
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Look at, feed and reset the order-pipeline sandbox (MiniStack or LocalStack).",
     no_args_is_help=True,
     add_completion=False,
@@ -75,7 +93,8 @@ def _console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # Piped output is not cut at 80 columns: ids in tables must stay whole for grep.
     width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 200)
-    return Console(stderr=stderr, width=width, highlight=False)
+    # What the sandbox holds (ids, file names, messages) is printed as it is, never read as rich markup.
+    return Console(stderr=stderr, width=width, highlight=False, markup=False, emoji=False)
 
 
 @app.callback()
@@ -86,39 +105,12 @@ def _setup() -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(Text(message, style="red"))
+    err.print(message, style="red")
     raise typer.Exit(code)
 
 
 def _not_running() -> str:
     return f"nothing answers at {emulator.endpoint()}: the sandbox is not running: run `make up`"
-
-
-def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """A `sandbox` command whose connection and AWS errors become a message saying what to do next, and exit 1."""
-
-    def register(function: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(function)
-        def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return function(*args, **kwargs)
-            except (EndpointConnectionError, requests.ConnectionError):
-                fail(_not_running())
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code = str(error.get("Code", "?"))
-                if code in _MISSING:
-                    fail(f"{code}: the stack in {OUTPUTS} is not on {emulator.endpoint()}: run `make up`")
-                fail(f"{exc.operation_name} failed: {code}: {error.get('Message', '')}")
-            except BotoCoreError as exc:
-                fail(f"AWS call failed: {exc}")
-            except requests.RequestException as exc:
-                fail(f"HTTP call failed: {exc}")
-
-        app.command(name)(run)
-        return run
-
-    return register
 
 
 def connect() -> Sandbox:
@@ -138,9 +130,14 @@ def connect() -> Sandbox:
 # --- helpers ----------------------------------------------------------------------------------------------------
 
 
-def _progress(*columns: Any, disable: bool = False) -> Progress:
+def _progress(*columns: Any, total: int, threshold: int = PROGRESS_FROM) -> Progress:
     return Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), *columns, console=out, transient=True, disable=disable
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        *(columns or (BarColumn(), MofNCompleteColumn())),
+        console=out,
+        transient=True,
+        disable=total < threshold,
     )
 
 
@@ -163,7 +160,7 @@ def _whole(name: str) -> Column:
 def _table(title: str, columns: Iterable[str | Column], rows: Iterable[Iterable[Any]]) -> Table:
     table = Table(*columns, title=title, title_justify="left")
     for row in rows:
-        table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in row))
+        table.add_row(*(cell if isinstance(cell, Text) else str(cell) for cell in row))
     return table
 
 
@@ -172,7 +169,7 @@ def _styled(value: Any, styles: Mapping[str, str]) -> Text:
 
 
 def _note(message: str) -> None:
-    out.print(Text(message, style="dim"))
+    out.print(message, style="dim")
 
 
 def _shown(limit: int, total: int, what: str, how: str = ": --limit N shows more") -> None:
@@ -180,15 +177,17 @@ def _shown(limit: int, total: int, what: str, how: str = ": --limit N shows more
         _note(f"{limit} of {total} {what} shown{how}")
 
 
-def _answer(response: requests.Response, follow: str | None) -> str | None:
-    """Print the API's answer (masked); exit 1 on a 4xx/5xx; the id named `follow` in its body."""
+def _post(sandbox: Sandbox, path: str, body: str | bytes, follow: str | None, headers: Mapping[str, str]) -> str | None:
+    """POST JSON to the API; print its answer (masked); exit 1 on a 4xx/5xx; the id named `follow` in its body."""
+    headers = {"Content-Type": "application/json", **headers}
+    response = sandbox.http.post(f"{sandbox.api}/{path}", data=body, headers=headers, timeout=30)
     ok = response.status_code < 400
-    out.print(Text(f"{response.status_code} {response.reason}", style="green" if ok else "bold red"))
+    out.print(f"{response.status_code} {response.reason}", style="green" if ok else "bold red")
     try:
         body = response.json()
     except ValueError:
         body = None
-        out.print(Text(mask_text(response.text)))
+        out.print(mask_text(response.text))
     else:
         out.print_json(data=mask(body))
     if not ok:
@@ -201,61 +200,62 @@ def _answer(response: requests.Response, follow: str | None) -> str | None:
     return ident
 
 
+def _get(sandbox: Sandbox, resource: str, ident: str) -> dict[str, Any]:
+    """GET /{resource}/{ident}, or an exit that says why not."""
+    response = sandbox.get(resource, ident)
+    if response.status_code == 404:
+        fail(f"{resource.removesuffix('s')} {ident} {NOT_FOUND}")
+    if response.status_code != 200:
+        fail(f"GET /{resource}/{ident} answered {response.status_code}: {mask_text(response.text[:300])}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
 def _follow(
     sandbox: Sandbox,
     resource: str,
     ident: str,
-    label: str,
-    read: Callable[[requests.Response], tuple[str, str, T | None]],
+    state_of: Callable[[dict[str, Any]], str],
+    final: Collection[str],
     timeout: float,
-    interval: float,
     hint: str,
-) -> T:
-    """Poll GET /{resource}/{ident}, printing each new state, until `read` gives the final (state, style, value)."""
-    what, states = f"{resource.removesuffix('s')} {ident}", []
+) -> dict[str, Any]:
+    """Poll GET /{resource}/{ident}, printing each new state, until it is one of `final`; its last answer."""
+    what, states = f"{resource.removesuffix('s')} {ident}", [""]
 
-    def final() -> T | None:
-        response = sandbox.get(resource, ident)
-        if response.status_code == 404:
-            fail(f"{what} not found: check the id (a 202 or the file report says it was accepted)")
-        if response.status_code != 200:
-            fail(f"GET /{resource}/{ident} answered {response.status_code}: {mask_text(response.text[:300])}")
-        state, style, value = read(response)
-        if not states or state != states[-1]:
-            out.print(Text(f"{datetime.now().strftime('%H:%M:%S')}  {label}  ").append(state, style=style))
+    def answer() -> dict[str, Any] | None:
+        body = _get(sandbox, resource, ident)
+        if (state := state_of(body)) != states[-1]:
+            out.print(Text(f"{datetime.now():%H:%M:%S}  {what}  ").append(state, STATUS_STYLES.get(state, "yellow")))
             states.append(state)
-        return value
+        return body if state in final else None
 
-    with out.status(f"following {label}"):
+    with out.status(f"following {what}"):
         try:
-            return wait_until(final, timeout=timeout, interval=interval, what=what)
+            return wait_until(answer, timeout=timeout, interval=0.3, what=what)
         except TimedOut:
             fail(f"{what} still {states[-1]} after {timeout:.0f} s: check `sandbox status` {hint}")
 
 
-def _seed_file(path: Path | None) -> tuple[Path, list[dict[str, Any]]]:
-    path = path or Path(os.environ.get("SEED_FILE") or DEFAULT_FILE)
+def _products(path: Path) -> list[dict[str, Any]]:
     try:
-        return path, SeedFile.read(path).rows()
+        return SeedFile.read(path).rows()
     except SeedError as exc:
         fail(f"seed: {exc}", code=2)
 
 
-def _seed(sandbox: Sandbox, products: list[dict[str, Any]], only_missing: bool) -> int:
-    table, written = sandbox.outputs.OrdersTable, 0
-    with _progress(BarColumn(), MofNCompleteColumn(), disable=len(products) < PROGRESS_FROM) as progress:
-        task = progress.add_task(f"seeding {table}", total=len(products))
-        for start in range(0, len(products), 25):
-            chunk = products[start : start + 25]
-            written += seed(sandbox.session, table, chunk, only_missing=only_missing)
-            progress.advance(task, len(chunk))
-    return written
+def _seed(sandbox: Sandbox, path: Path, products: list[dict[str, Any]], only_missing: bool) -> None:
+    table = sandbox.outputs.OrdersTable
+    with _progress(total=len(products)) as progress:
+        rows = progress.track(products, description=f"seeding {table}")
+        written = seed(sandbox.session, table, rows, only_missing=only_missing)
+    out.print(f"seed: {written} of {len(products)} products written from {path}")
 
 
 # --- status -----------------------------------------------------------------------------------------------------
 
 
-def _stock_table(products: list[Product], limit: int) -> Table:
+def _stock_table(products: list[Product]) -> Table:
     columns = [_whole("product_id"), "description", _num("available"), _num("reserved"), _num("waiting_items")]
     rows = (
         [
@@ -265,12 +265,12 @@ def _stock_table(products: list[Product], limit: int) -> Table:
             p.reserved,
             Text(str(p.waiting_items), style="magenta" if p.waiting_items else ""),
         ]
-        for p in products[:limit]
+        for p in products
     )
     return _table("stock", columns, rows)
 
 
-@command()
+@app.command()
 def status(
     limit: Annotated[int, _opt("show at most this many products", min=0)] = 20,
     product: Annotated[str, _opt("only products whose id starts with this")] = "",
@@ -287,27 +287,21 @@ def status(
     out.print(_table("queues", ["queue", _whole("name"), _num("visible"), _num("in flight")], queues))
     counts = ([_styled(state, STATUS_STYLES), count] for state, count in now.orders.items())
     out.print(_table("orders by status", ["order_status", _num("orders")], counts))
-    out.print(_stock_table(now.products, limit))
+    out.print(_stock_table(now.products[:limit]))
     _shown(limit, len(now.products), "products", ": --limit N, --product PREFIX")
     answers = now.answers
-    rows = [[answers.accepted, answers.rejected, answers.duplicate]]
+    columns = [_num("accepted"), _num("rejected"), _num("duplicate (replayed)")]
     title = f"API answers, last {answers.window_seconds // 60} min"
-    out.print(_table(title, [_num("accepted"), _num("rejected"), _num("duplicate (replayed)")], rows))
+    out.print(_table(title, columns, [[answers.accepted, answers.rejected, answers.duplicate]]))
 
 
-# --- orders: send, watch ----------------------------------------------------------------------------------------
-
-
-def _order_state(response: requests.Response) -> tuple[str, str, dict[str, Any] | None]:
-    order: dict[str, Any] = response.json()
-    state = str(order.get("order_status"))
-    return state, STATUS_STYLES.get(state, "bold"), order if state in FINAL else None
+# --- orders: send, watch, trace ---------------------------------------------------------------------------------
 
 
 def _watch(sandbox: Sandbox, order_id: str, timeout: float) -> None:
     """Follow the order to its final status; print its items and its history."""
     hint = "(queues, DLQs) and `sandbox logs processor`"
-    order = _follow(sandbox, "orders", order_id, order_id, _order_state, timeout, 0.5, hint)
+    order = _follow(sandbox, "orders", order_id, lambda o: str(o.get("order_status")), FINAL_STATUSES, timeout, hint)
     fields = ("product_id", "quantity", "unit_price")
     items = [[*(i.get(f, "") for f in fields), _styled(i.get("item_status", ""), ITEM_STYLES)] for i in order["items"]]
     columns = [_whole("product_id"), _num("quantity"), _num("unit_price"), _whole("item_status")]
@@ -327,13 +321,13 @@ def _check_locally(body: bytes) -> None:
     except OrderRejected as exc:
         errors = list(exc.errors)
     if not errors:
-        out.print(Text("valid: the API would accept it (unless its order_id was already received)", style="green"))
+        out.print("valid: the API would accept it (unless its order_id was already received)", style="green")
         return
     out.print(_table("Pedido inválido.", [_whole("field"), "message"], ([e.field, e.message] for e in errors)))
     raise typer.Exit(1)
 
 
-@command()
+@app.command()
 def send(
     file: Annotated[Path, _file("an order JSON file")],
     watch: Annotated[bool, _opt("then follow the order to its final status", "--watch")] = False,
@@ -346,14 +340,12 @@ def send(
         _check_locally(body)
         return
     sandbox = connect()
-    headers = {"Content-Type": "application/json"}
-    response = sandbox.http.post(f"{sandbox.api}/orders", data=body, headers=headers, timeout=30)
-    order_id = _answer(response, "order_id" if watch else None)
+    order_id = _post(sandbox, "orders", body, "order_id" if watch else None, {})
     if order_id is not None:
         _watch(sandbox, order_id, timeout)
 
 
-@command()
+@app.command()
 def watch(
     order_id: Annotated[str, typer.Argument(metavar="ORDER_ID", help="the order to follow")],
     timeout: Annotated[float, _opt("seconds to wait for a final status", min=0)] = 60,
@@ -362,12 +354,12 @@ def watch(
     _watch(connect(), order_id, timeout)
 
 
-@command()
+@app.command()
 def trace(order_id: Annotated[str, typer.Argument(metavar="ORDER_ID", help="the order to trace")]) -> None:
     """The order's hops across the functions (their log lines naming it, its status_history), with the time between."""
     found = views.trace(connect(), order_id)
     if found is None:
-        fail(f"order {order_id} not found: check the id (a 202 or the file report says it was accepted)")
+        fail(f"order {order_id} {NOT_FOUND}")
     rows = (
         [
             hop.at.isoformat(timespec="milliseconds"),
@@ -385,12 +377,7 @@ def trace(order_id: Annotated[str, typer.Argument(metavar="ORDER_ID", help="the 
 # --- stock: restock -------------------------------------------------------------------------------------------
 
 
-def _restock_state(response: requests.Response) -> tuple[str, str, Restock | None]:
-    restock = Restock.model_validate_json(response.content)
-    return restock.state, "green" if restock.released_at else "yellow", restock if restock.released_at else None
-
-
-@command("restock")
+@app.command("restock")
 def restock_command(
     product_id: Annotated[str, typer.Argument(metavar="PRODUCT", help="the product's id, e.g. PRD-1001")],
     quantity: Annotated[int, typer.Argument(metavar="N", help="units arriving (the API checks 1 to 1,000,000)")],
@@ -402,18 +389,18 @@ def restock_command(
 ) -> None:
     """POST a restock of N units of PRODUCT; wait for its release; print the stock and the orders it released."""
     sandbox = connect()
-    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key is not None else {})}
-    url = f"{sandbox.api}/products/{quote(product_id, safe='')}/restock"
-    body = RestockBody(quantity=quantity).model_dump_json()
-    restock_id = _answer(sandbox.http.post(url, data=body, headers=headers, timeout=30), "restock_id" if wait else None)
+    path, body = f"products/{quote(product_id, safe='')}/restock", RestockBody(quantity=quantity).model_dump_json()
+    restock_id = _post(
+        sandbox, path, body, "restock_id" if wait else None, {"Idempotency-Key": key} if key is not None else {}
+    )
     if restock_id is None:
         return
     hint = "(restocks queue, DLQ) and `sandbox logs restocker`"
-    restock = _follow(sandbox, "restocks", restock_id, f"restock {restock_id}", _restock_state, timeout, 0.3, hint)
-    product = sandbox.get("products", product_id)
-    if product.status_code != 200:
-        fail(f"GET /products/{product_id} answered {product.status_code}: {product.text[:300]}")
-    out.print(_stock_table([Product.model_validate(product.json())], limit=1))
+    answer = _follow(
+        sandbox, "restocks", restock_id, lambda a: Restock.model_validate(a).state, ["released"], timeout, hint
+    )
+    restock = Restock.model_validate(answer)
+    out.print(_stock_table([Product.model_validate(_get(sandbox, "products", product_id))]))
     # The first page of the released orders is enough to show; released_count is how many there are in all.
     released = restock.released_orders
     total = restock.released_count if restock.released_count is not None else len(released)
@@ -421,11 +408,9 @@ def restock_command(
         _note("released orders: none (nobody waiting, or the oldest waiting item needs more)")
         return
     # Their status now: one may still wait for another product.
-    rows = []
-    for order_id in released[:RELEASED_SHOWN]:
-        response = sandbox.get("orders", order_id)
-        state = str(response.json().get("order_status")) if response.status_code == 200 else "?"
-        rows.append([order_id, _styled(state, STATUS_STYLES)])
+    now = state.orders(sandbox.session.client("dynamodb"), sandbox.outputs.OrdersTable, released[:RELEASED_SHOWN])
+    statuses = {order["order_id"]["S"]: order["order_status"]["S"] for order in now}
+    rows = ([order_id, _styled(statuses.get(order_id, "?"), STATUS_STYLES)] for order_id in released[:RELEASED_SHOWN])
     out.print(_table(f"released orders ({total})", [_whole("order_id"), "order_status"], rows))
     _shown(RELEASED_SHOWN, total, "released orders", "")
     _note(f"follow one: sandbox watch {released[0]}")
@@ -452,7 +437,7 @@ def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
         report.get("received"),
         Text(str(report.get("accepted")), style="green"),
         Text(str(rejected), style="red" if rejected else ""),
-        Text(str(file_error) if file_error else "-", style="red" if file_error else ""),
+        Text(str(file_error or "-"), style="red" if file_error else ""),
     ]
     columns = [_num("received"), _num("accepted"), _num("rejected"), "file_error"]
     out.print(_table(f"report of {report.get('key')}", columns, [counts]))
@@ -490,7 +475,7 @@ def _object_key(file: Path, key: str | None, restock: bool) -> str:
     return object_key
 
 
-@command()
+@app.command()
 def upload(
     file: Annotated[Path, _file(".json or .jsonl (any case)")],
     key: Annotated[
@@ -506,21 +491,19 @@ def upload(
     """Put a file in the data lake under incoming/ (restock/ with --restock), wait for its report, print it."""
     object_key = _object_key(file, key, restock)
     sandbox = connect()
-    s3, bucket = sandbox.session.client("s3"), sandbox.outputs.DataLakeBucket
+    s3, bucket = sandbox.s3, sandbox.outputs.DataLakeBucket
     before = _etag(s3, bucket, object_key)
     size = file.stat().st_size
-    with _progress(BarColumn(), DownloadColumn(), disable=size < BIG_FILE) as progress:
-        task = progress.add_task(f"uploading {object_key}", total=size)
-        config = TransferConfig(multipart_threshold=64 * 1024 * 1024)  # one PutObject: one S3 event
-        s3.upload_file(str(file), bucket, object_key, Callback=lambda sent: progress.advance(task, sent), Config=config)
-    etag = _etag(s3, bucket, object_key)
-    if etag is None:
-        fail(f"s3://{bucket}/{object_key} is gone right after its upload: is another process deleting it?")
+    # One PutObject, as the console's: one S3 event, and its answer names the ETag that names the report.
+    with _progress(BarColumn(), DownloadColumn(), total=size, threshold=BIG_FILE).open(
+        file, "rb", description=f"uploading {object_key}"
+    ) as body:
+        etag = str(s3.put_object(Bucket=bucket, Key=object_key, Body=body)["ETag"])
     report_at = report_key(object_key, etag)
     out.print(f"uploaded s3://{bucket}/{object_key} ({size} bytes); its report: {report_at}")
     if before == etag:
         message = "the same content was already under this key: a file is handled once, so this is its earlier report"
-        out.print(Text(f"{message} (use --key NEW_NAME to resubmit)", style="yellow"))
+        out.print(f"{message} (use --key NEW_NAME to resubmit)", style="yellow")
     # The report's name is the file's own: no earlier file's report is there.
     with out.status(f"waiting for s3://{bucket}/{report_at}"):
         report = views.wait_for_report(sandbox, report_at, timeout)
@@ -534,27 +517,28 @@ def upload(
         fail(f"--strict: the file had rejected {report.get('kind') or 'orders'} or a file error")
 
 
-# --- notifications ----------------------------------------------------------------------------------------------
+# --- notifications, logs: read once, or follow until Ctrl-C -----------------------------------------------------
 
 
-def _until_interrupted(what: str, step: Callable[[], object]) -> None:
-    err.print(Text(f"following {what}(Ctrl-C to stop)", style="dim"))
+def _until_interrupted(what: str, step: Callable[[], object], pause: float = 0) -> None:
+    err.print(f"following {what}(Ctrl-C to stop)", style="dim")
     with contextlib.suppress(KeyboardInterrupt):
         while True:
+            time.sleep(pause)
             step()
 
 
-def _print_notification(envelope: dict[str, Any]) -> None:
-    notice = notice_of(envelope)
-    header = Text("--- ").append(notice["at"], style="dim").append(f"  {notice['topic']}  ", style="cyan")
-    out.print(header.append(notice["subject"], style="bold"))
-    if isinstance(notice["message"], str):
-        out.print(Text(notice["message"]))
-    else:
-        out.print_json(data=notice["message"], ensure_ascii=False)
+def _print_notifications(envelopes: list[dict[str, Any]]) -> None:
+    for notice in map(notice_of, envelopes):
+        header = Text("--- ").append(notice["at"], style="dim").append(f"  {notice['topic']}  ", style="cyan")
+        out.print(header.append(notice["subject"], style="bold"))
+        if isinstance(notice["message"], str):
+            out.print(notice["message"])
+        else:
+            out.print_json(data=notice["message"], ensure_ascii=False)
 
 
-@command("notifications")
+@app.command("notifications")
 def notifications_command(
     follow: Annotated[bool, _opt("keep printing new messages until Ctrl-C", "--follow", "-f")] = False,
     wait: Annotated[int, _opt("without --follow: seconds to wait for a first one", min=0, max=20)] = 0,
@@ -563,17 +547,14 @@ def notifications_command(
     sandbox = connect()
     url = inbox.ensure_inbox(sandbox.session, sandbox.outputs.as_dict())
     if follow:
-        drain = functools.partial(inbox.drain, sandbox.session, url, wait_seconds=20)
-        _until_interrupted("the notifications inbox ", lambda: [_print_notification(e) for e in drain()])
+        _until_interrupted(
+            "the notifications inbox ", lambda: _print_notifications(inbox.drain(sandbox.session, url, 20))
+        )
         return
     envelopes = inbox.drain(sandbox.session, url, wait_seconds=wait)
     if not envelopes:
         out.print("no new notifications")
-    for envelope in envelopes:
-        _print_notification(envelope)
-
-
-# --- logs -------------------------------------------------------------------------------------------------------
+    _print_notifications(envelopes)
 
 
 def _log_line(message: str, prefix: str | None) -> Text | None:
@@ -594,84 +575,66 @@ def _log_line(message: str, prefix: str | None) -> Text | None:
     return text
 
 
-_DURATION = re.compile(r"(\d+)([smhd])")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _since(value: str | None) -> int | None:
-    if value is None:
-        return None
+def _since(value: str) -> int:
     match = _DURATION.fullmatch(value.strip())
     if not match:
-        raise typer.BadParameter("a duration such as 30s, 10m, 2h or 1d", param_hint="--since")
+        raise typer.BadParameter("a duration such as 30s, 10m, 2h or 1d")
     return since_ms(int(match[1]) * _SECONDS[match[2]])
 
 
 def _print_events(cursors: list[LogCursor], grep: str | None) -> None:
     events = [(event, cursor.name) for cursor in cursors for event in cursor.fetch()]
     for event, name in sorted(events, key=lambda pair: pair[0]["timestamp"]):
-        line = (
-            None
-            if grep and grep not in event["message"]
-            else _log_line(event["message"], name if len(cursors) > 1 else None)
-        )
-        if line is not None:
+        if grep and grep not in event["message"]:
+            continue
+        if line := _log_line(event["message"], name if len(cursors) > 1 else None):
             out.print(line, soft_wrap=True)
 
 
-@command("logs")
+@app.command("logs")
 def logs_command(
     function: Annotated[Function | None, typer.Argument(metavar="FUNCTION", help="all of them when left out")] = None,
     follow: Annotated[bool, _opt("keep printing new lines until Ctrl-C", "--follow", "-f")] = False,
-    since: Annotated[str | None, _opt("only lines newer than this: 30s, 10m, 2h, 1d")] = None,
+    since: Annotated[
+        int | None, _opt("only lines newer than this: 30s, 10m, 2h, 1d", parser=_since, metavar="DURATION")
+    ] = None,
     grep: Annotated[str | None, _opt("only lines containing this text (e.g. an order_id)")] = None,
 ) -> None:
     """The functions' structured logs, one line per entry: time, level, message, then the fields."""
-    start = _since(since)
     sandbox = connect()
     names = [function.value] if function else list(FUNCTIONS)
     # A quoted term is CloudWatch's plain substring filter; the text is checked here too, whatever the backend.
     pattern = quoted(grep) if grep else None
-    cursors = [LogCursor(sandbox.logs, name, sandbox.log_group(name), pattern, start) for name in names]
+    cursors = [LogCursor(sandbox.logs, name, sandbox.log_group(name), pattern, since) for name in names]
     _print_events(cursors, grep)
-    if not follow:
-        return
-    for cursor in cursors:
-        cursor.start = cursor.start or int(time.time() * 1000)
-
-    def step() -> None:
-        time.sleep(1)
-        _print_events(cursors, grep)
-
-    _until_interrupted("", step)
+    if follow:
+        _until_interrupted("", lambda: _print_events(cursors, grep), pause=1)
 
 
 # --- data: seed, reset ------------------------------------------------------------------------------------------
 
 
-@command("seed")
+@app.command("seed")
 def seed_command(
     file: Annotated[
-        Path | None,
-        typer.Argument(metavar="FILE", help='[{"product_id", "description", "available"}]; default $SEED_FILE'),
-    ] = None,
+        Path, typer.Argument(metavar="FILE", envvar="SEED_FILE", help='[{"product_id", "description", "available"}]')
+    ] = DEFAULT_FILE,
     only_missing: Annotated[bool, _opt("leave products that exist untouched", "--only-missing")] = False,
 ) -> None:
     """Set product stock from a file: `available` becomes the file's value, `reserved` is kept."""
-    path, products = _seed_file(file)
-    written = _seed(connect(), products, only_missing)
-    out.print(f"seed: {written} of {len(products)} products written from {path}")
+    products = _products(file)
+    _seed(connect(), file, products, only_missing)
 
 
-@command()
+@app.command()
 def reset(
     yes: Annotated[bool, _opt("do not ask for confirmation", "--yes", "-y")] = False,
     no_seed: Annotated[bool, _opt("leave the table empty", "--no-seed")] = False,
-    seed_file: Annotated[Path | None, _opt("products to seed after; default $SEED_FILE")] = None,
+    seed_file: Annotated[Path, _opt("products to seed after", envvar="SEED_FILE")] = DEFAULT_FILE,
 ) -> None:
     """Delete every order, pending item, product, restock and file marker; keep the stack; then seed again."""
     sandbox = connect()
-    products = [] if no_seed else _seed_file(seed_file)[1]
+    products = [] if no_seed else _products(seed_file)
     table = sandbox.outputs.OrdersTable
     question = f"Delete every item of {table} at {emulator.endpoint()} (orders, stock, restocks, file markers)?"
     try:
@@ -680,29 +643,23 @@ def reset(
         confirmed = False
     if not confirmed:
         fail("reset cancelled: nothing deleted")
-    items = sandbox.session.resource("dynamodb").Table(table)
-    deleted = 0
+    items, deleted = sandbox.session.resource("dynamodb").Table(table), 0
     for _ in range(3):  # again if orders were written meanwhile
         with out.status(f"scanning {table}"):
-            pages = sandbox.pages("scan", ProjectionExpression="PK, SK")
-            keys = [{"PK": item["PK"], "SK": item["SK"]} for page in pages for item in page.get("Items", [])]
+            keys = [key for page in sandbox.pages("scan", ProjectionExpression="PK, SK") for key in page["Items"]]
         if not keys:
             break
-        with _progress(BarColumn(), MofNCompleteColumn(), disable=len(keys) < PROGRESS_FROM) as progress:
-            task = progress.add_task(f"deleting from {table}", total=len(keys))
-            # boto3's batch writer sends the deletes 25 at a time, and again whatever DynamoDB left unprocessed.
-            with items.batch_writer() as batch:
-                for key in keys:
-                    batch.delete_item(Key=key)
-                    progress.advance(task)
+        # boto3's batch writer sends the deletes 25 at a time, and again whatever DynamoDB left unprocessed.
+        with _progress(total=len(keys)) as progress, items.batch_writer() as batch:
+            for key in progress.track(keys, description=f"deleting from {table}"):
+                batch.delete_item(Key=key)
         deleted += len(keys)
     out.print(f"reset: {deleted} items deleted from {table}")
     if products:
-        written = _seed(sandbox, products, only_missing=False)
-        out.print(f"seed: {written} of {len(products)} products written")
+        _seed(sandbox, seed_file, products, only_missing=False)
 
 
-@command()
+@app.command()
 def ui(port: Annotated[int, _opt("the local port to serve on", min=1, max=65535)] = 8765) -> None:
     """Serve the console: the live architecture, orders and their traces, files, actions (127.0.0.1 only)."""
     from sandbox import console  # the web stack loads only for this command

@@ -34,10 +34,7 @@ def _receive(sqs: Any, url: str, visibility: int) -> list[dict[str, Any]]:
 def peek(sqs: Any, url: str) -> list[dict[str, Any]]:
     """Every message of the queue, left in place (made visible again at once)."""
     seen: dict[str, dict[str, Any]] = {}
-    while True:
-        batch = [m for m in _receive(sqs, url, visibility=30) if m["MessageId"] not in seen]
-        if not batch:
-            break
+    while batch := [m for m in _receive(sqs, url, visibility=30) if m["MessageId"] not in seen]:
         seen.update({m["MessageId"]: m for m in batch})
     for message in seen.values():
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
@@ -53,19 +50,16 @@ def _preview(body: str) -> str:
 
 def redrive(sqs: Any, dlq_url: str, source_url: str) -> int:
     moved = 0
-    fifo = source_url.endswith(".fifo")
-    while True:
-        batch = _receive(sqs, dlq_url, visibility=60)
-        if not batch:
-            return moved
+    while batch := _receive(sqs, dlq_url, visibility=60):
         for message in batch:
             request: dict[str, Any] = {"QueueUrl": source_url, "MessageBody": message["Body"]}
-            if fifo:
+            if source_url.endswith(".fifo"):
                 request["MessageGroupId"] = message["Attributes"].get("MessageGroupId", message["MessageId"])
                 request["MessageDeduplicationId"] = uuid.uuid4().hex
             sqs.send_message(**request)
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
+    return moved
 
 
 def main() -> int:
@@ -76,21 +70,17 @@ def main() -> int:
     outputs = StackOutputs.read().as_dict()
     sqs = boto3.client("sqs")
     for name in args.queue or sorted(PAIRS):
-        dlq_key, source_key = PAIRS[name]
+        dlq, source = (outputs[key] for key in PAIRS[name])
         if args.command == "redrive":
-            moved = redrive(sqs, outputs[dlq_key], outputs[source_key])
-            print(f"{name}: {moved} message(s) moved back to {outputs[source_key]}")
+            print(f"{name}: {redrive(sqs, dlq, source)} message(s) moved back to {source}")
             continue
-        messages = peek(sqs, outputs[dlq_key])
+        messages = peek(sqs, dlq)
         print(f"{name} DLQ: {len(messages)} message(s)")
         for message in messages:
             attributes = message.get("Attributes", {})
-            group = attributes.get("MessageGroupId")
-            print(
-                f"  {message['MessageId']}  receives={attributes.get('ApproximateReceiveCount')}"
-                + (f"  group={group}" if group else "")
-                + f"  {_preview(message['Body'])}"
-            )
+            group = f"  group={attributes['MessageGroupId']}" if "MessageGroupId" in attributes else ""
+            receives = attributes.get("ApproximateReceiveCount")
+            print(f"  {message['MessageId']}  receives={receives}{group}  {_preview(message['Body'])}")
     return 0
 
 

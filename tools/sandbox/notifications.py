@@ -47,14 +47,10 @@ def drain(session: Any, queue_url: str, wait_seconds: int = 0) -> list[dict[str,
     sqs = session.client("sqs")
     received: list[dict[str, Any]] = []
     while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds)
-        messages = batch.get("Messages", [])
-        if not messages:
+        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds)
+        if not (messages := answer.get("Messages")):
             return received
-        for message in messages:
-            received.append(json.loads(message["Body"]))
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
-        )
+        received += [json.loads(message["Body"]) for message in messages]
+        entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
         wait_seconds = 0
