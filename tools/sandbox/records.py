@@ -265,7 +265,7 @@ class SoakResult(BaseModel):
     dead_letters_not_poison: dict[str, Any]
     recovery_limit_seconds: float
     longest_recebido_seconds: float
-    recebido_samples: int
+    recebido_orders: int  # orders whose time `Recebido` was measured, from their records
     orders_recebido_over_limit: list[str]
     chaos: ChaosSummary | None
     checks: dict[str, bool]

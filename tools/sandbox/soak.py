@@ -440,7 +440,7 @@ def _soak(
         dead_letters_not_poison=stray_dead,
         recovery_limit_seconds=RECOVERY_SECONDS,
         longest_recebido_seconds=round(longest_received, 1),
-        recebido_samples=len(recebido),  # one per order: its time `Recebido`, from its record
+        recebido_orders=len(recebido),
         orders_recebido_over_limit=sorted(i for i, s in recebido.items() if s > RECOVERY_SECONDS),
         chaos=None
         if monkey is None
