@@ -12,6 +12,7 @@ import io
 import json
 import sys
 import time
+import uuid
 import zipfile
 from dataclasses import dataclass
 from itertools import takewhile
@@ -134,8 +135,10 @@ def say(message: str) -> None:
 
 
 def request_token(prefix: str) -> str:
-    """A name for this run's stack operation; CloudFormation stamps every event of the operation with it."""
-    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    """A name for this run's stack operation; CloudFormation stamps every event of the operation with it. Unique:
+    CloudFormation takes a token it has seen as a retry of that operation (two runs in one second would share the
+    time alone)."""
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
 
 
 def settle(
