@@ -12,6 +12,7 @@ Masking twice changes nothing.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -98,3 +99,11 @@ def mask_document(value: Any) -> Any:
     if isinstance(value, str):
         return mask_text(value)
     return value
+
+
+def mask_body(text: str) -> Any:
+    """A body that may be JSON: its document masked when it parses, else its text masked."""
+    try:
+        return mask_document(json.loads(text))
+    except ValueError:
+        return mask_text(text)

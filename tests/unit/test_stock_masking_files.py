@@ -12,7 +12,7 @@ import pytest
 from orders import files
 from orders.codec import decode_order, encode_order, to_json
 from orders.files import FileRejected, read_entries
-from orders.masking import mask_cpf, mask_document, mask_email, mask_text
+from orders.masking import mask_body, mask_cpf, mask_document, mask_email, mask_text
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RESERVED, FieldError, Order
 from orders.report import FileReport, report_key
 from orders.stock import PendingNotice, decide
@@ -176,6 +176,11 @@ def test_mask_document_masks_by_shape_whatever_the_field_is_named() -> None:
         "seller": {"cnpj": "**.222.333/****-**", "customer_email": "a***@example.com", "cpf": "***"},
     }
     assert mask_document(masked) == masked
+
+
+def test_mask_body_masks_a_json_body_as_a_document_and_any_other_as_text() -> None:
+    assert mask_body('{"cpf": "malformed", "note": "ana@example.com"}') == {"cpf": "***", "note": "a***@example.com"}
+    assert mask_body("not json: 123.456.789-00") == "not json: ***.456.789-**"
 
 
 def test_a_report_masks_rejected_ids_shaped_like_personal_data() -> None:

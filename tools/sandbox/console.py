@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from orders.files import is_read
-from orders.masking import mask_document, mask_text
+from orders.masking import mask_body, mask_document
 from orders.report import report_key
 from sandbox import views
 from sandbox.aws import ROOT
@@ -86,10 +86,8 @@ def _render(macro: str, **values: Any) -> HTMLResponse:
 
 def _answer(response: Any) -> HTMLResponse:
     """The API's answer, verbatim (status line and body), personal data masked as everywhere else."""
-    try:
-        body = json.dumps(mask_document(response.json()), ensure_ascii=False, indent=2)
-    except ValueError:
-        body = mask_text(response.text)
+    body = mask_body(response.text)
+    body = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, indent=2)
     return _render("answer", status=f"{response.status_code} {response.reason}", ok=response.ok, body=body)
 
 

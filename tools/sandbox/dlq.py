@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from orders.masking import mask_document, mask_text
+from orders.masking import mask_body
 from sandbox.records import StackOutputs
 
 PAIRS = {
@@ -42,10 +42,8 @@ def peek(sqs: Any, url: str) -> list[dict[str, Any]]:
 
 
 def _preview(body: str) -> str:
-    try:
-        return json.dumps(mask_document(json.loads(body)), ensure_ascii=False)[:300]
-    except ValueError:
-        return mask_text(body)[:300]
+    masked = mask_body(body)
+    return (masked if isinstance(masked, str) else json.dumps(masked, ensure_ascii=False))[:300]
 
 
 def redrive(sqs: Any, dlq_url: str, source_url: str) -> int:

@@ -20,7 +20,7 @@ import requests
 from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 
 from orders.codec import stored_document
-from orders.masking import mask_document, mask_text
+from orders.masking import mask_body, mask_document, mask_text
 from orders.model import FINAL_STATUSES, NEW_ORDER, RECEIVED
 from sandbox import notifications as inbox
 from sandbox.deploy.core import wait
@@ -189,16 +189,11 @@ class Notices:
 
 def notice_of(envelope: dict[str, Any]) -> dict[str, Any]:
     """An SNS envelope as `sandbox notifications` prints it: time, topic, subject and message, masked."""
-    message: Any = str(envelope.get("Message", ""))
-    try:
-        message = mask_document(json.loads(message))
-    except ValueError:
-        message = mask_text(message)
     return {
         "at": str(envelope.get("Timestamp", "")),
         "topic": str(envelope.get("TopicArn", "")).rsplit(":", 1)[-1],
         "subject": mask_text(str(envelope.get("Subject") or "")),
-        "message": message,
+        "message": mask_body(str(envelope.get("Message", ""))),
     }
 
 
