@@ -3,6 +3,7 @@ against stubbed clients (botocore Stubber; the conftest socket guard proves no r
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -372,6 +373,38 @@ def test_a_dry_run_of_a_new_stack_deletes_the_change_set_the_stack_and_what_it_u
     assert "Change set aws-deploy (CREATE) for stack orders: 2 changes" in out
     assert "OrdersTable" in out and "AWS::SQS::Queue" in out
     assert "deleted without executing; the empty stack orders it made was removed" in out
+
+
+def test_a_template_too_big_to_send_inline_goes_through_the_artifact_bucket_and_a_dry_run_removes_it(
+    aws: tuple[Clients, Stubber, Stubber, Stubber], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, sts, s3, cfn = aws
+    bucket = f"orders-artifacts-{ACCOUNT}-{REGION}"
+    change_set = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/aws-deploy/1"
+    monkeypatch.setattr(aws_deploy, "TEMPLATE_BODY_LIMIT", 1000)  # ours is about 32 KB
+    identity(sts)
+    cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
+    s3.add_response("head_bucket", {})
+    s3.add_response("head_object", {})  # the code zip is there
+    s3.add_client_error("head_object", service_error_code="404", http_status_code=404)  # the template is not
+    body = aws_deploy.core.TEMPLATE.read_bytes()
+    key = f"templates/{hashlib.sha256(body).hexdigest()[:20]}.yaml"
+    s3.add_response("put_object", {}, {"Bucket": bucket, "Key": key, "Body": body, "ExpectedBucketOwner": ACCOUNT})
+    url = f"https://s3.{REGION}.amazonaws.com/{bucket}/{key}"
+    cfn.add_response(
+        "get_template_summary", {"Parameters": [{"ParameterKey": k} for k in TEMPLATE_KEYS]}, {"TemplateURL": url}
+    )
+    request = {"StackName": "orders", "ChangeSetName": ANY, "ChangeSetType": "UPDATE", "Capabilities": ANY}
+    request |= {"Parameters": ANY, "Description": ANY, "TemplateURL": url}
+    cfn.add_response("create_change_set", {"Id": change_set, "StackId": STACK_ID}, request)
+    created = {"ChangeSetName": "aws-deploy", "StackName": "orders", "Status": "CREATE_COMPLETE", "Changes": []}
+    created["Changes"] = [{"ResourceChange": {"Action": "Modify", "LogicalResourceId": "OrderQueue"}}]
+    cfn.add_response("describe_change_set", created, {"ChangeSetName": change_set})  # the waiter's read
+    cfn.add_response("describe_change_set", created, {"ChangeSetName": change_set})  # the changes
+    cfn.add_response("delete_change_set", {}, {"ChangeSetName": change_set})
+    s3.add_response("delete_object", {}, {"Bucket": bucket, "Key": key, "ExpectedBucketOwner": ACCOUNT})
+
+    assert main(["deploy", "--stack", "orders", "--region", REGION, "--dry-run", "--yes"], environ={}) == 0
 
 
 def test_an_update_without_changes_says_so_and_deletes_the_empty_change_set(

@@ -8,6 +8,7 @@ deletes the stack. Both refuse an endpoint override, except a dry run against an
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"  # and AWS_ENDPOINT_URL_<SERVICE>
 # Seconds between two reads by boto3's waiters: the emulator settles in about a second, AWS in minutes.
 DELAYS = {"emulator": 0.5, "aws": 5.0}
+TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline; a larger template goes through S3, as `package`'s
 NOT_UPDATABLE = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"})
 EMAIL_SUBSCRIPTIONS = frozenset({"ErrorEmailSubscription", "PendingEmailSubscription"})
 
@@ -168,11 +170,24 @@ def delete_bucket(s3: Any, bucket: str, account: str) -> bool:
 
 
 def remove_created(s3: Any, artifacts: core.Artifacts, account: str) -> None:
-    """What this run uploaded, for a dry run: the bucket if it made it, else the zip it added."""
+    """What this run uploaded, for a dry run: the bucket if it made it, else the keys it added."""
     if artifacts.created_bucket:
         delete_bucket(s3, artifacts.bucket, account)
-    elif artifacts.uploaded:
-        s3.Object(artifacts.bucket, artifacts.code_key).delete(ExpectedBucketOwner=account)
+    else:
+        for key in artifacts.uploaded:
+            s3.Object(artifacts.bucket, key).delete(ExpectedBucketOwner=account)
+
+
+def template_source(s3: Any, artifacts: core.Artifacts, account: str, template: str) -> dict[str, str]:
+    """How CloudFormation takes the template: inline when it fits, else uploaded beside the code (as `package`)."""
+    body = template.encode("utf-8")
+    if len(body) <= TEMPLATE_BODY_LIMIT:
+        return {"TemplateBody": template}
+    key = f"templates/{hashlib.sha256(body).hexdigest()[:20]}.yaml"
+    if not core.exists(s3.head_object, Bucket=artifacts.bucket, Key=key, ExpectedBucketOwner=account):
+        s3.put_object(Bucket=artifacts.bucket, Key=key, Body=body, ExpectedBucketOwner=account)
+        artifacts.uploaded.append(key)
+    return {"TemplateURL": f"{s3.meta.endpoint_url.rstrip('/')}/{artifacts.bucket}/{key}"}
 
 
 # ---------------------------------------------------------------- CloudFormation
@@ -251,11 +266,13 @@ def deploy(
     code, template = core.build_zip(), core.TEMPLATE.read_text("utf-8")
     artifacts = core.package(s3.meta.client, stack, account, clients.region, code)
     where = f"s3://{artifacts.bucket}/{artifacts.code_key}"
-    core.say(f"uploaded {where} ({len(code):,} bytes)" if artifacts.uploaded else f"{where} is already there")
+    uploaded = artifacts.code_key in artifacts.uploaded
+    core.say(f"uploaded {where} ({len(code):,} bytes)" if uploaded else f"{where} is already there")
+    source = template_source(s3.meta.client, artifacts, account, template)
     made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
     change_set_id = stack_id = ""  # both emptied once the change set runs: nothing left to clean up
     try:
-        keys = [p["ParameterKey"] for p in cfn.get_template_summary(TemplateBody=template)["Parameters"]]
+        keys = [p["ParameterKey"] for p in cfn.get_template_summary(**source)["Parameters"]]
         previous = [] if creating or current is None else [p["ParameterKey"] for p in current.get("Parameters", [])]
         artifact = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
         parameters = stack_parameters(keys, {**artifact, **overrides}, previous)
@@ -268,7 +285,7 @@ def deploy(
             Capabilities=core.CAPABILITIES,
             Parameters=parameters,
             Description="sandbox.deploy.aws" + (" --dry-run" if dry_run else ""),
-            TemplateBody=template,
+            **source,
         )
         change_set_id, stack_id = created["Id"], created["StackId"]
         core.say(f"created change set {change_set_id}")

@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import takewhile
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ class Artifacts:
     bucket: str
     code_key: str
     created_bucket: bool = False
-    uploaded: bool = False
+    uploaded: list[str] = field(default_factory=list)  # the keys this run put
 
 
 def package(s3: Any, stack: str, account: str, region: str, code: bytes) -> Artifacts:
@@ -99,7 +99,7 @@ def package(s3: Any, stack: str, account: str, region: str, code: bytes) -> Arti
         artifacts.created_bucket = True
     if not exists(s3.head_object, Bucket=bucket, Key=key, ExpectedBucketOwner=account):
         s3.put_object(Bucket=bucket, Key=key, Body=code, ExpectedBucketOwner=account)
-        artifacts.uploaded = True
+        artifacts.uploaded.append(key)
     return artifacts
 
 
