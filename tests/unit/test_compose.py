@@ -315,7 +315,7 @@ def test_hook_deploys_without_bytecode_in_the_checkout(checkout: Path, launcher:
     result = run_hook(checkout, launcher)
 
     assert result.returncode == 0, result.stderr
-    assert json.loads((checkout / ".sandbox" / "outputs.json").read_text()) == ["--sandbox"]
+    assert json.loads((checkout / ".sandbox" / "outputs.json").read_text()) == []
     assert not list(checkout.rglob("__pycache__"))
 
 

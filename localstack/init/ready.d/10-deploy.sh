@@ -26,4 +26,4 @@ trap give_back_sandbox EXIT
 
 # The tools are the package tools/sandbox/; its deployer needs only boto3 and the standard library.
 export PYTHONPATH="$PROJECT_ROOT/tools${PYTHONPATH:+:$PYTHONPATH}"
-"${PYTHON:-python3}" -m sandbox.deploy.local --sandbox "$@"
+"${PYTHON:-python3}" -m sandbox.deploy.local

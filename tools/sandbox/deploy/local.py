@@ -1,4 +1,5 @@
-"""Package functions/, upload the zip, create or update the stack, write .sandbox/outputs.json.
+"""Package functions/, upload the zip, create or update the stack, write .sandbox/outputs.json, resume the
+consumers, seed the products that are missing and subscribe the notifications inbox.
 
 The same script runs from the host (embedded MiniStack) and as the init hook inside the LocalStack
 and MiniStack containers, so it needs only boto3 and the standard library. It is idempotent.
@@ -6,7 +7,6 @@ and MiniStack containers, so it needs only boto3 and the standard library. It is
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
@@ -20,6 +20,8 @@ from botocore.exceptions import ClientError
 
 from sandbox.aws import DEFAULT_REGION, OUTPUTS, SETTINGS
 from sandbox.deploy import core
+from sandbox.notifications import ensure_inbox
+from sandbox.seed import read_rows, seed
 
 POLL_DELAY = 0.25  # seconds between two reads of the stack: the emulators settle in about a second
 TIMEOUT = 600
@@ -99,25 +101,15 @@ def resume_consumers(session: boto3.session.Session, description: dict[str, Any]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--sandbox", action="store_true", help="also seed missing products and subscribe the notifications inbox"
-    )
-    args = parser.parse_args()
-
     started = time.monotonic()
     session, stack, endpoint = boto3.session.Session(), SETTINGS.stack, SETTINGS.endpoint
     email = os.environ.get("NOTIFICATION_EMAIL", "alerts@example.com")  # the README's table of variables
     parameters = {"StrictDocuments": os.environ.get("STRICT_DOCUMENTS", "false"), "NotificationEmail": email}
     description = deploy(session, stack, parameters)
     outputs = core.write_outputs(description, OUTPUTS, endpoint, **({"Endpoint": endpoint} if endpoint else {}))
-    if args.sandbox:
-        resume_consumers(session, description)
-        from sandbox.notifications import ensure_inbox
-        from sandbox.seed import read_rows, seed
-
-        seed(session, outputs["OrdersTable"], read_rows(), only_missing=True)
-        ensure_inbox(session, outputs)
+    resume_consumers(session, description)
+    seed(session, outputs["OrdersTable"], read_rows(), only_missing=True)
+    ensure_inbox(session, outputs)
     print(json.dumps(outputs, indent=2, sort_keys=True))
     core.say(f"stack {stack} deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS}")
     return 0
