@@ -8,6 +8,7 @@ reads only that committed file, which the unit suite holds to the model (`tests/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 from sandbox.aws import ROOT
 from service.keys import product_key
@@ -56,12 +56,9 @@ def seed(session: Any, table: str, products: Iterable[Mapping[str, Any]], only_m
         }
         if only_missing:
             request["ConditionExpression"] = "attribute_not_exists(PK)"
-        try:
+        with contextlib.suppress(db.exceptions.ConditionalCheckFailedException):  # only_missing: it is there
             db.update_item(**request)
             written += 1
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
     return written
 
 

@@ -214,8 +214,7 @@ def change_set_description(cfn: Any, change_set_id: str, delay: float) -> dict[s
         if core.is_no_changes(failed):
             return None
         raise SystemExit(f"the change set failed: {failed}")
-    pages = list(cfn.get_paginator("describe_change_set").paginate(ChangeSetName=change_set_id))
-    return {**pages[0], "Changes": [change for page in pages for change in page.get("Changes", [])]}
+    return cfn.get_paginator("describe_change_set").paginate(ChangeSetName=change_set_id).build_full_result()
 
 
 def format_changes(described: dict[str, Any], change_set_type: str) -> str:
