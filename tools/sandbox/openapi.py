@@ -15,7 +15,8 @@ import yaml
 from pydantic import BaseModel
 
 from orders import restock
-from orders.model import NEW_ORDER, RECEIVED, RESERVED, OrderRejected, history_entry
+from orders.lifecycle import received
+from orders.model import NEW_ORDER, RESERVED, OrderRejected, history_entry
 from orders.stock import decide
 from orders.validation import BODY, MAX_ORDER_BYTES, OrderValidator, parse_json
 from sandbox import api_shapes as shapes
@@ -37,7 +38,6 @@ RESTOCK_ID, WAITED = "NF-2024-000123", "PRD-2002"
 RECEIVED_AT, PROCESSED_AT = "2023-10-01T10:30:01.250+00:00", "2023-10-01T10:30:01.480+00:00"
 RESTOCKED_AT, APPLIED_AT = "2023-10-02T09:14:59.870+00:00", "2023-10-02T09:15:00.020+00:00"
 ORDER_RELEASED_AT, RESTOCK_RELEASED_AT = "2023-10-02T09:15:00.110+00:00", "2023-10-02T09:15:00.150+00:00"
-API_RECEIVED = "pedido recebido pela API"  # orders/lifecycle.py `received`
 
 
 def order_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def _examples(document: Any) -> dict[str, BaseModel]:
         raise ValueError("the validator accepts a CPF of 3 digits: choose another invalid example")
     waited = decide(order, {item.product_id: item.quantity for item in order.items if item.product_id != WAITED})
     history = [
-        history_entry(RECEIVED, RECEIVED_AT, API_RECEIVED),
+        *received(order, "api:example", RECEIVED_AT)["status_history"],  # as the API records it
         history_entry(waited.status, PROCESSED_AT, waited.reason),
         history_entry(NEW_ORDER, ORDER_RELEASED_AT, restock.release_reason(RESTOCK_ID)),
     ]
