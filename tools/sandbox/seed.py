@@ -24,9 +24,9 @@ from service.keys import product_key
 DEFAULT_FILE = ROOT / "seed" / "products.json"
 
 
-def read_rows(path: Path = DEFAULT_FILE) -> list[dict[str, Any]]:
+def read_rows() -> list[dict[str, Any]]:
     """The checked-in seed file as it is (for the deploy hook, which has no pydantic; see the module's docstring)."""
-    rows: list[dict[str, Any]] = json.loads(path.read_text("utf-8"))
+    rows: list[dict[str, Any]] = json.loads(DEFAULT_FILE.read_text("utf-8"))
     return rows
 
 
