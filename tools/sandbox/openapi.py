@@ -20,7 +20,7 @@ from orders.model import NEW_ORDER, RESERVED, OrderRejected, history_entry
 from orders.stock import decide
 from orders.validation import BODY, MAX_ORDER_BYTES, OrderValidator, parse_json
 from sandbox import api_shapes as shapes
-from sandbox.aws import ROOT
+from sandbox.aws import DEFAULT_ENDPOINT, DEFAULT_REGION, ROOT
 from sandbox.load import LAB_EXAMPLE
 from sandbox.model import SCHEMA, api_model, regenerate
 
@@ -320,7 +320,7 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
         },
         "servers": [
             {
-                "url": "http://localhost:4566/_aws/execute-api/{apiId}/{stage}",
+                "url": DEFAULT_ENDPOINT + "/_aws/execute-api/{apiId}/{stage}",
                 "description": "The sandbox (MiniStack or LocalStack): `ApiBaseUrl` in .sandbox/outputs.json",
                 "variables": {
                     "apiId": {"default": "your-api-id", "description": "`ApiId` in .sandbox/outputs.json"},
@@ -332,7 +332,7 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                 "description": "AWS: `ApiUrl` in the stack outputs",
                 "variables": {
                     "apiId": {"default": "your-api-id", "description": "`ApiId` in the stack outputs"},
-                    "region": {"default": "us-east-1"},
+                    "region": {"default": DEFAULT_REGION},
                     "stage": {"default": "dev"},
                 },
             },
