@@ -96,7 +96,7 @@ def start(persist: bool) -> int:
     return 0
 
 
-def pause_consumers(timeout: float = 60) -> None:
+def pause_consumers() -> None:
     """Disable every SQS event-source mapping and wait for in-flight batches to finish.
 
     MiniStack saves its state on a clean shutdown, in-flight messages included, and those only come back
@@ -120,7 +120,7 @@ def pause_consumers(timeout: float = 60) -> None:
         return all(queue_depth(sqs, url)[1] == 0 for url in queues)
 
     with contextlib.suppress(TimedOut):  # stop anyway: what is in flight comes back after its visibility timeout
-        wait_until(idle, timeout=timeout, interval=0.2, what="in-flight batches")
+        wait_until(idle, timeout=60, interval=0.2, what="in-flight batches")
 
 
 def stop() -> int:

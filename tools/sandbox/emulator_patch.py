@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from importlib import metadata
+from itertools import takewhile
 from typing import Any
 
 PATCHED_VERSION = "1.5.33"  # the version pinned in pyproject.toml, whose sqs.py this was read against
@@ -28,14 +29,8 @@ PATCHED_VERSION = "1.5.33"  # the version pinned in pyproject.toml, whose sqs.py
 
 def prune_expired(queue: dict[str, Any]) -> None:
     """Drop the expired entries of a FIFO queue's deduplication cache: the oldest ones, so stop at the first alive."""
-    cache = queue["dedup_cache"]
-    now = time.time()
-    expired = []
-    for key, entry in cache.items():
-        if entry["expire"] > now:
-            break
-        expired.append(key)
-    for key in expired:
+    cache, now = queue["dedup_cache"], time.time()
+    for key in list(takewhile(lambda key: cache[key]["expire"] <= now, cache)):
         del cache[key]
 
 

@@ -16,13 +16,13 @@ applies them depends on the target, so tools and tests ask the API Gateway API i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 from sandbox.aws import default_environment
 from sandbox.records import StackOutputs
@@ -70,11 +70,8 @@ def inspect(apigateway: Any, api_id: str) -> Gate:
     model = (method.get("requestModels") or {}).get("application/json")
     validator = None
     if validator_id := method.get("requestValidatorId"):
-        try:
+        with contextlib.suppress(apigateway.exceptions.NotFoundException):
             validator = apigateway.get_request_validator(restApiId=api_id, requestValidatorId=validator_id)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "NotFoundException":
-                raise
     return Gate(resource["id"], validator, model)
 
 

@@ -15,11 +15,12 @@ import yaml
 from pydantic import BaseModel
 
 from orders import restock
-from orders.model import NEW_ORDER, RECEIVED, RESERVED, OrderRejected, history_entry
+from orders.lifecycle import received
+from orders.model import NEW_ORDER, RESERVED, OrderRejected, history_entry
 from orders.stock import decide
 from orders.validation import BODY, MAX_ORDER_BYTES, OrderValidator, parse_json
 from sandbox import api_shapes as shapes
-from sandbox.aws import ROOT
+from sandbox.aws import DEFAULT_ENDPOINT, DEFAULT_REGION, ROOT
 from sandbox.load import LAB_EXAMPLE
 from sandbox.model import SCHEMA, api_model, regenerate
 
@@ -37,7 +38,6 @@ RESTOCK_ID, WAITED = "NF-2024-000123", "PRD-2002"
 RECEIVED_AT, PROCESSED_AT = "2023-10-01T10:30:01.250+00:00", "2023-10-01T10:30:01.480+00:00"
 RESTOCKED_AT, APPLIED_AT = "2023-10-02T09:14:59.870+00:00", "2023-10-02T09:15:00.020+00:00"
 ORDER_RELEASED_AT, RESTOCK_RELEASED_AT = "2023-10-02T09:15:00.110+00:00", "2023-10-02T09:15:00.150+00:00"
-API_RECEIVED = "pedido recebido pela API"  # orders/lifecycle.py `received`
 
 
 def order_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def _examples(document: Any) -> dict[str, BaseModel]:
         raise ValueError("the validator accepts a CPF of 3 digits: choose another invalid example")
     waited = decide(order, {item.product_id: item.quantity for item in order.items if item.product_id != WAITED})
     history = [
-        history_entry(RECEIVED, RECEIVED_AT, API_RECEIVED),
+        *received(order, "api:example", RECEIVED_AT)["status_history"],  # as the API records it
         history_entry(waited.status, PROCESSED_AT, waited.reason),
         history_entry(NEW_ORDER, ORDER_RELEASED_AT, restock.release_reason(RESTOCK_ID)),
     ]
@@ -320,7 +320,7 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
         },
         "servers": [
             {
-                "url": "http://localhost:4566/_aws/execute-api/{apiId}/{stage}",
+                "url": DEFAULT_ENDPOINT + "/_aws/execute-api/{apiId}/{stage}",
                 "description": "The sandbox (MiniStack or LocalStack): `ApiBaseUrl` in .sandbox/outputs.json",
                 "variables": {
                     "apiId": {"default": "your-api-id", "description": "`ApiId` in .sandbox/outputs.json"},
@@ -332,7 +332,7 @@ def document(schema: dict[str, Any], example: Any) -> dict[str, Any]:
                 "description": "AWS: `ApiUrl` in the stack outputs",
                 "variables": {
                     "apiId": {"default": "your-api-id", "description": "`ApiId` in the stack outputs"},
-                    "region": {"default": "us-east-1"},
+                    "region": {"default": DEFAULT_REGION},
                     "stage": {"default": "dev"},
                 },
             },

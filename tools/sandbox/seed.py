@@ -8,6 +8,7 @@ reads only that committed file, which the unit suite holds to the model (`tests/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 from sandbox.aws import ROOT
 from service.keys import product_key
@@ -24,9 +24,9 @@ from service.keys import product_key
 DEFAULT_FILE = ROOT / "seed" / "products.json"
 
 
-def read_rows(path: Path = DEFAULT_FILE) -> list[dict[str, Any]]:
+def read_rows() -> list[dict[str, Any]]:
     """The checked-in seed file as it is (for the deploy hook, which has no pydantic; see the module's docstring)."""
-    rows: list[dict[str, Any]] = json.loads(path.read_text("utf-8"))
+    rows: list[dict[str, Any]] = json.loads(DEFAULT_FILE.read_text("utf-8"))
     return rows
 
 
@@ -56,12 +56,9 @@ def seed(session: Any, table: str, products: Iterable[Mapping[str, Any]], only_m
         }
         if only_missing:
             request["ConditionExpression"] = "attribute_not_exists(PK)"
-        try:
+        with contextlib.suppress(db.exceptions.ConditionalCheckFailedException):  # only_missing: it is there
             db.update_item(**request)
             written += 1
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
     return written
 
 

@@ -8,7 +8,6 @@ deletes the stack. Both refuse an endpoint override, except a dry run against an
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -183,10 +182,7 @@ def template_source(s3: Any, artifacts: core.Artifacts, account: str, template: 
     body = template.encode("utf-8")
     if len(body) <= TEMPLATE_BODY_LIMIT:
         return {"TemplateBody": template}
-    key = f"templates/{hashlib.sha256(body).hexdigest()[:20]}.yaml"
-    if not core.exists(s3.head_object, Bucket=artifacts.bucket, Key=key, ExpectedBucketOwner=account):
-        s3.put_object(Bucket=artifacts.bucket, Key=key, Body=body, ExpectedBucketOwner=account)
-        artifacts.uploaded.append(key)
+    key = artifacts.put(s3, account, body, "templates/{}.yaml")
     return {"TemplateURL": f"{s3.meta.endpoint_url.rstrip('/')}/{artifacts.bucket}/{key}"}
 
 
@@ -214,8 +210,7 @@ def change_set_description(cfn: Any, change_set_id: str, delay: float) -> dict[s
         if core.is_no_changes(failed):
             return None
         raise SystemExit(f"the change set failed: {failed}")
-    pages = list(cfn.get_paginator("describe_change_set").paginate(ChangeSetName=change_set_id))
-    return {**pages[0], "Changes": [change for page in pages for change in page.get("Changes", [])]}
+    return cfn.get_paginator("describe_change_set").paginate(ChangeSetName=change_set_id).build_full_result()
 
 
 def format_changes(described: dict[str, Any], change_set_type: str) -> str:

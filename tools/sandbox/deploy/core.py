@@ -80,26 +80,31 @@ def exists(head: Any, **request: str) -> bool:
 
 @dataclass
 class Artifacts:
-    """What `package` put in S3, and what of it this run created (a dry run removes exactly that)."""
+    """What a deploy put in the artifact bucket, and what of it this run created (a dry run removes exactly that)."""
 
     bucket: str
-    code_key: str
+    code_key: str = ""
     created_bucket: bool = False
     uploaded: list[str] = field(default_factory=list)  # the keys this run put
+
+    def put(self, s3: Any, account: str, body: bytes, key_format: str) -> str:
+        """Upload `body` unless it is there, at a key named by its content (`package`'s habit): the key."""
+        key = key_format.format(hashlib.sha256(body).hexdigest()[:20])
+        if not exists(s3.head_object, Bucket=self.bucket, Key=key, ExpectedBucketOwner=account):
+            s3.put_object(Bucket=self.bucket, Key=key, Body=body, ExpectedBucketOwner=account)
+            self.uploaded.append(key)
+        return key
 
 
 def package(s3: Any, stack: str, account: str, region: str, code: bytes) -> Artifacts:
     """Upload the code zip to `<stack>-artifacts-<account>-<region>` unless it is there, creating the bucket if
-    missing, as `aws cloudformation package` does; the key is content-addressed, as `package` names what it uploads."""
-    bucket, key = artifact_bucket(stack, account, region), f"functions/{hashlib.sha256(code).hexdigest()[:20]}.zip"
-    artifacts = Artifacts(bucket, key)
-    if not exists(s3.head_bucket, Bucket=bucket, ExpectedBucketOwner=account):
+    missing, as `aws cloudformation package` does."""
+    artifacts = Artifacts(artifact_bucket(stack, account, region))
+    if not exists(s3.head_bucket, Bucket=artifacts.bucket, ExpectedBucketOwner=account):
         options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        s3.create_bucket(Bucket=bucket, **options)
+        s3.create_bucket(Bucket=artifacts.bucket, **options)
         artifacts.created_bucket = True
-    if not exists(s3.head_object, Bucket=bucket, Key=key, ExpectedBucketOwner=account):
-        s3.put_object(Bucket=bucket, Key=key, Body=code, ExpectedBucketOwner=account)
-        artifacts.uploaded.append(key)
+    artifacts.code_key = artifacts.put(s3, account, code, "functions/{}.zip")
     return artifacts
 
 
