@@ -360,7 +360,7 @@ class OrderProcessor(StockWork):
 
     def _committed_together(self, decisions: list[StockDecision]) -> bool:
         try:
-            self.store.commit(self.store.prepare_together(decisions))
+            self.store.commit(self.store.prepare_commit(*decisions))
         except Exception as exc:  # whatever it was, each order is written alone and meets its own fate
             log("WARNING", "orders not written together; one at a time", count=len(decisions), error=repr(exc))
             self._read_at = float("-inf")  # the next batch reads the stock again
@@ -391,7 +391,7 @@ class OrderProcessor(StockWork):
         for attempt in range(self.max_attempts):
             if write is None:  # a first try, or stock changed under us: decide again on fresh stock
                 decision = decide(order, *self._stock_for(order, fresh))
-                write = self.store.prepare_commit(decision, queued_at)
+                write = self.store.prepare_commit(decision, queued_at=queued_at)
             try:
                 self.store.commit(write)
             except AlreadyProcessed:

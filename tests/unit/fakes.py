@@ -136,12 +136,9 @@ class FakeStore:
         known = [pid for pid in dict.fromkeys(product_ids) if self._product_exists(pid)]
         return {pid: self.stock.get(pid, 0) for pid in known}, {pid: self.waiting.get(pid, 0) for pid in known}
 
-    def prepare_commit(self, decision: StockDecision, queued_at: datetime | None = None) -> FakeWrite:
-        return FakeWrite((decision,), token=len(self.commit_attempts), queued_at=queued_at)
-
-    def prepare_together(self, decisions: list[StockDecision]) -> FakeWrite:
-        assert all(not d.pending for d in decisions), "only orders that reserve every item are written together"
-        return FakeWrite(tuple(decisions), token=len(self.commit_attempts))
+    def prepare_commit(self, *decisions: StockDecision, queued_at: datetime | None = None) -> FakeWrite:
+        assert len(decisions) == 1 or not any(d.pending for d in decisions), "only orders that wait for nothing"
+        return FakeWrite(decisions, token=len(self.commit_attempts), queued_at=queued_at)
 
     def commit(self, write: FakeWrite) -> None:
         self.commit_attempts.append(write)

@@ -933,7 +933,7 @@ def test_a_transaction_of_many_orders_stays_within_100_actions(dynamodb: Any, la
 def test_a_transaction_of_many_reserves_each_product_once_for_the_sum(dynamodb: Any, lab: dict[str, Any]) -> None:
     orders = [one_item(lab, f"ORD-{n}", "P", n + 1) for n in range(3)]
 
-    write = DynamoStore(dynamodb, "orders").prepare_together([decide(o, {"P": 9}) for o in orders])
+    write = DynamoStore(dynamodb, "orders").prepare_commit(*(decide(o, {"P": 9}) for o in orders))
 
     [reserve] = [w["Update"] for w in write.items if w["Update"]["Key"]["PK"] == {"S": "PRODUCT#P"}]
     assert reserve["ExpressionAttributeValues"][":q"] == {"N": "6"}
@@ -947,7 +947,7 @@ def test_a_cancelled_transaction_of_many_is_stock_changed_whatever_the_reason(
 ) -> None:
     orders = [one_item(lab, f"ORD-{n}", "P", 1) for n in range(2)]
     store = DynamoStore(dynamodb, "orders")
-    write = store.prepare_together([decide(o, {"P": 9}) for o in orders])
+    write = store.prepare_commit(*(decide(o, {"P": 9}) for o in orders))
     with Stubber(dynamodb) as stub:
         stub.add_client_error("transact_write_items", **_cancelled("None", reason, "None"))
 
