@@ -124,7 +124,6 @@ class FileIngestion:
     queue: OrderQueue
     files: DataLake
     notifier: Notifier
-    error_topic_arn: str
     restocks: RestockQueue
     sleep: Callable[[float], None] = time.sleep
 
@@ -153,7 +152,7 @@ class FileIngestion:
         target = report_key(key, event_tag)
         self.files.write_report(bucket, target, report)
         if report.has_problems:
-            self.notifier.file_report(self.error_topic_arn, report)
+            self.notifier.file_report(report)
         self.store.mark_file_done(file_id, report, target)
         log(
             "INFO",
@@ -278,12 +277,11 @@ class FileIngestion:
 
 @dataclass
 class StockWork:
-    """What the two use cases that hand out stock share: the store, the pending topic, the restock queue (to ask for a
+    """What the two use cases that hand out stock share: the store, the notifier, the restock queue (to ask for a
     product's queue to be looked at again) and the back-off of a write the store was too busy for."""
 
     store: Store
     notifier: Notifier
-    pending_topic_arn: str
     sleep: Callable[[float], None] = time.sleep
     releases: RestockQueue | None = None
 
@@ -428,7 +426,7 @@ class OrderProcessor(StockWork):
         return status
 
     def _notify(self, notice: PendingNotice) -> None:
-        self.notifier.pending_stock(self.pending_topic_arn, notice)
+        self.notifier.pending_stock(notice)
         self.store.mark_notified(notice.order_id)
 
     def _look_again(self, order_id: str, product_ids: list[str]) -> None:
@@ -596,7 +594,7 @@ class StockRelease(StockWork):
     def publish_releases(self, product_id: str) -> None:
         """Publish each order-released message recorded with its reservation, then forget it (at least once)."""
         for notice in self.store.release_notices(product_id):
-            self.notifier.order_released(self.pending_topic_arn, notice)
+            self.notifier.order_released(notice)
             self.store.clear_release_notice(product_id, str(notice["order_id"]))
             log("INFO", "order released", order_id=notice["order_id"])
 
