@@ -290,6 +290,14 @@ class StockWork:
         self.sleep(min(0.02 * 2**attempt, 0.5))
 
 
+def _count(decision: StockDecision, stock: dict[str, int], waiting: dict[str, int]) -> None:
+    """What a decision written does to the stock figures: its reservations leave the stock, its items wait."""
+    for item in decision.reserved:
+        stock[item.product_id] = stock.get(item.product_id, 0) - item.quantity
+    for item in decision.pending:
+        waiting[item.product_id] = waiting.get(item.product_id, 0) + 1
+
+
 def _transactions(decisions: list[StockDecision]) -> Iterator[list[StockDecision]]:
     """The decisions in runs that each fit one transaction: the orders plus their distinct products, at most 100."""
     run: list[StockDecision] = []
@@ -346,10 +354,7 @@ class OrderProcessor(StockWork):
         ready: list[StockDecision] = []
         for order in orders:
             decision = decide(order, stock, waiting)
-            for item in decision.reserved:
-                stock[item.product_id] -= item.quantity
-            for item in decision.pending:  # it will wait: no later order of the batch may take its product's stock
-                waiting[item.product_id] = waiting.get(item.product_id, 0) + 1
+            _count(decision, stock, waiting)  # one that waits: no later order of the batch takes its product's stock
             if not decision.pending:
                 ready.append(decision)
         for run in _transactions(ready):
@@ -364,8 +369,7 @@ class OrderProcessor(StockWork):
             self._read_at = float("-inf")  # the next batch reads the stock again
             return False
         for decision in decisions:
-            for item in decision.reserved:
-                self._stock[item.product_id] -= item.quantity
+            _count(decision, self._stock, self._waiting)
         return True
 
     def _stock_for(self, order: Order, fresh: bool) -> tuple[dict[str, int], dict[str, int]]:
@@ -401,10 +405,7 @@ class OrderProcessor(StockWork):
             except StoreBusy as exc:
                 self._back_off(attempt, exc, order_id=order.order_id)  # then the same write, with the same token
                 continue
-            for item in decision.reserved:
-                self._stock[item.product_id] = self._stock.get(item.product_id, 0) - item.quantity
-            for item in decision.pending:
-                self._waiting[item.product_id] = self._waiting.get(item.product_id, 0) + 1
+            _count(decision, self._stock, self._waiting)
             self._look_again(order.order_id, [item.product_id for item in decision.queued])
             if decision.pending:
                 self._notify(PendingNotice.of(decision))
