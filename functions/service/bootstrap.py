@@ -30,8 +30,7 @@ class ApiWiring:
 
 
 class ConsumerWiring:
-    """What every queue-fed function has: the store, the notifier, the restock queue (to ask for a product's queue
-    to be looked at again), and the handling of the records it could not finish."""
+    """What every queue-fed function has, with the handling of the records it could not finish."""
 
     def __init__(
         self, settings: QueueSettings, queue_url: str, queue: str, pending_topic_arn: str | None = None

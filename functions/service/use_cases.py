@@ -63,8 +63,7 @@ class FileUnfinished(Exception):
 
 @contextmanager
 def unclaimed_if_unsent(unclaim: Callable[[str, str], None], claim_id: str, source: str) -> Iterator[None]:
-    """Around the send of what `source` just claimed: if the send fails, `unclaim(claim_id, source)` (nothing is left
-    claimed but unsent) and raise again."""
+    """Around the send of what was just claimed: a failed send undoes the claim, so nothing is claimed but unsent."""
     try:
         yield
     except Exception as exc:
@@ -277,8 +276,7 @@ class FileIngestion:
 
 @dataclass
 class StockWork:
-    """What the two use cases that hand out stock share: the store, the notifier, the restock queue (to ask for a
-    product's queue to be looked at again) and the back-off of a write the store was too busy for."""
+    """What the two use cases that hand out stock share, with the back-off of a write the store was too busy for."""
 
     store: Store
     notifier: Notifier
