@@ -110,9 +110,8 @@ class SnsNotifier:
         self._publish(self._pending, f"Pedido {notice['order_id']}: liberado", message)
 
     def dead_letter(self, notice: dict[str, Any]) -> None:
-        self._publish(
-            self._errors, f"Mensagem movida para a DLQ ({notice.get('queue')})", notice, "message_dead_lettered"
-        )
+        subject = f"Mensagem movida para a DLQ ({notice.get('queue')})"
+        self._publish(self._errors, subject, notice, "message_dead_lettered")
 
     def file_report(self, report: FileReport) -> None:
         subject = "Arquivo de reposição com erros" if report.kind == "restocks" else "Arquivo de pedidos com erros"
