@@ -45,7 +45,6 @@ class BatchFailures:
     sqs: Any
     queue_url: str
     notifier: Notifier
-    error_topic_arn: str
     max_receive_count: int
     queue: str  # the queue's name in the dead-letter notice
 
@@ -77,7 +76,7 @@ class BatchFailures:
         }
         log("ERROR", "message goes to the dead-letter queue", **notice)
         try:
-            self.notifier.dead_letter(self.error_topic_arn, notice)
+            self.notifier.dead_letter(notice)
         except (BotoCoreError, ClientError) as exc:  # the message itself is safe in the DLQ either way
             log("ERROR", "dead-letter notice not published", message_id=record["messageId"], error=repr(exc))
 

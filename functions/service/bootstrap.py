@@ -30,17 +30,16 @@ class ApiWiring:
 
 
 class ConsumerWiring:
-    """What every queue-fed function has: the store, the notifier, the restock queue (to ask for a product's queue
-    to be looked at again), and the handling of the records it could not finish."""
+    """What every queue-fed function has, with the handling of the records it could not finish."""
 
-    def __init__(self, settings: QueueSettings, queue_url: str, queue: str) -> None:
+    def __init__(
+        self, settings: QueueSettings, queue_url: str, queue: str, pending_topic_arn: str | None = None
+    ) -> None:
         self.sqs = boto3.client("sqs", config=CLIENTS)
-        self.notifier = SnsNotifier(boto3.client("sns", config=CLIENTS))
+        self.notifier = SnsNotifier(boto3.client("sns", config=CLIENTS), settings.error_topic_arn, pending_topic_arn)
         self.store = DynamoStore(boto3.client("dynamodb", config=CLIENTS), settings.table_name)
         self.releases = SqsRestockQueue(self.sqs, settings.restock_queue_url)
-        self.failures = BatchFailures(
-            self.sqs, queue_url, self.notifier, settings.error_topic_arn, settings.max_receive_count, queue
-        )
+        self.failures = BatchFailures(self.sqs, queue_url, self.notifier, settings.max_receive_count, queue)
         self.heartbeat = Heartbeat(self.sqs, queue_url)
 
 
@@ -52,23 +51,21 @@ class FileValidatorWiring(ConsumerWiring):
         validator = OrderValidator(strict_documents=settings.strict_documents)
         orders = SqsOrderQueue(self.sqs, settings.order_queue_url)
         files = S3DataLake(boto3.client("s3", config=CLIENTS))
-        self.ingestion = FileIngestion(
-            validator, self.store, orders, files, self.notifier, settings.error_topic_arn, self.releases
-        )
+        self.ingestion = FileIngestion(validator, self.store, orders, files, self.notifier, self.releases)
 
 
 class ProcessorWiring(ConsumerWiring):
     def __init__(self) -> None:
         settings = ProcessorSettings.from_env()
-        super().__init__(settings, settings.order_queue_url, "orders")
-        self.processor = OrderProcessor(self.store, self.notifier, settings.pending_topic_arn, releases=self.releases)
+        super().__init__(settings, settings.order_queue_url, "orders", settings.pending_topic_arn)
+        self.processor = OrderProcessor(self.store, self.notifier, releases=self.releases)
 
 
 class RestockerWiring(ConsumerWiring):
     def __init__(self) -> None:
         settings = RestockSettings.from_env()
-        super().__init__(settings, settings.restock_queue_url, "restocks")
-        self.release = StockRelease(self.store, self.notifier, settings.pending_topic_arn, releases=self.releases)
+        super().__init__(settings, settings.restock_queue_url, "restocks", settings.pending_topic_arn)
+        self.release = StockRelease(self.store, self.notifier, releases=self.releases)
 
 
 class SweeperWiring:

@@ -40,8 +40,7 @@ def env(name: str, read: Callable[[str], Any] = _require) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    """What every function reads: the table, and the restock queue (which also asks for a product's queue to be
-    looked at again)."""
+    """What every function reads."""
 
     table_name: str = env("TABLE_NAME")
     restock_queue_url: str = env("RESTOCK_QUEUE_URL")

@@ -63,8 +63,7 @@ class FileUnfinished(Exception):
 
 @contextmanager
 def unclaimed_if_unsent(unclaim: Callable[[str, str], None], claim_id: str, source: str) -> Iterator[None]:
-    """Around the send of what `source` just claimed: if the send fails, `unclaim(claim_id, source)` (nothing is left
-    claimed but unsent) and raise again."""
+    """Around the send of what was just claimed: a failed send undoes the claim, so nothing is claimed but unsent."""
     try:
         yield
     except Exception as exc:
@@ -124,7 +123,6 @@ class FileIngestion:
     queue: OrderQueue
     files: DataLake
     notifier: Notifier
-    error_topic_arn: str
     restocks: RestockQueue
     sleep: Callable[[float], None] = time.sleep
 
@@ -153,7 +151,7 @@ class FileIngestion:
         target = report_key(key, event_tag)
         self.files.write_report(bucket, target, report)
         if report.has_problems:
-            self.notifier.file_report(self.error_topic_arn, report)
+            self.notifier.file_report(report)
         self.store.mark_file_done(file_id, report, target)
         log(
             "INFO",
@@ -278,18 +276,24 @@ class FileIngestion:
 
 @dataclass
 class StockWork:
-    """What the two use cases that hand out stock share: the store, the pending topic, the restock queue (to ask for a
-    product's queue to be looked at again) and the back-off of a write the store was too busy for."""
+    """What the two use cases that hand out stock share, with the back-off of a write the store was too busy for."""
 
     store: Store
     notifier: Notifier
-    pending_topic_arn: str
     sleep: Callable[[float], None] = time.sleep
     releases: RestockQueue | None = None
 
     def _back_off(self, attempt: int, busy: StoreBusy, **fields: Any) -> None:
         log("WARNING", "write retried", attempt=attempt + 1, reason=str(busy), **fields)
         self.sleep(min(0.02 * 2**attempt, 0.5))
+
+
+def _count(decision: StockDecision, stock: dict[str, int], waiting: dict[str, int]) -> None:
+    """What a decision written does to the stock figures: its reservations leave the stock, its items wait."""
+    for item in decision.reserved:
+        stock[item.product_id] = stock.get(item.product_id, 0) - item.quantity
+    for item in decision.pending:
+        waiting[item.product_id] = waiting.get(item.product_id, 0) + 1
 
 
 def _transactions(decisions: list[StockDecision]) -> Iterator[list[StockDecision]]:
@@ -348,10 +352,7 @@ class OrderProcessor(StockWork):
         ready: list[StockDecision] = []
         for order in orders:
             decision = decide(order, stock, waiting)
-            for item in decision.reserved:
-                stock[item.product_id] -= item.quantity
-            for item in decision.pending:  # it will wait: no later order of the batch may take its product's stock
-                waiting[item.product_id] = waiting.get(item.product_id, 0) + 1
+            _count(decision, stock, waiting)  # one that waits: no later order of the batch takes its product's stock
             if not decision.pending:
                 ready.append(decision)
         for run in _transactions(ready):
@@ -360,14 +361,13 @@ class OrderProcessor(StockWork):
 
     def _committed_together(self, decisions: list[StockDecision]) -> bool:
         try:
-            self.store.commit(self.store.prepare_together(decisions))
+            self.store.commit(self.store.prepare_commit(*decisions))
         except Exception as exc:  # whatever it was, each order is written alone and meets its own fate
             log("WARNING", "orders not written together; one at a time", count=len(decisions), error=repr(exc))
             self._read_at = float("-inf")  # the next batch reads the stock again
             return False
         for decision in decisions:
-            for item in decision.reserved:
-                self._stock[item.product_id] -= item.quantity
+            _count(decision, self._stock, self._waiting)
         return True
 
     def _stock_for(self, order: Order, fresh: bool) -> tuple[dict[str, int], dict[str, int]]:
@@ -391,7 +391,7 @@ class OrderProcessor(StockWork):
         for attempt in range(self.max_attempts):
             if write is None:  # a first try, or stock changed under us: decide again on fresh stock
                 decision = decide(order, *self._stock_for(order, fresh))
-                write = self.store.prepare_commit(decision, queued_at)
+                write = self.store.prepare_commit(decision, queued_at=queued_at)
             try:
                 self.store.commit(write)
             except AlreadyProcessed:
@@ -403,10 +403,7 @@ class OrderProcessor(StockWork):
             except StoreBusy as exc:
                 self._back_off(attempt, exc, order_id=order.order_id)  # then the same write, with the same token
                 continue
-            for item in decision.reserved:
-                self._stock[item.product_id] = self._stock.get(item.product_id, 0) - item.quantity
-            for item in decision.pending:
-                self._waiting[item.product_id] = self._waiting.get(item.product_id, 0) + 1
+            _count(decision, self._stock, self._waiting)
             self._look_again(order.order_id, [item.product_id for item in decision.queued])
             if decision.pending:
                 self._notify(PendingNotice.of(decision))
@@ -428,7 +425,7 @@ class OrderProcessor(StockWork):
         return status
 
     def _notify(self, notice: PendingNotice) -> None:
-        self.notifier.pending_stock(self.pending_topic_arn, notice)
+        self.notifier.pending_stock(notice)
         self.store.mark_notified(notice.order_id)
 
     def _look_again(self, order_id: str, product_ids: list[str]) -> None:
@@ -596,7 +593,7 @@ class StockRelease(StockWork):
     def publish_releases(self, product_id: str) -> None:
         """Publish each order-released message recorded with its reservation, then forget it (at least once)."""
         for notice in self.store.release_notices(product_id):
-            self.notifier.order_released(self.pending_topic_arn, notice)
+            self.notifier.order_released(notice)
             self.store.clear_release_notice(product_id, str(notice["order_id"]))
             log("INFO", "order released", order_id=notice["order_id"])
 

@@ -140,7 +140,7 @@ def test_an_order_never_claimed_gets_its_document_from_the_processor(store: Any)
     order = an_order(2)
     decision = decide(order, *store.stock_levels([item.product_id for item in order.items]))
 
-    store.commit(store.prepare_commit(decision, datetime.now(UTC)))
+    store.commit(store.prepare_commit(decision, queued_at=datetime.now(UTC)))
 
     record = store.get_order(order.order_id)
     assert (record["source"], record["document"]) == ("queue", encode_order(order))
@@ -153,7 +153,7 @@ def test_an_order_without_stock_waits_and_a_restock_releases_it(store: Any) -> N
     [product] = [item.product_id for item in order.items]
     store.claim(order, "api:1")
     decision = decide(order, *store.stock_levels([product]))
-    store.commit(store.prepare_commit(decision, datetime.now(UTC)))
+    store.commit(store.prepare_commit(decision, queued_at=datetime.now(UTC)))
     store.mark_notified(order.order_id)
     pending = store.get_order(order.order_id)
     settles(lambda: waiting(store, product) == [order.order_id])
@@ -250,9 +250,9 @@ def test_orders_written_together_are_all_recorded_or_none(store: Any) -> None:
 
     # When the three are written together, then the two still received
     with pytest.raises(StockChanged):
-        store.commit(store.prepare_together([decide(o, {product: 3}) for o in (done, first, second)]))
+        store.commit(store.prepare_commit(*(decide(o, {product: 3}) for o in (done, first, second))))
     untouched = store.stock_levels([product])
-    store.commit(store.prepare_together([decide(o, {product: 3}) for o in (first, second)]))
+    store.commit(store.prepare_commit(*(decide(o, {product: 3}) for o in (first, second))))
 
     # Then the refused transaction changed nothing, and the second took one unit per order, once
     assert untouched == ({product: 3}, {product: 0})
@@ -270,7 +270,7 @@ def test_waiting_items_are_served_first_come_first_served_and_each_once(store: A
     first, second = an_order(2, 1, products=[product, other]), an_order(1, products=[product])
     arrived = datetime.now(UTC)
     for order, at in ((second, arrived + timedelta(seconds=1)), (first, arrived)):
-        store.commit(store.prepare_commit(decide(order, *store.stock_levels([product, other])), at))
+        store.commit(store.prepare_commit(decide(order, *store.stock_levels([product, other])), queued_at=at))
     settles(lambda: waiting(store, product) == [first.order_id, second.order_id])
     head, tail = store.pending_queue(product)
     [first_other] = store.pending_queue(other)

@@ -10,7 +10,7 @@ from e2e_support import eventually, make_order, unique
 from orders.restock import Restock
 from orders.validation import OrderValidator
 from sandbox.load import lab_example, to_wire
-from service.adapters import OrderStore, SqsOrderQueue
+from service.adapters import DynamoStore, SqsOrderQueue
 
 # The sweeper runs every minute, three passes 20 s apart, for claims older than 20 s (infra/template.yaml); the
 # schedule fires up to 10 s late on MiniStack. A claim left behind is therefore sent again within about 50 s.
@@ -40,7 +40,7 @@ def test_claims_left_by_a_function_that_died_before_its_send_are_finished_by_the
     # Given an order and a restock claimed by functions that died before sending them (what a SIGKILL or a timeout
     # between the conditional PutItem and SendMessage leaves): both `Recebido`/`Recebida`, no message anywhere
     [product, restocked] = products(5, 0)
-    store = OrderStore(aws.client("dynamodb"), outputs["OrdersTable"])
+    store = DynamoStore(aws.client("dynamodb"), outputs["OrdersTable"])
     order = OrderValidator().validate(make_order([(product, 2)]))
     store.claim(order, f"api:{unique('died')}")
     restock = Restock(unique("KEY"), restocked, 7)
@@ -69,7 +69,7 @@ def test_a_retry_of_the_same_body_finishes_an_order_whose_claim_was_left_behind(
     order = OrderValidator().validate(
         json.loads(to_wire(document), parse_float=type(lab_example()["payment"]["amount"]))
     )
-    OrderStore(aws.client("dynamodb"), outputs["OrdersTable"]).claim(order, f"api:{unique('died')}")
+    DynamoStore(aws.client("dynamodb"), outputs["OrdersTable"]).claim(order, f"api:{unique('died')}")
 
     # When the client sends the same body again
     response = api.post_order(document)

@@ -8,7 +8,7 @@ from typing import Any
 
 from e2e_support import ROOT, eventually, make_order, put_file, read_report, unique
 
-from service.adapters import OrderStore
+from service.adapters import DynamoStore
 
 RESTOCKS = ROOT / "seed" / "restocks"
 OLDER, NEWER, NEWEST = "2024-03-01T10:00:00Z", "2024-03-02T10:00:00Z", "2024-03-03T10:00:00Z"
@@ -333,7 +333,7 @@ def test_concurrent_restocks_and_new_orders_balance_the_books(api, products, aws
     # ... and no stock sits beside a waiting item that it could serve: the head of the queue does not fit
     still_waiting = [i for _, _, i in lines if i["item_status"] == "Pendente"]
     assert api.get_product(product).json()["waiting_items"] == len(still_waiting)
-    head = OrderStore(aws.client("dynamodb"), outputs["OrdersTable"]).pending_queue(product, limit=1)
+    head = DynamoStore(aws.client("dynamodb"), outputs["OrdersTable"]).pending_queue(product, limit=1)
     if still_waiting:
         assert head[0].quantity > available, (head, available)
 

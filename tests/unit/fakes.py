@@ -136,12 +136,9 @@ class FakeStore:
         known = [pid for pid in dict.fromkeys(product_ids) if self._product_exists(pid)]
         return {pid: self.stock.get(pid, 0) for pid in known}, {pid: self.waiting.get(pid, 0) for pid in known}
 
-    def prepare_commit(self, decision: StockDecision, queued_at: datetime | None = None) -> FakeWrite:
-        return FakeWrite((decision,), token=len(self.commit_attempts), queued_at=queued_at)
-
-    def prepare_together(self, decisions: list[StockDecision]) -> FakeWrite:
-        assert all(not d.pending for d in decisions), "only orders that reserve every item are written together"
-        return FakeWrite(tuple(decisions), token=len(self.commit_attempts))
+    def prepare_commit(self, *decisions: StockDecision, queued_at: datetime | None = None) -> FakeWrite:
+        assert len(decisions) == 1 or not any(d.pending for d in decisions), "only orders that wait for nothing"
+        return FakeWrite(decisions, token=len(self.commit_attempts), queued_at=queued_at)
 
     def commit(self, write: FakeWrite) -> None:
         self.commit_attempts.append(write)
@@ -445,28 +442,28 @@ class FakeRestockQueue(_FakeSender):
 
 class FakeNotifier:
     def __init__(self) -> None:
-        self.pending: list[tuple[str, PendingNotice]] = []
-        self.released: list[tuple[str, dict[str, Any]]] = []
-        self.reports: list[tuple[str, dict[str, Any]]] = []
-        self.dead: list[tuple[str, dict[str, Any]]] = []
+        self.pending: list[PendingNotice] = []
+        self.released: list[dict[str, Any]] = []
+        self.reports: list[dict[str, Any]] = []
+        self.dead: list[dict[str, Any]] = []
         self.failures: list[Exception] = []
         self.released_failures: list[Exception] = []
 
-    def pending_stock(self, topic_arn: str, notice: PendingNotice) -> None:
+    def pending_stock(self, notice: PendingNotice) -> None:
         if self.failures:
             raise self.failures.pop(0)
-        self.pending.append((topic_arn, notice))
+        self.pending.append(notice)
 
-    def order_released(self, topic_arn: str, notice: dict[str, Any]) -> None:
+    def order_released(self, notice: dict[str, Any]) -> None:
         if self.released_failures:
             raise self.released_failures.pop(0)
-        self.released.append((topic_arn, copy.deepcopy(notice)))
+        self.released.append(copy.deepcopy(notice))
 
-    def dead_letter(self, topic_arn: str, notice: dict[str, Any]) -> None:
-        self.dead.append((topic_arn, notice))
+    def dead_letter(self, notice: dict[str, Any]) -> None:
+        self.dead.append(notice)
 
-    def file_report(self, topic_arn: str, report: FileReport) -> None:
-        self.reports.append((topic_arn, report.as_dict()))
+    def file_report(self, report: FileReport) -> None:
+        self.reports.append(report.as_dict())
 
 
 class FakeFiles:
@@ -498,7 +495,6 @@ class Lake:
             self.queue,
             self.files,
             self.notifier,
-            ERROR_TOPIC,
             self.restocks,
             sleep=lambda seconds: None,
         )

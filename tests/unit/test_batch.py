@@ -23,15 +23,6 @@ class RecordingSqs:
         self.visibility.append((ReceiptHandle, VisibilityTimeout))
 
 
-class DeadLetterNotifier(FakeNotifier):
-    def __init__(self) -> None:
-        super().__init__()
-        self.dead: list[tuple[str, dict[str, Any]]] = []
-
-    def dead_letter(self, topic_arn: str, notice: dict[str, Any]) -> None:
-        self.dead.append((topic_arn, notice))
-
-
 def record(message_id: str, receives: int = 1, group: str | None = None, body: str = "{}") -> dict[str, Any]:
     attributes = {"ApproximateReceiveCount": str(receives)}
     if group is not None:
@@ -40,9 +31,9 @@ def record(message_id: str, receives: int = 1, group: str | None = None, body: s
 
 
 @pytest.fixture
-def parts() -> tuple[BatchFailures, RecordingSqs, DeadLetterNotifier]:
-    sqs, notifier = RecordingSqs(), DeadLetterNotifier()
-    return BatchFailures(sqs, "q", notifier, "errors", max_receive_count=5, queue="orders"), sqs, notifier  # type: ignore[arg-type]
+def parts() -> tuple[BatchFailures, RecordingSqs, FakeNotifier]:
+    sqs, notifier = RecordingSqs(), FakeNotifier()
+    return BatchFailures(sqs, "q", notifier, max_receive_count=5, queue="orders"), sqs, notifier  # type: ignore[arg-type]
 
 
 def test_retry_delay_grows_and_is_capped() -> None:
@@ -62,8 +53,7 @@ def test_the_last_receive_publishes_a_dead_letter_notice(parts: Any) -> None:
     failures, sqs, notifier = parts
     failures.respond([(record("a", receives=5, body='{"order_id": "O-1", "customer": {"cpf": "1"}}'), KeyError("x"))])
     assert sqs.visibility == [("rh-a", 0)]
-    ((topic, notice),) = notifier.dead
-    assert topic == "errors"
+    (notice,) = notifier.dead
     assert notice["event"] == "message_dead_lettered"
     assert (notice["queue"], notice["message_id"], notice["order_id"], notice["receive_count"]) == (
         "orders",
@@ -149,7 +139,7 @@ def test_orders_written_together_never_overtake_their_group(
 ) -> None:
     # Given a batch whose group A starts with a poison message, then orders of groups A, B and C, all in stock
     store = FakeStore({"PRD-1001": 10, "PRD-2002": 10})
-    monkeypatch.setattr(processor, "_processor", OrderProcessor(store, FakeNotifier(), "pending"))
+    monkeypatch.setattr(processor, "_processor", OrderProcessor(store, FakeNotifier()))
     poison = record("A0", group="A", body="{not json")
     batch = [poison, *messages(lab_text, ("A2", "A"), ("B1", "B"), ("C1", "C"))]
 

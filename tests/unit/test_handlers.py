@@ -181,9 +181,7 @@ def test_unknown_route_is_404(api: Api) -> None:
 def file_handler(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeFiles, FakeStore]:
     module = importlib.import_module("handlers.file_validator")
     store, files = FakeStore(), FakeFiles()
-    ingestion = FileIngestion(
-        OrderValidator(), store, FakeQueue(), files, FakeNotifier(), ERROR_TOPIC, FakeRestockQueue()
-    )
+    ingestion = FileIngestion(OrderValidator(), store, FakeQueue(), files, FakeNotifier(), FakeRestockQueue())
     monkeypatch.setattr(module, "_ingestion", ingestion)
     monkeypatch.setattr(module, "_heartbeat", Heartbeat(FakeSqs(), "files-url"))
     return module, files, store
@@ -286,16 +284,17 @@ class RecordingSns:
 def test_notifications_mask_ids_shaped_like_personal_data_in_subject_and_message() -> None:
     # Given a rejected file line and a pending order whose ids look like a CPF and an e-mail
     sns = RecordingSns()
-    notifier = SnsNotifier(sns)
+    notifier = SnsNotifier(sns, "errors", "pending")
     report = FileReport(bucket="lake", key="incoming/a.json")
     report.reject(0, "zz.secret.person@example.org", [FieldError("order_id", "formato inválido")])
 
     # When they are published
-    notifier.file_report("errors", report)
-    notifier.pending_stock("pending", PendingNotice("ORD-98765432100", "c.d@example.com", (("B", 1),)))
-    notifier.dead_letter("errors", {"queue": "orders", "body": '{"order_id": "987.654.321-00"}'})
+    notifier.file_report(report)
+    notifier.pending_stock(PendingNotice("ORD-98765432100", "c.d@example.com", (("B", 1),)))
+    notifier.dead_letter({"queue": "orders", "body": '{"order_id": "987.654.321-00"}'})
 
-    # Then no subject or message holds them raw
+    # Then each went to its topic, and no subject or message holds them raw
+    assert [message["TopicArn"] for message in sns.published] == ["errors", "pending", "errors"]
     text = json.dumps(sns.published, ensure_ascii=False)
     assert "zz.secret" not in text and "98765432100" not in text and "987.654.321-00" not in text
     assert sns.published[1]["Subject"] == "Pedido ORD-***.654.321-**: produto pendente"

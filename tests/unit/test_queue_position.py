@@ -23,10 +23,11 @@ def test_an_order_dated_year_1_does_not_jump_ahead_of_one_queued_before_it() -> 
     # Given an order queued first, with a truthful date, waiting for a product without stock
     store = FakeStore(stock={"PRD-1": 0})
     honest, forged = _order("HONEST", "2026-03-01T11:59:00Z"), _order("FORGED", "0001-01-01T00:00:00Z")
-    store.commit(store.prepare_commit(decide(honest, {"PRD-1": 0}, {}), QUEUED))
+    store.commit(store.prepare_commit(decide(honest, {"PRD-1": 0}, {}), queued_at=QUEUED))
 
     # When a later order claims to be from year 1
-    store.commit(store.prepare_commit(decide(forged, {"PRD-1": 0}, {"PRD-1": 1}), QUEUED + timedelta(seconds=1)))
+    later = QUEUED + timedelta(seconds=1)
+    store.commit(store.prepare_commit(decide(forged, {"PRD-1": 0}, {"PRD-1": 1}), queued_at=later))
 
     # Then the queue still serves the first one queued first
     queue = sorted(store.pending.values(), key=lambda item: item.queued_at)

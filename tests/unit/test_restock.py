@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from fakes import BUCKET, ERROR_TOPIC, FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeSqs, FakeStore, Lake
+from fakes import BUCKET, FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeSqs, FakeStore, Lake
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -357,7 +357,7 @@ def test_a_replay_after_the_restock_was_applied_sends_nothing() -> None:
     store, queue = FakeStore(), FakeRestockQueue()
     intake = RestockIntake(store, queue)
     intake.submit(P, '{"quantity": 4}', "KEY-1")
-    StockRelease(store, FakeNotifier(), PENDING_TOPIC).apply(queue.sent[0])
+    StockRelease(store, FakeNotifier()).apply(queue.sent[0])
 
     again = intake.submit(P, '{"quantity": 4}', "KEY-1")
 
@@ -409,7 +409,7 @@ class Shop:
         self.sleeps: list[float] = []
         self.queue = FakeRestockQueue()  # the restocks' FIFO queue: restocks and requests to look at a queue again
         self.release = StockRelease(
-            self.store, self.notifier, PENDING_TOPIC, attempts=attempts, sleep=self.sleeps.append, releases=self.queue
+            self.store, self.notifier, attempts=attempts, sleep=self.sleeps.append, releases=self.queue
         )
 
     def order(
@@ -419,9 +419,7 @@ class Shop:
         `queued_at`: when SQS took it (by default, the moment it is processed)."""
         order = make_order(self.lab, order_id, lines, order_date)
         self.store.claim(order, f"api:{order_id}")
-        processor = OrderProcessor(
-            self.store, self.notifier, PENDING_TOPIC, sleep=self.sleeps.append, releases=self.queue
-        )
+        processor = OrderProcessor(self.store, self.notifier, sleep=self.sleeps.append, releases=self.queue)
         return processor.process(order, queued_at)
 
     def waiting(
@@ -448,7 +446,7 @@ class Shop:
 
     def released(self) -> list[str]:
         """The orders whose release was published, in order."""
-        return [notice["order_id"] for _, notice in self.notifier.released]
+        return [notice["order_id"] for notice in self.notifier.released]
 
     def deliver_releases(self) -> list[str]:
         """Hand the restocker every request to look at a queue again; return the orders served."""
@@ -485,9 +483,8 @@ def test_a_restock_serves_the_oldest_waiting_order_first_and_stops_at_the_first_
         [older],
     )
     assert marker["released_at"]
-    # And the release is told on the pending topic, once, then the outbox is empty
-    [(topic, notice)] = shop.notifier.released
-    assert topic == PENDING_TOPIC
+    # And the release is told, once, then the outbox is empty
+    [notice] = shop.notifier.released
     assert (notice["order_id"], notice["customer_email"]) == (older, MARIANA)
     assert notice["reason"] == release_reason("R-1")
     assert notice["items"] == [{"product_id": P, "quantity": 2}]
@@ -576,7 +573,7 @@ def test_an_order_is_released_only_when_its_last_pending_item_is_reserved(lab: d
     assert [h["status"] for h in record["status_history"]] == [RECEIVED, PRODUCT_PENDING, NEW_ORDER]
     assert record["status_history"][-1]["reason"] == release_reason("R-Q")
     assert (shop.books(P), shop.books(Q), shop.books("IN-STOCK")) == ((0, 1, 0), (3, 1, 0), (3, 2, 0))
-    [(_, notice)] = shop.notifier.released
+    [notice] = shop.notifier.released
     assert notice["order_id"] == order_id
     assert notice["items"] == [{"product_id": p, "quantity": q} for p, q in [(P, 1), (Q, 1), ("IN-STOCK", 2)]]
 
@@ -636,7 +633,7 @@ def test_stock_read_again_after_a_failed_condition_serves_what_it_now_can(lab: d
         sleeps.append(seconds)
         shop.store.stock[P] += 10
 
-    shop.release = StockRelease(shop.store, shop.notifier, PENDING_TOPIC, sleep=meanwhile)
+    shop.release = StockRelease(shop.store, shop.notifier, sleep=meanwhile)
     shop.store.before_reserve = [lambda: shop.store.stock.update({P: 1})]
 
     # When 5 units arrive
@@ -797,7 +794,7 @@ def test_a_restock_nobody_waits_for_only_raises_the_stock(shop: Shop) -> None:
 # ================================================================ new orders queue behind waiting items
 def test_a_batch_queues_later_orders_behind_an_item_that_waits(lab: dict[str, Any]) -> None:
     store, notifier = FakeStore({P: 3}), FakeNotifier()
-    worker = OrderProcessor(store, notifier, PENDING_TOPIC)
+    worker = OrderProcessor(store, notifier)
     orders = [make_order(lab, "ORD-BIG", [(P, 5)]), make_order(lab, "ORD-SMALL", [(P, 1)], NEWER)]
 
     worker.prefetch(orders)
@@ -812,7 +809,7 @@ def test_a_batch_queues_later_orders_behind_an_item_that_waits(lab: dict[str, An
 def test_an_item_decided_pending_on_a_stale_figure_is_reserved_once_the_stock_is_seen(lab: dict[str, Any]) -> None:
     # Given a batch that read no stock, and a restock landing before the order is written
     store, notifier = FakeStore({P: 0}), FakeNotifier()
-    worker = OrderProcessor(store, notifier, PENDING_TOPIC)
+    worker = OrderProcessor(store, notifier)
     order = make_order(lab, "ORD-X", [(P, 2)])
     worker.prefetch([order])
     store.apply_restock(Restock("R-1", P, 5))
@@ -867,7 +864,7 @@ def test_a_mixed_restock_file_is_reported_line_by_line(lake: RestockLake) -> Non
     assert body["accepted_restock_ids"] == report.accepted
     assert body["rejections"][0]["product_id"] == "PRD-2002"
     assert lake.files.reports == [(BUCKET, report_key("restock/restock-mixed.json", "seq-1"), body)]
-    assert lake.notifier.reports == [(ERROR_TOPIC, body)]
+    assert lake.notifier.reports == [body]
     assert lake.queue.sent == [], "no order was sent"
     assert {i: (m["source"], m["restock_status"]) for i, m in lake.store.restocks.items()} == {
         report.accepted[0]: (f"s3://{BUCKET}/{key}#seq-1:0", "Recebida"),
@@ -900,7 +897,7 @@ def test_the_same_event_twice_claims_and_applies_each_line_once(lake: RestockLak
     assert report is not None and report.rejections == [] and report.accepted[0] == claimed
     assert len(lake.store.restocks) == 2
     # And every message, even delivered twice, raises the stock once
-    release = StockRelease(lake.store, lake.notifier, PENDING_TOPIC)
+    release = StockRelease(lake.store, lake.notifier)
     for restock in lake.restocks.sent * 2:
         release.apply(restock)
     assert lake.store.stock == {"PRD-1001": 20, "PRD-2002": 10}
@@ -1091,7 +1088,7 @@ def test_get_restock_follows_it_from_received_to_released(api: RestockApi) -> No
     api.post(P, '{"quantity": 5}', {"Idempotency-Key": "KEY-1"})
 
     received = body_of(api.get("/restocks/{restock_id}", restock_id="KEY-1"))
-    StockRelease(api.store, FakeNotifier(), PENDING_TOPIC).apply(api.queue.sent[0])
+    StockRelease(api.store, FakeNotifier()).apply(api.queue.sent[0])
     response = api.get("/restocks/{restock_id}", restock_id="KEY-1")
 
     assert received["restock_status"] == "Recebida"
@@ -1127,7 +1124,7 @@ def test_get_order_and_product_show_the_history_and_the_waiting_items(api: Resto
     # Given an order waiting for a product
     order = make_order(lab, "ORD-X", [(P, 2)])
     api.store.claim(order, "api:1")
-    OrderProcessor(api.store, FakeNotifier(), PENDING_TOPIC).process(order)
+    OrderProcessor(api.store, FakeNotifier()).process(order)
 
     product = body_of(api.get("/products/{product_id}", product_id=P))
     waiting = body_of(api.get("/orders/{order_id}", order_id="ORD-X"))
@@ -1137,7 +1134,7 @@ def test_get_order_and_product_show_the_history_and_the_waiting_items(api: Resto
     assert waiting["released_at"] is None
 
     # When the restock releases it
-    StockRelease(api.store, FakeNotifier(), PENDING_TOPIC).apply(Restock("R-1", P, 2))
+    StockRelease(api.store, FakeNotifier()).apply(Restock("R-1", P, 2))
 
     product = body_of(api.get("/products/{product_id}", product_id=P))
     released = body_of(api.get("/orders/{order_id}", order_id="ORD-X"))
@@ -1176,8 +1173,8 @@ def restock_message(message_id: str, product_id: str, quantity: int, receives: i
 def restocker(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> Restocker:
     module = importlib.import_module("handlers.restocker")
     store, notifier, sqs = FakeStore(), FakeNotifier(), FakeSqs()
-    release = StockRelease(store, notifier, PENDING_TOPIC, sleep=lambda seconds: None)
-    failures = BatchFailures(sqs, "restocks-url", notifier, ERROR_TOPIC, max_receive_count=5, queue="restocks")
+    release = StockRelease(store, notifier, sleep=lambda seconds: None)
+    failures = BatchFailures(sqs, "restocks-url", notifier, max_receive_count=5, queue="restocks")
     monkeypatch.setattr(module, "_release", release)
     monkeypatch.setattr(module, "_failures", failures)
     monkeypatch.setattr(
@@ -1231,13 +1228,8 @@ def test_restocker_poison_body_on_its_last_receive_is_announced_as_dead_lettered
     response = restocker.handle(message("bad", "{not json", "PRD-BAD", receives=5))
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
-    [(topic, notice)] = restocker.notifier.dead
-    assert (topic, notice["queue"], notice["message_id"], notice["receive_count"]) == (
-        ERROR_TOPIC,
-        "restocks",
-        "bad",
-        5,
-    )
+    [notice] = restocker.notifier.dead
+    assert (notice["queue"], notice["message_id"], notice["receive_count"]) == ("restocks", "bad", 5)
     assert restocker.sqs.visibility == [("rh-bad", 0)]
 
 
@@ -1700,7 +1692,7 @@ def publish_released(notice: dict[str, Any]) -> dict[str, Any]:
             "publish", {}, {"TopicArn": PENDING_TOPIC, "Subject": ANY, "Message": ANY, "MessageAttributes": ANY}
         )
 
-        SnsNotifier(sns).order_released(PENDING_TOPIC, notice)
+        SnsNotifier(sns, "errors", PENDING_TOPIC).order_released(notice)
 
     [params] = seen
     return params
@@ -1765,7 +1757,7 @@ def test_an_item_pending_for_want_of_stock_asks_for_no_look(shop: Shop) -> None:
 
 def test_a_redelivered_pending_order_asks_again_for_its_queues(shop: Shop) -> None:
     order_id = shop.waiting("ORD-A", [(P, 2)], OLDER)
-    processor = OrderProcessor(shop.store, shop.notifier, PENDING_TOPIC, releases=shop.queue)
+    processor = OrderProcessor(shop.store, shop.notifier, releases=shop.queue)
 
     processor.process(make_order(shop.lab, order_id, [(P, 2)], OLDER))
 
@@ -1829,7 +1821,7 @@ def test_a_restock_file_over_the_line_limit_is_refused_whole_and_applies_nothing
     store, queue, files = FakeStore(), FakeRestockQueue(), FakeFiles()
     lines = [{"product_id": P, "quantity": 1}] * (MAX_RESTOCK_LINES + 1)
     files.objects[("lake", "restock/big.json")] = json.dumps(lines).encode()
-    ingestion = FileIngestion(OrderValidator(), store, FakeQueue(), files, FakeNotifier(), "errors", restocks=queue)
+    ingestion = FileIngestion(OrderValidator(), store, FakeQueue(), files, FakeNotifier(), restocks=queue)
 
     report = ingestion.ingest("lake", "restock/big.json", "etag-1")
 

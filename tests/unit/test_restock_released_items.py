@@ -47,7 +47,7 @@ def make_order(lab: dict[str, Any], order_id: str, minute: int) -> Order:
 
 def waiting_orders(store: FakeStore, lab: dict[str, Any], count: int) -> list[str]:
     """`count` orders of one unit of P, taken and processed while P has no stock: they all wait, oldest first."""
-    processor = OrderProcessor(store, FakeNotifier(), PENDING_TOPIC, sleep=lambda _: None)
+    processor = OrderProcessor(store, FakeNotifier(), sleep=lambda _: None)
     order_ids = []
     for n in range(count):
         order = make_order(lab, long_id(n), n)
@@ -62,7 +62,7 @@ def test_a_restock_releases_ten_thousand_waiting_orders_and_its_record_stays_sma
     # Given 10,000 orders of 64-character ids waiting for one product (as a list they would take about 650 KB)
     store = FakeStore({P: 0})
     order_ids = waiting_orders(store, lab, 10_000)
-    release = StockRelease(store, FakeNotifier(), PENDING_TOPIC, sleep=lambda _: None, releases=FakeRestockQueue())
+    release = StockRelease(store, FakeNotifier(), sleep=lambda _: None, releases=FakeRestockQueue())
 
     # When a restock of 10,000 units arrives
     served = release.apply(Restock("R-BIG", P, 10_000))
@@ -83,7 +83,7 @@ def test_a_long_release_tells_its_orders_as_it_goes_not_all_at_its_end(lab: dict
     store = FakeStore({P: 0})
     order_ids = waiting_orders(store, lab, 250)
     notifier = FakeNotifier()
-    release = StockRelease(store, notifier, PENDING_TOPIC, sleep=lambda _: None, releases=FakeRestockQueue())
+    release = StockRelease(store, notifier, sleep=lambda _: None, releases=FakeRestockQueue())
     told_before: list[int] = []
     reserve = store.reserve_pending
 
@@ -99,7 +99,7 @@ def test_a_long_release_tells_its_orders_as_it_goes_not_all_at_its_end(lab: dict
     # Then each round of the queue (100 items) was told before the next began: the messages of a release of
     # thousands never wait for its end, where the time kept back would not cover them
     assert (told_before[100], told_before[200]) == (100, 200)
-    assert [notice["order_id"] for _, notice in notifier.released] == order_ids
+    assert [notice["order_id"] for notice in notifier.released] == order_ids
 
 
 # ================================================================ GET /restocks/{id}, page by page

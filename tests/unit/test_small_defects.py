@@ -327,9 +327,7 @@ def test_a_file_with_another_suffix_is_ignored_with_the_reason(key: str, lab_tex
 def test_an_ignored_file_gets_a_report_and_a_notice(lab_text: str, key: str, kind: str) -> None:
     # Given a file under a watched prefix whose suffix the pipeline does not read
     store, queue, files, notifier = FakeStore(), FakeQueue(), FakeFiles(), FakeNotifier()
-    ingestion = FileIngestion(
-        OrderValidator(), store, queue, files, notifier, "arn:errors", restocks=FakeRestockQueue()
-    )
+    ingestion = FileIngestion(OrderValidator(), store, queue, files, notifier, restocks=FakeRestockQueue())
     files.objects[("lake", key)] = lab_text.encode()
 
     # When its notification is handled

@@ -53,7 +53,7 @@ def test_an_order_claimed_and_never_sent_is_sent_again_and_then_processed(store:
     # Then the very order is sent again, and the processor finishes it
     assert result.orders == 1
     assert [order.document for order in orders.sent] == [validator.validate(parse_order_body(lab_text)).document]
-    status = OrderProcessor(store, _Silent(), "topic").process(orders.sent[0])
+    status = OrderProcessor(store, _Silent()).process(orders.sent[0])
     assert status == NEW_ORDER
 
 
@@ -78,7 +78,7 @@ def test_a_processed_order_is_never_sent_again(store: FakeStore, lab_text: str) 
 def test_an_order_sent_by_the_api_and_processed_is_never_swept(store: FakeStore, lab_text: str) -> None:
     # The processor's write takes the claim out of the sweeper's partition, however long ago it was received
     receipt = OrderIntake(validator, store, FakeQueue()).submit(lab_text)
-    OrderProcessor(store, _Silent(), "topic").process(receipt.order)
+    OrderProcessor(store, _Silent()).process(receipt.order)
 
     sweep, orders, _ = sweeper(store, at_seconds=3600)
 
@@ -145,7 +145,7 @@ def test_a_claim_without_its_document_text_is_skipped_not_fatal(store: FakeStore
 
 
 class _Silent:
-    def pending_stock(self, topic_arn: str, notice: object) -> None:
+    def pending_stock(self, notice: object) -> None:
         raise AssertionError("nothing is pending")
 
 

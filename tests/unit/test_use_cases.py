@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from fakes import BUCKET, ERROR_TOPIC, FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeStore, Lake
+from fakes import BUCKET, FakeFiles, FakeNotifier, FakeQueue, FakeRestockQueue, FakeStore, Lake
 
 from orders.codec import encode_order
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RECEIVED, RESERVED, Order, OrderRejected
@@ -163,7 +163,7 @@ def test_ingestion_of_a_mixed_file(lake: Lake, lab: dict[str, Any], to_json_text
     assert {e.field for e in report.rejections[0].errors} >= {"customer.email", "items[0].quantity"}
     assert [e.field for e in report.rejections[1].errors] == ["(pedido)"]
     assert lake.files.reports == [(BUCKET, report_key("incoming/lote.json", "seq-1"), report.as_dict())]
-    assert lake.notifier.reports == [(ERROR_TOPIC, report.as_dict())]
+    assert lake.notifier.reports == [report.as_dict()]
     assert lake.store.files == {
         f"{BUCKET}/incoming/lote.json#seq-1": (report, report_key("incoming/lote.json", "seq-1"))
     }
@@ -217,7 +217,7 @@ def test_an_unreadable_file_is_reported_whole(lake: Lake, data: bytes) -> None:
 
     assert report is not None and report.file_error and report.received == 0
     assert lake.queue.sent == []
-    assert [r["file_error"] for _, r in lake.notifier.reports] == [report.file_error]
+    assert [r["file_error"] for r in lake.notifier.reports] == [report.file_error]
     assert len(lake.files.reports) == 1 and len(lake.store.files) == 1
 
 
@@ -405,7 +405,7 @@ def processor(
     store: FakeStore, notifier: FakeNotifier, sleeps: list[float] | None = None, attempts: int = 6
 ) -> OrderProcessor:
     record = sleeps.append if sleeps is not None else (lambda seconds: None)
-    return OrderProcessor(store, notifier, PENDING_TOPIC, max_attempts=attempts, sleep=record)  # type: ignore[arg-type]
+    return OrderProcessor(store, notifier, max_attempts=attempts, sleep=record)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -439,7 +439,7 @@ def test_short_stock_leaves_the_order_pending_and_notifies_once(order: Order) ->
         ("PRD-1001", RESERVED),
         ("PRD-2002", PENDING),
     ]
-    assert notifier.pending == [(PENDING_TOPIC, PendingNotice(order.order_id, MARIANA, (("PRD-2002", 2),)))]
+    assert notifier.pending == [PendingNotice(order.order_id, MARIANA, (("PRD-2002", 2),))]
     assert record["pending_notified"] is True
 
 
@@ -478,7 +478,7 @@ def test_a_notice_lost_after_the_commit_is_published_on_redelivery(order: Order)
 
     # Then the notice goes out exactly once, rebuilt from the stored order
     assert first == second == PRODUCT_PENDING
-    assert notifier.pending == [(PENDING_TOPIC, PendingNotice(order.order_id, MARIANA, (("PRD-2002", 2),)))]
+    assert notifier.pending == [PendingNotice(order.order_id, MARIANA, (("PRD-2002", 2),))]
     assert store.orders[order.order_id]["pending_notified"] is True
     assert store.stock == {"PRD-1001": 4}
 
@@ -494,7 +494,7 @@ def test_stock_changed_decides_again_with_fresh_stock(order: Order) -> None:
     assert store.stock_reads == 2
     assert status == PRODUCT_PENDING
     assert store.stock == {"PRD-1001": 0, "PRD-2002": 1}
-    assert [n.items for _, n in notifier.pending] == [(("PRD-2002", 2),)]
+    assert [n.items for n in notifier.pending] == [(("PRD-2002", 2),)]
 
 
 def test_store_busy_is_retried(order: Order) -> None:
@@ -907,7 +907,7 @@ def test_a_transaction_of_many_orders_stays_within_100_actions(dynamodb: Any, la
     seen: list[dict[str, Any]] = []
     dynamodb.meta.events.register(TRANSACT_PARAMS, lambda params, **_: seen.append(params))
     store = DynamoStore(dynamodb, "orders")
-    worker = OrderProcessor(store, FakeNotifier(), PENDING_TOPIC)  # type: ignore[arg-type]
+    worker = OrderProcessor(store, FakeNotifier())  # type: ignore[arg-type]
     with Stubber(dynamodb) as stub:
         for start in range(0, 300, 100):  # the prefetch: BatchGetItem takes 100 keys
             stock = [{"PK": {"S": f"PRODUCT#P{p}"}, "available": {"N": "9"}} for p in range(start, start + 100)]
@@ -933,7 +933,7 @@ def test_a_transaction_of_many_orders_stays_within_100_actions(dynamodb: Any, la
 def test_a_transaction_of_many_reserves_each_product_once_for_the_sum(dynamodb: Any, lab: dict[str, Any]) -> None:
     orders = [one_item(lab, f"ORD-{n}", "P", n + 1) for n in range(3)]
 
-    write = DynamoStore(dynamodb, "orders").prepare_together([decide(o, {"P": 9}) for o in orders])
+    write = DynamoStore(dynamodb, "orders").prepare_commit(*(decide(o, {"P": 9}) for o in orders))
 
     [reserve] = [w["Update"] for w in write.items if w["Update"]["Key"]["PK"] == {"S": "PRODUCT#P"}]
     assert reserve["ExpressionAttributeValues"][":q"] == {"N": "6"}
@@ -947,7 +947,7 @@ def test_a_cancelled_transaction_of_many_is_stock_changed_whatever_the_reason(
 ) -> None:
     orders = [one_item(lab, f"ORD-{n}", "P", 1) for n in range(2)]
     store = DynamoStore(dynamodb, "orders")
-    write = store.prepare_together([decide(o, {"P": 9}) for o in orders])
+    write = store.prepare_commit(*(decide(o, {"P": 9}) for o in orders))
     with Stubber(dynamodb) as stub:
         stub.add_client_error("transact_write_items", **_cancelled("None", reason, "None"))
 

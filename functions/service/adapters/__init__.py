@@ -15,6 +15,3 @@ from service.adapters.stock import DynamoStock
 
 class DynamoStore(DynamoOrders, DynamoStock, DynamoRestocks, DynamoFiles):
     """Every repository of the single table over one client: what a function wires once."""
-
-
-OrderStore = DynamoStore  # the name tests/e2e and tools/soak.py read the table through

@@ -76,12 +76,15 @@ class SqsRestockQueue(FifoQueue):
 
 
 class SnsNotifier:
-    """SNS messages; personal data is masked before it leaves (orders.masking: by field name and by shape)."""
+    """SNS messages, each on its topic; personal data is masked before it leaves (orders.masking: by field name and
+    by shape). A function that publishes nothing on the pending topic (the file validator) is given none."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, error_topic_arn: str, pending_topic_arn: str | None = None) -> None:
         self._sns = client
+        self._errors = error_topic_arn
+        self._pending = pending_topic_arn
 
-    def pending_stock(self, topic_arn: str, notice: PendingNotice) -> None:
+    def pending_stock(self, notice: PendingNotice) -> None:
         message = {
             "event": "order_pending",
             "order_id": notice.order_id,
@@ -89,9 +92,9 @@ class SnsNotifier:
             "customer_email": notice.customer_email,
             "pending_items": [{"product_id": pid, "quantity": qty} for pid, qty in notice.items],
         }
-        self._publish(topic_arn, f"Pedido {notice.order_id}: produto pendente", message)
+        self._publish(self._pending, f"Pedido {notice.order_id}: produto pendente", message)
 
-    def order_released(self, topic_arn: str, notice: dict[str, Any]) -> None:
+    def order_released(self, notice: dict[str, Any]) -> None:
         """On the pending topic, with event `order_released`: the pending order is now `Novo Pedido`."""
         message = {
             "event": "order_released",
@@ -104,16 +107,17 @@ class SnsNotifier:
                 {"product_id": str(i["product_id"]), "quantity": int(i["quantity"])} for i in notice.get("items", [])
             ],
         }
-        self._publish(topic_arn, f"Pedido {notice['order_id']}: liberado", message)
+        self._publish(self._pending, f"Pedido {notice['order_id']}: liberado", message)
 
-    def dead_letter(self, topic_arn: str, notice: dict[str, Any]) -> None:
-        self._publish(topic_arn, f"Mensagem movida para a DLQ ({notice.get('queue')})", notice, "message_dead_lettered")
+    def dead_letter(self, notice: dict[str, Any]) -> None:
+        subject = f"Mensagem movida para a DLQ ({notice.get('queue')})"
+        self._publish(self._errors, subject, notice, "message_dead_lettered")
 
-    def file_report(self, topic_arn: str, report: FileReport) -> None:
+    def file_report(self, report: FileReport) -> None:
         subject = "Arquivo de reposição com erros" if report.kind == "restocks" else "Arquivo de pedidos com erros"
-        self._publish(topic_arn, subject, report.as_dict())
+        self._publish(self._errors, subject, report.as_dict())
 
-    def _publish(self, topic_arn: str, subject: str, message: dict[str, Any], event: str | None = None) -> None:
+    def _publish(self, topic_arn: str | None, subject: str, message: dict[str, Any], event: str | None = None) -> None:
         self._sns.publish(
             TopicArn=topic_arn,
             Subject=mask_text(subject)[:100],

@@ -90,19 +90,25 @@ class DynamoOrders(Table):
     def get_order(self, order_id: str) -> dict[str, Any] | None:
         return self._get(order_key(order_id))
 
-    def prepare_commit(self, decision: StockDecision, queued_at: datetime | None = None) -> PreparedWrite:
-        """The one transaction that records a decided order and its reservations; a pending item takes its place
-        in its product's queue by `queued_at`, the instant the order entered the orders queue (now if unknown)."""
-        order, moment = decision.order, now()
-        writes = [self._decided(decision, moment)]
-        writes += [self._reserve(item.product_id, item.quantity) for item in decision.reserved]
-        position = queue_position(queued_at or datetime.now(UTC), order.order_id) if decision.pending else ""
-        queued = {i.product_id for i in decision.queued}
-        for waiting in decision.pending:
+    def prepare_commit(self, *decisions: StockDecision, queued_at: datetime | None = None) -> PreparedWrite:
+        """The one transaction that records decided orders and their reservations, one update per product for the sum
+        (a transaction may not touch an item twice); a pending item takes its place in its product's queue by
+        `queued_at`, the instant the order entered the orders queue (now if unknown). Several orders are written
+        together only when none waits, at most 100 actions: the orders plus their distinct products."""
+        moment = now()
+        wanted: dict[str, int] = {}
+        for decision in decisions:
+            for item in decision.reserved:
+                wanted[item.product_id] = wanted.get(item.product_id, 0) + item.quantity
+        writes = [self._decided(decision, moment) for decision in decisions]
+        writes += [self._reserve(product_id, quantity) for product_id, quantity in wanted.items()]
+        arrived = queued_at or datetime.now(UTC)
+        for decision, waiting in [(d, item) for d in decisions for item in d.pending]:
+            order = decision.order
             # The item joins its product's queue only in the state it was decided in: for want of stock, or behind
             # others while the stock would cover it (the caller then has the queue looked at again). Otherwise a
             # restock released in between would leave it waiting beside free stock: decide again.
-            behind = waiting.product_id in queued
+            behind = waiting.product_id in {item.product_id for item in decision.queued}
             quantities = {":pid": {"S": waiting.product_id}, ":q": {"N": str(waiting.quantity)}, ":one": {"N": "1"}}
             marker = {
                 "PK": order_pk(order.order_id),
@@ -113,7 +119,7 @@ class DynamoOrders(Table):
                 "quantity": waiting.quantity,
                 "item_status": PENDING,
                 "GSI1PK": pending(waiting.product_id),
-                "GSI1SK": position,
+                "GSI1SK": queue_position(arrived, order.order_id),
             }
             writes += [
                 self._update(
@@ -127,20 +133,6 @@ class DynamoOrders(Table):
                 ),
                 self._put(marker),
             ]
-        return PreparedWrite((order.order_id,), writes, token(writes))
-
-    def prepare_together(self, decisions: list[StockDecision]) -> PreparedWrite:
-        """One transaction for orders that reserve every item: each order's record, and one update per product
-        for the sum of its reservations (a transaction may not touch an item twice). It is all or nothing: refused,
-        it changes nothing, and the caller writes each order alone. At most 100 actions: the orders plus their
-        distinct products."""
-        moment = now()
-        wanted: dict[str, int] = {}
-        for decision in decisions:
-            for item in decision.reserved:
-                wanted[item.product_id] = wanted.get(item.product_id, 0) + item.quantity
-        writes = [self._decided(decision, moment) for decision in decisions]
-        writes += [self._reserve(product_id, quantity) for product_id, quantity in wanted.items()]
         return PreparedWrite(tuple(d.order.order_id for d in decisions), writes, token(writes))
 
     def _decided(self, decision: StockDecision, moment: str) -> dict[str, Any]:

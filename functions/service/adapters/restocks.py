@@ -34,8 +34,7 @@ class DynamoRestocks(Table):
         self._release_claim(restock_key(restock_id), "restock_status", RESTOCK_RECEIVED, source)
 
     def mark_restock_sent(self, restock_id: str) -> None:
-        """Record that the sweeper sent the restock again: it leaves the sweeper's partition (best effort, as
-        mark_sent)."""
+        """The sweeper sent the restock again: it leaves the sweeper's partition (best effort, as mark_sent)."""
         unsent = {":unsent": {"S": CLAIMED_RESTOCKS}}
         with best_effort("sent restock not marked; the sweeper will send it again"):
             self._apply(
