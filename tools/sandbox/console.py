@@ -26,7 +26,6 @@ from starlette.routing import Route
 
 from orders.files import is_read
 from orders.masking import mask_body, mask_document
-from orders.report import report_key
 from sandbox import views
 from sandbox.aws import ROOT
 from sandbox.dlq import PAIRS, redrive
@@ -122,8 +121,7 @@ def build(sandbox: Sandbox) -> Starlette:
     # The actions read a form (async); their calls to the sandbox block, so they run in the thread pool, as the
     # plain (sync) routes do.
     async def post(path: str, body: str | bytes) -> HTMLResponse:
-        url, headers = f"{sandbox.api}/{path}", {"Content-Type": "application/json"}
-        return _answer(await run_in_threadpool(sandbox.http.post, url, data=body, headers=headers, timeout=30))
+        return _answer(await run_in_threadpool(sandbox.post, path, body))
 
     async def post_order(request: Request) -> HTMLResponse:
         form = await request.form()
@@ -183,14 +181,10 @@ def build(sandbox: Sandbox) -> Starlette:
 
 
 def _put(sandbox: Sandbox, key: str, data: bytes) -> dict[str, Any]:
-    """One PutObject (one S3 event), then its report once the file validator wrote it."""
-    bucket = sandbox.outputs.DataLakeBucket
-    answer = sandbox.s3.put_object(Bucket=bucket, Key=key, Body=data)
-    report_at = report_key(key, answer["ETag"])
-    found = views.wait_for_report(sandbox, report_at, REPORT_WAIT)
-    report = None if found is None else mask_document(found)
-    put = {"ETag": answer["ETag"], "Key": key, "Bucket": bucket}
-    return {"put": json.dumps(put, indent=2), "report_at": report_at, "found": report}
+    """The upload's PutObject, then its report once the file validator wrote it."""
+    put = views.upload(sandbox, key, data)
+    answer = json.dumps({"ETag": put.etag, "Key": key, "Bucket": sandbox.outputs.DataLakeBucket}, indent=2)
+    return {"put": answer, "report_at": put.report_key, "found": put.report(REPORT_WAIT)}
 
 
 def serve(sandbox: Sandbox, port: int = PORT) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 from urllib.parse import quote
 
 import boto3
@@ -22,6 +22,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 from orders.codec import stored_document
 from orders.masking import mask_body, mask_document, mask_text
 from orders.model import FINAL_STATUSES, NEW_ORDER, RECEIVED
+from orders.report import report_key
 from sandbox import notifications as inbox
 from sandbox.deploy.core import wait
 from sandbox.dlq import PAIRS
@@ -73,6 +74,11 @@ class Sandbox:
 
     def get(self, resource: str, ident: str) -> requests.Response:
         return self.http.get(f"{self.api}/{resource}/{quote(ident, safe='')}", timeout=30)
+
+    def post(self, path: str, body: str | bytes, headers: Mapping[str, str] | None = None) -> requests.Response:
+        """A JSON body to the API, as the CLI and the console send it."""
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        return self.http.post(f"{self.api}/{path}", data=body, headers=headers, timeout=30)
 
     @cached_property
     def sqs(self) -> Any:
@@ -408,18 +414,34 @@ def _hop(function: str, line: dict[str, Any]) -> Hop:
 
 
 def read_report(sandbox: Sandbox, key: str) -> dict[str, Any]:
-    """A data-lake report, as the file validator wrote it."""
-    body: dict[str, Any] = json.loads(
-        sandbox.s3.get_object(Bucket=sandbox.outputs.DataLakeBucket, Key=key)["Body"].read()
+    """A data-lake report, personal data masked (again: the file validator masks what it writes)."""
+    body: dict[str, Any] = mask_document(
+        json.loads(sandbox.s3.get_object(Bucket=sandbox.outputs.DataLakeBucket, Key=key)["Body"].read())
     )
     return body
 
 
-def wait_for_report(sandbox: Sandbox, key: str, timeout: float) -> dict[str, Any] | None:
-    """The report at `key` once the file validator wrote it (S3's `object_exists` waiter); None after `timeout`."""
-    if wait(sandbox.s3, "object_exists", delay=0.3, timeout=timeout, Bucket=sandbox.outputs.DataLakeBucket, Key=key):
-        return None
-    return read_report(sandbox, key)
+@dataclass(frozen=True)
+class Upload:
+    """A file put in the data lake by one PutObject (one S3 event), whose answer's ETag names the file's report."""
+
+    sandbox: Sandbox
+    key: str
+    etag: str
+    report_key: str
+
+    def report(self, timeout: float) -> dict[str, Any] | None:
+        """The report once the file validator wrote it (S3's `object_exists` waiter); None after `timeout`."""
+        bucket, key = self.sandbox.outputs.DataLakeBucket, self.report_key
+        if wait(self.sandbox.s3, "object_exists", delay=0.3, timeout=timeout, Bucket=bucket, Key=key):
+            return None
+        return read_report(self.sandbox, key)
+
+
+def upload(sandbox: Sandbox, key: str, body: bytes | IO[bytes]) -> Upload:
+    """Put `body` in the data lake at `key` (the CLI's `upload`, the console's form)."""
+    etag = str(sandbox.s3.put_object(Bucket=sandbox.outputs.DataLakeBucket, Key=key, Body=body)["ETag"])
+    return Upload(sandbox, key, etag, report_key(key, etag))
 
 
 def reports(sandbox: Sandbox, notices: dict[str, dict[str, Any]], limit: int = 20) -> list[Report]:
@@ -436,4 +458,4 @@ def reports(sandbox: Sandbox, notices: dict[str, dict[str, Any]], limit: int = 2
 
 @cache  # a report never changes: each is read once
 def _report(sandbox: Sandbox, key: str, at: datetime) -> Report:
-    return Report(report_key=key, at=at, body=mask_document(read_report(sandbox, key)))
+    return Report(report_key=key, at=at, body=read_report(sandbox, key))
