@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property
+from itertools import pairwise
 from typing import IO, Annotated, Any
 from urllib.parse import quote
 
@@ -233,10 +234,6 @@ def _in_status(sandbox: Sandbox, state: str, values: dict[str, str] | None = Non
         )
 
 
-def order_count(sandbox: Sandbox, status: str) -> int:
-    return sum(page["Count"] for page in _in_status(sandbox, status, Select="COUNT"))
-
-
 def products(sandbox: Sandbox, prefix: str = "") -> list[Product]:
     stock = {":prefix": product_pk(prefix), ":stock": STOCK}
     pages = sandbox.pages(
@@ -249,7 +246,7 @@ def products(sandbox: Sandbox, prefix: str = "") -> list[Product]:
 def status(sandbox: Sandbox, answers: RecentAnswers, prefix: str = "") -> Status:
     return Status(
         queues=queues(sandbox),
-        orders={state: order_count(sandbox, state) for state in STATUSES},
+        orders={state: sum(page["Count"] for page in _in_status(sandbox, state, Select="COUNT")) for state in STATUSES},
         products=products(sandbox, prefix),
         answers=answers.read(),
     )
@@ -395,7 +392,7 @@ def trace(sandbox: Sandbox, order_id: str) -> Trace | None:
         hops += [_hop("file-validator", line) for line in lines if line.get("file_key") == file_key]
     hops = [hop for hop in hops if hop.what]
     hops.sort(key=lambda hop: hop.at)
-    for before, hop in zip(hops, hops[1:], strict=False):
+    for before, hop in pairwise(hops):
         hop.seconds = (hop.at - before.at).total_seconds()
     return Trace(order_id=order_id, order_status=str(record.get("order_status")), source=file_key or "API", hops=hops)
 
