@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,7 +32,6 @@ from sandbox.records import RestockBody
 from sandbox.views import RecentAnswers, Sandbox
 
 HOST = "127.0.0.1"
-PORT = 8765
 SEED_ORDERS = ROOT / "seed" / "orders"
 REPORT_WAIT = 120.0  # seconds an upload waits for its report before answering without it
 _templates = Environment(
@@ -45,18 +43,12 @@ _templates = Environment(
 _page = _templates.get_template("console.html")
 
 
-@dataclass
 class Live:
     """What the page polls, read under one lock: the log cursor and the inbox move as they are read."""
 
-    sandbox: Sandbox
-    answers: RecentAnswers = field(init=False)
-    notices: views.Notices = field(init=False)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.answers = RecentAnswers(self.sandbox)
-        self.notices = views.Notices(self.sandbox)
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox, self.lock = sandbox, threading.Lock()
+        self.answers, self.notices = RecentAnswers(sandbox), views.Notices(sandbox)
 
     def status(self) -> views.Status:
         with self.lock:
@@ -187,5 +179,5 @@ def _put(sandbox: Sandbox, key: str, data: bytes) -> dict[str, Any]:
     return {"put": answer, "report_at": put.report_key, "found": put.report(REPORT_WAIT)}
 
 
-def serve(sandbox: Sandbox, port: int = PORT) -> None:
+def serve(sandbox: Sandbox, port: int) -> None:
     uvicorn.run(build(sandbox), host=HOST, port=port, log_level="warning")
