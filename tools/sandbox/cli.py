@@ -496,17 +496,17 @@ def upload(
     with _progress(BarColumn(), DownloadColumn(), total=size, threshold=BIG_FILE).open(
         file, "rb", description=f"uploading {object_key}"
     ) as body:
-        put = views.upload(sandbox, object_key, body)
-    out.print(f"uploaded s3://{bucket}/{object_key} ({size} bytes); its report: {put.report_key}")
-    if before == put.etag:
+        etag, report_at = views.upload(sandbox, object_key, body)
+    out.print(f"uploaded s3://{bucket}/{object_key} ({size} bytes); its report: {report_at}")
+    if before == etag:
         message = "the same content was already under this key: a file is handled once, so this is its earlier report"
         out.print(f"{message} (use --key NEW_NAME to resubmit)", style="yellow")
     # The report's name is the file's own: no earlier file's report is there.
-    with out.status(f"waiting for s3://{bucket}/{put.report_key}"):
-        report = put.report(timeout)
+    with out.status(f"waiting for s3://{bucket}/{report_at}"):
+        report = views.wait_for_report(sandbox, report_at, timeout)
     if report is None:
         fail(
-            f"no report at {put.report_key} after {timeout:.0f} s: check `sandbox status` (files queue, DLQ) "
+            f"no report at {report_at} after {timeout:.0f} s: check `sandbox status` (files queue, DLQ) "
             "and `sandbox logs file-validator`"
         )
     _print_report(report, limit, sandbox.api)

@@ -174,9 +174,9 @@ def build(sandbox: Sandbox) -> Starlette:
 
 def _put(sandbox: Sandbox, key: str, data: bytes) -> dict[str, Any]:
     """The upload's PutObject, then its report once the file validator wrote it."""
-    put = views.upload(sandbox, key, data)
-    answer = json.dumps({"ETag": put.etag, "Key": key, "Bucket": sandbox.outputs.DataLakeBucket}, indent=2)
-    return {"put": answer, "report_at": put.report_key, "found": put.report(REPORT_WAIT)}
+    etag, report_at = views.upload(sandbox, key, data)
+    put = json.dumps({"ETag": etag, "Key": key, "Bucket": sandbox.outputs.DataLakeBucket}, indent=2)
+    return {"put": put, "report_at": report_at, "found": views.wait_for_report(sandbox, report_at, REPORT_WAIT)}
 
 
 def serve(sandbox: Sandbox, port: int) -> None:

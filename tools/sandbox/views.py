@@ -418,27 +418,17 @@ def read_report(sandbox: Sandbox, key: str) -> dict[str, Any]:
     return body
 
 
-@dataclass(frozen=True)
-class Upload:
-    """A file put in the data lake by one PutObject (one S3 event), whose answer's ETag names the file's report."""
-
-    sandbox: Sandbox
-    key: str
-    etag: str
-    report_key: str
-
-    def report(self, timeout: float) -> dict[str, Any] | None:
-        """The report once the file validator wrote it (S3's `object_exists` waiter); None after `timeout`."""
-        bucket, key = self.sandbox.outputs.DataLakeBucket, self.report_key
-        if wait(self.sandbox.s3, "object_exists", delay=0.3, timeout=timeout, Bucket=bucket, Key=key):
-            return None
-        return read_report(self.sandbox, key)
-
-
-def upload(sandbox: Sandbox, key: str, body: bytes | IO[bytes]) -> Upload:
-    """Put `body` in the data lake at `key` (the CLI's `upload`, the console's form)."""
+def upload(sandbox: Sandbox, key: str, body: bytes | IO[bytes]) -> tuple[str, str]:
+    """One PutObject (one S3 event): the ETag it answers, and the key of the report that ETag names."""
     etag = str(sandbox.s3.put_object(Bucket=sandbox.outputs.DataLakeBucket, Key=key, Body=body)["ETag"])
-    return Upload(sandbox, key, etag, report_key(key, etag))
+    return etag, report_key(key, etag)
+
+
+def wait_for_report(sandbox: Sandbox, key: str, timeout: float) -> dict[str, Any] | None:
+    """The report at `key` once the file validator wrote it (S3's `object_exists` waiter); None after `timeout`."""
+    if wait(sandbox.s3, "object_exists", delay=0.3, timeout=timeout, Bucket=sandbox.outputs.DataLakeBucket, Key=key):
+        return None
+    return read_report(sandbox, key)
 
 
 def reports(sandbox: Sandbox, notices: dict[str, dict[str, Any]], limit: int = 20) -> list[Report]:
