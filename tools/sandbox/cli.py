@@ -30,7 +30,6 @@ from orders.files import READ_SUFFIXES, is_read
 from orders.masking import mask_document as mask
 from orders.masking import mask_text
 from orders.model import FINAL_STATUSES, NEW_ORDER, PRODUCT_PENDING, RECEIVED, OrderRejected
-from orders.report import report_key
 from orders.validation import OrderValidator, parse_order_body
 from sandbox import emulator, state, views
 from sandbox import notifications as inbox
@@ -177,10 +176,11 @@ def _shown(limit: int, total: int, what: str, how: str = ": --limit N shows more
         _note(f"{limit} of {total} {what} shown{how}")
 
 
-def _post(sandbox: Sandbox, path: str, body: str | bytes, follow: str | None, headers: Mapping[str, str]) -> str | None:
+def _post(
+    sandbox: Sandbox, path: str, body: str | bytes, follow: str | None, headers: Mapping[str, str] | None = None
+) -> str | None:
     """POST JSON to the API; print its answer (masked); exit 1 on a 4xx/5xx; the id named `follow` in its body."""
-    headers = {"Content-Type": "application/json", **headers}
-    response = sandbox.http.post(f"{sandbox.api}/{path}", data=body, headers=headers, timeout=30)
+    response = sandbox.post(path, body, headers)
     ok = response.status_code < 400
     out.print(f"{response.status_code} {response.reason}", style="green" if ok else "bold red")
     try:
@@ -340,7 +340,7 @@ def send(
         _check_locally(body)
         return
     sandbox = connect()
-    order_id = _post(sandbox, "orders", body, "order_id" if watch else None, {})
+    order_id = _post(sandbox, "orders", body, "order_id" if watch else None)
     if order_id is not None:
         _watch(sandbox, order_id, timeout)
 
@@ -390,9 +390,8 @@ def restock_command(
     """POST a restock of N units of PRODUCT; wait for its release; print the stock and the orders it released."""
     sandbox = connect()
     path, body = f"products/{quote(product_id, safe='')}/restock", RestockBody(quantity=quantity).model_dump_json()
-    restock_id = _post(
-        sandbox, path, body, "restock_id" if wait else None, {"Idempotency-Key": key} if key is not None else {}
-    )
+    headers = None if key is None else {"Idempotency-Key": key}
+    restock_id = _post(sandbox, path, body, "restock_id" if wait else None, headers)
     if restock_id is None:
         return
     hint = "(restocks queue, DLQ) and `sandbox logs restocker`"
@@ -441,7 +440,7 @@ def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
     ]
     columns = [_num("received"), _num("accepted"), _num("rejected"), "file_error"]
     out.print(_table(f"report of {report.get('key')}", columns, [counts]))
-    rejections = mask(report.get("rejections") or [])
+    rejections = report.get("rejections") or []
     if rejections:
         rows = (
             [
@@ -491,15 +490,13 @@ def upload(
     """Put a file in the data lake under incoming/ (restock/ with --restock), wait for its report, print it."""
     object_key = _object_key(file, key, restock)
     sandbox = connect()
-    s3, bucket = sandbox.s3, sandbox.outputs.DataLakeBucket
-    before = _etag(s3, bucket, object_key)
+    bucket = sandbox.outputs.DataLakeBucket
+    before = _etag(sandbox.s3, bucket, object_key)
     size = file.stat().st_size
-    # One PutObject, as the console's: one S3 event, and its answer names the ETag that names the report.
     with _progress(BarColumn(), DownloadColumn(), total=size, threshold=BIG_FILE).open(
         file, "rb", description=f"uploading {object_key}"
     ) as body:
-        etag = str(s3.put_object(Bucket=bucket, Key=object_key, Body=body)["ETag"])
-    report_at = report_key(object_key, etag)
+        etag, report_at = views.upload(sandbox, object_key, body)
     out.print(f"uploaded s3://{bucket}/{object_key} ({size} bytes); its report: {report_at}")
     if before == etag:
         message = "the same content was already under this key: a file is handled once, so this is its earlier report"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +25,6 @@ from starlette.routing import Route
 
 from orders.files import is_read
 from orders.masking import mask_body, mask_document
-from orders.report import report_key
 from sandbox import views
 from sandbox.aws import ROOT
 from sandbox.dlq import PAIRS, redrive
@@ -34,7 +32,6 @@ from sandbox.records import RestockBody
 from sandbox.views import RecentAnswers, Sandbox
 
 HOST = "127.0.0.1"
-PORT = 8765
 SEED_ORDERS = ROOT / "seed" / "orders"
 REPORT_WAIT = 120.0  # seconds an upload waits for its report before answering without it
 _templates = Environment(
@@ -46,18 +43,12 @@ _templates = Environment(
 _page = _templates.get_template("console.html")
 
 
-@dataclass
 class Live:
     """What the page polls, read under one lock: the log cursor and the inbox move as they are read."""
 
-    sandbox: Sandbox
-    answers: RecentAnswers = field(init=False)
-    notices: views.Notices = field(init=False)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.answers = RecentAnswers(self.sandbox)
-        self.notices = views.Notices(self.sandbox)
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox, self.lock = sandbox, threading.Lock()
+        self.answers, self.notices = RecentAnswers(sandbox), views.Notices(sandbox)
 
     def status(self) -> views.Status:
         with self.lock:
@@ -122,8 +113,7 @@ def build(sandbox: Sandbox) -> Starlette:
     # The actions read a form (async); their calls to the sandbox block, so they run in the thread pool, as the
     # plain (sync) routes do.
     async def post(path: str, body: str | bytes) -> HTMLResponse:
-        url, headers = f"{sandbox.api}/{path}", {"Content-Type": "application/json"}
-        return _answer(await run_in_threadpool(sandbox.http.post, url, data=body, headers=headers, timeout=30))
+        return _answer(await run_in_threadpool(sandbox.post, path, body))
 
     async def post_order(request: Request) -> HTMLResponse:
         form = await request.form()
@@ -183,15 +173,11 @@ def build(sandbox: Sandbox) -> Starlette:
 
 
 def _put(sandbox: Sandbox, key: str, data: bytes) -> dict[str, Any]:
-    """One PutObject (one S3 event), then its report once the file validator wrote it."""
-    bucket = sandbox.outputs.DataLakeBucket
-    answer = sandbox.s3.put_object(Bucket=bucket, Key=key, Body=data)
-    report_at = report_key(key, answer["ETag"])
-    found = views.wait_for_report(sandbox, report_at, REPORT_WAIT)
-    report = None if found is None else mask_document(found)
-    put = {"ETag": answer["ETag"], "Key": key, "Bucket": bucket}
-    return {"put": json.dumps(put, indent=2), "report_at": report_at, "found": report}
+    """The upload's PutObject, then its report once the file validator wrote it."""
+    etag, report_at = views.upload(sandbox, key, data)
+    put = json.dumps({"ETag": etag, "Key": key, "Bucket": sandbox.outputs.DataLakeBucket}, indent=2)
+    return {"put": put, "report_at": report_at, "found": views.wait_for_report(sandbox, report_at, REPORT_WAIT)}
 
 
-def serve(sandbox: Sandbox, port: int = PORT) -> None:
+def serve(sandbox: Sandbox, port: int) -> None:
     uvicorn.run(build(sandbox), host=HOST, port=port, log_level="warning")

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property
-from typing import Annotated, Any
+from itertools import pairwise
+from typing import IO, Annotated, Any
 from urllib.parse import quote
 
 import boto3
@@ -22,6 +23,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 from orders.codec import stored_document
 from orders.masking import mask_body, mask_document, mask_text
 from orders.model import FINAL_STATUSES, NEW_ORDER, RECEIVED
+from orders.report import report_key
 from sandbox import notifications as inbox
 from sandbox.deploy.core import wait
 from sandbox.dlq import PAIRS
@@ -73,6 +75,11 @@ class Sandbox:
 
     def get(self, resource: str, ident: str) -> requests.Response:
         return self.http.get(f"{self.api}/{resource}/{quote(ident, safe='')}", timeout=30)
+
+    def post(self, path: str, body: str | bytes, headers: Mapping[str, str] | None = None) -> requests.Response:
+        """A JSON body to the API, as the CLI and the console send it."""
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        return self.http.post(f"{self.api}/{path}", data=body, headers=headers, timeout=30)
 
     @cached_property
     def sqs(self) -> Any:
@@ -227,10 +234,6 @@ def _in_status(sandbox: Sandbox, state: str, values: dict[str, str] | None = Non
         )
 
 
-def order_count(sandbox: Sandbox, status: str) -> int:
-    return sum(page["Count"] for page in _in_status(sandbox, status, Select="COUNT"))
-
-
 def products(sandbox: Sandbox, prefix: str = "") -> list[Product]:
     stock = {":prefix": product_pk(prefix), ":stock": STOCK}
     pages = sandbox.pages(
@@ -243,7 +246,7 @@ def products(sandbox: Sandbox, prefix: str = "") -> list[Product]:
 def status(sandbox: Sandbox, answers: RecentAnswers, prefix: str = "") -> Status:
     return Status(
         queues=queues(sandbox),
-        orders={state: order_count(sandbox, state) for state in STATUSES},
+        orders={state: sum(page["Count"] for page in _in_status(sandbox, state, Select="COUNT")) for state in STATUSES},
         products=products(sandbox, prefix),
         answers=answers.read(),
     )
@@ -389,7 +392,7 @@ def trace(sandbox: Sandbox, order_id: str) -> Trace | None:
         hops += [_hop("file-validator", line) for line in lines if line.get("file_key") == file_key]
     hops = [hop for hop in hops if hop.what]
     hops.sort(key=lambda hop: hop.at)
-    for before, hop in zip(hops, hops[1:], strict=False):
+    for before, hop in pairwise(hops):
         hop.seconds = (hop.at - before.at).total_seconds()
     return Trace(order_id=order_id, order_status=str(record.get("order_status")), source=file_key or "API", hops=hops)
 
@@ -408,11 +411,17 @@ def _hop(function: str, line: dict[str, Any]) -> Hop:
 
 
 def read_report(sandbox: Sandbox, key: str) -> dict[str, Any]:
-    """A data-lake report, as the file validator wrote it."""
-    body: dict[str, Any] = json.loads(
-        sandbox.s3.get_object(Bucket=sandbox.outputs.DataLakeBucket, Key=key)["Body"].read()
+    """A data-lake report, personal data masked (again: the file validator masks what it writes)."""
+    body: dict[str, Any] = mask_document(
+        json.loads(sandbox.s3.get_object(Bucket=sandbox.outputs.DataLakeBucket, Key=key)["Body"].read())
     )
     return body
+
+
+def upload(sandbox: Sandbox, key: str, body: bytes | IO[bytes]) -> tuple[str, str]:
+    """One PutObject (one S3 event): the ETag it answers, and the key of the report that ETag names."""
+    etag = str(sandbox.s3.put_object(Bucket=sandbox.outputs.DataLakeBucket, Key=key, Body=body)["ETag"])
+    return etag, report_key(key, etag)
 
 
 def wait_for_report(sandbox: Sandbox, key: str, timeout: float) -> dict[str, Any] | None:
@@ -436,4 +445,4 @@ def reports(sandbox: Sandbox, notices: dict[str, dict[str, Any]], limit: int = 2
 
 @cache  # a report never changes: each is read once
 def _report(sandbox: Sandbox, key: str, at: datetime) -> Report:
-    return Report(report_key=key, at=at, body=mask_document(read_report(sandbox, key)))
+    return Report(report_key=key, at=at, body=read_report(sandbox, key))
