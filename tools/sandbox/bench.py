@@ -47,7 +47,7 @@ from orders.model import FINAL_STATUSES
 from orders.report import report_key
 from orders.validation import OrderValidator, parse_json
 from sandbox.aws import OUTPUTS, ROOT, default_environment
-from sandbox.deploy.core import api_base_url, build_zip, describe_stack
+from sandbox.deploy.core import api_base_url, build_zip, request_token, settle
 from sandbox.deploy.core import wait as wait_for
 from sandbox.deploy.local import upload_code
 from sandbox.emulator import answering
@@ -71,7 +71,7 @@ TARGETS = {  # docs/PERFORMANCE.md's ratios (issue 13 raised two): a figure over
 
 
 class BenchError(Exception):
-    """The bench could not measure something (an order never final, a floor not created)."""
+    """The bench could not measure something (an order never final, a file never reported)."""
 
 
 # ------------------------------------------------------------------------------------------ orders, numbers
@@ -413,14 +413,15 @@ def floor_stack(bench: Bench, stack_name: str) -> Iterator[dict[str, str]]:
     artifacts = upload_code(bench.session, stack_name, build_zip(FLOORS))
     try:
         parameters = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
-        cfn.create_stack(
+        token = request_token("bench-floor")
+        created = cfn.create_stack(
             StackName=name,
             TemplateBody=(FLOORS / "floors.yaml").read_text("utf-8"),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            ClientRequestToken=token,
         )
-        if stopped := wait_for(cfn, "stack_create_complete", delay=0.1, timeout=120, StackName=name):
-            raise BenchError(f"floor stack {name} not created: {stopped}")
-        floor = {o["OutputKey"]: o["OutputValue"] for o in (describe_stack(cfn, name) or {}).get("Outputs", [])}
+        final = settle(cfn, created["StackId"], token, "stack_create_complete", delay=0.1, timeout=120, show=False)
+        floor = {o["OutputKey"]: o["OutputValue"] for o in final.get("Outputs", [])}
         bench.seed_products(floor["Table"])
         yield floor | {"Url": api_base_url(floor, os.environ["AWS_ENDPOINT_URL"]) + "/orders"}
     finally:
@@ -688,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleans up like Ctrl-C: the floor stack's `finally`
         try:
             result = run(options, console)
-        except BenchError as exc:
+        except (BenchError, SystemExit) as exc:  # SystemExit: no outputs, or the floor stack not created (settle)
             console.print(f"[red]bench failed:[/red] {exc}")
             return 1
         except KeyboardInterrupt:
