@@ -47,6 +47,7 @@ from orders.model import FINAL_STATUSES
 from orders.report import report_key
 from orders.validation import OrderValidator, parse_json
 from sandbox.aws import OUTPUTS, ROOT, default_environment
+from sandbox.chaos import stack_functions
 from sandbox.deploy.core import api_base_url, build_zip, request_token, settle
 from sandbox.deploy.core import wait as wait_for
 from sandbox.deploy.local import upload_code
@@ -428,9 +429,8 @@ def floor_stack(bench: Bench, stack_name: str) -> Iterator[dict[str, str]]:
         # MiniStack's CloudFormation forgets a deleted function but leaves its warm workers running (1.5.33);
         # deleting the functions through the Lambda API first stops them.
         with suppress(BotoCoreError, ClientError):
-            for resource in cfn.describe_stack_resources(StackName=name)["StackResources"]:
-                if resource["ResourceType"] == "AWS::Lambda::Function":
-                    bench.session.client("lambda").delete_function(FunctionName=resource["PhysicalResourceId"])
+            for function in stack_functions(bench.session, name):
+                bench.session.client("lambda").delete_function(FunctionName=function)
         with suppress(BotoCoreError, ClientError):
             cfn.delete_stack(StackName=name)
         if stopped := wait_for(cfn, "stack_delete_complete", delay=0.1, timeout=120, StackName=name):
