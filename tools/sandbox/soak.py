@@ -144,8 +144,8 @@ def _soak(
 ) -> SoakResult:
     sandbox = Sandbox(StackOutputs.read())
     outputs, session = sandbox.outputs, sandbox.session
-    # Checked before anything is sent: the chaos monkey needs the embedded MiniStack this checkout started
-    victims = (sandbox_root(), stack_functions(session, outputs.StackName)) if chaos else None
+    # Made before anything is sent: the chaos monkey needs the embedded MiniStack this checkout started
+    monkey = ChaosMonkey(sandbox_root(), stack_functions(session, outputs.StackName), seed=SEED) if chaos else None
     rng = random.Random(SEED)  # noqa: S311 (reproducible test data, not secrets)
     s3, sqs, db = sandbox.s3, sandbox.sqs, session.client("dynamodb")
     table, bucket, base = outputs.OrdersTable, outputs.DataLakeBucket, outputs.ApiBaseUrl
@@ -180,7 +180,6 @@ def _soak(
 
     # The sampler, and the chaos monkey, run until the restocks are released
     threads = [_every(0.2, stop, sample_stock)]
-    monkey = None if victims is None else ChaosMonkey(*victims, seed=SEED)
     if monkey:
         threads.append(_every(chaos_interval, stop, monkey.kill_one))
         say(f"  chaos: one worker of {', '.join(monkey.functions)} killed every {chaos_interval:g} s")
