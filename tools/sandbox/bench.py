@@ -52,7 +52,7 @@ from sandbox.deploy.core import api_base_url, build_zip, request_token, settle
 from sandbox.deploy.core import wait as wait_for
 from sandbox.deploy.local import upload_code
 from sandbox.emulator import answering
-from sandbox.load import lab_example, order_with, to_wire
+from sandbox.load import order_with, to_wire
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import BenchOptions, BenchResult, InProcess, Machine, MakeUp, Ratio, StackOutputs
 from sandbox.seed import seed
@@ -76,10 +76,10 @@ class BenchError(Exception):
 
 
 # ------------------------------------------------------------------------------------------ orders, numbers
-def make_order(template: dict[str, Any], order_id: str, rng: random.Random, products: list[str], max_lines: int):
+def make_order(order_id: str, rng: random.Random, products: list[str], max_lines: int) -> dict[str, Any]:
     """A valid order shaped like the lab's example, with varied lines, optional fields, formats and amounts."""
     chosen = rng.sample(products, rng.randint(1, min(max_lines, len(products))))
-    order = order_with(order_id, [(p, rng.randint(1, 3), rng.choice(PRICES)) for p in chosen], template)
+    order = order_with(order_id, [(p, rng.randint(1, 3), rng.choice(PRICES)) for p in chosen])
     order["order_date"] = rng.choice(["2024-03-05", "2024-03-05T10:30:00Z", "2024-03-05T10:30:00.250-03:00"])
     customer, shipping, payment = order["customer"], order["shipping"], order["payment"]
     customer["first_name"] = rng.choice(["Mariana", "João", "Ana Luísa", "Pedro", "Zoë"])
@@ -154,7 +154,6 @@ class Bench:
     def __init__(self, options: BenchOptions, session: boto3.session.Session, progress: Progress) -> None:
         self.options, self.session, self.progress = options, session, progress
         self.run_id = uuid.uuid4().hex[:8].upper()
-        self.template = lab_example()
         self.products = [f"BENCH-{self.run_id}-P{k}" for k in range(10)]
         self.notes: list[str] = []
 
@@ -162,7 +161,7 @@ class Bench:
         """(order_id, wire body): fresh ids; the same `shapes_of` gives a floor the pipeline's orders."""
         shapes = random.Random(f"{shapes_of}-{count}")  # noqa: S311 (reproducible shapes, not secrets)
         ids = [f"BENCH-{self.run_id}-{tag}-{k:06d}" for k in range(count)]
-        return [(i, to_wire(make_order(self.template, i, shapes, self.products, 3))) for i in ids]
+        return [(i, to_wire(make_order(i, shapes, self.products, 3))) for i in ids]
 
     def seed_products(self, table: str) -> None:
         stock = [{"product_id": p, "description": "bench", "available": 10**9} for p in self.products]
@@ -437,9 +436,9 @@ def floor_stack(bench: Bench, stack_name: str) -> Iterator[dict[str, str]]:
 # ------------------------------------------------------------------------------------------ in process
 def in_process(count: int, repeats: int) -> InProcess:
     """The validator against json.loads on the same payloads, best of `repeats` passes each."""
-    rng, template = random.Random(42), lab_example()  # noqa: S311 (reproducible payloads, not secrets)
+    rng = random.Random(42)  # noqa: S311 (reproducible payloads, not secrets)
     products = [f"PRD-{k:04d}" for k in range(40)]
-    texts = [to_wire(make_order(template, f"INPROC-{k:06d}", rng, products, 8)) for k in range(count)]
+    texts = [to_wire(make_order(f"INPROC-{k:06d}", rng, products, 8)) for k in range(count)]
     validator, documents = OrderValidator(), [parse_json(text) for text in texts]
     for document in documents:
         validator.validate(document)  # every payload valid, or OrderRejected says why

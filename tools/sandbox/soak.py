@@ -34,7 +34,7 @@ from orders.report import report_key
 from sandbox import state
 from sandbox.chaos import ChaosMonkey, sandbox_root, stack_functions
 from sandbox.dlq import PAIRS, peek
-from sandbox.load import lab_example, order_with, to_wire
+from sandbox.load import order_with, to_wire
 from sandbox.notifications import drain, subscribe_queue
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import ChaosSummary, RestockBody, RestockLine, SoakResult, StackOutputs, StockBooks
@@ -161,12 +161,11 @@ def _soak(
     initial = {p: max(1, n // 3) for p in products}
     seed(session, table, [{"product_id": p, "description": "soak", "available": a} for p, a in initial.items()])
     inbox = subscribe_queue(session, f"soak-{run_id.lower()}", [outputs.ErrorTopicArn, outputs.PendingTopicArn])
-    template, books = lab_example(), Books()
+    books = Books()
     orders = [
         order_with(
             f"SOAK-{run_id}-{i:06d}",
             [(p, rng.randint(1, 3), PRICE) for p in rng.sample(products, rng.randint(1, 3))],
-            template,
             description="soak",
         )
         for i in range(n)
