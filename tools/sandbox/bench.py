@@ -47,7 +47,6 @@ from orders.model import FINAL_STATUSES
 from orders.report import report_key
 from orders.validation import OrderValidator, parse_json
 from sandbox.aws import OUTPUTS, ROOT, default_environment
-from sandbox.chaos import stack_functions
 from sandbox.deploy.core import api_base_url, build_zip, request_token, settle
 from sandbox.deploy.core import wait as wait_for
 from sandbox.deploy.local import upload_code
@@ -57,7 +56,7 @@ from sandbox.poll import TimedOut, wait_until
 from sandbox.records import BenchOptions, BenchResult, InProcess, Machine, MakeUp, Ratio, StackOutputs
 from sandbox.seed import seed
 from sandbox.state import orders as read_orders
-from sandbox.state import queue_depth
+from sandbox.state import queue_depth, stack_functions
 
 FLOORS = Path(__file__).with_name("bench_floors")  # the floors' template and their Lambda code
 UFS = "AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split()
@@ -425,7 +424,7 @@ def floor_stack(bench: Bench, stack_name: str) -> Iterator[dict[str, str]]:
         # MiniStack's CloudFormation forgets a deleted function but leaves its warm workers running (1.5.33);
         # deleting the functions through the Lambda API first stops them.
         with suppress(BotoCoreError, ClientError):
-            for function in stack_functions(bench.session, name):
+            for function in stack_functions(cfn, name):
                 bench.session.client("lambda").delete_function(FunctionName=function)
         with suppress(BotoCoreError, ClientError):
             cfn.delete_stack(StackName=name)

@@ -32,7 +32,7 @@ import requests
 from orders.model import FINAL_STATUSES
 from orders.report import report_key
 from sandbox import state
-from sandbox.chaos import ChaosMonkey, sandbox_root, stack_functions
+from sandbox.chaos import ChaosMonkey, sandbox_root
 from sandbox.dlq import PAIRS, peek
 from sandbox.load import order_with, to_wire
 from sandbox.notifications import drain, subscribe_queue
@@ -144,10 +144,10 @@ def _soak(
 ) -> SoakResult:
     sandbox = Sandbox(StackOutputs.read())
     outputs, session = sandbox.outputs, sandbox.session
-    # Made before anything is sent: the chaos monkey needs the embedded MiniStack this checkout started
-    monkey = ChaosMonkey(sandbox_root(), stack_functions(session, outputs.StackName), seed=SEED) if chaos else None
     rng = random.Random(SEED)  # noqa: S311 (reproducible test data, not secrets)
-    s3, sqs, db = sandbox.s3, sandbox.sqs, session.client("dynamodb")
+    s3, sqs, db, cfn = sandbox.s3, sandbox.sqs, session.client("dynamodb"), session.client("cloudformation")
+    # Made before anything is sent: the chaos monkey needs the embedded MiniStack this checkout started
+    monkey = ChaosMonkey(sandbox_root(), state.stack_functions(cfn, outputs.StackName), seed=SEED) if chaos else None
     table, bucket, base = outputs.OrdersTable, outputs.DataLakeBucket, outputs.ApiBaseUrl
     run_id = uuid.uuid4().hex[:6].upper()
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
