@@ -10,8 +10,9 @@ from signal import SIGKILL
 import pytest
 from e2e_support import ROOT, eventually, unique
 
-from sandbox.chaos import ChaosMonkey, descendants, stack_functions, workers
+from sandbox.chaos import ChaosMonkey, descendants, workers
 from sandbox.emulator import answering
+from sandbox.state import stack_functions
 
 SCHEDULED_EVENT = (ROOT / "tests" / "e2e" / "events" / "scheduled.json").read_text("utf-8")
 
@@ -37,7 +38,7 @@ def exercise(aws, outputs, api):
 
 
 def test_the_monkey_covers_every_function_of_the_stack(aws, outputs):
-    functions = stack_functions(aws, outputs["StackName"])
+    functions = stack_functions(aws.client("cloudformation"), outputs["StackName"])
     named = {value for key, value in outputs.items() if key.endswith("FunctionName")}
     assert named <= set(functions)
 
@@ -53,7 +54,7 @@ def test_the_monkey_kills_one_worker_of_each_function_and_it_serves_again(
         real_kill(pid, signal)
 
     monkeypatch.setattr("sandbox.chaos.os.kill", recording_kill)
-    for function in stack_functions(aws, outputs["StackName"]):
+    for function in stack_functions(aws.client("cloudformation"), outputs["StackName"]):
         # Given the function has served once, so a worker of it is running under our emulator
         exercise(function)
         before = workers(chaos_root, [function])

@@ -47,16 +47,16 @@ from orders.model import FINAL_STATUSES
 from orders.report import report_key
 from orders.validation import OrderValidator, parse_json
 from sandbox.aws import OUTPUTS, ROOT, default_environment
-from sandbox.deploy.core import api_base_url, build_zip, describe_stack
+from sandbox.deploy.core import api_base_url, build_zip, request_token, settle
 from sandbox.deploy.core import wait as wait_for
 from sandbox.deploy.local import upload_code
 from sandbox.emulator import answering
-from sandbox.load import lab_example, order_with, to_wire
+from sandbox.load import order_with, to_wire
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import BenchOptions, BenchResult, InProcess, Machine, MakeUp, Ratio, StackOutputs
 from sandbox.seed import seed
 from sandbox.state import orders as read_orders
-from sandbox.state import queue_depth
+from sandbox.state import queue_depth, stack_functions
 
 FLOORS = Path(__file__).with_name("bench_floors")  # the floors' template and their Lambda code
 UFS = "AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split()
@@ -71,14 +71,14 @@ TARGETS = {  # docs/PERFORMANCE.md's ratios (issue 13 raised two): a figure over
 
 
 class BenchError(Exception):
-    """The bench could not measure something (an order never final, a floor not created)."""
+    """The bench could not measure something (an order never final, a file never reported)."""
 
 
 # ------------------------------------------------------------------------------------------ orders, numbers
-def make_order(template: dict[str, Any], order_id: str, rng: random.Random, products: list[str], max_lines: int):
+def make_order(order_id: str, rng: random.Random, products: list[str], max_lines: int) -> dict[str, Any]:
     """A valid order shaped like the lab's example, with varied lines, optional fields, formats and amounts."""
     chosen = rng.sample(products, rng.randint(1, min(max_lines, len(products))))
-    order = order_with(order_id, [(p, rng.randint(1, 3), rng.choice(PRICES)) for p in chosen], template)
+    order = order_with(order_id, [(p, rng.randint(1, 3), rng.choice(PRICES)) for p in chosen])
     order["order_date"] = rng.choice(["2024-03-05", "2024-03-05T10:30:00Z", "2024-03-05T10:30:00.250-03:00"])
     customer, shipping, payment = order["customer"], order["shipping"], order["payment"]
     customer["first_name"] = rng.choice(["Mariana", "João", "Ana Luísa", "Pedro", "Zoë"])
@@ -153,7 +153,6 @@ class Bench:
     def __init__(self, options: BenchOptions, session: boto3.session.Session, progress: Progress) -> None:
         self.options, self.session, self.progress = options, session, progress
         self.run_id = uuid.uuid4().hex[:8].upper()
-        self.template = lab_example()
         self.products = [f"BENCH-{self.run_id}-P{k}" for k in range(10)]
         self.notes: list[str] = []
 
@@ -161,7 +160,7 @@ class Bench:
         """(order_id, wire body): fresh ids; the same `shapes_of` gives a floor the pipeline's orders."""
         shapes = random.Random(f"{shapes_of}-{count}")  # noqa: S311 (reproducible shapes, not secrets)
         ids = [f"BENCH-{self.run_id}-{tag}-{k:06d}" for k in range(count)]
-        return [(i, to_wire(make_order(self.template, i, shapes, self.products, 3))) for i in ids]
+        return [(i, to_wire(make_order(i, shapes, self.products, 3))) for i in ids]
 
     def seed_products(self, table: str) -> None:
         stock = [{"product_id": p, "description": "bench", "available": 10**9} for p in self.products]
@@ -371,10 +370,7 @@ class Bench:
         lam, sqs = self.session.client("lambda"), self.session.client("sqs")
         queue, mapping = floor["QueueUrl"], floor["Mapping"]
         lam.update_event_source_mapping(UUID=mapping, Enabled=False)
-        try:
-            wait_until(lambda: not any(queue_depth(sqs, queue)), timeout=self.options.timeout, what="queue drained")
-        except TimedOut:
-            raise BenchError(f"floor queue not drained within {self.options.timeout:.0f} s") from None
+        wait_until(lambda: not any(queue_depth(sqs, queue)), timeout=self.options.timeout, what="floor queue drained")
         orders = self.orders("FPROC", count, "file")
         task = self.progress.add_task("processing floor: queue", total=count)
 
@@ -413,23 +409,23 @@ def floor_stack(bench: Bench, stack_name: str) -> Iterator[dict[str, str]]:
     artifacts = upload_code(bench.session, stack_name, build_zip(FLOORS))
     try:
         parameters = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
-        cfn.create_stack(
+        token = request_token("bench-floor")
+        created = cfn.create_stack(
             StackName=name,
             TemplateBody=(FLOORS / "floors.yaml").read_text("utf-8"),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            ClientRequestToken=token,
         )
-        if stopped := wait_for(cfn, "stack_create_complete", delay=0.1, timeout=120, StackName=name):
-            raise BenchError(f"floor stack {name} not created: {stopped}")
-        floor = {o["OutputKey"]: o["OutputValue"] for o in (describe_stack(cfn, name) or {}).get("Outputs", [])}
+        final = settle(cfn, created["StackId"], token, "stack_create_complete", delay=0.1, timeout=120, show=False)
+        floor = {o["OutputKey"]: o["OutputValue"] for o in final.get("Outputs", [])}
         bench.seed_products(floor["Table"])
         yield floor | {"Url": api_base_url(floor, os.environ["AWS_ENDPOINT_URL"]) + "/orders"}
     finally:
         # MiniStack's CloudFormation forgets a deleted function but leaves its warm workers running (1.5.33);
         # deleting the functions through the Lambda API first stops them.
         with suppress(BotoCoreError, ClientError):
-            for resource in cfn.describe_stack_resources(StackName=name)["StackResources"]:
-                if resource["ResourceType"] == "AWS::Lambda::Function":
-                    bench.session.client("lambda").delete_function(FunctionName=resource["PhysicalResourceId"])
+            for function in stack_functions(cfn, name):
+                bench.session.client("lambda").delete_function(FunctionName=function)
         with suppress(BotoCoreError, ClientError):
             cfn.delete_stack(StackName=name)
         if stopped := wait_for(cfn, "stack_delete_complete", delay=0.1, timeout=120, StackName=name):
@@ -439,9 +435,9 @@ def floor_stack(bench: Bench, stack_name: str) -> Iterator[dict[str, str]]:
 # ------------------------------------------------------------------------------------------ in process
 def in_process(count: int, repeats: int) -> InProcess:
     """The validator against json.loads on the same payloads, best of `repeats` passes each."""
-    rng, template = random.Random(42), lab_example()  # noqa: S311 (reproducible payloads, not secrets)
+    rng = random.Random(42)  # noqa: S311 (reproducible payloads, not secrets)
     products = [f"PRD-{k:04d}" for k in range(40)]
-    texts = [to_wire(make_order(template, f"INPROC-{k:06d}", rng, products, 8)) for k in range(count)]
+    texts = [to_wire(make_order(f"INPROC-{k:06d}", rng, products, 8)) for k in range(count)]
     validator, documents = OrderValidator(), [parse_json(text) for text in texts]
     for document in documents:
         validator.validate(document)  # every payload valid, or OrderRejected says why
@@ -688,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleans up like Ctrl-C: the floor stack's `finally`
         try:
             result = run(options, console)
-        except BenchError as exc:
+        except (BenchError, SystemExit, TimedOut) as exc:  # SystemExit: no outputs, or no floor stack (settle)
             console.print(f"[red]bench failed:[/red] {exc}")
             return 1
         except KeyboardInterrupt:

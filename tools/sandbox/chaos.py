@@ -24,8 +24,6 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-import boto3
-
 from sandbox.emulator import our_pid
 from sandbox.records import Kill
 
@@ -79,12 +77,6 @@ def workers(root: int, functions: Iterable[str], proc: Path = PROC) -> dict[int,
     """{pid: function} of the live workers below root that serve one of the functions."""
     wanted = set(functions)
     return {pid: name for pid in descendants(root, proc) if (name := function_of(pid, proc)) in wanted}
-
-
-def stack_functions(session: boto3.session.Session, stack_name: str) -> list[str]:
-    """The names of every Lambda function in the stack (so a function added later is covered too)."""
-    resources = session.client("cloudformation").describe_stack_resources(StackName=stack_name)["StackResources"]
-    return sorted(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Lambda::Function")
 
 
 def sandbox_root() -> int:

@@ -117,9 +117,6 @@ class RestockLine(RestockBody):
 class Restock(BaseModel):
     """What GET /restocks/{id} answers, as far as the tools read it."""
 
-    model_config = ConfigDict(extra="allow")
-
-    restock_id: str
     restock_status: str | None = None
     released_at: str | None = None
     released_orders: list[str] = []

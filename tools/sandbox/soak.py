@@ -27,20 +27,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import requests
 
 from orders.model import FINAL_STATUSES
 from orders.report import report_key
 from sandbox import state
-from sandbox.chaos import ChaosMonkey, sandbox_root, stack_functions
-from sandbox.deploy.core import wait
+from sandbox.chaos import ChaosMonkey, sandbox_root
 from sandbox.dlq import PAIRS, peek
-from sandbox.load import lab_example, order_with, to_wire
+from sandbox.load import order_with, to_wire
 from sandbox.notifications import drain, subscribe_queue
 from sandbox.poll import TimedOut, wait_until
 from sandbox.records import ChaosSummary, RestockBody, RestockLine, SoakResult, StackOutputs, StockBooks
 from sandbox.seed import seed
+from sandbox.views import Sandbox, wait_for_report
 from service.adapters import OrderStore
 from service.adapters.table import plain
 from service.keys import restock_pk
@@ -131,11 +130,9 @@ def run(
     chaos_interval: float = CHAOS_INTERVAL,
 ) -> SoakResult:
     """Soak and balance the books; with `chaos`, kill Lambda workers meanwhile (the killing stops whatever happens)."""
-    outputs, session, stop = StackOutputs.read(), boto3.session.Session(), threading.Event()
-    # Checked before anything is sent: the chaos monkey needs the embedded MiniStack this checkout started
-    victims = (sandbox_root(), stack_functions(session, outputs.StackName)) if chaos else None
+    stop = threading.Event()
     try:
-        result = _soak(outputs, session, victims, chaos_interval, stop, n, clients, timeout, quiet)
+        result = _soak(stop, n, clients, timeout, quiet, chaos, chaos_interval)
     finally:
         stop.set()
     result.write()
@@ -143,18 +140,14 @@ def run(
 
 
 def _soak(
-    outputs: StackOutputs,
-    session: boto3.session.Session,
-    victims: tuple[int, list[str]] | None,
-    chaos_interval: float,
-    stop: threading.Event,
-    n: int,
-    clients: int,
-    timeout: float,
-    quiet: bool,
+    stop: threading.Event, n: int, clients: int, timeout: float, quiet: bool, chaos: bool, chaos_interval: float
 ) -> SoakResult:
+    sandbox = Sandbox(StackOutputs.read())
+    outputs, session = sandbox.outputs, sandbox.session
     rng = random.Random(SEED)  # noqa: S311 (reproducible test data, not secrets)
-    s3, sqs, db = session.client("s3"), session.client("sqs"), session.client("dynamodb")
+    s3, sqs, db, cfn = sandbox.s3, sandbox.sqs, session.client("dynamodb"), session.client("cloudformation")
+    # Made before anything is sent: the chaos monkey needs the embedded MiniStack this checkout started
+    monkey = ChaosMonkey(sandbox_root(), state.stack_functions(cfn, outputs.StackName), seed=SEED) if chaos else None
     table, bucket, base = outputs.OrdersTable, outputs.DataLakeBucket, outputs.ApiBaseUrl
     run_id = uuid.uuid4().hex[:6].upper()
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
@@ -168,12 +161,11 @@ def _soak(
     initial = {p: max(1, n // 3) for p in products}
     seed(session, table, [{"product_id": p, "description": "soak", "available": a} for p, a in initial.items()])
     inbox = subscribe_queue(session, f"soak-{run_id.lower()}", [outputs.ErrorTopicArn, outputs.PendingTopicArn])
-    template, books = lab_example(), Books()
+    books = Books()
     orders = [
         order_with(
             f"SOAK-{run_id}-{i:06d}",
             [(p, rng.randint(1, 3), PRICE) for p in rng.sample(products, rng.randint(1, 3))],
-            template,
             description="soak",
         )
         for i in range(n)
@@ -187,7 +179,6 @@ def _soak(
 
     # The sampler, and the chaos monkey, run until the restocks are released
     threads = [_every(0.2, stop, sample_stock)]
-    monkey = None if victims is None else ChaosMonkey(*victims, seed=SEED)
     if monkey:
         threads.append(_every(chaos_interval, stop, monkey.kill_one))
         say(f"  chaos: one worker of {', '.join(monkey.functions)} killed every {chaos_interval:g} s")
@@ -274,11 +265,9 @@ def _soak(
 
     # Then every file gets its report (S3's waiter)
     deadline = time.monotonic() + timeout
-    for key, report in report_keys.items():
-        left = max(1.0, deadline - time.monotonic())
-        if stopped := wait(s3, "object_exists", delay=0.5, timeout=left, Bucket=bucket, Key=report):
-            raise SystemExit(f"the report of {key} did not arrive: {stopped}")
-    reports = {k: json.loads(s3.get_object(Bucket=bucket, Key=r)["Body"].read()) for k, r in report_keys.items()}
+    reports = {k: wait_for_report(sandbox, r, max(1.0, deadline - time.monotonic())) for k, r in report_keys.items()}
+    if missing := [key for key, report in reports.items() if report is None]:
+        raise SystemExit(f"the reports of {missing} did not arrive")
     restock_report = reports.pop(restock_file)
     restock_ids = list(restocks) + list(restock_report["accepted_restock_ids"])
     for report in reports.values():

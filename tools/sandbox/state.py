@@ -1,5 +1,5 @@
 """What the stack holds, as the tools read it: the orders table by key (`service.keys`, the functions' own
-layout), batched here once, and the queues' depth."""
+layout), batched here once, the queues' depth, and the stack's functions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from service.keys import order_key, product_key, restock_key
 
-__all__ = ["batch_get", "orders", "products", "queue_depth", "restocks"]
+__all__ = ["batch_get", "orders", "products", "queue_depth", "restocks", "stack_functions"]
 
 
 def batch_get(db: Any, table: str, keys: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
@@ -41,3 +41,9 @@ def queue_depth(sqs: Any, url: str) -> tuple[int, int]:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
     visible, in_flight = (int(attributes.get(name, 0)) for name in names)
     return visible, in_flight
+
+
+def stack_functions(cfn: Any, stack_name: str) -> list[str]:
+    """The names of every Lambda function in the stack (so a function added later is covered too)."""
+    resources = cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+    return sorted(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Lambda::Function")
