@@ -40,7 +40,7 @@ from sandbox.poll import TimedOut, wait_until
 from sandbox.records import ChaosSummary, RestockBody, RestockLine, SoakResult, StackOutputs, StockBooks
 from sandbox.seed import seed
 from sandbox.views import Sandbox, wait_for_report
-from service.adapters import OrderStore
+from service.adapters import DynamoStore
 from service.adapters.table import plain
 from service.keys import restock_pk
 
@@ -339,7 +339,7 @@ def _soak(
     pending_items = Counter(item["product_id"] for item in items if item["item_status"] == "Pendente")
     product_records = {r["product_id"]: r for r in map(plain, state.products(db, table, products))}
     stock = {p: StockBooks(initial=initial[p], restocked=restocked[p], **r) for p, r in product_records.items()}
-    store = OrderStore(db, table)
+    store = DynamoStore(db, table)
     head = {p: store.pending_queue(p, limit=1) for p in products}  # the oldest item waiting for each
     waited = {
         i for i, r in records.items() if any(e["status"] == "Produto Pendente" for e in r.get("status_history", []))
