@@ -11,6 +11,25 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from handlers.answers import (
+    ACCEPTED,
+    DUPLICATE,
+    INVALID,
+    NOT_UTF8,
+    ORDER_NOT_FOUND,
+    PRODUCT_NOT_FOUND,
+    REPLAYED,
+    RESTOCK_ACCEPTED,
+    RESTOCK_BAD_CURSOR,
+    RESTOCK_CONFLICT,
+    RESTOCK_INVALID,
+    RESTOCK_NOT_FOUND,
+    RESTOCK_REPLAYED,
+    RESTOCK_UNSUPPORTED_MEDIA,
+    ROUTE_NOT_FOUND,
+    UNAVAILABLE,
+    UNSUPPORTED_MEDIA,
+)
 from orders.model import FieldError, OrderRejected
 from orders.restock import RestockRejected, cursor_position, is_valid_id, page_cursor
 from service.bootstrap import ApiWiring
@@ -22,9 +41,6 @@ _wired = ApiWiring()
 _store = _wired.store
 _intake = _wired.orders
 _restocks = _wired.restocks
-
-
-NOT_UTF8 = "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."
 
 
 def _json_value(value: Any) -> Any:
@@ -80,9 +96,6 @@ def _json_body(event: dict[str, Any], refusal: str) -> tuple[str | bytes | None,
     return body, None
 
 
-UNAVAILABLE = "Serviço indisponível no momento; tente novamente."
-
-
 def _invalid(message: str, errors: list[FieldError], **fields: Any) -> dict[str, Any]:
     found = [e.as_dict() for e in errors]
     log("INFO", "request rejected", errors=found, **fields)
@@ -98,23 +111,23 @@ def _accepted(answer: dict[str, Any], replayed: bool, again: str, first: str) ->
 
 
 def post_order(event: dict[str, Any]) -> dict[str, Any]:
-    body, refused = _json_body(event, "Envie o pedido com Content-Type: application/json.")
+    body, refused = _json_body(event, UNSUPPORTED_MEDIA)
     if refused is not None:
         return refused
     try:
         receipt = _intake.submit(body)
     except OrderRejected as exc:
-        return _invalid("Pedido inválido.", exc.errors, order_id=exc.order_id)
+        return _invalid(INVALID, exc.errors, order_id=exc.order_id)
     except DuplicateOrder:
-        return _response(409, {"message": "Pedido duplicado."})
+        return _response(409, {"message": DUPLICATE})
     except (BotoCoreError, ClientError, StoreBusy):
         # The claim was undone and logged (OrderIntake.submit): nothing is stuck, the client may retry.
         return _response(503, {"message": UNAVAILABLE})
     return _accepted(
         {"order_id": receipt.order.order_id},
         receipt.replayed,
-        "Pedido já recebido com este mesmo conteúdo; nada foi duplicado.",
-        "Pedido enviado para processamento.",
+        REPLAYED,
+        ACCEPTED,
     )
 
 
@@ -123,7 +136,7 @@ def post_order(event: dict[str, Any]) -> dict[str, Any]:
 def get_order(order_id: str) -> dict[str, Any]:
     record = _store.get_order(order_id) if is_valid_id(order_id) else None
     if record is None:
-        return _response(404, {"message": "Pedido não encontrado."})
+        return _response(404, {"message": ORDER_NOT_FOUND})
     items = [
         {
             **_fields(item, "product_id", "quantity"),
@@ -146,30 +159,29 @@ def get_order(order_id: str) -> dict[str, Any]:
 def get_product(product_id: str) -> dict[str, Any]:
     record = _store.get_product(product_id) if is_valid_id(product_id) else None
     if record is None:
-        return _response(404, {"message": "Produto não encontrado."})
+        return _response(404, {"message": PRODUCT_NOT_FOUND})
     counts = {"available": "available", "reserved": "reserved", "waiting_items": "waiting"}
     body = {"product_id": record.get("product_id", product_id), "description": record.get("description")}
     return _response(200, body | {shown: int(record.get(stored, 0)) for shown, stored in counts.items()})
 
 
 def post_restock(event: dict[str, Any], product_id: str) -> dict[str, Any]:
-    body, refused = _json_body(event, "Envie a reposição com Content-Type: application/json.")
+    body, refused = _json_body(event, RESTOCK_UNSUPPORTED_MEDIA)
     if refused is not None:
         return refused
     try:
         receipt = _restocks.submit(product_id, body, _header(event, "idempotency-key"))
     except RestockRejected as exc:
-        return _invalid("Reposição inválida.", exc.errors, product_id=product_id)
+        return _invalid(RESTOCK_INVALID, exc.errors, product_id=product_id)
     except RestockConflict:
-        message = "Idempotency-Key já usada por uma reposição de outro produto ou quantidade."
-        return _response(409, {"message": message})
+        return _response(409, {"message": RESTOCK_CONFLICT})
     except (BotoCoreError, ClientError, StoreBusy):
         return _response(503, {"message": UNAVAILABLE})
     return _accepted(
         {**receipt.restock.as_message(), "restock_status": receipt.restock_status},
         receipt.replayed,
-        "Reposição já recebida; aplicada uma única vez.",
-        "Reposição enviada para processamento.",
+        RESTOCK_REPLAYED,
+        RESTOCK_ACCEPTED,
     )
 
 
@@ -178,10 +190,10 @@ def get_restock(restock_id: str, query: dict[str, Any]) -> dict[str, Any]:
     after = query.get("after")
     position = None if after is None else cursor_position(str(after))
     if after is not None and position is None:
-        return _response(400, {"message": "Parâmetro after inválido: use o valor de next da página anterior."})
+        return _response(400, {"message": RESTOCK_BAD_CURSOR})
     record = _store.get_restock(restock_id) if is_valid_id(restock_id) else None
     if record is None:
-        return _response(404, {"message": "Reposição não encontrada."})
+        return _response(404, {"message": RESTOCK_NOT_FOUND})
     orders, last = _store.released_orders(restock_id, position)
     # A restock released before the orders had items of their own kept them in its record: they come first.
     earlier = [str(order_id) for order_id in record.get("released_orders", [])]
@@ -213,4 +225,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return post_restock(event, params.get("product_id", ""))
     if method == "GET" and resource == "/restocks/{restock_id}":
         return get_restock(params.get("restock_id", ""), event.get("queryStringParameters") or {})
-    return _response(404, {"message": "Rota não encontrada."})
+    return _response(404, {"message": ROUTE_NOT_FOUND})

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from cfn import of_type
 
+from handlers import answers
 from orders import model as domain
 from orders import restock
 from orders.validation import OrderValidator, parse_json
@@ -358,13 +359,17 @@ def _documented_messages(committed: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def test_the_documented_messages_are_the_handlers_own_words(committed: dict[str, Any]) -> None:
-    handler = API_HANDLER.read_text("utf-8")
+    spoken = {name: text for name, text in vars(answers).items() if name.isupper()}
     messages = _documented_messages(committed)
     assert messages.pop("GatewayRefusal") == [gateway.BUILT_IN_REFUSAL["message"]]  # the gateway's words, not ours
     assert len(messages) == 13, sorted(messages)
     for name, texts in messages.items():
-        for text in texts:
-            assert f'"{text}"' in handler, f"{name}: {text}"
+        assert set(texts) <= set(spoken.values()), name
+    # ... and the handler says every one of them, by name (no text of its own beside them)
+    said = {node.id for node in ast.walk(_handler_module()) if isinstance(node, ast.Name)}
+    assert set(spoken) <= said, sorted(set(spoken) - said)
+    handler = API_HANDLER.read_text("utf-8")
+    assert not [text for text in spoken.values() if f'"{text}"' in handler]
 
 
 def test_the_documented_restock_rules_are_the_validators(committed: dict[str, Any]) -> None:

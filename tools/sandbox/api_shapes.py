@@ -1,9 +1,9 @@
 """The API's answers as pydantic models: sandbox/openapi.py generates docs/openapi.yaml's schemas from them, and
 tests/e2e/test_api_shapes.py validates the running API's answers with them.
 
-Statuses, limits and the id rule are read from functions/ and the order schema. The answers' texts are literals of
-functions/handlers/api.py, which has no constants to import (tests/unit/test_openapi.py checks each is there).
-Tools only: functions/ has no dependencies, so the handler never imports this module.
+Statuses, limits and the id rule are read from functions/ and the order schema; the answers' texts are the
+handler's own, functions/handlers/answers.py. Tools only: functions/ has no dependencies, so the handler never
+imports this module.
 """
 
 import json
@@ -12,6 +12,24 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
+from handlers.answers import (
+    ACCEPTED,
+    DUPLICATE,
+    INVALID,
+    NOT_UTF8,
+    ORDER_NOT_FOUND,
+    PRODUCT_NOT_FOUND,
+    REPLAYED,
+    RESTOCK_ACCEPTED,
+    RESTOCK_BAD_CURSOR,
+    RESTOCK_CONFLICT,
+    RESTOCK_INVALID,
+    RESTOCK_NOT_FOUND,
+    RESTOCK_REPLAYED,
+    RESTOCK_UNSUPPORTED_MEDIA,
+    UNAVAILABLE,
+    UNSUPPORTED_MEDIA,
+)
 from orders import model as domain
 from orders.restock import (
     MAX_RESTOCK_QUANTITY,
@@ -21,24 +39,6 @@ from orders.restock import (
 )
 from sandbox.gateway import BUILT_IN_REFUSAL
 from sandbox.model import SCHEMA
-
-# The texts of functions/handlers/api.py's answers.
-ACCEPTED = "Pedido enviado para processamento."
-REPLAYED = "Pedido já recebido com este mesmo conteúdo; nada foi duplicado."
-INVALID = "Pedido inválido."
-DUPLICATE = "Pedido duplicado."
-UNSUPPORTED_MEDIA = "Envie o pedido com Content-Type: application/json."
-NOT_UTF8 = "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."
-UNAVAILABLE = "Serviço indisponível no momento; tente novamente."
-ORDER_NOT_FOUND = "Pedido não encontrado."
-PRODUCT_NOT_FOUND = "Produto não encontrado."
-RESTOCK_ACCEPTED = "Reposição enviada para processamento."
-RESTOCK_REPLAYED = "Reposição já recebida; aplicada uma única vez."
-RESTOCK_INVALID = "Reposição inválida."
-RESTOCK_CONFLICT = "Idempotency-Key já usada por uma reposição de outro produto ou quantidade."
-RESTOCK_UNSUPPORTED_MEDIA = "Envie a reposição com Content-Type: application/json."
-RESTOCK_NOT_FOUND = "Reposição não encontrada."
-RESTOCK_BAD_CURSOR = "Parâmetro after inválido: use o valor de next da página anterior."
 
 # The ids' rule of the order schema (order_id), which product and restock ids and Idempotency-Key follow too.
 ID_RULE = {k: v for k, v in json.loads(SCHEMA.read_text("utf-8"))["properties"]["order_id"].items() if k[0] != "x"}

@@ -1,0 +1,21 @@
+"""What the API answers, in Portuguese: the handler (handlers/api.py) speaks these texts, and the OpenAPI
+document's answer shapes (tools/sandbox/api_shapes.py) import them. No imports: the tools read it without the
+handler's wiring."""
+
+ACCEPTED = "Pedido enviado para processamento."
+REPLAYED = "Pedido já recebido com este mesmo conteúdo; nada foi duplicado."
+INVALID = "Pedido inválido."
+DUPLICATE = "Pedido duplicado."
+UNSUPPORTED_MEDIA = "Envie o pedido com Content-Type: application/json."
+NOT_UTF8 = "Envie o corpo em UTF-8: Content-Type: application/json; charset=utf-8, ou sem charset."
+UNAVAILABLE = "Serviço indisponível no momento; tente novamente."
+ORDER_NOT_FOUND = "Pedido não encontrado."
+PRODUCT_NOT_FOUND = "Produto não encontrado."
+RESTOCK_ACCEPTED = "Reposição enviada para processamento."
+RESTOCK_REPLAYED = "Reposição já recebida; aplicada uma única vez."
+RESTOCK_INVALID = "Reposição inválida."
+RESTOCK_CONFLICT = "Idempotency-Key já usada por uma reposição de outro produto ou quantidade."
+RESTOCK_UNSUPPORTED_MEDIA = "Envie a reposição com Content-Type: application/json."
+RESTOCK_NOT_FOUND = "Reposição não encontrada."
+RESTOCK_BAD_CURSOR = "Parâmetro after inválido: use o valor de next da página anterior."
+ROUTE_NOT_FOUND = "Rota não encontrada."
