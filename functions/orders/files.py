@@ -12,6 +12,7 @@ MAX_FILE_BYTES = 25 * 1024 * 1024
 # The suffixes read, in any case. The bucket notifies every key under incoming/ and restock/ (S3's suffix filters
 # are case-sensitive), so this is the one place that decides which files are read and which are ignored.
 READ_SUFFIXES = (".json", ".jsonl")
+ORDERS_PREFIX, RESTOCK_PREFIX = "incoming/", "restock/"  # the keys the template's bucket notifies
 IGNORED = "arquivo ignorado: só são lidos arquivos terminados em .json ou .jsonl (em maiúsculas ou minúsculas)"
 
 
@@ -30,6 +31,12 @@ class Entry:
 def is_read(key: str) -> bool:
     """Whether a key names a file the pipeline reads: .json or .jsonl, in any case."""
     return key.lower().endswith(READ_SUFFIXES)
+
+
+def lake_key(name: str, restock: bool = False) -> str:
+    """The key a file named `name` goes under: restock/ or incoming/, unless the name already starts there."""
+    prefix, name = RESTOCK_PREFIX if restock else ORDERS_PREFIX, name.lstrip("/")
+    return name if name.startswith(prefix) else prefix + name
 
 
 def read_entries(key: str, data: bytes | None) -> list[Entry]:

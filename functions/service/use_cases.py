@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orders.codec import decode_order, fingerprint
-from orders.files import MAX_FILE_BYTES, Entry, FileRejected, read_entries
+from orders.files import MAX_FILE_BYTES, RESTOCK_PREFIX, Entry, FileRejected, read_entries
 from orders.model import NEW_ORDER, PRODUCT_PENDING, RECEIVED, FieldError, Order, OrderRejected
 from orders.report import FileReport, report_key
 from orders.restock import (
@@ -49,7 +49,6 @@ CHUNK = 100  # orders claimed in one transaction (DynamoDB's limit) and then sen
 SEND_ATTEMPTS = 4  # sends of a file's chunk, each of what SQS refused before
 # Seconds kept back at the end of an invocation: a file stops between chunks, a release between orders.
 FILE_RESERVE_SECONDS, RELEASE_RESERVE_SECONDS = 10.0, 15.0
-RESTOCK_PREFIX = "restock/"
 KEY_REUSED = "chave de idempotência já usada por outra reposição"
 
 

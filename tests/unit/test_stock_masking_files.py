@@ -178,6 +178,20 @@ def test_mask_document_masks_by_shape_whatever_the_field_is_named() -> None:
     assert mask_document(masked) == masked
 
 
+@pytest.mark.parametrize(
+    "name, restock, key",
+    [
+        ("orders.json", False, "incoming/orders.json"),
+        ("/incoming/a/b.jsonl", False, "incoming/a/b.jsonl"),
+        ("nf.json", True, "restock/nf.json"),
+        ("restock/nf.json", True, "restock/nf.json"),
+        ("restock/nf.json", False, "incoming/restock/nf.json"),
+    ],
+)
+def test_lake_key_puts_a_file_where_the_bucket_notifies(name: str, restock: bool, key: str) -> None:
+    assert files.lake_key(name, restock) == key
+
+
 def test_mask_body_masks_a_json_body_as_a_document_and_any_other_as_text() -> None:
     assert mask_body('{"cpf": "malformed", "note": "ana@example.com"}') == {"cpf": "***", "note": "a***@example.com"}
     assert mask_body("not json: 123.456.789-00") == "not json: ***.456.789-**"

@@ -26,7 +26,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.table import Column, Table
 from rich.text import Text
 
-from orders.files import READ_SUFFIXES, is_read
+from orders.files import READ_SUFFIXES, is_read, lake_key
 from orders.masking import mask_document as mask
 from orders.masking import mask_text
 from orders.model import FINAL_STATUSES, NEW_ORDER, PRODUCT_PENDING, RECEIVED, OrderRejected
@@ -462,13 +462,11 @@ def _print_report(report: dict[str, Any], limit: int, api: str) -> None:
 
 
 def _object_key(file: Path, key: str | None, restock: bool) -> str:
-    prefix = "restock/" if restock else "incoming/"
-    name = (key or file.name).lstrip("/")
-    object_key = name if name.startswith(prefix) else f"{prefix}{name}"
+    object_key = lake_key(key or file.name, restock)
     if not is_read(object_key):  # it would only get a report saying it was ignored
         fail(
-            f"{object_key}: only {' and '.join(READ_SUFFIXES)} files (any case) under {prefix} are read; "
-            "rename the file or pass --key NAME" + READ_SUFFIXES[0],
+            f"{object_key}: only {' and '.join(READ_SUFFIXES)} files (any case) under {lake_key('', restock)} are "
+            "read; rename the file or pass --key NAME" + READ_SUFFIXES[0],
             code=2,
         )
     return object_key

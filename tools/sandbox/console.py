@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from orders.files import is_read
+from orders.files import is_read, lake_key
 from orders.masking import mask_body, mask_document
 from sandbox import views
 from sandbox.aws import ROOT
@@ -137,8 +137,7 @@ def build(sandbox: Sandbox) -> Starlette:
         file = form.get("file")
         if file is None or isinstance(file, str) or not file.filename:
             return _note("escolha um arquivo .json ou .jsonl", ok=False)
-        prefix = "restock/" if form.get("restock") else "incoming/"
-        key = prefix + Path(file.filename).name
+        key = lake_key(Path(file.filename).name, restock=bool(form.get("restock")))
         if not is_read(key):
             return _note(f"{key}: só arquivos .json e .jsonl são lidos", ok=False)
         data = await file.read()
