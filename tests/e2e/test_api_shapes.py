@@ -10,6 +10,7 @@ import requests
 from e2e_support import Api, eventually, make_order, unique
 from pydantic import BaseModel
 
+from handlers import answers as said
 from sandbox import api_shapes as shapes
 
 
@@ -32,8 +33,8 @@ def test_an_order_its_replay_and_its_refusals_have_the_documented_shapes(api: Ap
     refused = api.post_order(wrong)
 
     # Then every answer is its model, with the handler's words
-    assert shaped(first, 202, shapes.Accepted).message == shapes.ACCEPTED
-    assert shaped(again, 202, shapes.Accepted).message == shapes.REPLAYED
+    assert shaped(first, 202, shapes.Accepted).message == said.ACCEPTED
+    assert shaped(again, 202, shapes.Accepted).message == said.REPLAYED
     shaped(other, 409, shapes.Duplicate)
     invalid = shaped(refused, 400, shapes.Invalid)
     assert [error.field for error in invalid.errors] == ["payment.amount"]
@@ -86,4 +87,4 @@ def test_a_bad_cursor_and_a_body_that_is_not_json_have_the_documented_shapes(api
     cursor = api.http.get(f"{api.base}/restocks/{unique('SHAPE')}", params={"after": "not a cursor!"}, timeout=30)
     shaped(cursor, 400, shapes.BadCursor)
     not_json = api.post_restock(unique("SHAPE-PRD"), data="quantity=1", headers={"Content-Type": "text/plain"})
-    assert shaped(not_json, 415, shapes.RestockUnsupportedMedia).message == shapes.RESTOCK_UNSUPPORTED_MEDIA
+    assert shaped(not_json, 415, shapes.RestockUnsupportedMedia).message == said.RESTOCK_UNSUPPORTED_MEDIA

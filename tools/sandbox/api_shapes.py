@@ -12,24 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from handlers.answers import (
-    ACCEPTED,
-    DUPLICATE,
-    INVALID,
-    NOT_UTF8,
-    ORDER_NOT_FOUND,
-    PRODUCT_NOT_FOUND,
-    REPLAYED,
-    RESTOCK_ACCEPTED,
-    RESTOCK_BAD_CURSOR,
-    RESTOCK_CONFLICT,
-    RESTOCK_INVALID,
-    RESTOCK_NOT_FOUND,
-    RESTOCK_REPLAYED,
-    RESTOCK_UNSUPPORTED_MEDIA,
-    UNAVAILABLE,
-    UNSUPPORTED_MEDIA,
-)
+from handlers import answers as said
 from orders import model as domain
 from orders.restock import (
     MAX_RESTOCK_QUANTITY,
@@ -79,7 +62,7 @@ class Accepted(Answer):
 
     order_id: str
     replayed: bool = Field(description="True when the same order was received before.")
-    message: Literal[ACCEPTED, REPLAYED]
+    message: Literal[said.ACCEPTED, said.REPLAYED]
 
 
 class StatusChange(Answer):
@@ -144,7 +127,7 @@ class RestockAccepted(Answer):
     quantity: Quantity
     restock_status: RestockStatus
     replayed: bool = Field(description="True when the key was received before.")
-    message: Literal[RESTOCK_ACCEPTED, RESTOCK_REPLAYED]
+    message: Literal[said.RESTOCK_ACCEPTED, said.RESTOCK_REPLAYED]
 
 
 class RestockView(Answer):
@@ -173,30 +156,30 @@ class GatewayMessage(BaseModel):
     message: str
 
 
-Invalid = _message("Invalid", INVALID_DOC, INVALID, errors=ERRORS)
-RestockInvalid = _message("RestockInvalid", INVALID_DOC, RESTOCK_INVALID, errors=ERRORS)
+Invalid = _message("Invalid", INVALID_DOC, said.INVALID, errors=ERRORS)
+RestockInvalid = _message("RestockInvalid", INVALID_DOC, said.RESTOCK_INVALID, errors=ERRORS)
 GatewayRefusal = _message("GatewayRefusal", "LocalStack's gateway refused the body.", *BUILT_IN_REFUSAL.values())
 Duplicate = _message(
-    "Duplicate", "The order_id was already received with another document; nothing was kept.", DUPLICATE
+    "Duplicate", "The order_id was already received with another document; nothing was kept.", said.DUPLICATE
 )
 NOT_JSON = "A Content-Type that is not JSON, or a charset other than UTF-8."
-UnsupportedMedia = _message("UnsupportedMedia", NOT_JSON, UNSUPPORTED_MEDIA, NOT_UTF8)
-RestockUnsupportedMedia = _message("RestockUnsupportedMedia", NOT_JSON, RESTOCK_UNSUPPORTED_MEDIA, NOT_UTF8)
+UnsupportedMedia = _message("UnsupportedMedia", NOT_JSON, said.UNSUPPORTED_MEDIA, said.NOT_UTF8)
+RestockUnsupportedMedia = _message("RestockUnsupportedMedia", NOT_JSON, said.RESTOCK_UNSUPPORTED_MEDIA, said.NOT_UTF8)
 Unavailable = _message(
     "Unavailable",
     "The store or the queue refused; nothing was kept: send the same request again (a restock with the same "
     "Idempotency-Key is applied once).",
-    UNAVAILABLE,
+    said.UNAVAILABLE,
 )
-OrderNotFound = _message("OrderNotFound", "Unknown order.", ORDER_NOT_FOUND)
-ProductNotFound = _message("ProductNotFound", "Unknown product.", PRODUCT_NOT_FOUND)
-RestockNotFound = _message("RestockNotFound", "Unknown restock.", RESTOCK_NOT_FOUND)
+OrderNotFound = _message("OrderNotFound", "Unknown order.", said.ORDER_NOT_FOUND)
+ProductNotFound = _message("ProductNotFound", "Unknown product.", said.PRODUCT_NOT_FOUND)
+RestockNotFound = _message("RestockNotFound", "Unknown restock.", said.RESTOCK_NOT_FOUND)
 RestockConflict = _message(
     "RestockConflict",
     "The Idempotency-Key was already used by a restock of another product or quantity; nothing was applied.",
-    RESTOCK_CONFLICT,
+    said.RESTOCK_CONFLICT,
 )
-BadCursor = _message("BadCursor", "An `after` that is not the `next` of a page.", RESTOCK_BAD_CURSOR)
+BadCursor = _message("BadCursor", "An `after` that is not the `next` of a page.", said.RESTOCK_BAD_CURSOR)
 
 
 class _Schema(GenerateJsonSchema):

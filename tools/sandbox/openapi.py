@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from handlers import answers as said
 from orders import restock
 from orders.lifecycle import received
 from orders.model import NEW_ORDER, RESERVED, OrderRejected, history_entry
@@ -83,7 +84,7 @@ def _examples(document: Any) -> dict[str, BaseModel]:
     try:
         validator.validate(parse_json(json.dumps({**document, "customer": {**document["customer"], "cpf": "123"}})))
     except OrderRejected as exc:
-        invalid = _refused(shapes.Invalid, shapes.INVALID, exc.errors)
+        invalid = _refused(shapes.Invalid, said.INVALID, exc.errors)
     else:
         raise ValueError("the validator accepts a CPF of 3 digits: choose another invalid example")
     waited = decide(order, {item.product_id: item.quantity for item in order.items if item.product_id != WAITED})
@@ -103,7 +104,7 @@ def _examples(document: Any) -> dict[str, BaseModel]:
     ]
     delivery = {"restock_id": RESTOCK_ID, "product_id": WAITED, "quantity": RESTOCK.quantity}
     return {
-        "accepted": shapes.Accepted(order_id=order.order_id, replayed=False, message=shapes.ACCEPTED),
+        "accepted": shapes.Accepted(order_id=order.order_id, replayed=False, message=said.ACCEPTED),
         "invalid": invalid,
         "order": shapes.OrderView.model_validate(
             {
@@ -126,9 +127,9 @@ def _examples(document: Any) -> dict[str, BaseModel]:
             waiting_items=0,
         ),
         "restock_accepted": shapes.RestockAccepted(
-            **delivery, restock_status=restock.RESTOCK_RECEIVED, replayed=False, message=shapes.RESTOCK_ACCEPTED
+            **delivery, restock_status=restock.RESTOCK_RECEIVED, replayed=False, message=said.RESTOCK_ACCEPTED
         ),
-        "restock_invalid": _refused(shapes.RestockInvalid, shapes.RESTOCK_INVALID, restock.quantity_errors(0)),
+        "restock_invalid": _refused(shapes.RestockInvalid, said.RESTOCK_INVALID, restock.quantity_errors(0)),
         "restock": shapes.RestockView(
             **delivery,
             restock_status=restock.RESTOCK_APPLIED,
