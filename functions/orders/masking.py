@@ -107,3 +107,12 @@ def mask_body(text: str) -> Any:
         return mask_document(json.loads(text))
     except ValueError:
         return mask_text(text)
+
+
+def mask_body_text(text: str, indent: int | None = None) -> str:
+    """`mask_body` as text: a JSON body written back as JSON (a JSON string keeps its quotes), any other as it was."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return mask_text(text)
+    return json.dumps(mask_document(document), ensure_ascii=False, indent=indent)

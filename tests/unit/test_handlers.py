@@ -356,3 +356,20 @@ def test_a_file_unfinished_in_time_goes_on_in_a_new_message_and_this_one_succeed
     assert response == {"batchItemFailures": []}
     assert [m["MessageBody"] for m in sent] == [message["body"]]
     assert files.reports == []
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_each_function_wires_the_topics_its_notices_go_to() -> None:
+    from conftest import LAMBDA_ENVIRONMENT
+
+    from service import bootstrap
+
+    errors, pending = LAMBDA_ENVIRONMENT["ERROR_TOPIC_ARN"], LAMBDA_ENVIRONMENT["PENDING_TOPIC_ARN"]
+    wirings = (bootstrap.FileValidatorWiring, bootstrap.ProcessorWiring, bootstrap.RestockerWiring)
+    topics = {wiring.__name__: (n._errors, n._pending) for wiring in wirings for n in [wiring().notifier]}
+
+    assert topics == {
+        "FileValidatorWiring": (errors, None),  # it reports files and dead letters, never pending stock
+        "ProcessorWiring": (errors, pending),
+        "RestockerWiring": (errors, pending),
+    }

@@ -12,7 +12,7 @@ import pytest
 from orders import files
 from orders.codec import decode_order, encode_order, to_json
 from orders.files import FileRejected, read_entries
-from orders.masking import mask_body, mask_cpf, mask_document, mask_email, mask_text
+from orders.masking import mask_body, mask_body_text, mask_cpf, mask_document, mask_email, mask_text
 from orders.model import NEW_ORDER, PENDING, PRODUCT_PENDING, RESERVED, FieldError, Order
 from orders.report import FileReport, report_key
 from orders.stock import PendingNotice, decide
@@ -195,6 +195,8 @@ def test_lake_key_puts_a_file_where_the_bucket_notifies(name: str, restock: bool
 def test_mask_body_masks_a_json_body_as_a_document_and_any_other_as_text() -> None:
     assert mask_body('{"cpf": "malformed", "note": "ana@example.com"}') == {"cpf": "***", "note": "a***@example.com"}
     assert mask_body("not json: 123.456.789-00") == "not json: ***.456.789-**"
+    assert mask_body_text('"ana@example.com"') == '"a***@example.com"'  # a JSON string keeps its quotes
+    assert mask_body_text('{"note": "é ana@example.com"}', indent=None) == '{"note": "é a***@example.com"}'
 
 
 def test_a_report_masks_rejected_ids_shaped_like_personal_data() -> None:

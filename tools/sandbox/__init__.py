@@ -2,9 +2,10 @@
 
 `aws` (settings, session defaults, the stack outputs file), `poll` (the one wait-until), `records` (the tools'
 data as pydantic models), `deploy/` (one core; the sandbox and AWS deployers on it), `load` (the one order
-factory), `state` (reading the table), `cli` (the `sandbox` command), `bench`, `soak`, the small tools (`seed`,
-`dlq`, `notifications`, `gateway`, `chaos`, `emulator`, `banner`), and the generators of committed files (`model`:
-the API Gateway model and the validator; `openapi`, from the answers' models in `api_shapes`).
+factory), `state` (reading the stack: the table, queue depths, its functions), `cli` (the `sandbox` command),
+`bench`, `soak`, the small tools (`seed`, `dlq`, `notifications`, `gateway`, `chaos`, `emulator`, `banner`), and
+the generators of committed files (`model`: the API Gateway model and the validator; `openapi`, from the answers'
+models in `api_shapes`).
 
 `aws`, `poll`, `deploy`, `seed`, `notifications`, `emulator` and `banner` import the standard library and boto3
 only: the deploy hook runs them inside the emulator containers, and `make up`/`make url` before the venv exists.

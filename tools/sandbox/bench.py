@@ -685,6 +685,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = run(options, console)
         except (BenchError, SystemExit, TimedOut) as exc:  # SystemExit: no outputs, or no floor stack (settle)
+            if isinstance(exc, SystemExit) and not isinstance(exc.code, str):
+                raise
             console.print(f"[red]bench failed:[/red] {exc}")
             return 1
         except KeyboardInterrupt:

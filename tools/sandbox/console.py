@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from orders.files import is_read, lake_key
-from orders.masking import mask_body, mask_document
+from orders.masking import mask_body_text, mask_document
 from sandbox import views
 from sandbox.aws import ROOT
 from sandbox.dlq import PAIRS, redrive
@@ -77,8 +77,7 @@ def _render(macro: str, **values: Any) -> HTMLResponse:
 
 def _answer(response: Any) -> HTMLResponse:
     """The API's answer, verbatim (status line and body), personal data masked as everywhere else."""
-    body = mask_body(response.text)
-    body = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, indent=2)
+    body = mask_body_text(response.text, indent=2)
     return _render("answer", status=f"{response.status_code} {response.reason}", ok=response.ok, body=body)
 
 

@@ -7,14 +7,13 @@ message group, with a new deduplication id) and is deleted from the DLQ only aft
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import uuid
 from typing import Any
 
 import boto3
 
-from orders.masking import mask_body
+from orders.masking import mask_body_text
 from sandbox.records import StackOutputs
 
 PAIRS = {
@@ -42,8 +41,7 @@ def peek(sqs: Any, url: str) -> list[dict[str, Any]]:
 
 
 def _preview(body: str) -> str:
-    masked = mask_body(body)
-    return (masked if isinstance(masked, str) else json.dumps(masked, ensure_ascii=False))[:300]
+    return mask_body_text(body)[:300]
 
 
 def redrive(sqs: Any, dlq_url: str, source_url: str) -> int:

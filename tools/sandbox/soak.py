@@ -30,8 +30,7 @@ from typing import Any
 import requests
 
 from orders.model import FINAL_STATUSES
-from orders.report import report_key
-from sandbox import state
+from sandbox import state, views
 from sandbox.chaos import ChaosMonkey, sandbox_root
 from sandbox.dlq import PAIRS, peek
 from sandbox.load import order_with, to_wire
@@ -145,10 +144,10 @@ def _soak(
     sandbox = Sandbox(StackOutputs.read())
     outputs, session = sandbox.outputs, sandbox.session
     rng = random.Random(SEED)  # noqa: S311 (reproducible test data, not secrets)
-    s3, sqs, db, cfn = sandbox.s3, sandbox.sqs, session.client("dynamodb"), session.client("cloudformation")
+    sqs, db, cfn = sandbox.sqs, session.client("dynamodb"), session.client("cloudformation")
     # Made before anything is sent: the chaos monkey needs the embedded MiniStack this checkout started
     monkey = ChaosMonkey(sandbox_root(), state.stack_functions(cfn, outputs.StackName), seed=SEED) if chaos else None
-    table, bucket, base = outputs.OrdersTable, outputs.DataLakeBucket, outputs.ApiBaseUrl
+    table, base = outputs.OrdersTable, outputs.ApiBaseUrl
     run_id = uuid.uuid4().hex[:6].upper()
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
 
@@ -245,7 +244,7 @@ def _soak(
     report_keys: dict[str, str] = {}
 
     def upload(key: str, body: str) -> None:
-        report_keys[key] = report_key(key, s3.put_object(Bucket=bucket, Key=key, Body=body.encode())["ETag"])
+        report_keys[key] = views.upload(sandbox, key, body.encode())[1]
 
     for start in range(0, len(file_orders), 250):
         chunk = list(file_orders[start : start + 250])

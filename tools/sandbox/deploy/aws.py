@@ -183,6 +183,7 @@ def template_source(s3: Any, artifacts: core.Artifacts, account: str, template: 
     if len(body) <= TEMPLATE_BODY_LIMIT:
         return {"TemplateBody": template}
     key = artifacts.put(s3, account, body, "templates/{}.yaml")
+    core.say(f"the template is over {TEMPLATE_BODY_LIMIT:,} bytes: it goes as s3://{artifacts.bucket}/{key}")
     return {"TemplateURL": f"{s3.meta.endpoint_url.rstrip('/')}/{artifacts.bucket}/{key}"}
 
 
@@ -263,10 +264,10 @@ def deploy(
     where = f"s3://{artifacts.bucket}/{artifacts.code_key}"
     uploaded = artifacts.code_key in artifacts.uploaded
     core.say(f"uploaded {where} ({len(code):,} bytes)" if uploaded else f"{where} is already there")
-    source = template_source(s3.meta.client, artifacts, account, template)
     made_stack = status is None  # a CREATE change set makes an empty stack, which a dry run removes again
     change_set_id = stack_id = ""  # both emptied once the change set runs: nothing left to clean up
     try:
+        source = template_source(s3.meta.client, artifacts, account, template)
         keys = [p["ParameterKey"] for p in cfn.get_template_summary(**source)["Parameters"]]
         previous = [] if creating or current is None else [p["ParameterKey"] for p in current.get("Parameters", [])]
         artifact = {"ArtifactBucket": artifacts.bucket, "ArtifactKey": artifacts.code_key}
