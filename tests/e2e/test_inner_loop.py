@@ -34,7 +34,7 @@ def test_a_one_line_handler_change_is_served_after_make_deploy(tmp_path):
         assert requests.get(f"{base}/orders/NOPE", timeout=30).json() == {"message": "Pedido não encontrado."}
 
         # When one line of a handler changes and the hook runs again (what `make deploy` does)
-        handler = project / "functions" / "handlers" / "api.py"
+        handler = project / "functions" / "handlers" / "answers.py"  # the texts the API handler speaks
         handler.write_text(handler.read_text("utf-8").replace("Pedido não encontrado.", "Pedido não existe."), "utf-8")
         second = subprocess.run(hook, env=env, capture_output=True, text=True, timeout=300)
 

@@ -299,7 +299,7 @@ def test_build_zip_is_reproducible_and_carries_the_code() -> None:
 
     assert first == second
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()
-    assert "handlers/api.py" in names
+    assert "handlers/api.py" in names and "handlers/answers.py" in names
     assert "orders/schema.json" in names
     assert "service/use_cases.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
