@@ -424,8 +424,9 @@ def floor_stack(bench: Bench, stack_name: str) -> Iterator[dict[str, str]]:
         # MiniStack's CloudFormation forgets a deleted function but leaves its warm workers running (1.5.33);
         # deleting the functions through the Lambda API first stops them.
         with suppress(BotoCoreError, ClientError):
+            lam = bench.session.client("lambda")
             for function in stack_functions(cfn, name):
-                bench.session.client("lambda").delete_function(FunctionName=function)
+                lam.delete_function(FunctionName=function)
         with suppress(BotoCoreError, ClientError):
             cfn.delete_stack(StackName=name)
         if stopped := wait_for(cfn, "stack_delete_complete", delay=0.1, timeout=120, StackName=name):

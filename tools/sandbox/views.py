@@ -438,9 +438,8 @@ def reports(sandbox: Sandbox, notices: dict[str, dict[str, Any]], limit: int = 2
     )
     found = sorted((item for page in pages for item in page.get("Contents", [])), key=lambda item: item["LastModified"])
     shown = [_report(sandbox, item["Key"], item["LastModified"]) for item in reversed(found[-limit:])]
-    for report in shown:
-        report.notice = notices.get(str(report.body.get("key")))
-    return shown
+    # A copy with its notice: the cached report is shared by every reader
+    return [report.model_copy(update={"notice": notices.get(str(report.body.get("key")))}) for report in shown]
 
 
 @cache  # a report never changes: each is read once

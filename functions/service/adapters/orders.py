@@ -3,6 +3,7 @@ partition of claims not processed yet."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,43 +97,44 @@ class DynamoOrders(Table):
         `queued_at`, the instant the order entered the orders queue (now if unknown). Several orders are written
         together only when none waits, at most 100 actions: the orders plus their distinct products."""
         moment = now()
-        wanted: dict[str, int] = {}
+        wanted = Counter[str]()
         for decision in decisions:
             for item in decision.reserved:
-                wanted[item.product_id] = wanted.get(item.product_id, 0) + item.quantity
+                wanted[item.product_id] += item.quantity
         writes = [self._decided(decision, moment) for decision in decisions]
         writes += [self._reserve(product_id, quantity) for product_id, quantity in wanted.items()]
         arrived = queued_at or datetime.now(UTC)
-        for decision, waiting in [(d, item) for d in decisions for item in d.pending]:
-            order = decision.order
-            # The item joins its product's queue only in the state it was decided in: for want of stock, or behind
-            # others while the stock would cover it (the caller then has the queue looked at again). Otherwise a
-            # restock released in between would leave it waiting beside free stock: decide again.
-            behind = waiting.product_id in {item.product_id for item in decision.queued}
-            quantities = {":pid": {"S": waiting.product_id}, ":q": {"N": str(waiting.quantity)}, ":one": {"N": "1"}}
-            marker = {
-                "PK": order_pk(order.order_id),
-                "SK": pending(waiting.product_id),
-                "entity": "pending_item",
-                "order_id": order.order_id,
-                "product_id": waiting.product_id,
-                "quantity": waiting.quantity,
-                "item_status": PENDING,
-                "GSI1PK": pending(waiting.product_id),
-                "GSI1SK": queue_position(arrived, order.order_id),
-            }
-            writes += [
-                self._update(
-                    product_key(waiting.product_id),
-                    "SET product_id = if_not_exists(product_id, :pid) ADD #waiting :one",
-                    "#waiting > :zero AND #available >= :q"
-                    if behind
-                    else "attribute_not_exists(#available) OR #available < :q",
-                    {"#available": "available", "#waiting": "waiting"},
-                    quantities | ({":zero": {"N": "0"}} if behind else {}),
-                ),
-                self._put(marker),
-            ]
+        for decision in decisions:
+            order, queued = decision.order, {item.product_id for item in decision.queued}
+            for waiting in decision.pending:
+                # The item joins its product's queue only in the state it was decided in: for want of stock, or behind
+                # others while the stock would cover it (the caller then has the queue looked at again). Otherwise a
+                # restock released in between would leave it waiting beside free stock: decide again.
+                behind = waiting.product_id in queued
+                quantities = {":pid": {"S": waiting.product_id}, ":q": {"N": str(waiting.quantity)}, ":one": {"N": "1"}}
+                marker = {
+                    "PK": order_pk(order.order_id),
+                    "SK": pending(waiting.product_id),
+                    "entity": "pending_item",
+                    "order_id": order.order_id,
+                    "product_id": waiting.product_id,
+                    "quantity": waiting.quantity,
+                    "item_status": PENDING,
+                    "GSI1PK": pending(waiting.product_id),
+                    "GSI1SK": queue_position(arrived, order.order_id),
+                }
+                writes += [
+                    self._update(
+                        product_key(waiting.product_id),
+                        "SET product_id = if_not_exists(product_id, :pid) ADD #waiting :one",
+                        "#waiting > :zero AND #available >= :q"
+                        if behind
+                        else "attribute_not_exists(#available) OR #available < :q",
+                        {"#available": "available", "#waiting": "waiting"},
+                        quantities | ({":zero": {"N": "0"}} if behind else {}),
+                    ),
+                    self._put(marker),
+                ]
         return PreparedWrite(tuple(d.order.order_id for d in decisions), writes, token(writes))
 
     def _decided(self, decision: StockDecision, moment: str) -> dict[str, Any]:
